@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Options: struct rdmig_opts, overridden by RDMIG_* environment variables,
+ * checked against their ranges. One table lists every knob once, so the
+ * struct field, the variable, the default and the bounds cannot drift apart.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+_Static_assert(sizeof(struct rdmig_opts) == 64, "struct rdmig_opts is ABI: append only");
+
+struct knob {
+	const char *env;
+	size_t opt_off;  /* offset in struct rdmig_opts */
+	size_t opt_size; /* 4 or 8 */
+	size_t cfg_off;  /* offset in struct rdmig__config */
+	size_t cfg_size;
+	uint64_t def, min, max;
+	bool pow2;
+};
+
+#define KNOB(envname, field, d, lo, hi, p2)                                                      \
+	{                                                                                         \
+		.env = envname, .opt_off = offsetof(struct rdmig_opts, field),                    \
+		.opt_size = sizeof(((struct rdmig_opts *)0)->field),                              \
+		.cfg_off = offsetof(struct rdmig__config, field),                                 \
+		.cfg_size = sizeof(((struct rdmig__config *)0)->field), .def = (d), .min = (lo),  \
+		.max = (hi), .pow2 = (p2)                                                         \
+	}
+
+/* def 0 for workers means "choose at connect time from the topology". */
+static const struct knob knobs[] = {
+	KNOB("RDMIG_PAGE_SIZE", page_size, 4096, 4096, 1u << 30, true),
+	KNOB("RDMIG_WORKERS", workers, 0, 1, RDMIG__MAX_WORKERS, false),
+	KNOB("RDMIG_CHUNK_PAGES", chunk_pages, 256, 1, 1u << 20, false),
+	KNOB("RDMIG_QUEUE_DEPTH", queue_depth, 128, 4, 4096, false),
+	KNOB("RDMIG_SIGNAL_INTERVAL", signal_interval, 16, 1, 4096, false),
+	KNOB("RDMIG_QP_TIMEOUT", qp_timeout, 18, 8, 31, false),
+	KNOB("RDMIG_INFLIGHT_BYTES", inflight_bytes, 4u << 20, 4096, 1ull << 40, false),
+	KNOB("RDMIG_TIMEOUT_MS", timeout_ms, 20000, 100, 3600000, false),
+	KNOB("RDMIG_IDLE_TIMEOUT_MS", idle_timeout_ms, 120000, 100, 86400000, false),
+	KNOB("RDMIG_ACCEPT_TIMEOUT_MS", accept_timeout_ms, 0, 0, 86400000, false),
+	KNOB("RDMIG_MAX_QPS", max_qps, 64, 1, RDMIG__MAX_QPS, false),
+};
+
+static uint64_t load(const void *base, size_t off, size_t size)
+{
+	const char *p = (const char *)base + off;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (size == 4) {
+		memcpy(&v32, p, 4);
+		return v32;
+	}
+	memcpy(&v64, p, 8);
+	return v64;
+}
+
+static void store(void *base, size_t off, size_t size, uint64_t v)
+{
+	char *p = (char *)base + off;
+	uint32_t v32 = (uint32_t)v;
+
+	if (size == 4)
+		memcpy(p, &v32, 4);
+	else
+		memcpy(p, &v, 8);
+}
+
+/* Parses a decimal number with an optional K, M or G (binary) suffix. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end) {
+		unsigned shift = 0;
+
+		switch (*end) {
+		case 'K': case 'k': shift = 10; break;
+		case 'M': case 'm': shift = 20; break;
+		case 'G': case 'g': shift = 30; break;
+		default: return -EINVAL;
+		}
+		if (end[1] || v > (UINT64_MAX >> shift))
+			return -EINVAL;
+		v <<= shift;
+	}
+	*out = v;
+	return 0;
+}
+
+static int check(const struct knob *k, uint64_t v, const char *what)
+{
+	if (v < k->min || v > k->max)
+		return rdmig__err(-EINVAL, "%s: %" PRIu64 " is out of range [%" PRIu64 ", %" PRIu64 "]",
+				  what, v, k->min, k->max);
+	if (k->pow2 && (v & (v - 1)))
+		return rdmig__err(-EINVAL, "%s: %" PRIu64 " is not a power of two", what, v);
+	return 0;
+}
+
+static int resolve_pin(const struct rdmig_opts *o, bool *pin)
+{
+	const char *v = getenv("RDMIG_PIN");
+	uint32_t p = o ? o->pin : RDMIG_PIN_DEFAULT;
+
+	if (p > RDMIG_PIN_OFF)
+		return rdmig__err(-EINVAL, "opts.pin: %u is not an enum rdmig_pin value", p);
+	*pin = p != RDMIG_PIN_OFF;
+	if (!v)
+		return 0;
+	if (!strcmp(v, "1") || !strcmp(v, "on"))
+		*pin = true;
+	else if (!strcmp(v, "0") || !strcmp(v, "off"))
+		*pin = false;
+	else
+		return rdmig__err(-EINVAL, "RDMIG_PIN: '%s' is not 1|0|on|off", v);
+	return 0;
+}
+
+
+int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg)
+{
+	struct rdmig_opts o;
+	const char *lvl;
+	int ret;
+
+	rdmig_opts_init(&o);
+	if (in) {
+		if (in->size < offsetof(struct rdmig_opts, page_size))
+			return rdmig__err(-EINVAL, "opts.size %zu is too small: call rdmig_opts_init()",
+					  in->size);
+		if (in->size > sizeof(o)) {
+			/* A newer caller: only accept fields we do not know if unset. */
+			for (size_t i = sizeof(o); i < in->size; i++)
+				if (((const char *)in)[i])
+					return rdmig__err(-EINVAL,
+							  "opts sets fields this librdmig does not know "
+							  "(size %zu > %zu)", in->size, sizeof(o));
+		}
+		memcpy(&o, in, RDMIG__MIN(in->size, sizeof(o)));
+		if (o.reserved)
+			return rdmig__err(-EINVAL, "opts.reserved must be 0");
+	}
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < RDMIG__ARRAY_SIZE(knobs); i++) {
+		const struct knob *k = &knobs[i];
+		uint64_t v = load(&o, k->opt_off, k->opt_size);
+		const char *env = getenv(k->env);
+		char what[64];
+
+		if (env) {
+			if (parse_u64(env, &v))
+				return rdmig__err(-EINVAL, "%s: '%s' is not a number", k->env, env);
+			snprintf(what, sizeof(what), "%s", k->env);
+		} else {
+			snprintf(what, sizeof(what), "opts field for %s", k->env);
+		}
+		if (v == 0 && !env) {
+			v = k->def;
+		} else if ((ret = check(k, v, what))) {
+			return ret;
+		}
+		store(cfg, k->cfg_off, k->cfg_size, v);
+	}
+
+	lvl = getenv("RDMIG_LOG_LEVEL");
+	if (lvl && strcmp(lvl, "error") && strcmp(lvl, "warn") && strcmp(lvl, "info") &&
+	    strcmp(lvl, "debug"))
+		return rdmig__err(-EINVAL, "RDMIG_LOG_LEVEL: '%s' is not error|warn|info|debug", lvl);
+
+	ret = resolve_pin(&o, &cfg->pin);
+	if (ret)
+		return ret;
+	if (cfg->inflight_bytes < cfg->page_size)
+		return rdmig__err(-EINVAL, "RDMIG_INFLIGHT_BYTES: %" PRIu64
+				  " is less than one page (%u)", cfg->inflight_bytes, cfg->page_size);
+	if (cfg->signal_interval > cfg->queue_depth)
+		return rdmig__err(-EINVAL, "RDMIG_SIGNAL_INTERVAL: %u exceeds RDMIG_QUEUE_DEPTH %u",
+				  cfg->signal_interval, cfg->queue_depth);
+	if ((uint64_t)cfg->chunk_pages * cfg->page_size > (1ull << 31))
+		return rdmig__err(-EINVAL, "RDMIG_CHUNK_PAGES: %u pages of %u bytes exceed 2 GiB",
+				  cfg->chunk_pages, cfg->page_size);
+	return 0;
+}
+
+void rdmig_opts_init(struct rdmig_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+}

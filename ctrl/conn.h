@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connections: an rdma_cm id with its RC QP, CQ and message buffers, and the
+ * bounded waits on rdma_cm events and completions that both sides build on.
+ * Every verbs/rdma_cm result is turned into a negative errno here, once.
+ */
+#ifndef RDMIG_CTRL_CONN_H
+#define RDMIG_CTRL_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#include "../common/util.h"
+#include "proto.h"
+
+/* wr_id = kind << 56 | endpoint index << 32 | value (buffer or mark index) */
+enum rdmig__wr_kind {
+	RDMIG__WR_RECV = 1,
+	RDMIG__WR_SEND = 2,
+	RDMIG__WR_WRITE = 3,
+};
+
+static inline uint64_t rdmig__wr_id(enum rdmig__wr_kind kind, uint32_t ep, uint32_t val)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(ep & 0xffffff) << 32 | val;
+}
+
+static inline enum rdmig__wr_kind rdmig__wr_kind_of(uint64_t wr_id)
+{
+	return (enum rdmig__wr_kind)(wr_id >> 56);
+}
+
+static inline uint32_t rdmig__wr_ep_of(uint64_t wr_id)
+{
+	return (uint32_t)(wr_id >> 32) & 0xffffff;
+}
+
+static inline uint32_t rdmig__wr_val_of(uint64_t wr_id)
+{
+	return (uint32_t)wr_id;
+}
+
+#define RDMIG__EP_MAX_SEND_BUFS 32
+
+/* What an endpoint needs: queue sizes and message buffers. */
+struct rdmig__ep_attr {
+	uint32_t send_depth; /* max_send_wr */
+	uint32_t recv_depth; /* max_recv_wr; nrecv buffers are posted */
+	uint32_t nrecv, nsend;
+	uint32_t bufsize; /* bytes per message buffer */
+	uint32_t qp_timeout;
+};
+
+struct rdmig__ep {
+	struct rdma_cm_id *id;
+	struct ibv_qp *qp;
+	struct ibv_cq *cq;
+	struct ibv_comp_channel *ch; /* NULL when the CQ is shared (not owned) */
+	struct ibv_mr *mr;
+	uint8_t *bufs; /* nrecv receive buffers, then nsend send buffers */
+	struct rdmig__ep_attr attr;
+	uint32_t send_busy; /* bit i: send buffer i is posted */
+	uint32_t index;     /* in wr_ids */
+	bool connected;
+};
+
+/*
+ * Creates the QP on `id` (and a CQ with its own completion channel unless
+ * `shared_cq` is given), registers message buffers and posts the receives.
+ * On failure everything it made is undone.
+ */
+int rdmig__ep_setup(struct rdmig__ep *ep, struct rdma_cm_id *id, struct ibv_pd *pd,
+		    struct ibv_cq *shared_cq, uint32_t index, const struct rdmig__ep_attr *attr);
+/* Destroys what rdmig__ep_setup() made (not the id). Safe on a zeroed ep. */
+void rdmig__ep_teardown(struct rdmig__ep *ep);
+
+/* Posts receive buffer i again. */
+int rdmig__ep_post_recv(struct rdmig__ep *ep, uint32_t i);
+static inline uint8_t *rdmig__ep_recv_buf(struct rdmig__ep *ep, uint32_t i)
+{
+	return ep->bufs + (size_t)i * ep->attr.bufsize;
+}
+
+/*
+ * Encodes and posts `m` as a signalled SEND from a free send buffer.
+ * Returns 0, -EAGAIN (no free buffer: reap completions first), or an error
+ * (with rdmig__err set).
+ */
+int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m);
+/* A send completion for buffer i arrived. */
+static inline void rdmig__ep_send_done(struct rdmig__ep *ep, uint32_t i)
+{
+	ep->send_busy &= ~(1u << i);
+}
+
+/* Sets the rdma_cm event channel's fd, or a completion channel's, non-blocking. */
+int rdmig__set_nonblock(int fd);
+
+/*
+ * Waits for the next rdma_cm event for at most timeout_ms (< 0: forever).
+ * Returns 0 with *ev (to be acked), -ETIMEDOUT, or another error.
+ */
+int rdmig__cm_next(struct rdma_event_channel *ec, int timeout_ms, struct rdma_cm_event **ev);
+
+/*
+ * Waits until `id` reports `want` (ADDR_RESOLVED, ROUTE_RESOLVED,
+ * ESTABLISHED). Any other event for any id is a failure. Returns 0 or a
+ * negative errno with rdmig__err set; `what` names the step for messages.
+ */
+int rdmig__cm_expect(struct rdma_event_channel *ec, struct rdma_cm_id *id,
+		     enum rdma_cm_event_type want, int timeout_ms, const char *what);
+
+/* Resolves host:port (numeric or a name) to an address. */
+int rdmig__resolve(const char *host, const char *port, struct sockaddr_storage *ss);
+
+/* Milliseconds left until deadline_ns (CLOCK_MONOTONIC), clamped at 0. */
+int rdmig__ms_left(uint64_t deadline_ns);
+
+/*
+ * Polls the CQ once for up to n completions. If none, arms the CQ and waits
+ * on its completion channel for at most wait_ms. Returns the number of
+ * completions (0 if the wait ran out), or a negative errno.
+ */
+int rdmig__cq_wait(struct ibv_cq *cq, struct ibv_comp_channel *ch, struct ibv_wc *wc, int n,
+		   int wait_ms);
+
+#endif /* RDMIG_CTRL_CONN_H */

@@ -1,0 +1,699 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The destination side: listens, accepts one source per rdmig_dst_run(),
+ * checks its proposal against our regions, exposes guest memory for remote
+ * write for the session only, and confirms each pass once every data QP's
+ * PASS_END has arrived (and so every WRITE before it is placed).
+ *
+ * One thread (the caller of rdmig_dst_run) does everything: it waits on the
+ * rdma_cm event channel and on one completion channel shared by all of the
+ * session's QPs, so a disconnect, an error completion or a message each
+ * wake it.
+ */
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <arpa/inet.h>
+
+#include "conn.h"
+#include "proto.h"
+#include "session.h"
+
+struct dst_region {
+	uint64_t gpa;
+	uint8_t *hva;
+	uint64_t len;
+	unsigned flags;
+	struct ibv_mr *mr;
+};
+
+enum dst_state {
+	DST_WAIT_CTRL,   /* waiting for the source's control connection */
+	DST_WAIT_HELLO,  /* connected, waiting for its proposal */
+	DST_RUNNING,     /* memory exposed: data QPs connect, passes run */
+	DST_COMPLETING,  /* memory withdrawn, COMPLETE_ACK on its way */
+	DST_DONE,
+};
+
+struct dst_session {
+	enum dst_state state;
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *ch;
+	struct ibv_cq *cq;
+	struct rdmig__ep ctrl;                  /* endpoint index 0 */
+	struct rdmig__ep data[RDMIG__MAX_QPS];  /* endpoint index i + 1 */
+	unsigned nqps;                          /* data QPs agreed */
+	uint64_t token;
+	uint64_t passes;     /* confirmed */
+	uint64_t seen;       /* bit i: data QP i ended the current pass */
+	uint64_t pass_bytes; /* bytes the current pass reported so far */
+	uint64_t wire_bytes;
+	uint64_t deadline;   /* 0: none */
+};
+
+struct rdmig_dst {
+	struct rdmig__config cfg;
+	struct dst_region regions[RDMIG__MAX_REGIONS];
+	unsigned nregions;
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *listen_id;
+	struct dst_session s;
+	struct rdmig__msg msg; /* scratch */
+};
+
+#define CTRL_ATTR                                                                                \
+	{ .send_depth = 8, .recv_depth = 8, .nrecv = 4, .nsend = 4, .bufsize = RDMIG__MSG_MAX }
+#define DATA_ATTR { .send_depth = 1, .recv_depth = 4, .nrecv = 4, .nsend = 0, .bufsize = 256 }
+#define CQ_DEPTH (16 + RDMIG__MAX_QPS * 5)
+
+int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
+{
+	struct rdmig_dst *dst;
+	int ret;
+
+	rdmig__err_clear();
+	if (!dstp)
+		return rdmig__err(-EINVAL, "dstp is NULL");
+	dst = calloc(1, sizeof(*dst));
+	if (!dst)
+		return rdmig__err(-ENOMEM, "no memory for a destination handle");
+	ret = rdmig__config_resolve(opts, &dst->cfg);
+	if (ret) {
+		free(dst);
+		return ret;
+	}
+	*dstp = dst;
+	return 0;
+}
+
+int rdmig_dst_add_region(struct rdmig_dst *dst, uint64_t gpa, void *hva, uint64_t len,
+			 unsigned flags)
+{
+	struct rdmig__region_check rc[RDMIG__MAX_REGIONS];
+	int ret;
+
+	rdmig__err_clear();
+	if (!dst)
+		return rdmig__err(-EINVAL, "dst is NULL");
+	if (dst->listen_id)
+		return rdmig__err(-EISCONN, "regions can only be added before listening");
+	if (flags & ~RDMIG_REGION_ZERO_FILLED)
+		return rdmig__err(-EINVAL, "unknown region flags 0x%x",
+				  flags & ~RDMIG_REGION_ZERO_FILLED);
+	for (unsigned i = 0; i < dst->nregions; i++)
+		rc[i] = (struct rdmig__region_check){ dst->regions[i].gpa,
+						      (uintptr_t)dst->regions[i].hva,
+						      dst->regions[i].len };
+	ret = rdmig__region_validate(rc, dst->nregions, gpa, hva, len, dst->cfg.page_size);
+	if (ret)
+		return ret;
+	dst->regions[dst->nregions] = (struct dst_region){ gpa, hva, len, flags, NULL };
+	return (int)dst->nregions++;
+}
+
+int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
+{
+	struct sockaddr_storage ss;
+	int ret;
+
+	rdmig__err_clear();
+	if (!dst)
+		return rdmig__err(-EINVAL, "dst is NULL");
+	if (dst->listen_id)
+		return rdmig__err(-EALREADY, "already listening");
+	if (!dst->nregions)
+		return rdmig__err(-EINVAL, "no regions: add guest memory before listening");
+	if ((ret = rdmig__resolve(host, port, &ss)))
+		return ret;
+	dst->ec = rdma_create_event_channel();
+	if (!dst->ec)
+		return rdmig__err(errno == ENOENT || errno == ENODEV ? -ENODEV : -errno,
+				  "rdma_create_event_channel: %s (is an RDMA device present?)",
+				  strerror(errno));
+	if ((ret = rdmig__set_nonblock(dst->ec->fd)))
+		goto fail;
+	if (rdma_create_id(dst->ec, &dst->listen_id, NULL, RDMA_PS_TCP)) {
+		ret = rdmig__err(-errno, "rdma_create_id: %s", strerror(errno));
+		goto fail;
+	}
+	if (rdma_bind_addr(dst->listen_id, (struct sockaddr *)&ss)) {
+		ret = rdmig__err(-errno, "cannot bind %s:%s: %s", host ? host : "*", port,
+				 strerror(errno));
+		goto fail;
+	}
+	if (rdma_listen(dst->listen_id, 16)) {
+		ret = rdmig__err(-errno, "cannot listen on %s:%s: %s", host ? host : "*", port,
+				 strerror(errno));
+		goto fail;
+	}
+	return ntohs(rdma_get_src_port(dst->listen_id));
+
+fail:
+	if (dst->listen_id)
+		rdma_destroy_id(dst->listen_id);
+	dst->listen_id = NULL;
+	rdma_destroy_event_channel(dst->ec);
+	dst->ec = NULL;
+	return ret;
+}
+
+static void dst_withdraw_memory(struct rdmig_dst *dst)
+{
+	for (unsigned i = 0; i < dst->nregions; i++) {
+		if (dst->regions[i].mr)
+			ibv_dereg_mr(dst->regions[i].mr);
+		dst->regions[i].mr = NULL;
+	}
+}
+
+static void dst_destroy_ep(struct rdmig__ep *ep)
+{
+	struct rdma_cm_id *id = ep->id;
+
+	if (!id)
+		return;
+	rdma_disconnect(id);
+	rdmig__ep_teardown(ep);
+	rdma_destroy_id(id);
+	memset(ep, 0, sizeof(*ep));
+}
+
+/* Ends the session: guest memory first, so nothing can write it any more. */
+static void dst_end_session(struct rdmig_dst *dst)
+{
+	struct dst_session *s = &dst->s;
+
+	dst_withdraw_memory(dst);
+	for (unsigned i = 0; i < RDMIG__MAX_QPS; i++)
+		dst_destroy_ep(&s->data[i]);
+	dst_destroy_ep(&s->ctrl);
+	if (s->cq)
+		ibv_destroy_cq(s->cq);
+	if (s->ch)
+		ibv_destroy_comp_channel(s->ch);
+	if (s->pd)
+		ibv_dealloc_pd(s->pd);
+	memset(s, 0, sizeof(*s));
+}
+
+static void dst_arm(struct rdmig_dst *dst, uint32_t ms)
+{
+	dst->s.deadline = ms ? rdmig__now_ns() + (uint64_t)ms * 1000000 : 0;
+}
+
+/* Tells the source why we give up, as far as the connection still allows. */
+static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__msg *m = &dst->msg;
+	uint64_t deadline = rdmig__now_ns() + 1000ull * 1000000;
+	struct ibv_wc wc;
+
+	if (!s->ctrl.qp)
+		return;
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_ERROR;
+	m->error.code = -err > 0 && -err < 4096 ? -err : EPROTO;
+	m->error.len = (uint32_t)RDMIG__MIN(strlen(text), (size_t)RDMIG__ERRMSG_MAX);
+	for (uint32_t i = 0; i < m->error.len; i++)
+		m->error.text[i] = text[i] >= 0x20 && text[i] <= 0x7e ? text[i] : '?';
+	if (rdmig__ep_send(&s->ctrl, m))
+		return;
+	/* Let it reach the source before the disconnect does (bounded). */
+	while (rdmig__ms_left(deadline) > 0) {
+		int n = rdmig__cq_wait(s->cq, s->ch, &wc, 1, 50);
+
+		if (n < 0 || (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND &&
+			      rdmig__wr_ep_of(wc.wr_id) == 0))
+			return;
+	}
+}
+
+/* Fails the session with a message, after telling the source. */
+static int dst_refuse(struct rdmig_dst *dst, int err, const char *fmt, ...) RDMIG__FMT(3, 4);
+
+static int dst_refuse(struct rdmig_dst *dst, int err, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	dst_send_error(dst, err, text);
+	return rdmig__err(err, "%s", text);
+}
+
+static int dst_send(struct rdmig_dst *dst, const struct rdmig__msg *m)
+{
+	int ret = rdmig__ep_send(&dst->s.ctrl, m);
+
+	/* Each request gets one answer and the source waits for it, so four
+	 * send buffers are never all busy unless the source misbehaves. */
+	if (ret == -EAGAIN)
+		return rdmig__err(-EPROTO, "the source sends requests faster than it reads answers");
+	return ret;
+}
+
+static int dst_accept(struct rdmig_dst *dst, struct rdma_cm_id *id)
+{
+	struct rdma_conn_param param;
+
+	memset(&param, 0, sizeof(param));
+	param.responder_resources = 1;
+	param.initiator_depth = 1;
+	param.rnr_retry_count = 7;
+	if (rdma_accept(id, &param))
+		return rdmig__err(-errno, "rdma_accept: %s", strerror(errno));
+	(void)dst;
+	return 0;
+}
+
+/* A control connection request: set up the session's PD, CQ and control QP. */
+static int dst_accept_ctrl(struct rdmig_dst *dst, struct rdma_cm_id *id)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__ep_attr attr = CTRL_ATTR;
+	int ret;
+
+	attr.qp_timeout = dst->cfg.qp_timeout;
+	s->pd = ibv_alloc_pd(id->verbs);
+	if (!s->pd)
+		return rdmig__err(-errno, "ibv_alloc_pd: %s", strerror(errno));
+	s->ch = ibv_create_comp_channel(id->verbs);
+	if (!s->ch)
+		return rdmig__err(-errno, "ibv_create_comp_channel: %s", strerror(errno));
+	if ((ret = rdmig__set_nonblock(s->ch->fd)))
+		return ret;
+	s->cq = ibv_create_cq(id->verbs, CQ_DEPTH, NULL, s->ch, 0);
+	if (!s->cq)
+		return rdmig__err(-errno, "ibv_create_cq(%d): %s", CQ_DEPTH, strerror(errno));
+	if ((ret = rdmig__ep_setup(&s->ctrl, id, s->pd, s->cq, 0, &attr)))
+		return ret;
+	if ((ret = dst_accept(dst, id)))
+		return ret;
+	s->state = DST_WAIT_HELLO;
+	dst_arm(dst, dst->cfg.timeout_ms);
+	return 0;
+}
+
+static int dst_accept_data(struct rdmig_dst *dst, struct rdma_cm_id *id, uint32_t index)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__ep_attr attr = DATA_ATTR;
+	int ret;
+
+	attr.qp_timeout = dst->cfg.qp_timeout;
+	if (id->verbs != s->pd->context)
+		return rdmig__err(-ENODEV, "data QP %u arrived on another device", index);
+	if ((ret = rdmig__ep_setup(&s->data[index], id, s->pd, s->cq, index + 1, &attr)))
+		return ret;
+	return dst_accept(dst, id);
+}
+
+/*
+ * A connection request. Returns 1 if the id must be rejected and destroyed,
+ * 0 if it became part of the session, or a negative errno (session over).
+ */
+static int dst_on_connect(struct rdmig_dst *dst, struct rdma_cm_event *ev)
+{
+	struct dst_session *s = &dst->s;
+	const void *pd = ev->param.conn.private_data;
+	size_t pdlen = ev->param.conn.private_data_len;
+	struct rdmig__msg m;
+	char why[256];
+	int len, ret;
+
+	len = rdmig__msg_peek_len(pd, pdlen);
+	if (len < 0 || (size_t)len > pdlen ||
+	    rdmig__msg_decode(pd, (size_t)len, &m, why, sizeof(why)) ||
+	    m.type != RDMIG__MSG_CONNECT) {
+		rdmig__log(RDMIG__LOG_WARN, "refusing a connection that is not rdmig's");
+		return 1;
+	}
+	if (m.connect.kind == RDMIG__CONN_CTRL) {
+		if (s->state != DST_WAIT_CTRL) {
+			rdmig__log(RDMIG__LOG_WARN, "refusing a second source while one migrates");
+			return 1;
+		}
+		ret = dst_accept_ctrl(dst, ev->id);
+		return ret;
+	}
+	if (s->state != DST_RUNNING || m.connect.token != s->token ||
+	    m.connect.index >= s->nqps || s->data[m.connect.index].id) {
+		rdmig__log(RDMIG__LOG_WARN, "refusing data connection %u (token %s)",
+			   m.connect.index, m.connect.token == s->token ? "ok" : "wrong");
+		return 1;
+	}
+	return dst_accept_data(dst, ev->id, m.connect.index);
+}
+
+/* Does the session own this id? */
+static bool dst_owns(const struct dst_session *s, const struct rdma_cm_id *id)
+{
+	if (s->ctrl.id == id)
+		return true;
+	for (unsigned i = 0; i < RDMIG__MAX_QPS; i++)
+		if (s->data[i].id == id)
+			return true;
+	return false;
+}
+
+static int dst_on_cm(struct rdmig_dst *dst, struct rdma_cm_event *ev)
+{
+	struct dst_session *s = &dst->s;
+	struct rdma_cm_id *id = ev->id;
+	int ret = 0;
+
+	switch (ev->event) {
+	case RDMA_CM_EVENT_CONNECT_REQUEST:
+		ret = dst_on_connect(dst, ev);
+		if (ret) {
+			/* Rejected, or the setup failed: the id must not stay. */
+			if (dst_owns(s, id)) {
+				if (s->ctrl.id == id) {
+					rdmig__ep_teardown(&s->ctrl);
+					memset(&s->ctrl, 0, sizeof(s->ctrl));
+				} else {
+					for (unsigned i = 0; i < RDMIG__MAX_QPS; i++)
+						if (s->data[i].id == id) {
+							rdmig__ep_teardown(&s->data[i]);
+							memset(&s->data[i], 0, sizeof(s->data[i]));
+						}
+				}
+			}
+			rdma_reject(id, NULL, 0);
+			rdma_ack_cm_event(ev);
+			rdma_destroy_id(id);
+			return ret > 0 ? 0 : ret;
+		}
+		break;
+	case RDMA_CM_EVENT_ESTABLISHED:
+	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
+		break;
+	case RDMA_CM_EVENT_DISCONNECTED:
+		if (dst_owns(s, id) && s->state != DST_DONE)
+			ret = rdmig__err(-ECONNRESET, "the source disconnected (%s, after %" PRIu64
+					 " passes)", s->state == DST_RUNNING && s->seen
+						     ? "during a pass" : "between passes",
+					 s->passes);
+		break;
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		ret = rdmig__err(-ENODEV, "the RDMA device was removed");
+		break;
+	default:
+		if (dst_owns(s, id))
+			ret = rdmig__err(-ECONNRESET, "source connection: %s (status %d)",
+					 rdma_event_str(ev->event), ev->status);
+		break;
+	}
+	rdma_ack_cm_event(ev);
+	return ret;
+}
+
+/* Compares the source's regions with ours (matched by gpa). */
+static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
+{
+	const uint32_t n = m->hello.nregions;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct rdmig__wire_region *r = &m->hello.regions[i];
+		unsigned j;
+
+		for (j = 0; j < dst->nregions; j++)
+			if (dst->regions[j].gpa == r->gpa)
+				break;
+		if (j == dst->nregions)
+			return dst_refuse(dst, -EINVAL, "region layout mismatch: the source's "
+					  "region %u (gpa 0x%" PRIx64 ", len 0x%" PRIx64 ") has no "
+					  "destination region at that gpa", i, r->gpa, r->len);
+		if (dst->regions[j].len != r->len)
+			return dst_refuse(dst, -EINVAL, "region layout mismatch: gpa 0x%" PRIx64
+					  " is 0x%" PRIx64 " bytes at the source but 0x%" PRIx64
+					  " at the destination", r->gpa, r->len,
+					  dst->regions[j].len);
+	}
+	if (n != dst->nregions)
+		return dst_refuse(dst, -EINVAL, "region layout mismatch: the source has %u regions, "
+				  "the destination %u", n, dst->nregions);
+	return 0;
+}
+
+static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__msg *ack = &dst->msg;
+	uint32_t nqps;
+	int ret;
+
+	if (hello->hello.ver_min > RDMIG__PROTO_VERSION || hello->hello.ver_max < 1)
+		return dst_refuse(dst, -EPROTO, "no common protocol version: the source speaks "
+				  "[%u, %u], the destination %u", hello->hello.ver_min,
+				  hello->hello.ver_max, RDMIG__PROTO_VERSION);
+	if (hello->hello.page_size != dst->cfg.page_size)
+		return dst_refuse(dst, -EINVAL, "page size mismatch: the source uses %u, the "
+				  "destination %u", hello->hello.page_size, dst->cfg.page_size);
+	if ((ret = dst_check_layout(dst, hello)))
+		return ret;
+	nqps = RDMIG__MIN(hello->hello.nqps, dst->cfg.max_qps);
+
+	/* Expose guest memory for remote write: from here to the session's end. */
+	for (unsigned i = 0; i < dst->nregions; i++) {
+		struct dst_region *r = &dst->regions[i];
+
+		r->mr = ibv_reg_mr(s->pd, r->hva, r->len,
+				   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+		if (!r->mr)
+			return dst_refuse(dst, -errno, "destination cannot register region %u (gpa "
+					  "0x%" PRIx64 ", %" PRIu64 " bytes): %s", i, r->gpa,
+					  r->len, strerror(errno));
+	}
+	do {
+		if (getrandom(&s->token, sizeof(s->token), 0) != sizeof(s->token))
+			return dst_refuse(dst, -EIO, "getrandom: %s", strerror(errno));
+	} while (!s->token);
+
+	memset(ack, 0, sizeof(*ack));
+	ack->type = RDMIG__MSG_HELLO_ACK;
+	ack->hello_ack.version = RDMIG__PROTO_VERSION;
+	ack->hello_ack.page_size = dst->cfg.page_size;
+	ack->hello_ack.nqps = nqps;
+	ack->hello_ack.token = s->token;
+	ack->hello_ack.nregions = hello->hello.nregions;
+	for (unsigned i = 0; i < hello->hello.nregions; i++) {
+		struct rdmig__wire_target *t = &ack->hello_ack.regions[i];
+		const struct dst_region *r = NULL;
+
+		for (unsigned j = 0; j < dst->nregions; j++)
+			if (dst->regions[j].gpa == hello->hello.regions[i].gpa)
+				r = &dst->regions[j];
+		t->gpa = r->gpa;
+		t->len = r->len;
+		t->addr = (uintptr_t)r->hva;
+		t->rkey = r->mr->rkey;
+	}
+	if ((ret = dst_send(dst, ack)))
+		return ret;
+	s->nqps = nqps;
+	s->state = DST_RUNNING;
+	dst_arm(dst, dst->cfg.idle_timeout_ms);
+	return 0;
+}
+
+static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__msg *ack = &dst->msg;
+
+	if (m->type == RDMIG__MSG_HELLO && s->state == DST_WAIT_HELLO)
+		return dst_on_hello(dst, m);
+	if (m->type == RDMIG__MSG_COMPLETE && s->state == DST_RUNNING) {
+		if (s->seen || m->complete.passes != s->passes)
+			return dst_refuse(dst, -EPROTO, "COMPLETE after %" PRIu64 " passes, but %"
+					  PRIu64 " passes are placed%s", m->complete.passes,
+					  s->passes, s->seen ? " and one is under way" : "");
+		/* No remote write is possible after this line. */
+		dst_withdraw_memory(dst);
+		memset(ack, 0, sizeof(*ack));
+		ack->type = RDMIG__MSG_COMPLETE_ACK;
+		ack->complete.passes = s->passes;
+		s->state = DST_COMPLETING;
+		dst_arm(dst, dst->cfg.timeout_ms);
+		return dst_send(dst, ack);
+	}
+	if (m->type == RDMIG__MSG_ERROR)
+		return rdmig__err(-ECONNABORTED, "the source gave up: %s", m->error.text);
+	return dst_refuse(dst, -EPROTO, "unexpected %s from the source",
+			  rdmig__msg_type_name(m->type));
+}
+
+static int dst_on_pass_end(struct rdmig_dst *dst, uint32_t qp, const struct rdmig__msg *m)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__msg *ack = &dst->msg;
+
+	if (m->type != RDMIG__MSG_PASS_END)
+		return dst_refuse(dst, -EPROTO, "unexpected %s on data QP %u",
+				  rdmig__msg_type_name(m->type), qp);
+	if (m->pass_end.qp != qp || m->pass_end.pass != s->passes + 1 ||
+	    (s->seen & (1ull << qp)))
+		return dst_refuse(dst, -EPROTO, "PASS_END for pass %" PRIu64 " QP %u arrived on QP "
+				  "%u while pass %" PRIu64 " runs", m->pass_end.pass,
+				  m->pass_end.qp, qp, s->passes + 1);
+	s->seen |= 1ull << qp;
+	s->pass_bytes += m->pass_end.bytes;
+	if ((unsigned)__builtin_popcountll(s->seen) < s->nqps)
+		return 0;
+
+	/* Every data QP has ended the pass: all its writes are placed. */
+	s->passes++;
+	s->wire_bytes += s->pass_bytes;
+	memset(ack, 0, sizeof(*ack));
+	ack->type = RDMIG__MSG_PASS_ACK;
+	ack->pass_ack.pass = s->passes;
+	ack->pass_ack.bytes = s->pass_bytes;
+	s->seen = 0;
+	s->pass_bytes = 0;
+	return dst_send(dst, ack);
+}
+
+static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
+{
+	struct dst_session *s = &dst->s;
+	uint32_t epi = rdmig__wr_ep_of(wc->wr_id), i = rdmig__wr_val_of(wc->wr_id);
+	struct rdmig__ep *ep = epi == 0 ? &s->ctrl : &s->data[epi - 1];
+	struct rdmig__msg m;
+	char why[256];
+	int ret;
+
+	if (wc->status != IBV_WC_SUCCESS)
+		return rdmig__err(wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
+				  "%s connection %u: %s (status %d): the source is gone",
+				  epi ? "data" : "control", epi, ibv_wc_status_str(wc->status),
+				  wc->status);
+	if (rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND) {
+		rdmig__ep_send_done(ep, i);
+		if (s->state == DST_COMPLETING && epi == 0 && !s->ctrl.send_busy)
+			s->state = DST_DONE;
+		return 0;
+	}
+	ret = rdmig__msg_decode(rdmig__ep_recv_buf(ep, i), wc->byte_len, &m, why, sizeof(why));
+	if (ret)
+		return dst_refuse(dst, ret, "bad message on %s connection %u: %s",
+				  epi ? "data" : "control", epi, why);
+	if ((ret = rdmig__ep_post_recv(ep, i)))
+		return ret;
+	if (s->state == DST_RUNNING)
+		dst_arm(dst, dst->cfg.idle_timeout_ms);
+	return epi == 0 ? dst_on_ctrl_msg(dst, &m) : dst_on_pass_end(dst, epi - 1, &m);
+}
+
+static int dst_serve(struct rdmig_dst *dst)
+{
+	struct dst_session *s = &dst->s;
+	struct rdma_cm_event *ev;
+	struct ibv_wc wc[16];
+	int ret;
+
+	dst_arm(dst, dst->cfg.accept_timeout_ms);
+	while (s->state != DST_DONE) {
+		struct pollfd pfd[2] = { { .fd = dst->ec->fd, .events = POLLIN },
+					 { .fd = s->ch ? s->ch->fd : -1, .events = POLLIN } };
+		int wait = s->deadline ? rdmig__ms_left(s->deadline) : -1;
+		int n;
+
+		if (wait == 0) {
+			switch (s->state) {
+			case DST_WAIT_CTRL:
+				return rdmig__err(-ETIMEDOUT, "no source connected within %u ms",
+						  dst->cfg.accept_timeout_ms);
+			case DST_RUNNING:
+				return rdmig__err(-ETIMEDOUT, "the source was silent for %u ms "
+						  "(RDMIG_IDLE_TIMEOUT_MS) after %" PRIu64 " passes",
+						  dst->cfg.idle_timeout_ms, s->passes);
+			default:
+				return rdmig__err(-ETIMEDOUT, "the source did not go on within %u ms",
+						  dst->cfg.timeout_ms);
+			}
+		}
+		if (s->cq && ibv_req_notify_cq(s->cq, 0))
+			return rdmig__err(-EIO, "ibv_req_notify_cq failed");
+		/* Anything already completed is handled before sleeping. */
+		n = s->cq ? ibv_poll_cq(s->cq, RDMIG__ARRAY_SIZE(wc), wc) : 0;
+		if (n == 0 && poll(pfd, 2, wait) < 0 && errno != EINTR)
+			return rdmig__err(-errno, "poll: %s", strerror(errno));
+
+		/* Completions first: a message that arrived before a disconnect
+		 * (an ERROR, the last PASS_END) is worth reading. */
+		if (s->ch) {
+			struct ibv_cq *ev_cq;
+			void *ctx;
+
+			while (!ibv_get_cq_event(s->ch, &ev_cq, &ctx))
+				ibv_ack_cq_events(ev_cq, 1);
+		}
+		while (s->cq && n >= 0) {
+			if (n == 0)
+				n = ibv_poll_cq(s->cq, RDMIG__ARRAY_SIZE(wc), wc);
+			if (n < 0)
+				return rdmig__err(-EIO, "ibv_poll_cq failed");
+			if (n == 0)
+				break;
+			for (int i = 0; i < n; i++)
+				if ((ret = dst_on_wc(dst, &wc[i])))
+					return ret;
+			n = 0;
+		}
+		ret = 0;
+		while (s->state != DST_DONE && !(ret = rdmig__cm_next(dst->ec, 0, &ev)))
+			if ((ret = dst_on_cm(dst, ev)))
+				return ret;
+		if (ret && ret != -ETIMEDOUT)
+			return ret;
+	}
+	return 0;
+}
+
+int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
+{
+	uint64_t t0;
+	int ret;
+
+	rdmig__err_clear();
+	if (!dst)
+		return rdmig__err(-EINVAL, "dst is NULL");
+	if (!dst->listen_id)
+		return rdmig__err(-ENOTCONN, "not listening: call rdmig_dst_listen() first");
+	if (stats && stats->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
+				  stats->size);
+	memset(&dst->s, 0, sizeof(dst->s));
+	t0 = rdmig__now_ns();
+	ret = dst_serve(dst);
+	if (stats) {
+		struct rdmig_dst_stats st = { .size = stats->size,
+					      .passes = dst->s.passes,
+					      .wire_bytes = dst->s.wire_bytes,
+					      .duration_ns = rdmig__now_ns() - t0 };
+
+		memcpy(stats, &st, RDMIG__MIN(stats->size, sizeof(st)));
+	}
+	dst_end_session(dst);
+	return ret;
+}
+
+void rdmig_dst_destroy(struct rdmig_dst *dst)
+{
+	if (!dst)
+		return;
+	dst_end_session(dst);
+	if (dst->listen_id)
+		rdma_destroy_id(dst->listen_id);
+	if (dst->ec)
+		rdma_destroy_event_channel(dst->ec);
+	free(dst);
+}

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Encoder and decoder of the wire protocol (see proto.h). Both run the same
+ * validate() so that nothing we send would be refused by our own decoder,
+ * and nothing a peer sends reaches session code unchecked.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define HELLO_FIXED 16
+#define HELLO_REGION 16
+#define ACK_FIXED 24
+#define ACK_REGION 32
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...) RDMIG__FMT(4, 5);
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+const char *rdmig__msg_type_name(unsigned type)
+{
+	static const char *const names[] = {
+		[RDMIG__MSG_CONNECT] = "CONNECT",     [RDMIG__MSG_HELLO] = "HELLO",
+		[RDMIG__MSG_HELLO_ACK] = "HELLO_ACK", [RDMIG__MSG_PASS_END] = "PASS_END",
+		[RDMIG__MSG_PASS_ACK] = "PASS_ACK",   [RDMIG__MSG_COMPLETE] = "COMPLETE",
+		[RDMIG__MSG_COMPLETE_ACK] = "COMPLETE_ACK", [RDMIG__MSG_ERROR] = "ERROR",
+	};
+
+	return type && type <= RDMIG__MSG_TYPE_MAX ? names[type] : "unknown";
+}
+
+/* --- little-endian cursor ------------------------------------------------ */
+
+struct cur {
+	uint8_t *p;
+	size_t left;
+};
+
+static void put(struct cur *c, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		c->p[i] = (uint8_t)(v >> (8 * i));
+	c->p += n;
+	c->left -= n;
+}
+
+struct rcur {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint64_t get(struct rcur *c, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)c->p[i] << (8 * i);
+	c->p += n;
+	c->left -= n;
+	return v;
+}
+
+/* --- validation shared by encode and decode -------------------------------- */
+
+static int check_page_size(uint32_t ps, char *err, size_t errlen)
+{
+	if (ps < 4096 || ps > (1u << 30) || (ps & (ps - 1)))
+		return fail(err, errlen, -EBADMSG, "page size %u is not a power of two in [4096, 1G]",
+			    ps);
+	return 0;
+}
+
+static int check_range(const char *what, unsigned i, uint64_t start, uint64_t len, uint32_t ps,
+		       char *err, size_t errlen)
+{
+	if (len == 0)
+		return fail(err, errlen, -EBADMSG, "region %u: %s length is 0", i, what);
+	if (start % ps || len % ps)
+		return fail(err, errlen, -EBADMSG,
+			    "region %u: %s 0x%llx+0x%llx is not aligned to the page size %u", i,
+			    what, (unsigned long long)start, (unsigned long long)len, ps);
+	if (start + len < start)
+		return fail(err, errlen, -EBADMSG, "region %u: %s 0x%llx+0x%llx wraps around", i,
+			    what, (unsigned long long)start, (unsigned long long)len);
+	return 0;
+}
+
+/* Regions are few (at most RDMIG__MAX_REGIONS): a quadratic check is fine. */
+static int check_overlap(unsigned n, uint64_t (*start)(const void *, unsigned),
+			 uint64_t (*len)(const void *, unsigned), const void *arr, const char *what,
+			 char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = i + 1; j < n; j++) {
+			uint64_t a = start(arr, i), b = start(arr, j);
+
+			if (a < b + len(arr, j) && b < a + len(arr, i))
+				return fail(err, errlen, -EBADMSG,
+					    "regions %u and %u overlap in %s space", i, j, what);
+		}
+	return 0;
+}
+
+static uint64_t hello_gpa(const void *a, unsigned i)
+{
+	return ((const struct rdmig__wire_region *)a)[i].gpa;
+}
+
+static uint64_t hello_len(const void *a, unsigned i)
+{
+	return ((const struct rdmig__wire_region *)a)[i].len;
+}
+
+static uint64_t ack_gpa(const void *a, unsigned i)
+{
+	return ((const struct rdmig__wire_target *)a)[i].gpa;
+}
+
+static uint64_t ack_len(const void *a, unsigned i)
+{
+	return ((const struct rdmig__wire_target *)a)[i].len;
+}
+
+static uint64_t ack_addr(const void *a, unsigned i)
+{
+	return ((const struct rdmig__wire_target *)a)[i].addr;
+}
+
+static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
+{
+	int ret;
+
+	switch (m->type) {
+	case RDMIG__MSG_CONNECT:
+		if (m->connect.kind == RDMIG__CONN_CTRL) {
+			if (m->connect.index || m->connect.token)
+				return fail(err, errlen, -EBADMSG,
+					    "CONNECT: control connection with index %u token %llx",
+					    m->connect.index,
+					    (unsigned long long)m->connect.token);
+		} else if (m->connect.kind == RDMIG__CONN_DATA) {
+			if (m->connect.index >= RDMIG__MAX_QPS)
+				return fail(err, errlen, -EBADMSG,
+					    "CONNECT: data QP index %u >= %u", m->connect.index,
+					    RDMIG__MAX_QPS);
+			if (!m->connect.token)
+				return fail(err, errlen, -EBADMSG, "CONNECT: data QP without token");
+		} else {
+			return fail(err, errlen, -EBADMSG, "CONNECT: unknown kind %u",
+				    m->connect.kind);
+		}
+		return 0;
+	case RDMIG__MSG_HELLO:
+		if (!m->hello.ver_min || m->hello.ver_min > m->hello.ver_max)
+			return fail(err, errlen, -EBADMSG, "HELLO: bad version range [%u, %u]",
+				    m->hello.ver_min, m->hello.ver_max);
+		if ((ret = check_page_size(m->hello.page_size, err, errlen)))
+			return ret;
+		if (!m->hello.nqps || m->hello.nqps > RDMIG__MAX_QPS)
+			return fail(err, errlen, -EBADMSG, "HELLO: %u data QPs, not in [1, %u]",
+				    m->hello.nqps, RDMIG__MAX_QPS);
+		if (!m->hello.nregions || m->hello.nregions > RDMIG__MAX_REGIONS)
+			return fail(err, errlen, -EBADMSG, "HELLO: %u regions, not in [1, %u]",
+				    m->hello.nregions, RDMIG__MAX_REGIONS);
+		for (unsigned i = 0; i < m->hello.nregions; i++) {
+			const struct rdmig__wire_region *r = &m->hello.regions[i];
+
+			if ((ret = check_range("gpa", i, r->gpa, r->len, m->hello.page_size, err,
+					       errlen)))
+				return ret;
+		}
+		return check_overlap(m->hello.nregions, hello_gpa, hello_len, m->hello.regions,
+				     "guest-physical", err, errlen);
+	case RDMIG__MSG_HELLO_ACK:
+		if (!m->hello_ack.version || m->hello_ack.version > RDMIG__PROTO_VERSION)
+			return fail(err, errlen, -EPROTO, "HELLO_ACK: unsupported version %u",
+				    m->hello_ack.version);
+		if ((ret = check_page_size(m->hello_ack.page_size, err, errlen)))
+			return ret;
+		if (!m->hello_ack.nqps || m->hello_ack.nqps > RDMIG__MAX_QPS)
+			return fail(err, errlen, -EBADMSG, "HELLO_ACK: %u data QPs, not in [1, %u]",
+				    m->hello_ack.nqps, RDMIG__MAX_QPS);
+		if (!m->hello_ack.nregions || m->hello_ack.nregions > RDMIG__MAX_REGIONS)
+			return fail(err, errlen, -EBADMSG, "HELLO_ACK: %u regions, not in [1, %u]",
+				    m->hello_ack.nregions, RDMIG__MAX_REGIONS);
+		if (!m->hello_ack.token)
+			return fail(err, errlen, -EBADMSG, "HELLO_ACK: token is 0");
+		for (unsigned i = 0; i < m->hello_ack.nregions; i++) {
+			const struct rdmig__wire_target *r = &m->hello_ack.regions[i];
+
+			if ((ret = check_range("gpa", i, r->gpa, r->len, m->hello_ack.page_size,
+					       err, errlen)) ||
+			    (ret = check_range("addr", i, r->addr, r->len, m->hello_ack.page_size,
+					       err, errlen)))
+				return ret;
+		}
+		if ((ret = check_overlap(m->hello_ack.nregions, ack_gpa, ack_len,
+					 m->hello_ack.regions, "guest-physical", err, errlen)))
+			return ret;
+		return check_overlap(m->hello_ack.nregions, ack_addr, ack_len,
+				     m->hello_ack.regions, "destination address", err, errlen);
+	case RDMIG__MSG_PASS_END:
+		if (!m->pass_end.pass)
+			return fail(err, errlen, -EBADMSG, "PASS_END: pass 0");
+		if (m->pass_end.qp >= RDMIG__MAX_QPS)
+			return fail(err, errlen, -EBADMSG, "PASS_END: QP index %u >= %u",
+				    m->pass_end.qp, RDMIG__MAX_QPS);
+		if (m->pass_end.writes > m->pass_end.bytes)
+			return fail(err, errlen, -EBADMSG, "PASS_END: %llu writes for %llu bytes",
+				    (unsigned long long)m->pass_end.writes,
+				    (unsigned long long)m->pass_end.bytes);
+		return 0;
+	case RDMIG__MSG_PASS_ACK:
+		if (!m->pass_ack.pass)
+			return fail(err, errlen, -EBADMSG, "PASS_ACK: pass 0");
+		return 0;
+	case RDMIG__MSG_COMPLETE:
+	case RDMIG__MSG_COMPLETE_ACK:
+		return 0;
+	case RDMIG__MSG_ERROR:
+		if (m->error.code <= 0 || m->error.code >= 4096)
+			return fail(err, errlen, -EBADMSG, "ERROR: code %d is not an errno",
+				    m->error.code);
+		if (m->error.len > RDMIG__ERRMSG_MAX)
+			return fail(err, errlen, -EBADMSG, "ERROR: text of %u bytes > %u",
+				    m->error.len, RDMIG__ERRMSG_MAX);
+		for (uint32_t i = 0; i < m->error.len; i++)
+			if (m->error.text[i] < 0x20 || m->error.text[i] > 0x7e)
+				return fail(err, errlen, -EBADMSG,
+					    "ERROR: text byte %u is not printable ASCII", i);
+		return 0;
+	default:
+		return fail(err, errlen, -EBADMSG, "unknown message type %u", m->type);
+	}
+}
+
+/* Payload length of a message of this type; n is its region count. */
+static size_t payload_len(const struct rdmig__msg *m)
+{
+	switch (m->type) {
+	case RDMIG__MSG_CONNECT: return 16;
+	case RDMIG__MSG_HELLO: return HELLO_FIXED + (size_t)m->hello.nregions * HELLO_REGION;
+	case RDMIG__MSG_HELLO_ACK: return ACK_FIXED + (size_t)m->hello_ack.nregions * ACK_REGION;
+	case RDMIG__MSG_PASS_END: return 32;
+	case RDMIG__MSG_PASS_ACK: return 16;
+	case RDMIG__MSG_COMPLETE: return 8;
+	case RDMIG__MSG_COMPLETE_ACK: return 8;
+	case RDMIG__MSG_ERROR: return 8 + (size_t)m->error.len;
+	default: return 0;
+	}
+}
+
+int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *err, size_t errlen)
+{
+	struct cur c = { buf, cap };
+	size_t len;
+	int ret;
+
+	ret = validate(m, err, errlen);
+	if (ret)
+		return ret == -EBADMSG || ret == -EPROTO ? -EINVAL : ret;
+	len = RDMIG__HDR_LEN + payload_len(m);
+	if (len > cap || len > RDMIG__MSG_MAX)
+		return fail(err, errlen, -ENOSPC, "%s of %zu bytes does not fit in %zu",
+			    rdmig__msg_type_name(m->type), len, RDMIG__MIN(cap, (size_t)RDMIG__MSG_MAX));
+
+	put(&c, RDMIG__PROTO_MAGIC, 4);
+	put(&c, RDMIG__PROTO_VERSION, 2);
+	put(&c, m->type, 2);
+	put(&c, len, 4);
+	put(&c, 0, 4);
+	switch (m->type) {
+	case RDMIG__MSG_CONNECT:
+		put(&c, m->connect.kind, 4);
+		put(&c, m->connect.index, 4);
+		put(&c, m->connect.token, 8);
+		break;
+	case RDMIG__MSG_HELLO:
+		put(&c, m->hello.ver_min, 2);
+		put(&c, m->hello.ver_max, 2);
+		put(&c, m->hello.page_size, 4);
+		put(&c, m->hello.nqps, 4);
+		put(&c, m->hello.nregions, 4);
+		for (unsigned i = 0; i < m->hello.nregions; i++) {
+			put(&c, m->hello.regions[i].gpa, 8);
+			put(&c, m->hello.regions[i].len, 8);
+		}
+		break;
+	case RDMIG__MSG_HELLO_ACK:
+		put(&c, m->hello_ack.version, 2);
+		put(&c, 0, 2);
+		put(&c, m->hello_ack.page_size, 4);
+		put(&c, m->hello_ack.nqps, 4);
+		put(&c, m->hello_ack.nregions, 4);
+		put(&c, m->hello_ack.token, 8);
+		for (unsigned i = 0; i < m->hello_ack.nregions; i++) {
+			const struct rdmig__wire_target *r = &m->hello_ack.regions[i];
+
+			put(&c, r->gpa, 8);
+			put(&c, r->len, 8);
+			put(&c, r->addr, 8);
+			put(&c, r->rkey, 4);
+			put(&c, 0, 4);
+		}
+		break;
+	case RDMIG__MSG_PASS_END:
+		put(&c, m->pass_end.pass, 8);
+		put(&c, m->pass_end.qp, 4);
+		put(&c, 0, 4);
+		put(&c, m->pass_end.writes, 8);
+		put(&c, m->pass_end.bytes, 8);
+		break;
+	case RDMIG__MSG_PASS_ACK:
+		put(&c, m->pass_ack.pass, 8);
+		put(&c, m->pass_ack.bytes, 8);
+		break;
+	case RDMIG__MSG_COMPLETE:
+		put(&c, m->complete.passes, 8);
+		break;
+	case RDMIG__MSG_COMPLETE_ACK:
+		put(&c, m->complete.passes, 8);
+		break;
+	case RDMIG__MSG_ERROR:
+		put(&c, (uint32_t)m->error.code, 4);
+		put(&c, m->error.len, 4);
+		memcpy(c.p, m->error.text, m->error.len);
+		break;
+	}
+	return (int)len;
+}
+
+int rdmig__msg_peek_len(const void *buf, size_t len)
+{
+	struct rcur c = { buf, len };
+	uint32_t magic;
+
+	if (len < RDMIG__HDR_LEN)
+		return -EBADMSG;
+	magic = (uint32_t)get(&c, 4);
+	if (magic != RDMIG__PROTO_MAGIC)
+		return -EBADMSG;
+	c.p += 4;
+	return (int)RDMIG__MIN(get(&c, 4), (uint64_t)INT32_MAX);
+}
+
+/* Checks that the payload holds exactly `want` bytes. */
+static int expect(const char *type, size_t have, size_t want, char *err, size_t errlen)
+{
+	if (have != want)
+		return fail(err, errlen, -EBADMSG, "%s: payload of %zu bytes, expected %zu", type,
+			    have, want);
+	return 0;
+}
+
+int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *err, size_t errlen)
+{
+	struct rcur c = { buf, len };
+	uint32_t magic, mlen, flags, n;
+	uint16_t version;
+	const char *name;
+	int ret;
+
+	if (len < RDMIG__HDR_LEN)
+		return fail(err, errlen, -EBADMSG, "message of %zu bytes is shorter than a header",
+			    len);
+	if (len > RDMIG__MSG_MAX)
+		return fail(err, errlen, -EBADMSG, "message of %zu bytes exceeds %u", len,
+			    RDMIG__MSG_MAX);
+	magic = (uint32_t)get(&c, 4);
+	version = (uint16_t)get(&c, 2);
+	m->type = (uint16_t)get(&c, 2);
+	mlen = (uint32_t)get(&c, 4);
+	flags = (uint32_t)get(&c, 4);
+	if (magic != RDMIG__PROTO_MAGIC)
+		return fail(err, errlen, -EBADMSG, "bad magic 0x%08x", magic);
+	if (version != RDMIG__PROTO_VERSION)
+		return fail(err, errlen, -EPROTO, "unsupported protocol version %u (we speak %u)",
+			    version, RDMIG__PROTO_VERSION);
+	if (mlen != len)
+		return fail(err, errlen, -EBADMSG, "header says %u bytes, %zu arrived", mlen, len);
+	if (flags)
+		return fail(err, errlen, -EBADMSG, "header flags 0x%x are not 0", flags);
+	name = rdmig__msg_type_name(m->type);
+
+	switch (m->type) {
+	case RDMIG__MSG_CONNECT:
+		if ((ret = expect(name, c.left, 16, err, errlen)))
+			return ret;
+		m->connect.kind = (uint32_t)get(&c, 4);
+		m->connect.index = (uint32_t)get(&c, 4);
+		m->connect.token = get(&c, 8);
+		break;
+	case RDMIG__MSG_HELLO:
+		if (c.left < HELLO_FIXED)
+			return expect(name, c.left, HELLO_FIXED, err, errlen);
+		m->hello.ver_min = (uint16_t)get(&c, 2);
+		m->hello.ver_max = (uint16_t)get(&c, 2);
+		m->hello.page_size = (uint32_t)get(&c, 4);
+		m->hello.nqps = (uint32_t)get(&c, 4);
+		n = m->hello.nregions = (uint32_t)get(&c, 4);
+		if (n > RDMIG__MAX_REGIONS)
+			return fail(err, errlen, -EBADMSG, "HELLO: %u regions, not in [1, %u]", n,
+				    RDMIG__MAX_REGIONS);
+		if ((ret = expect(name, c.left, (size_t)n * HELLO_REGION, err, errlen)))
+			return ret;
+		for (unsigned i = 0; i < n; i++) {
+			m->hello.regions[i].gpa = get(&c, 8);
+			m->hello.regions[i].len = get(&c, 8);
+		}
+		break;
+	case RDMIG__MSG_HELLO_ACK:
+		if (c.left < ACK_FIXED)
+			return expect(name, c.left, ACK_FIXED, err, errlen);
+		m->hello_ack.version = (uint16_t)get(&c, 2);
+		if (get(&c, 2))
+			return fail(err, errlen, -EBADMSG, "HELLO_ACK: reserved field is not 0");
+		m->hello_ack.page_size = (uint32_t)get(&c, 4);
+		m->hello_ack.nqps = (uint32_t)get(&c, 4);
+		n = m->hello_ack.nregions = (uint32_t)get(&c, 4);
+		m->hello_ack.token = get(&c, 8);
+		if (n > RDMIG__MAX_REGIONS)
+			return fail(err, errlen, -EBADMSG, "HELLO_ACK: %u regions, not in [1, %u]",
+				    n, RDMIG__MAX_REGIONS);
+		if ((ret = expect(name, c.left, (size_t)n * ACK_REGION, err, errlen)))
+			return ret;
+		for (unsigned i = 0; i < n; i++) {
+			struct rdmig__wire_target *r = &m->hello_ack.regions[i];
+
+			r->gpa = get(&c, 8);
+			r->len = get(&c, 8);
+			r->addr = get(&c, 8);
+			r->rkey = (uint32_t)get(&c, 4);
+			if (get(&c, 4))
+				return fail(err, errlen, -EBADMSG,
+					    "HELLO_ACK: region %u reserved field is not 0", i);
+		}
+		break;
+	case RDMIG__MSG_PASS_END:
+		if ((ret = expect(name, c.left, 32, err, errlen)))
+			return ret;
+		m->pass_end.pass = get(&c, 8);
+		m->pass_end.qp = (uint32_t)get(&c, 4);
+		if (get(&c, 4))
+			return fail(err, errlen, -EBADMSG, "PASS_END: reserved field is not 0");
+		m->pass_end.writes = get(&c, 8);
+		m->pass_end.bytes = get(&c, 8);
+		break;
+	case RDMIG__MSG_PASS_ACK:
+		if ((ret = expect(name, c.left, 16, err, errlen)))
+			return ret;
+		m->pass_ack.pass = get(&c, 8);
+		m->pass_ack.bytes = get(&c, 8);
+		break;
+	case RDMIG__MSG_COMPLETE:
+	case RDMIG__MSG_COMPLETE_ACK:
+		if ((ret = expect(name, c.left, 8, err, errlen)))
+			return ret;
+		m->complete.passes = get(&c, 8);
+		break;
+	case RDMIG__MSG_ERROR:
+		if (c.left < 8)
+			return expect(name, c.left, 8, err, errlen);
+		m->error.code = (int32_t)(uint32_t)get(&c, 4);
+		m->error.len = (uint32_t)get(&c, 4);
+		if (m->error.len > RDMIG__ERRMSG_MAX)
+			return fail(err, errlen, -EBADMSG, "ERROR: text of %u bytes > %u",
+				    m->error.len, RDMIG__ERRMSG_MAX);
+		if ((ret = expect(name, c.left, m->error.len, err, errlen)))
+			return ret;
+		memcpy(m->error.text, c.p, m->error.len);
+		m->error.text[m->error.len] = '\0';
+		break;
+	default:
+		return fail(err, errlen, -EBADMSG, "unknown message type %u", m->type);
+	}
+	return validate(m, err, errlen);
+}

@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The source side: regions, connecting (control connection, HELLO, data
+ * connections), passes and completion. The calling thread owns the control
+ * connection; workers own the data QPs (dataplane/worker.c).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../dataplane/ranges.h"
+#include "../dataplane/topo.h"
+#include "../dataplane/worker.h"
+#include "conn.h"
+#include "proto.h"
+#include "session.h"
+
+enum src_state {
+	SRC_IDLE,      /* adding regions; may connect */
+	SRC_CONNECTED, /* passes may run */
+	SRC_FAILED,    /* the session broke; only destroy is left */
+	SRC_DONE,      /* completed */
+};
+
+struct src_region {
+	uint64_t gpa;
+	uint8_t *hva;
+	uint64_t len;
+	struct ibv_mr *mr;
+};
+
+struct rdmig_src {
+	struct rdmig__config cfg;
+	enum src_state state;
+	int fail_err;
+	char fail_msg[512];
+
+	struct src_region regions[RDMIG__MAX_REGIONS];
+	struct rdmig__dp_region dpr[RDMIG__MAX_REGIONS];
+	unsigned nregions;
+
+	struct rdma_event_channel *ec;
+	struct ibv_pd *pd;
+	struct rdmig__ep ctrl;
+	struct rdmig__ep data[RDMIG__MAX_QPS];
+	unsigned nqps; /* data endpoints set up */
+	struct rdmig__dp dp;
+	bool dp_started;
+	uint64_t token;
+	uint64_t passes;
+
+	/* A control message that arrived while we waited for something else. */
+	bool stashed;
+	struct rdmig__msg stash;
+	struct rdmig__msg msg; /* scratch: messages are too big for the stack */
+};
+
+int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
+{
+	struct rdmig_src *src;
+	int ret;
+
+	rdmig__err_clear();
+	if (!srcp)
+		return rdmig__err(-EINVAL, "srcp is NULL");
+	src = calloc(1, sizeof(*src));
+	if (!src)
+		return rdmig__err(-ENOMEM, "no memory for a source handle");
+	ret = rdmig__config_resolve(opts, &src->cfg);
+	if (ret) {
+		free(src);
+		return ret;
+	}
+	*srcp = src;
+	return 0;
+}
+
+int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_t len)
+{
+	struct rdmig__region_check rc[RDMIG__MAX_REGIONS];
+	int ret;
+
+	rdmig__err_clear();
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	if (src->state != SRC_IDLE)
+		return rdmig__err(-EISCONN, "regions can only be added before connecting");
+	for (unsigned i = 0; i < src->nregions; i++)
+		rc[i] = (struct rdmig__region_check){ src->regions[i].gpa,
+						      (uintptr_t)src->regions[i].hva,
+						      src->regions[i].len };
+	ret = rdmig__region_validate(rc, src->nregions, gpa, hva, len, src->cfg.page_size);
+	if (ret)
+		return ret;
+	src->regions[src->nregions] = (struct src_region){ gpa, hva, len, NULL };
+	return (int)src->nregions++;
+}
+
+/* Records that the session failed and tells the destination at once. */
+static int src_fail(struct rdmig_src *src, int err)
+{
+	if (src->state == SRC_FAILED)
+		return err;
+	src->state = SRC_FAILED;
+	src->fail_err = err;
+	snprintf(src->fail_msg, sizeof(src->fail_msg), "%s", rdmig_last_error());
+	if (src->dp_started)
+		atomic_store(&src->dp.abort, true);
+	if (src->ctrl.id)
+		rdma_disconnect(src->ctrl.id);
+	for (unsigned i = 0; i < src->nqps; i++)
+		rdma_disconnect(src->data[i].id);
+	return err;
+}
+
+static void destroy_ep(struct rdmig__ep *ep)
+{
+	struct rdma_cm_id *id = ep->id;
+
+	if (id && ep->connected)
+		rdma_disconnect(id);
+	rdmig__ep_teardown(ep);
+	if (id)
+		rdma_destroy_id(id);
+	memset(ep, 0, sizeof(*ep));
+}
+
+/* Undoes connect: workers, connections, registrations. Back to SRC_IDLE's resources. */
+static void src_teardown(struct rdmig_src *src)
+{
+	if (src->dp_started)
+		rdmig__dp_stop(&src->dp);
+	src->dp_started = false;
+	for (unsigned i = 0; i < src->nqps; i++)
+		destroy_ep(&src->data[i]);
+	src->nqps = 0;
+	destroy_ep(&src->ctrl);
+	for (unsigned i = 0; i < src->nregions; i++) {
+		if (src->regions[i].mr)
+			ibv_dereg_mr(src->regions[i].mr);
+		src->regions[i].mr = NULL;
+	}
+	if (src->pd)
+		ibv_dealloc_pd(src->pd);
+	src->pd = NULL;
+	if (src->ec)
+		rdma_destroy_event_channel(src->ec);
+	src->ec = NULL;
+	src->stashed = false;
+}
+
+/* Looks at rdma_cm events without blocking: any of them now means trouble. */
+static int src_check_cm(struct rdmig_src *src)
+{
+	struct rdma_cm_event *ev;
+	int ret = 0;
+
+	while (!ret && !rdmig__cm_next(src->ec, 0, &ev)) {
+		if (ev->event != RDMA_CM_EVENT_TIMEWAIT_EXIT &&
+		    ev->event != RDMA_CM_EVENT_ESTABLISHED)
+			ret = rdmig__err(ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL ? -ENODEV
+										   : -ECONNRESET,
+					 "the destination connection broke: %s",
+					 rdma_event_str(ev->event));
+		rdma_ack_cm_event(ev);
+	}
+	return ret;
+}
+
+/*
+ * Handles one control completion. Returns 1 with a decoded message in *m,
+ * 0 for a send completion, or a negative errno.
+ */
+static int src_ctrl_wc(struct rdmig_src *src, const struct ibv_wc *wc, struct rdmig__msg *m)
+{
+	uint32_t i = rdmig__wr_val_of(wc->wr_id);
+	char why[256];
+	int ret;
+
+	if (wc->status != IBV_WC_SUCCESS)
+		return rdmig__err(wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
+				  "control connection: %s (status %d)", ibv_wc_status_str(wc->status),
+				  wc->status);
+	if (rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND) {
+		rdmig__ep_send_done(&src->ctrl, i);
+		return 0;
+	}
+	ret = rdmig__msg_decode(rdmig__ep_recv_buf(&src->ctrl, i), wc->byte_len, m, why,
+				sizeof(why));
+	if (ret)
+		return rdmig__err(ret, "bad message from the destination: %s", why);
+	if ((ret = rdmig__ep_post_recv(&src->ctrl, i)))
+		return ret;
+	if (m->type == RDMIG__MSG_ERROR)
+		return rdmig__err(-EPROTO, "the destination refused: %s", m->error.text);
+	return 1;
+}
+
+/* Waits (bounded) for the next control message that is not an ERROR. */
+static int src_ctrl_recv(struct rdmig_src *src, int timeout_ms, struct rdmig__msg *m)
+{
+	uint64_t deadline = rdmig__now_ns() + (uint64_t)timeout_ms * 1000000;
+	struct ibv_wc wc;
+	int n, ret;
+
+	if (src->stashed) {
+		src->stashed = false;
+		*m = src->stash;
+		return 0;
+	}
+	for (;;) {
+		/* Completions before connection events: an ERROR that arrived
+		 * before the disconnect says more than the disconnect does. */
+		n = rdmig__cq_wait(src->ctrl.cq, src->ctrl.ch, &wc, 1,
+				   RDMIG__MIN(rdmig__ms_left(deadline), 50));
+		if (n < 0)
+			return n;
+		if (n == 1 && (ret = src_ctrl_wc(src, &wc, m)) != 0)
+			return ret < 0 ? ret : 0;
+		if (n == 0 && (ret = src_check_cm(src)))
+			return ret;
+		if (rdmig__ms_left(deadline) == 0)
+			return rdmig__err(-ETIMEDOUT, "no answer from the destination within %d ms",
+					  timeout_ms);
+	}
+}
+
+/* Sends a control message; waits for a free buffer if need be. */
+static int src_ctrl_send(struct rdmig_src *src, const struct rdmig__msg *m)
+{
+	uint64_t deadline = rdmig__now_ns() + (uint64_t)src->cfg.timeout_ms * 1000000;
+	struct ibv_wc wc;
+	int n, ret;
+
+	while ((ret = rdmig__ep_send(&src->ctrl, m)) == -EAGAIN) {
+		n = rdmig__cq_wait(src->ctrl.cq, src->ctrl.ch, &wc, 1, 50);
+		if (n < 0)
+			return n;
+		if (n == 1 && (ret = src_ctrl_wc(src, &wc, &src->stash)) != 0) {
+			if (ret < 0)
+				return ret;
+			src->stashed = true;
+		}
+		if (rdmig__ms_left(deadline) == 0)
+			return rdmig__err(-ETIMEDOUT, "control sends stuck for %u ms",
+					  src->cfg.timeout_ms);
+	}
+	return ret;
+}
+
+/* Resolves, sets up the endpoint and connects one rdma_cm id. */
+static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct rdmig__ep *ep,
+			  uint32_t index, const struct rdmig__ep_attr *attr,
+			  const struct rdmig__msg *hello)
+{
+	int tmo = (int)src->cfg.timeout_ms;
+	struct rdma_conn_param param;
+	struct rdma_cm_id *id;
+	uint8_t pdata[RDMIG__CONNECT_LEN];
+	char why[128];
+	int ret, len;
+
+	if (rdma_create_id(src->ec, &id, NULL, RDMA_PS_TCP))
+		return rdmig__err(-errno, "rdma_create_id: %s", strerror(errno));
+	ep->id = id;
+	if (rdma_resolve_addr(id, NULL, addr, tmo)) {
+		ret = rdmig__err(-errno, "rdma_resolve_addr: %s", strerror(errno));
+		goto fail;
+	}
+	if ((ret = rdmig__cm_expect(src->ec, id, RDMA_CM_EVENT_ADDR_RESOLVED, tmo,
+				    "resolving the destination address")))
+		goto fail;
+	if (rdma_resolve_route(id, tmo)) {
+		ret = rdmig__err(-errno, "rdma_resolve_route: %s", strerror(errno));
+		goto fail;
+	}
+	if ((ret = rdmig__cm_expect(src->ec, id, RDMA_CM_EVENT_ROUTE_RESOLVED, tmo,
+				    "resolving the route to the destination")))
+		goto fail;
+
+	if (!src->pd) {
+		src->pd = ibv_alloc_pd(id->verbs);
+		if (!src->pd) {
+			ret = rdmig__err(-errno, "ibv_alloc_pd(%s): %s",
+					 ibv_get_device_name(id->verbs->device), strerror(errno));
+			goto fail;
+		}
+	} else if (src->pd->context != id->verbs) {
+		ret = rdmig__err(-ENODEV, "data connection %u resolved to device %s, not %s", index,
+				 ibv_get_device_name(id->verbs->device),
+				 ibv_get_device_name(src->pd->context->device));
+		goto fail;
+	}
+	if ((ret = rdmig__ep_setup(ep, id, src->pd, NULL, index, attr)))
+		goto fail_id;
+
+	len = rdmig__msg_encode(hello, pdata, sizeof(pdata), why, sizeof(why));
+	if (len < 0) {
+		ret = rdmig__err(len, "internal: cannot encode CONNECT: %s", why);
+		goto fail;
+	}
+	memset(&param, 0, sizeof(param));
+	param.private_data = pdata;
+	param.private_data_len = (uint8_t)len;
+	param.responder_resources = 1;
+	param.initiator_depth = 1;
+	param.retry_count = 7;
+	param.rnr_retry_count = 7;
+	if (rdma_connect(id, &param)) {
+		ret = rdmig__err(-errno, "rdma_connect: %s", strerror(errno));
+		goto fail;
+	}
+	if ((ret = rdmig__cm_expect(src->ec, id, RDMA_CM_EVENT_ESTABLISHED, tmo,
+				    index ? "connecting a data QP" : "connecting")))
+		goto fail;
+	ep->connected = true;
+	return 0;
+
+fail:
+	rdmig__ep_teardown(ep);
+fail_id:
+	rdma_destroy_id(id);
+	memset(ep, 0, sizeof(*ep));
+	return ret;
+}
+
+/* HELLO -> HELLO_ACK: agree on version, page size, QPs and regions. */
+static int src_handshake(struct rdmig_src *src, unsigned want_qps)
+{
+	struct rdmig__msg *m = &src->msg;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_HELLO;
+	m->hello.ver_min = RDMIG__PROTO_VERSION;
+	m->hello.ver_max = RDMIG__PROTO_VERSION;
+	m->hello.page_size = src->cfg.page_size;
+	m->hello.nqps = want_qps;
+	m->hello.nregions = src->nregions;
+	for (unsigned i = 0; i < src->nregions; i++) {
+		m->hello.regions[i].gpa = src->regions[i].gpa;
+		m->hello.regions[i].len = src->regions[i].len;
+	}
+	if ((ret = src_ctrl_send(src, m)))
+		return ret;
+	if ((ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
+		return ret;
+	if (m->type != RDMIG__MSG_HELLO_ACK)
+		return rdmig__err(-EPROTO, "expected HELLO_ACK from the destination, got %s",
+				  rdmig__msg_type_name(m->type));
+	if (m->hello_ack.page_size != src->cfg.page_size || m->hello_ack.nqps > want_qps ||
+	    m->hello_ack.nregions != src->nregions)
+		return rdmig__err(-EPROTO, "HELLO_ACK does not answer our HELLO (page size %u, "
+				  "%u QPs, %u regions)", m->hello_ack.page_size,
+				  m->hello_ack.nqps, m->hello_ack.nregions);
+	for (unsigned i = 0; i < src->nregions; i++) {
+		const struct rdmig__wire_target *t = &m->hello_ack.regions[i];
+		struct rdmig__dp_region *d = &src->dpr[i];
+
+		if (t->gpa != src->regions[i].gpa || t->len != src->regions[i].len)
+			return rdmig__err(-EPROTO, "HELLO_ACK region %u is gpa 0x%" PRIx64
+					  " len 0x%" PRIx64 ", ours is gpa 0x%" PRIx64
+					  " len 0x%" PRIx64, i, t->gpa, t->len,
+					  src->regions[i].gpa, src->regions[i].len);
+		d->hva = src->regions[i].hva;
+		d->npages = src->regions[i].len / src->cfg.page_size;
+		d->lkey = src->regions[i].mr->lkey;
+		d->raddr = t->addr;
+		d->rkey = t->rkey;
+		d->chunk_base = i ? src->dpr[i - 1].chunk_base +
+					    rdmig__chunk_count(src->dpr[i - 1].npages,
+							       src->cfg.chunk_pages)
+				  : 0;
+	}
+	src->token = m->hello_ack.token;
+	return (int)m->hello_ack.nqps;
+}
+
+int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
+{
+	struct rdmig__ep_attr ctrl_attr = { .send_depth = 8, .recv_depth = 8, .nrecv = 4,
+					    .nsend = 4, .bufsize = RDMIG__MSG_MAX };
+	struct rdmig__ep_attr data_attr;
+	struct rdmig__msg conn;
+	struct sockaddr_storage ss;
+	int cpus[RDMIG__MAX_WORKERS];
+	int ncpus, nqps, ret;
+	unsigned want;
+
+	rdmig__err_clear();
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	if (src->state != SRC_IDLE)
+		return rdmig__err(-EISCONN, "already connected (or the session ended)");
+	if (!src->nregions)
+		return rdmig__err(-EINVAL, "no regions: add guest memory before connecting");
+	if (!host)
+		return rdmig__err(-EINVAL, "host is NULL");
+	if ((ret = rdmig__resolve(host, port, &ss)))
+		return ret;
+
+	src->ec = rdma_create_event_channel();
+	if (!src->ec)
+		return rdmig__err(errno == ENOENT || errno == ENODEV ? -ENODEV : -errno,
+				  "rdma_create_event_channel: %s (is an RDMA device present?)",
+				  strerror(errno));
+	if ((ret = rdmig__set_nonblock(src->ec->fd)))
+		goto fail;
+
+	ctrl_attr.qp_timeout = src->cfg.qp_timeout;
+	memset(&conn, 0, sizeof(conn));
+	conn.type = RDMIG__MSG_CONNECT;
+	conn.connect.kind = RDMIG__CONN_CTRL;
+	/* The first step that needs the device also allocates the PD; guest
+	 * memory is registered right after it, before anything is sent. */
+	if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr, &conn)))
+		goto fail;
+	for (unsigned i = 0; i < src->nregions; i++) {
+		struct src_region *r = &src->regions[i];
+
+		/* Access 0: local read only. The source never lets anything
+		 * write guest memory. */
+		r->mr = ibv_reg_mr(src->pd, r->hva, r->len, 0);
+		if (!r->mr) {
+			ret = rdmig__err(-errno, "registering region %u (gpa 0x%" PRIx64
+					 ", %" PRIu64 " bytes): %s%s", i, r->gpa, r->len,
+					 strerror(errno),
+					 errno == ENOMEM || errno == EPERM
+						 ? " (is RLIMIT_MEMLOCK large enough?)" : "");
+			goto fail;
+		}
+	}
+
+	ncpus = rdmig__topo_device_cpus(src->pd->context->device, cpus, RDMIG__MAX_WORKERS);
+	if (ncpus < 0) {
+		ret = ncpus;
+		goto fail;
+	}
+	want = src->cfg.workers ? src->cfg.workers : (unsigned)RDMIG__MIN(ncpus, 4);
+	if ((nqps = src_handshake(src, want)) < 0) {
+		ret = nqps;
+		goto fail;
+	}
+
+	data_attr = (struct rdmig__ep_attr){ .send_depth = src->cfg.queue_depth + 1,
+					     .recv_depth = 1, .nrecv = 0, .nsend = 1,
+					     .bufsize = 64, .qp_timeout = src->cfg.qp_timeout };
+	for (int i = 0; i < nqps; i++) {
+		conn.connect.kind = RDMIG__CONN_DATA;
+		conn.connect.index = (uint32_t)i;
+		conn.connect.token = src->token;
+		if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->data[i], (uint32_t)i + 1,
+					  &data_attr, &conn)))
+			goto fail;
+		src->nqps++;
+	}
+	ret = rdmig__dp_start(&src->dp, &src->cfg, src->data, src->nqps,
+			      src->cfg.pin ? cpus : NULL, src->cfg.pin ? (unsigned)ncpus : 0);
+	if (ret)
+		goto fail;
+	src->dp_started = true;
+	src->state = SRC_CONNECTED;
+	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs", host, port, src->nqps);
+	return 0;
+
+fail:
+	src_teardown(src);
+	return ret;
+}
+
+static int src_usable(struct rdmig_src *src)
+{
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	if (src->state == SRC_FAILED)
+		return rdmig__err(-EPIPE, "the session failed earlier: %s", src->fail_msg);
+	if (src->state == SRC_DONE)
+		return rdmig__err(-EPIPE, "the migration is complete already");
+	if (src->state != SRC_CONNECTED)
+		return rdmig__err(-ENOTCONN, "not connected: call rdmig_src_connect() first");
+	return 0;
+}
+
+/* Called by the pass's waiting loop: is the session still healthy? */
+static int src_poll_cb(void *arg)
+{
+	struct rdmig_src *src = arg;
+	struct ibv_wc wc;
+	int ret;
+
+	/* The destination may report an error while we write; anything else
+	 * (its PASS_ACK racing our last completion) is kept for later. */
+	ret = ibv_poll_cq(src->ctrl.cq, 1, &wc);
+	if (ret < 0)
+		return rdmig__err(-EIO, "ibv_poll_cq(control) failed");
+	if (ret == 1) {
+		ret = src_ctrl_wc(src, &wc, &src->stash);
+		if (ret < 0)
+			return ret;
+		if (ret == 1) {
+			if (src->stashed)
+				return rdmig__err(-EPROTO, "unexpected %s from the destination",
+						  rdmig__msg_type_name(src->stash.type));
+			src->stashed = true;
+		}
+		return 0;
+	}
+	return src_check_cm(src);
+}
+
+int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+		   unsigned flags, struct rdmig_pass_stats *stats)
+{
+	struct rdmig__worker_stats sum;
+	struct rdmig__msg *m;
+	uint64_t t0 = rdmig__now_ns();
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)))
+		return ret;
+	if (flags & ~RDMIG_PASS_ALL)
+		return rdmig__err(-EINVAL, "unknown pass flags 0x%x", flags & ~RDMIG_PASS_ALL);
+	if (stats && stats->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
+				  stats->size);
+	if (!(flags & RDMIG_PASS_ALL)) {
+		if (!dirty)
+			return rdmig__err(-EINVAL, "dirty is NULL (use RDMIG_PASS_ALL to send all)");
+		if (ndirty != src->nregions)
+			return rdmig__err(-EINVAL, "%u dirty logs for %u regions", ndirty,
+					  src->nregions);
+		for (unsigned i = 0; i < ndirty; i++) {
+			uint64_t need = (src->dpr[i].npages + 63) / 64;
+
+			if (!dirty[i].bitmap)
+				return rdmig__err(-EINVAL, "region %u: dirty bitmap is NULL", i);
+			if (dirty[i].words < need)
+				return rdmig__err(-EINVAL, "region %u: dirty bitmap of %zu words is "
+						  "shorter than the region (%" PRIu64 " pages need %"
+						  PRIu64 " words)", i, dirty[i].words,
+						  src->dpr[i].npages, need);
+		}
+	} else {
+		dirty = NULL;
+	}
+
+	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, dirty, src->passes + 1,
+				 src_poll_cb, src, &sum);
+	if (ret)
+		return src_fail(src, ret);
+
+	/* Our writes completed; the destination confirms they are placed. */
+	m = &src->msg;
+	if ((ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
+		return src_fail(src, ret);
+	if (m->type != RDMIG__MSG_PASS_ACK || m->pass_ack.pass != src->passes + 1 ||
+	    m->pass_ack.bytes != sum.bytes)
+		return src_fail(src, rdmig__err(-EPROTO, "expected PASS_ACK for pass %" PRIu64
+						" (%" PRIu64 " bytes), got %s for pass %" PRIu64
+						" (%" PRIu64 " bytes)", src->passes + 1,
+						sum.bytes, rdmig__msg_type_name(m->type),
+						m->pass_ack.pass, m->pass_ack.bytes));
+	src->passes++;
+
+	if (stats) {
+		struct rdmig_pass_stats s;
+
+		memset(&s, 0, sizeof(s));
+		s.size = sizeof(s);
+		s.pass = src->passes;
+		s.dirty_pages = sum.pages;
+		s.written_pages = sum.pages;
+		s.wire_bytes = sum.bytes;
+		s.writes = sum.writes;
+		s.workers = src->nqps;
+		s.duration_ns = rdmig__now_ns() - t0;
+		s.size = stats->size;
+		memcpy(stats, &s, RDMIG__MIN(stats->size, sizeof(s)));
+	}
+	return 0;
+}
+
+int rdmig_src_complete(struct rdmig_src *src)
+{
+	struct rdmig__msg *m;
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)))
+		return ret;
+	if (!src->passes)
+		return rdmig__err(-EINVAL, "no pass has run: nothing would have been migrated");
+	m = &src->msg;
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_COMPLETE;
+	m->complete.passes = src->passes;
+	if ((ret = src_ctrl_send(src, m)) ||
+	    (ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
+		return src_fail(src, ret);
+	if (m->type != RDMIG__MSG_COMPLETE_ACK || m->complete.passes != src->passes)
+		return src_fail(src, rdmig__err(-EPROTO, "expected COMPLETE_ACK, got %s",
+						rdmig__msg_type_name(m->type)));
+	src->state = SRC_DONE;
+	src_teardown(src);
+	return 0;
+}
+
+void rdmig_src_destroy(struct rdmig_src *src)
+{
+	if (!src)
+		return;
+	src_teardown(src);
+	free(src);
+}

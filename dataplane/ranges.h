@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chunking and coalescing: how a pass turns the VMM's dirty bitmaps into
+ * whole-page ranges. Pure functions, unit-tested in tests/dataplane/.
+ *
+ * A region of `npages` pages is cut into chunks of `chunk_pages` pages (the
+ * last one may be shorter); a worker takes one chunk at a time and turns the
+ * dirty bits inside it into runs of consecutive dirty pages, each of which
+ * becomes one RDMA WRITE. Everything is counted in pages, so no range can
+ * start or end inside a page (DESIGN.md, invariant 5).
+ */
+#ifndef RDMIG_DATAPLANE_RANGES_H
+#define RDMIG_DATAPLANE_RANGES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Pages [first, first + count) of a region. */
+struct rdmig__range {
+	uint64_t first;
+	uint64_t count;
+};
+
+/* How many chunks a region of npages pages splits into (0 for 0 pages). */
+static inline uint64_t rdmig__chunk_count(uint64_t npages, uint32_t chunk_pages)
+{
+	return npages / chunk_pages + (npages % chunk_pages != 0);
+}
+
+/* The pages of chunk `index` of a region; index < rdmig__chunk_count(). */
+static inline struct rdmig__range rdmig__chunk(uint64_t npages, uint32_t chunk_pages,
+					       uint64_t index)
+{
+	struct rdmig__range r = { index * chunk_pages, chunk_pages };
+
+	if (r.first + r.count > npages)
+		r.count = npages - r.first;
+	return r;
+}
+
+/*
+ * Finds the first run of set bits in [*pos, end) of bitmap `bm` (KVM layout:
+ * bit i is bit i % 64 of 64-bit word i / 64). Returns true with the run in
+ * *run and *pos moved past it, or false when no bit is set before `end`.
+ * Bits at or past `end` are never read as part of a run.
+ */
+bool rdmig__bitmap_next_run(const uint64_t *bm, uint64_t *pos, uint64_t end,
+			    struct rdmig__range *run);
+
+/* Number of set bits in [0, nbits). */
+uint64_t rdmig__bitmap_count(const uint64_t *bm, uint64_t nbits);
+
+#endif /* RDMIG_DATAPLANE_RANGES_H */

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The source's worker pool. Each worker owns one data QP and its CQ, is
+ * pinned near the RDMA device, and during a pass takes chunks of pages off a
+ * shared counter, coalesces their dirty bits into runs and posts one RDMA
+ * WRITE per run, signalling one WR in N and never exceeding its queue depth
+ * or its bytes-in-flight bound. It ends its share of a pass with a PASS_END
+ * SEND on the same QP: RC delivers in order, so when the destination
+ * receives it, every WRITE before it is placed.
+ *
+ * Threads: the pool's owner (the thread calling rdmig_src_*) starts passes
+ * and waits for them; only the worker touches its QP and CQ during a pass.
+ */
+#ifndef RDMIG_DATAPLANE_WORKER_H
+#define RDMIG_DATAPLANE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rdmig/rdmig.h>
+
+#include "../common/util.h"
+#include "../ctrl/conn.h"
+
+/* A region as the data plane sees it: where to read, where to write. */
+struct rdmig__dp_region {
+	uint8_t *hva;
+	uint64_t npages;
+	uint32_t lkey;
+	uint64_t raddr;
+	uint32_t rkey;
+	uint64_t chunk_base; /* index of the region's first chunk in the pass */
+};
+
+struct rdmig__worker;
+
+struct rdmig__dp {
+	const struct rdmig__config *cfg;
+	struct rdmig__worker *workers;
+	unsigned nworkers;
+
+	/* The current pass, read-only for workers while it runs. */
+	const struct rdmig__dp_region *regions;
+	unsigned nregions;
+	const struct rdmig_dirty *dirty; /* NULL: every page is dirty */
+	uint64_t nchunks;
+	uint64_t pass;
+	atomic_uint_fast64_t next_chunk;
+	atomic_bool abort; /* set by anyone: stop posting, end the pass */
+
+	pthread_mutex_t lock;
+	pthread_cond_t start, done;
+	uint64_t generation; /* bumped to start a pass */
+	unsigned running;    /* workers still in the current pass */
+	bool stop;
+};
+
+/* What one worker did in a pass. */
+struct rdmig__worker_stats {
+	uint64_t pages, bytes, writes;
+};
+
+/*
+ * Starts `n` workers over the connected data endpoints eps[0..n-1], each
+ * pinned to cpus[i % ncpus] when ncpus > 0. Returns 0 or a negative errno.
+ */
+int rdmig__dp_start(struct rdmig__dp *dp, const struct rdmig__config *cfg, struct rdmig__ep *eps,
+		    unsigned n, const int *cpus, unsigned ncpus);
+
+/*
+ * Runs pass `pass` over the regions and returns when every worker is done:
+ * all its WRITEs and its PASS_END completed. While waiting it calls
+ * poll_cb(arg) every few milliseconds; a negative return aborts the pass.
+ * Returns 0, or the first failure (with rdmig__err set). Per-worker
+ * statistics are summed into *sum.
+ */
+int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
+		       unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pass,
+		       int (*poll_cb)(void *arg), void *arg, struct rdmig__worker_stats *sum);
+
+/* Stops and joins the workers. Safe on a pool that never started. */
+void rdmig__dp_stop(struct rdmig__dp *dp);
+
+#endif /* RDMIG_DATAPLANE_WORKER_H */

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rdmig: live migration of guest memory over RDMA.
+ *
+ * The public API. A VMM creates a source handle on the host the guest runs on
+ * and a destination handle on the host it moves to, declares the guest's
+ * memory regions on both, connects them, runs pre-copy passes driven by its
+ * own dirty bitmaps, pauses the guest, runs a final pass and completes.
+ *
+ * Conventions, for every function below:
+ * - An int result >= 0 is success (0 or a count); a negative errno is failure.
+ *   A call that fails changes nothing, except where it says the session failed.
+ * - After a failure, rdmig_last_error() on the same thread returns a message
+ *   that says what failed and why, with the values involved.
+ * - Handles are not thread-safe: one thread at a time per handle. Different
+ *   handles may be used from different threads at once.
+ * - Memory passed in (regions, bitmaps) stays owned by the caller. Guest
+ *   memory must stay mapped until the handle is destroyed.
+ * - Tunables come from struct rdmig_opts; an RDMIG_* environment variable of
+ *   the same name overrides the field (README.md lists them). A malformed
+ *   variable makes create fail with -EINVAL and a message naming it.
+ */
+#ifndef RDMIG_RDMIG_H
+#define RDMIG_RDMIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RDMIG_VERSION_MAJOR 0
+#define RDMIG_VERSION_MINOR 1
+#define RDMIG_VERSION_PATCH 0
+
+struct rdmig_src;
+struct rdmig_dst;
+
+/* Values of rdmig_opts.pin. */
+enum rdmig_pin {
+	RDMIG_PIN_DEFAULT = 0, /* pin (RDMIG_PIN=1 unless set) */
+	RDMIG_PIN_ON = 1,      /* pin workers to the CPUs nearest the RDMA device */
+	RDMIG_PIN_OFF = 2,     /* leave placement to the scheduler */
+};
+
+/*
+ * Options for rdmig_src_create() and rdmig_dst_create(). Initialise with
+ * rdmig_opts_init(), then set what you need; a field left 0 takes its
+ * default. `size` lets the struct grow without breaking older callers.
+ */
+struct rdmig_opts {
+	size_t size;                /* sizeof(struct rdmig_opts); set by rdmig_opts_init() */
+	uint32_t page_size;         /* RDMIG_PAGE_SIZE: guest page size, power of two (4096) */
+	uint32_t workers;           /* RDMIG_WORKERS: source worker threads, one data QP each
+				     * (CPUs near the device, at most 4) */
+	uint32_t chunk_pages;       /* RDMIG_CHUNK_PAGES: pages a worker takes at a time (256) */
+	uint32_t queue_depth;       /* RDMIG_QUEUE_DEPTH: work requests in flight per QP (128) */
+	uint32_t signal_interval;   /* RDMIG_SIGNAL_INTERVAL: one WRITE in N is signalled (16) */
+	uint32_t qp_timeout;        /* RDMIG_QP_TIMEOUT: RC local ACK timeout exponent,
+				     * 4.096 us * 2^n (18, ~1 s: soft-RoCE needs >= 18) */
+	uint64_t inflight_bytes;    /* RDMIG_INFLIGHT_BYTES: bytes in flight per QP (4 MiB) */
+	uint32_t timeout_ms;        /* RDMIG_TIMEOUT_MS: a step that makes no progress for this
+				     * long fails the session (20000) */
+	uint32_t idle_timeout_ms;   /* RDMIG_IDLE_TIMEOUT_MS: destination: the source may stay
+				     * silent between passes this long (120000) */
+	uint32_t accept_timeout_ms; /* RDMIG_ACCEPT_TIMEOUT_MS: destination: how long
+				     * rdmig_dst_run() waits for a source; 0 = forever */
+	uint32_t max_qps;           /* RDMIG_MAX_QPS: destination: data QPs it accepts (64) */
+	uint32_t pin;               /* RDMIG_PIN: enum rdmig_pin */
+	uint32_t reserved;          /* must be 0 */
+};
+
+/* Sets `size` and every field to its default (0). Never fails. */
+void rdmig_opts_init(struct rdmig_opts *opts);
+
+/*
+ * The message for the last rdmig call that failed on this thread, or "" if
+ * none has. The string stays valid until the next rdmig call on this thread.
+ */
+const char *rdmig_last_error(void);
+
+/* Statistics of one pass, filled by rdmig_src_pass(). */
+struct rdmig_pass_stats {
+	size_t size;            /* set by the caller: sizeof(struct rdmig_pass_stats) */
+	uint64_t pass;          /* 1 for the first pass */
+	uint64_t dirty_pages;   /* pages marked dirty in the bitmaps */
+	uint64_t written_pages; /* pages written to the destination */
+	uint64_t wire_bytes;    /* bytes put on the wire by RDMA WRITEs */
+	uint64_t writes;        /* RDMA WRITE work requests posted */
+	uint64_t duration_ns;   /* wall time of the call */
+	uint32_t workers;       /* workers that took part */
+	uint32_t reserved;
+};
+
+/*
+ * One region's dirty log for a pass, in KVM's layout: bit i of the bitmap
+ * (64-bit little-endian words, bit i in word i / 64 at position i % 64) says
+ * page i of the region is dirty. `words` is the bitmap's length in 64-bit
+ * words and must cover the region; bits past the region's end are ignored.
+ */
+struct rdmig_dirty {
+	const uint64_t *bitmap;
+	size_t words;
+};
+
+/* Flags for rdmig_src_pass(). */
+#define RDMIG_PASS_ALL (1u << 0) /* every page is dirty; `dirty` may be NULL */
+
+/* Flags for rdmig_dst_add_region(). */
+#define RDMIG_REGION_ZERO_FILLED (1u << 0) /* the memory is known to be all zero now */
+
+/* --- Source ------------------------------------------------------------ */
+
+/*
+ * Creates a source handle. opts may be NULL for all defaults. Does not block.
+ * Returns 0 and *srcp, or -EINVAL (bad option or environment variable),
+ * -ENOMEM.
+ */
+int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp);
+
+/*
+ * Declares a guest memory region: guest-physical address `gpa`, mapped at
+ * `hva` in this process, `len` bytes. All three must be multiples of the page
+ * size, len > 0, and the region must not overlap another in guest-physical
+ * or host-virtual space. Only before rdmig_src_connect(). rdmig only reads
+ * source memory. Returns the region's index (0, 1, ...: the index of its
+ * dirty log in rdmig_src_pass()), or -EINVAL, -EISCONN, -ENOSPC (too many).
+ */
+int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_t len);
+
+/*
+ * Connects to a destination listening on host:port, negotiates version,
+ * page size, data QPs and the region layout, and starts the workers.
+ * Blocks, for at most about timeout_ms per step. Returns 0, or -EISCONN
+ * (connected already), -EINVAL (no regions), -ECONNREFUSED / -ETIMEDOUT /
+ * -EHOSTUNREACH (no destination), -EPROTO (the destination refused: see
+ * rdmig_last_error(), e.g. a region layout mismatch), -ENODEV, -ENOMEM.
+ * On failure nothing is left connected and the call may be retried.
+ */
+int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
+
+/*
+ * Runs one pass: writes every dirty page to the destination and returns when
+ * all of it is placed in the destination's memory (the destination has
+ * confirmed). `dirty` holds one entry per region, in region index order
+ * (`ndirty` must equal the number of regions), unless flags has
+ * RDMIG_PASS_ALL. The guest may keep running during a pass; a page it
+ * changes meanwhile must be dirty again in a later pass. `stats` may be NULL.
+ * Blocks. Returns 0, or -ENOTCONN, -EINVAL (bad bitmap: nothing was sent),
+ * -ETIMEDOUT / -ECONNRESET / -EIO (the session failed: every later call
+ * but destroy returns -EPIPE).
+ */
+int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+		   unsigned flags, struct rdmig_pass_stats *stats);
+
+/*
+ * Ends the migration after the final pass: the destination stops accepting
+ * writes (deregisters guest memory) and confirms. Blocks. Returns 0, or
+ * -ENOTCONN, or an error as for rdmig_src_pass().
+ */
+int rdmig_src_complete(struct rdmig_src *src);
+
+/*
+ * Destroys the handle. A session not completed is abandoned: the destination
+ * sees the disconnect and fails. NULL is allowed.
+ */
+void rdmig_src_destroy(struct rdmig_src *src);
+
+/* --- Destination ------------------------------------------------------- */
+
+/* Destination statistics, filled by rdmig_dst_run(). */
+struct rdmig_dst_stats {
+	size_t size;           /* set by the caller: sizeof(struct rdmig_dst_stats) */
+	uint64_t passes;       /* passes the source ran */
+	uint64_t wire_bytes;   /* bytes the source reported written */
+	uint64_t duration_ns;  /* from accepting the source to the end */
+};
+
+/* As rdmig_src_create(), for the destination side. */
+int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp);
+
+/*
+ * Declares a region of guest memory to receive into, as
+ * rdmig_src_add_region(); `flags` may hold RDMIG_REGION_ZERO_FILLED. The
+ * region is exposed to remote writes only while a session runs. Only
+ * before rdmig_dst_listen(). Returns the region's index or a negative errno.
+ */
+int rdmig_dst_add_region(struct rdmig_dst *dst, uint64_t gpa, void *hva, uint64_t len,
+			 unsigned flags);
+
+/*
+ * Binds host:port and listens. port "0" picks a free port. Does not block.
+ * Returns the bound port number (> 0), or -EINVAL (no regions), -EALREADY,
+ * -EADDRINUSE, -EADDRNOTAVAIL, -ENODEV.
+ */
+int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
+
+/*
+ * Accepts one source and serves its migration until it completes (returns 0:
+ * every pass's data is placed and the guest memory is no longer exposed) or
+ * fails (returns a negative errno: the source disconnected or went silent,
+ * sent a bad message, or asked for a layout that does not match). Guest
+ * memory is deregistered before it returns either way. It may be called
+ * again to accept another source. `stats` may be NULL. Blocks.
+ */
+int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats);
+
+/* Destroys the handle and stops listening. NULL is allowed. */
+void rdmig_dst_destroy(struct rdmig_dst *dst);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RDMIG_RDMIG_H */
