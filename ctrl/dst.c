@@ -329,10 +329,18 @@ static int dst_on_connect(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 	int len, ret;
 
 	len = rdmig__msg_peek_len(pd, pdlen);
-	if (len < 0 || (size_t)len > pdlen ||
-	    rdmig__msg_decode(pd, (size_t)len, &m, why, sizeof(why)) ||
-	    m.type != RDMIG__MSG_CONNECT) {
-		rdmig__log(RDMIG__LOG_WARN, "refusing a connection that is not rdmig's");
+	if (len < 0 || (size_t)len > pdlen) {
+		rdmig__log(RDMIG__LOG_WARN, "refusing a connection that is not rdmig's "
+			   "(%zu bytes of private data)", pdlen);
+		return 1;
+	}
+	if (rdmig__msg_decode(pd, (size_t)len, &m, why, sizeof(why))) {
+		rdmig__log(RDMIG__LOG_WARN, "refusing a connection: %s", why);
+		return 1;
+	}
+	if (m.type != RDMIG__MSG_CONNECT) {
+		rdmig__log(RDMIG__LOG_WARN, "refusing a connection: %s is not a CONNECT",
+			   rdmig__msg_type_name(m.type));
 		return 1;
 	}
 	if (m.connect.kind == RDMIG__CONN_CTRL) {

@@ -344,15 +344,16 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 int rdmig__msg_peek_len(const void *buf, size_t len)
 {
 	struct rcur c = { buf, len };
-	uint32_t magic;
+	uint32_t magic, mlen;
 
 	if (len < RDMIG__HDR_LEN)
 		return -EBADMSG;
 	magic = (uint32_t)get(&c, 4);
 	if (magic != RDMIG__PROTO_MAGIC)
 		return -EBADMSG;
-	c.p += 4;
-	return (int)RDMIG__MIN(get(&c, 4), (uint64_t)INT32_MAX);
+	c.p += 4; /* version, type */
+	mlen = (uint32_t)get(&c, 4);
+	return mlen > INT32_MAX ? INT32_MAX : (int)mlen;
 }
 
 /* Checks that the payload holds exactly `want` bytes. */
