@@ -37,7 +37,7 @@ struct knob {
 static const struct knob knobs[] = {
 	KNOB("RDMIG_PAGE_SIZE", page_size, 4096, 4096, 1u << 30, true),
 	KNOB("RDMIG_WORKERS", workers, 0, 1, RDMIG__MAX_WORKERS, false),
-	KNOB("RDMIG_CHUNK_PAGES", chunk_pages, 256, 1, 1u << 20, false),
+	KNOB("RDMIG_CHUNK_PAGES", chunk_pages, 0, 1, 1u << 19, false),
 	KNOB("RDMIG_QUEUE_DEPTH", queue_depth, 128, 4, 4096, false),
 	KNOB("RDMIG_SIGNAL_INTERVAL", signal_interval, 16, 1, 4096, false),
 	KNOB("RDMIG_QP_TIMEOUT", qp_timeout, 18, 8, 31, false),
@@ -183,6 +183,9 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	    strcmp(lvl, "debug"))
 		return rdmig__err(-EINVAL, "RDMIG_LOG_LEVEL: '%s' is not error|warn|info|debug", lvl);
 
+	/* Default chunk: 1 MiB of guest memory, at least one page. */
+	if (!cfg->chunk_pages)
+		cfg->chunk_pages = RDMIG__MAX(1u, (1u << 20) / cfg->page_size);
 	ret = resolve_pin(&o, &cfg->pin);
 	if (ret)
 		return ret;

@@ -405,10 +405,9 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
 		if (dst_owns(s, id) && s->state != DST_DONE)
-			ret = rdmig__err(-ECONNRESET, "the source disconnected (%s, after %" PRIu64
-					 " passes)", s->state == DST_RUNNING && s->seen
-						     ? "during a pass" : "between passes",
-					 s->passes);
+			ret = rdmig__err(-ECONNRESET, "the source disconnected after %" PRIu64
+					 " confirmed passes%s", s->passes,
+					 s->seen ? ", while the next one was ending" : "");
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		ret = rdmig__err(-ENODEV, "the RDMA device was removed");

@@ -16,6 +16,8 @@
  *   handles may be used from different threads at once.
  * - Memory passed in (regions, bitmaps) stays owned by the caller. Guest
  *   memory must stay mapped until the handle is destroyed.
+ * - As with any RDMA library, a process forked after rdmig was used must not
+ *   use rdmig (the device contexts belong to the parent); exec first.
  * - Tunables come from struct rdmig_opts; an RDMIG_* environment variable of
  *   the same name overrides the field (README.md lists them). A malformed
  *   variable makes create fail with -EINVAL and a message naming it.
@@ -54,7 +56,8 @@ struct rdmig_opts {
 	uint32_t page_size;         /* RDMIG_PAGE_SIZE: guest page size, power of two (4096) */
 	uint32_t workers;           /* RDMIG_WORKERS: source worker threads, one data QP each
 				     * (CPUs near the device, at most 4) */
-	uint32_t chunk_pages;       /* RDMIG_CHUNK_PAGES: pages a worker takes at a time (256) */
+	uint32_t chunk_pages;       /* RDMIG_CHUNK_PAGES: pages a worker takes at a time
+				     * (1 MiB worth: 256 of 4 KiB) */
 	uint32_t queue_depth;       /* RDMIG_QUEUE_DEPTH: work requests in flight per QP (128) */
 	uint32_t signal_interval;   /* RDMIG_SIGNAL_INTERVAL: one WRITE in N is signalled (16) */
 	uint32_t qp_timeout;        /* RDMIG_QP_TIMEOUT: RC local ACK timeout exponent,

@@ -1,0 +1,707 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of option resolution (common/config.c): defaults, struct rdmig_opts
+ * fields over defaults, RDMIG_* environment variables over fields, the
+ * range, syntax and cross checks of every knob with a message that names
+ * it, the opts->size protocol, and that create fails cleanly on a bad
+ * variable. Every test starts and ends with no RDMIG_* variable set.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+#define assert_contains(s, sub)                                                                \
+	do {                                                                                    \
+		const char *s_ = (s);                                                           \
+		if (!strstr(s_, (sub)))                                                         \
+			fail_msg("'%s' does not contain '%s'", s_, (sub));                      \
+	} while (0)
+
+/* Every variable rdmig reads. */
+static const char *const all_vars[] = {
+	"RDMIG_PAGE_SIZE",       "RDMIG_WORKERS",           "RDMIG_CHUNK_PAGES",
+	"RDMIG_QUEUE_DEPTH",     "RDMIG_SIGNAL_INTERVAL",   "RDMIG_QP_TIMEOUT",
+	"RDMIG_INFLIGHT_BYTES",  "RDMIG_TIMEOUT_MS",        "RDMIG_IDLE_TIMEOUT_MS",
+	"RDMIG_ACCEPT_TIMEOUT_MS", "RDMIG_MAX_QPS",         "RDMIG_PIN",
+	"RDMIG_LOG_LEVEL",
+};
+
+/* The numeric knobs, with the bounds README.md documents. */
+struct knob {
+	const char *env;
+	uint64_t min, max;
+};
+
+static const struct knob knobs[] = {
+	{ "RDMIG_PAGE_SIZE", 4096, 1u << 30 },
+	{ "RDMIG_WORKERS", 1, RDMIG__MAX_WORKERS },
+	{ "RDMIG_CHUNK_PAGES", 1, 1u << 19 },
+	{ "RDMIG_QUEUE_DEPTH", 4, 4096 },
+	{ "RDMIG_SIGNAL_INTERVAL", 1, 4096 },
+	{ "RDMIG_QP_TIMEOUT", 8, 31 },
+	{ "RDMIG_INFLIGHT_BYTES", 4096, 1ull << 40 },
+	{ "RDMIG_TIMEOUT_MS", 100, 3600000 },
+	{ "RDMIG_IDLE_TIMEOUT_MS", 100, 86400000 },
+	{ "RDMIG_ACCEPT_TIMEOUT_MS", 0, 86400000 },
+	{ "RDMIG_MAX_QPS", 1, RDMIG__MAX_QPS },
+};
+
+static struct rdmig__config cfg;
+
+static void clear_env(void)
+{
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(all_vars); i++)
+		unsetenv(all_vars[i]);
+}
+
+static int env_setup(void **state)
+{
+	(void)state;
+	clear_env();
+	rdmig__err_clear();
+	memset(&cfg, 0xa5, sizeof(cfg));
+	return 0;
+}
+
+static int env_teardown(void **state)
+{
+	(void)state;
+	clear_env();
+	return 0;
+}
+
+static void set(const char *name, const char *value)
+{
+	assert_int_equal(setenv(name, value, 1), 0);
+}
+
+/* Resolves with `opts` and expects -EINVAL with a message naming `needle`. */
+static void check_einval(const struct rdmig_opts *opts, const char *needle, int line)
+{
+	int ret;
+
+	rdmig__err_clear();
+	ret = rdmig__config_resolve(opts, &cfg);
+	if (ret != -EINVAL)
+		fail_msg("line %d: resolve returned %d, expected -EINVAL (%s)", line, ret,
+			 rdmig_last_error());
+	if (!strstr(rdmig_last_error(), needle))
+		fail_msg("line %d: '%s' does not name '%s'", line, rdmig_last_error(), needle);
+}
+
+static void check_ok(const struct rdmig_opts *opts, int line)
+{
+	int ret = rdmig__config_resolve(opts, &cfg);
+
+	if (ret)
+		fail_msg("line %d: resolve returned %d: %s", line, ret, rdmig_last_error());
+}
+
+#define EXPECT_EINVAL(opts, needle) check_einval(opts, needle, __LINE__)
+#define EXPECT_OK(opts) check_ok(opts, __LINE__)
+
+/* Sets one variable, expects -EINVAL naming it, unsets it. */
+static void check_env_einval(const char *name, const char *value, int line)
+{
+	set(name, value);
+	check_einval(NULL, name, line);
+	unsetenv(name);
+}
+
+#define ENV_EINVAL(name, value) check_env_einval(name, value, __LINE__)
+
+static void assert_defaults(const struct rdmig__config *c)
+{
+	assert_int_equal(c->page_size, 4096);
+	assert_int_equal(c->workers, 0);
+	assert_int_equal(c->chunk_pages, 256);
+	assert_int_equal(c->queue_depth, 128);
+	assert_int_equal(c->signal_interval, 16);
+	assert_int_equal(c->qp_timeout, 18);
+	assert_int_equal(c->inflight_bytes, 4u << 20);
+	assert_int_equal(c->timeout_ms, 20000);
+	assert_int_equal(c->idle_timeout_ms, 120000);
+	assert_int_equal(c->accept_timeout_ms, 0);
+	assert_int_equal(c->max_qps, 64);
+	assert_true(c->pin);
+}
+
+/* --- defaults and precedence ---------------------------------------------- */
+
+static void config_null_opts_defaults(void **state)
+{
+	(void)state;
+	EXPECT_OK(NULL);
+	assert_defaults(&cfg);
+}
+
+static void config_initialised_opts_defaults(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	memset(&o, 0xff, sizeof(o));
+	rdmig_opts_init(&o);
+	assert_int_equal(o.size, sizeof(o));
+	assert_int_equal(o.page_size, 0);
+	assert_int_equal(o.inflight_bytes, 0);
+	assert_int_equal(o.reserved, 0);
+	EXPECT_OK(&o);
+	assert_defaults(&cfg);
+}
+
+static void config_opts_fields_override_defaults(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.page_size = 2u << 20;
+	o.workers = 7;
+	o.chunk_pages = 64;
+	o.queue_depth = 512;
+	o.signal_interval = 32;
+	o.qp_timeout = 20;
+	o.inflight_bytes = 5ull << 30;
+	o.timeout_ms = 1234;
+	o.idle_timeout_ms = 5678;
+	o.accept_timeout_ms = 9999;
+	o.max_qps = 8;
+	o.pin = RDMIG_PIN_OFF;
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.page_size, 2u << 20);
+	assert_int_equal(cfg.workers, 7);
+	assert_int_equal(cfg.chunk_pages, 64);
+	assert_int_equal(cfg.queue_depth, 512);
+	assert_int_equal(cfg.signal_interval, 32);
+	assert_int_equal(cfg.qp_timeout, 20);
+	assert_int_equal(cfg.inflight_bytes, 5ull << 30);
+	assert_int_equal(cfg.timeout_ms, 1234);
+	assert_int_equal(cfg.idle_timeout_ms, 5678);
+	assert_int_equal(cfg.accept_timeout_ms, 9999);
+	assert_int_equal(cfg.max_qps, 8);
+	assert_false(cfg.pin);
+
+	rdmig_opts_init(&o);
+	o.pin = RDMIG_PIN_ON;
+	EXPECT_OK(&o);
+	assert_true(cfg.pin);
+}
+
+static void config_env_overrides_opts_fields(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.page_size = 8192;
+	o.workers = 2;
+	o.chunk_pages = 64;
+	o.queue_depth = 512;
+	o.signal_interval = 32;
+	o.qp_timeout = 20;
+	o.inflight_bytes = 1u << 20;
+	o.timeout_ms = 1234;
+	o.idle_timeout_ms = 5678;
+	o.accept_timeout_ms = 9999;
+	o.max_qps = 8;
+	o.pin = RDMIG_PIN_ON;
+	set("RDMIG_PAGE_SIZE", "16384");
+	set("RDMIG_WORKERS", "3");
+	set("RDMIG_CHUNK_PAGES", "1000");
+	set("RDMIG_QUEUE_DEPTH", "64");
+	set("RDMIG_SIGNAL_INTERVAL", "8");
+	set("RDMIG_QP_TIMEOUT", "14");
+	set("RDMIG_INFLIGHT_BYTES", "65536");
+	set("RDMIG_TIMEOUT_MS", "100");
+	set("RDMIG_IDLE_TIMEOUT_MS", "86400000");
+	set("RDMIG_ACCEPT_TIMEOUT_MS", "1");
+	set("RDMIG_MAX_QPS", "64");
+	set("RDMIG_PIN", "off");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.page_size, 16384);
+	assert_int_equal(cfg.workers, 3);
+	assert_int_equal(cfg.chunk_pages, 1000);
+	assert_int_equal(cfg.queue_depth, 64);
+	assert_int_equal(cfg.signal_interval, 8);
+	assert_int_equal(cfg.qp_timeout, 14);
+	assert_int_equal(cfg.inflight_bytes, 65536);
+	assert_int_equal(cfg.timeout_ms, 100);
+	assert_int_equal(cfg.idle_timeout_ms, 86400000);
+	assert_int_equal(cfg.accept_timeout_ms, 1);
+	assert_int_equal(cfg.max_qps, 64);
+	assert_false(cfg.pin);
+}
+
+/* RDMIG_ACCEPT_TIMEOUT_MS=0 ("forever") is a value, not "unset": it beats the field. */
+static void config_env_zero_accept_timeout_overrides_field(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.accept_timeout_ms = 5000;
+	set("RDMIG_ACCEPT_TIMEOUT_MS", "0");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.accept_timeout_ms, 0);
+}
+
+/* The env overrides one field; the others keep their option values. */
+static void config_env_overrides_only_its_field(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.queue_depth = 256;
+	o.timeout_ms = 777;
+	set("RDMIG_QUEUE_DEPTH", "1024");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.queue_depth, 1024);
+	assert_int_equal(cfg.timeout_ms, 777);
+	assert_int_equal(cfg.chunk_pages, 256);
+}
+
+static void config_pin_values_parsed(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.pin = RDMIG_PIN_OFF;
+	set("RDMIG_PIN", "1");
+	EXPECT_OK(&o);
+	assert_true(cfg.pin);
+	set("RDMIG_PIN", "on");
+	EXPECT_OK(&o);
+	assert_true(cfg.pin);
+	o.pin = RDMIG_PIN_ON;
+	set("RDMIG_PIN", "0");
+	EXPECT_OK(&o);
+	assert_false(cfg.pin);
+	set("RDMIG_PIN", "off");
+	EXPECT_OK(&o);
+	assert_false(cfg.pin);
+}
+
+static void config_log_levels_accepted(void **state)
+{
+	static const char *const ok[] = { "error", "warn", "info", "debug" };
+
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(ok); i++) {
+		set("RDMIG_LOG_LEVEL", ok[i]);
+		EXPECT_OK(NULL);
+	}
+}
+
+/* --- values ------------------------------------------------------------------ */
+
+static void config_size_suffixes_scale_binary(void **state)
+{
+	(void)state;
+	set("RDMIG_INFLIGHT_BYTES", "16M");
+	set("RDMIG_PAGE_SIZE", "64K");
+	set("RDMIG_CHUNK_PAGES", "1k");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.inflight_bytes, 16u << 20);
+	assert_int_equal(cfg.page_size, 64u << 10);
+	assert_int_equal(cfg.chunk_pages, 1024);
+
+	set("RDMIG_INFLIGHT_BYTES", "3G");
+	set("RDMIG_PAGE_SIZE", "2m");
+	set("RDMIG_CHUNK_PAGES", "1");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.inflight_bytes, 3ull << 30);
+	assert_int_equal(cfg.page_size, 2u << 20);
+
+	set("RDMIG_INFLIGHT_BYTES", "1024g");
+	set("RDMIG_PAGE_SIZE", "1G");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.inflight_bytes, 1ull << 40);
+	assert_int_equal(cfg.page_size, 1u << 30);
+}
+
+/* The smallest and largest value of each knob are accepted (cross checks satisfied). */
+static void config_range_limits_accepted(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(knobs); i++) {
+		const struct knob *k = &knobs[i];
+		uint64_t v[2] = { k->min, k->max };
+
+		for (unsigned j = 0; j < 2; j++) {
+			char s[32];
+
+			clear_env();
+			snprintf(s, sizeof(s), "%llu", (unsigned long long)v[j]);
+			set(k->env, s);
+			/* companions, so that only the range check is tested */
+			if (!strcmp(k->env, "RDMIG_PAGE_SIZE")) {
+				set("RDMIG_CHUNK_PAGES", "1");
+				set("RDMIG_INFLIGHT_BYTES", "1G");
+			} else if (!strcmp(k->env, "RDMIG_QUEUE_DEPTH")) {
+				set("RDMIG_SIGNAL_INTERVAL", "1");
+			} else if (!strcmp(k->env, "RDMIG_SIGNAL_INTERVAL")) {
+				set("RDMIG_QUEUE_DEPTH", "4096");
+			}
+			if (rdmig__config_resolve(NULL, &cfg))
+				fail_msg("%s=%s refused: %s", k->env, s, rdmig_last_error());
+		}
+	}
+}
+
+/* Bad syntax, for every numeric knob. */
+static void config_env_malformed_number_einval(void **state)
+{
+	static const char *const bad[] = {
+		"abc", "", "-1", "4X", "4KB", "4KK", " 4096", "4096 ", "+4096", "0x1000",
+		"4.0", "1e3", "K", "18446744073709551616", "17179869184G",
+	};
+
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(knobs); i++)
+		for (unsigned j = 0; j < RDMIG__ARRAY_SIZE(bad); j++)
+			ENV_EINVAL(knobs[i].env, bad[j]);
+}
+
+/* Just below the minimum and just above the maximum, for every numeric knob. */
+static void config_env_out_of_range_einval(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(knobs); i++) {
+		char s[32];
+
+		if (knobs[i].min) {
+			snprintf(s, sizeof(s), "%llu", (unsigned long long)knobs[i].min - 1);
+			ENV_EINVAL(knobs[i].env, s);
+		}
+		snprintf(s, sizeof(s), "%llu", (unsigned long long)knobs[i].max + 1);
+		ENV_EINVAL(knobs[i].env, s);
+		/* past 32 bits, so that a 32-bit field cannot wrap it into range */
+		if (knobs[i].max < (1ull << 32)) {
+			snprintf(s, sizeof(s), "%llu", (1ull << 32) + knobs[i].min);
+			ENV_EINVAL(knobs[i].env, s);
+		}
+	}
+	ENV_EINVAL("RDMIG_QP_TIMEOUT", "1K");
+	ENV_EINVAL("RDMIG_MAX_QPS", "1M");
+}
+
+static void config_env_page_size_not_power_of_two_einval(void **state)
+{
+	(void)state;
+	ENV_EINVAL("RDMIG_PAGE_SIZE", "12288");
+	ENV_EINVAL("RDMIG_PAGE_SIZE", "4097");
+	ENV_EINVAL("RDMIG_PAGE_SIZE", "1000000");
+	set("RDMIG_PAGE_SIZE", "12288");
+	EXPECT_EINVAL(NULL, "power of two");
+}
+
+static void config_env_bad_pin_einval(void **state)
+{
+	static const char *const bad[] = { "maybe", "", "2", "ON", "yes", "true", "1 ", "01" };
+
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(bad); i++)
+		ENV_EINVAL("RDMIG_PIN", bad[i]);
+}
+
+static void config_env_bad_log_level_einval(void **state)
+{
+	static const char *const bad[] = { "loud", "", "WARN", "3", "warning", "debug " };
+
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(bad); i++)
+		ENV_EINVAL("RDMIG_LOG_LEVEL", bad[i]);
+}
+
+/* A bad option field is refused too, with the variable of the same name. */
+static void config_opts_field_out_of_range_einval(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.queue_depth = 5000;
+	EXPECT_EINVAL(&o, "RDMIG_QUEUE_DEPTH");
+	rdmig_opts_init(&o);
+	o.page_size = 12288;
+	EXPECT_EINVAL(&o, "RDMIG_PAGE_SIZE");
+	rdmig_opts_init(&o);
+	o.workers = RDMIG__MAX_WORKERS + 1;
+	EXPECT_EINVAL(&o, "RDMIG_WORKERS");
+	rdmig_opts_init(&o);
+	o.inflight_bytes = (1ull << 40) + 1;
+	EXPECT_EINVAL(&o, "RDMIG_INFLIGHT_BYTES");
+	rdmig_opts_init(&o);
+	o.qp_timeout = 7;
+	EXPECT_EINVAL(&o, "RDMIG_QP_TIMEOUT");
+	rdmig_opts_init(&o);
+	o.pin = RDMIG_PIN_OFF + 1;
+	EXPECT_EINVAL(&o, "pin");
+}
+
+/* A valid variable repairs a bad field: the field is never used. */
+static void config_env_replaces_bad_opts_field(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.max_qps = 1000;
+	set("RDMIG_MAX_QPS", "4");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.max_qps, 4);
+}
+
+/* --- cross checks ------------------------------------------------------------ */
+
+static void config_signal_interval_above_queue_depth_einval(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	set("RDMIG_QUEUE_DEPTH", "16");
+	set("RDMIG_SIGNAL_INTERVAL", "32");
+	EXPECT_EINVAL(NULL, "RDMIG_SIGNAL_INTERVAL");
+	set("RDMIG_SIGNAL_INTERVAL", "16"); /* equal is fine */
+	EXPECT_OK(NULL);
+	clear_env();
+
+	/* the default interval (16) against a small depth from opts */
+	rdmig_opts_init(&o);
+	o.queue_depth = 8;
+	EXPECT_EINVAL(&o, "RDMIG_SIGNAL_INTERVAL");
+}
+
+static void config_inflight_below_page_size_einval(void **state)
+{
+	(void)state;
+	set("RDMIG_PAGE_SIZE", "2M");
+	set("RDMIG_INFLIGHT_BYTES", "1M");
+	EXPECT_EINVAL(NULL, "RDMIG_INFLIGHT_BYTES");
+	set("RDMIG_INFLIGHT_BYTES", "2M"); /* one page is fine */
+	EXPECT_OK(NULL);
+	clear_env();
+	/* the default inflight (4 MiB) against a larger page */
+	set("RDMIG_PAGE_SIZE", "8M");
+	set("RDMIG_CHUNK_PAGES", "1");
+	EXPECT_EINVAL(NULL, "RDMIG_INFLIGHT_BYTES");
+}
+
+static void config_chunk_over_two_gib_einval(void **state)
+{
+	(void)state;
+	set("RDMIG_CHUNK_PAGES", "1M");
+	EXPECT_EINVAL(NULL, "RDMIG_CHUNK_PAGES");
+	set("RDMIG_CHUNK_PAGES", "512K"); /* exactly 2 GiB of 4 KiB pages */
+	EXPECT_OK(NULL);
+	set("RDMIG_CHUNK_PAGES", "524289");
+	EXPECT_EINVAL(NULL, "RDMIG_CHUNK_PAGES");
+}
+
+static void config_chunk_default_follows_page_size_one_mib(void **state)
+{
+	(void)state;
+	clear_env();
+	set("RDMIG_PAGE_SIZE", "16K");
+	assert_int_equal(rdmig__config_resolve(NULL, &cfg), 0);
+	assert_int_equal(cfg.chunk_pages, 64);
+	/* A page larger than 1 MiB: one page per chunk, never zero. */
+	set("RDMIG_PAGE_SIZE", "2M");
+	assert_int_equal(rdmig__config_resolve(NULL, &cfg), 0);
+	assert_int_equal(cfg.chunk_pages, 1);
+	clear_env();
+}
+
+/* --- opts->size and reserved ------------------------------------------------- */
+
+static void config_opts_size_too_small_einval(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	for (size_t size = 0; size < offsetof(struct rdmig_opts, page_size); size++) {
+		rdmig_opts_init(&o);
+		o.size = size;
+		EXPECT_EINVAL(&o, "size");
+	}
+}
+
+/* An older caller's struct: fields past its size are not read. */
+static void config_opts_smaller_size_ignores_later_fields(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.size = offsetof(struct rdmig_opts, workers);
+	o.page_size = 8192;
+	o.workers = 1000;    /* out of range, but past the caller's struct */
+	o.reserved = 1;      /* likewise */
+	o.max_qps = 1000;
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.page_size, 8192);
+	assert_int_equal(cfg.workers, 0);
+	assert_int_equal(cfg.max_qps, 64);
+}
+
+static void config_opts_reserved_nonzero_einval(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.reserved = 1;
+	EXPECT_EINVAL(&o, "reserved");
+	o.reserved = 0x80000000u;
+	EXPECT_EINVAL(&o, "reserved");
+}
+
+/* A newer caller's struct: unknown trailing fields must be zero. */
+static void config_opts_larger_size_nonzero_tail_einval(void **state)
+{
+	struct {
+		struct rdmig_opts o;
+		uint32_t newer[4];
+	} big;
+
+	_Static_assert(sizeof(big) == 80, "the messages below name size 80");
+
+	(void)state;
+	memset(&big, 0, sizeof(big));
+	rdmig_opts_init(&big.o);
+	big.o.size = sizeof(big);
+	big.o.timeout_ms = 555;
+	EXPECT_OK(&big.o);
+	assert_int_equal(cfg.timeout_ms, 555);
+
+	big.newer[3] = 1;
+	EXPECT_EINVAL(&big.o, "size 80");
+	big.newer[3] = 0;
+	big.newer[0] = 0x100;
+	EXPECT_EINVAL(&big.o, "size 80");
+}
+
+/* --- create ------------------------------------------------------------------ */
+
+static void config_src_create_bad_env_einval_no_handle(void **state)
+{
+	struct rdmig_src *src = NULL;
+
+	(void)state;
+	set("RDMIG_QUEUE_DEPTH", "abc");
+	assert_int_equal(rdmig_src_create(NULL, &src), -EINVAL);
+	assert_null(src);
+	assert_contains(rdmig_last_error(), "RDMIG_QUEUE_DEPTH");
+	clear_env();
+	set("RDMIG_PIN", "maybe");
+	assert_int_equal(rdmig_src_create(NULL, &src), -EINVAL);
+	assert_null(src);
+	assert_contains(rdmig_last_error(), "RDMIG_PIN");
+	clear_env();
+	/* and with the variable gone, create works and clears the message */
+	assert_int_equal(rdmig_src_create(NULL, &src), 0);
+	assert_non_null(src);
+	assert_string_equal(rdmig_last_error(), "");
+	rdmig_src_destroy(src);
+}
+
+static void config_dst_create_bad_env_einval_no_handle(void **state)
+{
+	struct rdmig_dst *dst = NULL;
+	struct rdmig_opts o;
+
+	(void)state;
+	set("RDMIG_PAGE_SIZE", "12288");
+	assert_int_equal(rdmig_dst_create(NULL, &dst), -EINVAL);
+	assert_null(dst);
+	assert_contains(rdmig_last_error(), "RDMIG_PAGE_SIZE");
+	clear_env();
+	set("RDMIG_LOG_LEVEL", "loud");
+	rdmig_opts_init(&o);
+	assert_int_equal(rdmig_dst_create(&o, &dst), -EINVAL);
+	assert_null(dst);
+	assert_contains(rdmig_last_error(), "RDMIG_LOG_LEVEL");
+	clear_env();
+	assert_int_equal(rdmig_dst_create(&o, &dst), 0);
+	assert_non_null(dst);
+	assert_string_equal(rdmig_last_error(), "");
+	rdmig_dst_destroy(dst);
+}
+
+static void config_create_bad_opts_einval_no_handle(void **state)
+{
+	struct rdmig_src *src = NULL;
+	struct rdmig_dst *dst = NULL;
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.reserved = 1;
+	assert_int_equal(rdmig_src_create(&o, &src), -EINVAL);
+	assert_null(src);
+	assert_contains(rdmig_last_error(), "reserved");
+	assert_int_equal(rdmig_dst_create(&o, &dst), -EINVAL);
+	assert_null(dst);
+	assert_contains(rdmig_last_error(), "reserved");
+}
+
+static void config_create_null_handle_pointer_einval(void **state)
+{
+	(void)state;
+	assert_int_equal(rdmig_src_create(NULL, NULL), -EINVAL);
+	assert_contains(rdmig_last_error(), "srcp");
+	assert_int_equal(rdmig_dst_create(NULL, NULL), -EINVAL);
+	assert_contains(rdmig_last_error(), "dstp");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(config_null_opts_defaults),
+		T(config_initialised_opts_defaults),
+		T(config_opts_fields_override_defaults),
+		T(config_env_overrides_opts_fields),
+		T(config_env_zero_accept_timeout_overrides_field),
+		T(config_env_overrides_only_its_field),
+		T(config_pin_values_parsed),
+		T(config_log_levels_accepted),
+		T(config_size_suffixes_scale_binary),
+		T(config_range_limits_accepted),
+		T(config_env_malformed_number_einval),
+		T(config_env_out_of_range_einval),
+		T(config_env_page_size_not_power_of_two_einval),
+		T(config_env_bad_pin_einval),
+		T(config_env_bad_log_level_einval),
+		T(config_opts_field_out_of_range_einval),
+		T(config_env_replaces_bad_opts_field),
+		T(config_signal_interval_above_queue_depth_einval),
+		T(config_inflight_below_page_size_einval),
+		T(config_chunk_over_two_gib_einval),
+		T(config_chunk_default_follows_page_size_one_mib),
+		T(config_opts_size_too_small_einval),
+		T(config_opts_smaller_size_ignores_later_fields),
+		T(config_opts_reserved_nonzero_einval),
+		T(config_opts_larger_size_nonzero_tail_einval),
+		T(config_src_create_bad_env_einval_no_handle),
+		T(config_dst_create_bad_env_einval_no_handle),
+		T(config_create_bad_opts_einval_no_handle),
+		T(config_create_null_handle_pointer_einval),
+	};
+
+	/* Whatever the caller's environment holds, the tests start from none. */
+	clear_env();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the device tests: find the RDMA device (or exit 77 so the
+ * test counts as skipped), build synthetic guests, count a process's memory
+ * registrations through the kernel's resource tracking (`rdma res show mr`).
+ */
+#ifndef RDMIG_TESTS_DEVTEST_H
+#define RDMIG_TESTS_DEVTEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DT_PAGE 4096ull
+#define DT_MAX_REGIONS 8
+
+/* The IP of the RDMA device to test on; exits 77 when there is none. */
+const char *devtest_ip(void);
+
+struct dt_guest {
+	unsigned n;
+	uint64_t gpa[DT_MAX_REGIONS], len[DT_MAX_REGIONS];
+	uint8_t *hva[DT_MAX_REGIONS];
+	uint64_t *bitmap[DT_MAX_REGIONS]; /* KVM-layout dirty log per region */
+};
+
+/* Maps regions of the given sizes (bytes) at the given guest addresses. */
+void dt_guest_init(struct dt_guest *g, unsigned n, const uint64_t *gpa, const uint64_t *len);
+void dt_guest_fini(struct dt_guest *g);
+/* Fills every byte from the generator. */
+void dt_guest_fill(struct dt_guest *g, uint64_t *rng);
+/*
+ * The writer: changes `count` random pages per region (one word each), plus
+ * the first and last page of every region, marking them dirty. Returns the
+ * number of distinct dirty pages.
+ */
+uint64_t dt_guest_write(struct dt_guest *g, uint64_t count, uint64_t *rng);
+/* Index of the first page that differs between a and b, or -1. */
+int64_t dt_guest_diff(const struct dt_guest *a, const struct dt_guest *b, unsigned *region);
+uint64_t dt_guest_bytes(const struct dt_guest *g);
+
+uint64_t dt_rng(uint64_t *s);
+uint64_t dt_now_ms(void);
+
+/* Memory registrations held by task `pid` on any RDMA device, or -1. */
+int dt_mr_count(pid_t pid);
+
+#endif
