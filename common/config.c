@@ -16,21 +16,21 @@ _Static_assert(sizeof(struct rdmig_opts) == 64, "struct rdmig_opts is ABI: appen
 
 struct knob {
 	const char *env;
-	size_t opt_off;  /* offset in struct rdmig_opts */
+	size_t opt_off;	 /* offset in struct rdmig_opts */
 	size_t opt_size; /* 4 or 8 */
-	size_t cfg_off;  /* offset in struct rdmig__config */
+	size_t cfg_off;	 /* offset in struct rdmig__config */
 	size_t cfg_size;
 	uint64_t def, min, max;
 	bool pow2;
 };
 
 #define KNOB(envname, field, d, lo, hi, p2)                                                      \
-	{                                                                                         \
-		.env = envname, .opt_off = offsetof(struct rdmig_opts, field),                    \
-		.opt_size = sizeof(((struct rdmig_opts *)0)->field),                              \
-		.cfg_off = offsetof(struct rdmig__config, field),                                 \
-		.cfg_size = sizeof(((struct rdmig__config *)0)->field), .def = (d), .min = (lo),  \
-		.max = (hi), .pow2 = (p2)                                                         \
+	{                                                                                        \
+		.env = envname, .opt_off = offsetof(struct rdmig_opts, field),                   \
+		.opt_size = sizeof(((struct rdmig_opts *)0)->field),                             \
+		.cfg_off = offsetof(struct rdmig__config, field),                                \
+		.cfg_size = sizeof(((struct rdmig__config *)0)->field), .def = (d), .min = (lo), \
+		.max = (hi), .pow2 = (p2)                                                        \
 	}
 
 /* def 0 for workers means "choose at connect time from the topology". */
@@ -89,10 +89,20 @@ static int parse_u64(const char *s, uint64_t *out)
 		unsigned shift = 0;
 
 		switch (*end) {
-		case 'K': case 'k': shift = 10; break;
-		case 'M': case 'm': shift = 20; break;
-		case 'G': case 'g': shift = 30; break;
-		default: return -EINVAL;
+		case 'K':
+		case 'k':
+			shift = 10;
+			break;
+		case 'M':
+		case 'm':
+			shift = 20;
+			break;
+		case 'G':
+		case 'g':
+			shift = 30;
+			break;
+		default:
+			return -EINVAL;
 		}
 		if (end[1] || v > (UINT64_MAX >> shift))
 			return -EINVAL;
@@ -105,7 +115,8 @@ static int parse_u64(const char *s, uint64_t *out)
 static int check(const struct knob *k, uint64_t v, const char *what)
 {
 	if (v < k->min || v > k->max)
-		return rdmig__err(-EINVAL, "%s: %" PRIu64 " is out of range [%" PRIu64 ", %" PRIu64 "]",
+		return rdmig__err(-EINVAL,
+				  "%s: %" PRIu64 " is out of range [%" PRIu64 ", %" PRIu64 "]",
 				  what, v, k->min, k->max);
 	if (k->pow2 && (v & (v - 1)))
 		return rdmig__err(-EINVAL, "%s: %" PRIu64 " is not a power of two", what, v);
@@ -131,7 +142,6 @@ static int resolve_pin(const struct rdmig_opts *o, bool *pin)
 	return 0;
 }
 
-
 int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg)
 {
 	struct rdmig_opts o;
@@ -141,15 +151,18 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	rdmig_opts_init(&o);
 	if (in) {
 		if (in->size < offsetof(struct rdmig_opts, page_size))
-			return rdmig__err(-EINVAL, "opts.size %zu is too small: call rdmig_opts_init()",
+			return rdmig__err(-EINVAL,
+					  "opts.size %zu is too small: call rdmig_opts_init()",
 					  in->size);
 		if (in->size > sizeof(o)) {
 			/* A newer caller: only accept fields we do not know if unset. */
 			for (size_t i = sizeof(o); i < in->size; i++)
 				if (((const char *)in)[i])
-					return rdmig__err(-EINVAL,
-							  "opts sets fields this librdmig does not know "
-							  "(size %zu > %zu)", in->size, sizeof(o));
+					return rdmig__err(
+						-EINVAL,
+						"opts sets fields this librdmig does not know "
+						"(size %zu > %zu)",
+						in->size, sizeof(o));
 		}
 		memcpy(&o, in, RDMIG__MIN(in->size, sizeof(o)));
 		if (o.reserved)
@@ -181,7 +194,8 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	lvl = getenv("RDMIG_LOG_LEVEL");
 	if (lvl && strcmp(lvl, "error") && strcmp(lvl, "warn") && strcmp(lvl, "info") &&
 	    strcmp(lvl, "debug"))
-		return rdmig__err(-EINVAL, "RDMIG_LOG_LEVEL: '%s' is not error|warn|info|debug", lvl);
+		return rdmig__err(-EINVAL, "RDMIG_LOG_LEVEL: '%s' is not error|warn|info|debug",
+				  lvl);
 
 	/* Default chunk: 1 MiB of guest memory, at least one page. */
 	if (!cfg->chunk_pages)
@@ -190,8 +204,9 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	if (ret)
 		return ret;
 	if (cfg->inflight_bytes < cfg->page_size)
-		return rdmig__err(-EINVAL, "RDMIG_INFLIGHT_BYTES: %" PRIu64
-				  " is less than one page (%u)", cfg->inflight_bytes, cfg->page_size);
+		return rdmig__err(-EINVAL,
+				  "RDMIG_INFLIGHT_BYTES: %" PRIu64 " is less than one page (%u)",
+				  cfg->inflight_bytes, cfg->page_size);
 	if (cfg->signal_interval > cfg->queue_depth)
 		return rdmig__err(-EINVAL, "RDMIG_SIGNAL_INTERVAL: %u exceeds RDMIG_QUEUE_DEPTH %u",
 				  cfg->signal_interval, cfg->queue_depth);

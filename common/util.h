@@ -16,9 +16,9 @@
 #include <rdmig/rdmig.h>
 
 #define RDMIG__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define RDMIG__MIN(a, b) ((a) < (b) ? (a) : (b))
-#define RDMIG__MAX(a, b) ((a) > (b) ? (a) : (b))
-#define RDMIG__FMT(f, a) __attribute__((format(printf, f, a)))
+#define RDMIG__MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define RDMIG__MAX(a, b)     ((a) > (b) ? (a) : (b))
+#define RDMIG__FMT(f, a)     __attribute__((format(printf, f, a)))
 
 /*
  * Error reporting. rdmig__err() records a message for rdmig_last_error() on
@@ -43,10 +43,10 @@ enum rdmig__log_level rdmig__log_level(void);
 void rdmig__log_at(enum rdmig__log_level lvl, const char *func, int line, const char *fmt, ...)
 	RDMIG__FMT(4, 5);
 
-#define rdmig__log(lvl, ...)                                                                   \
-	do {                                                                                    \
-		if ((lvl) <= rdmig__log_level())                                                \
-			rdmig__log_at((lvl), __func__, __LINE__, __VA_ARGS__);                  \
+#define rdmig__log(lvl, ...)                                                   \
+	do {                                                                   \
+		if ((lvl) <= rdmig__log_level())                               \
+			rdmig__log_at((lvl), __func__, __LINE__, __VA_ARGS__); \
 	} while (0)
 
 /* Data-path logging compiles out unless built with RDMIG_DATAPATH_DEBUG. */
@@ -82,7 +82,7 @@ struct rdmig__config {
 
 /* Limits that the wire protocol and the data plane share. */
 #define RDMIG__MAX_WORKERS 64
-#define RDMIG__MAX_QPS 64
+#define RDMIG__MAX_QPS	   64
 #define RDMIG__MAX_REGIONS 256
 
 /*

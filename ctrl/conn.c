@@ -92,14 +92,15 @@ int rdmig__ep_setup(struct rdmig__ep *ep, struct rdma_cm_id *id, struct ibv_pd *
 	if (bytes) {
 		ep->bufs = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
 		if (!ep->bufs) {
-			ret = rdmig__err(-ENOMEM, "no memory for %zu bytes of message buffers", bytes);
+			ret = rdmig__err(-ENOMEM, "no memory for %zu bytes of message buffers",
+					 bytes);
 			goto fail;
 		}
 		memset(ep->bufs, 0, bytes);
 		ep->mr = ibv_reg_mr(pd, ep->bufs, bytes, IBV_ACCESS_LOCAL_WRITE);
 		if (!ep->mr) {
-			ret = rdmig__err(-errno, "ibv_reg_mr(message buffers, %zu bytes): %s", bytes,
-					 strerror(errno));
+			ret = rdmig__err(-errno, "ibv_reg_mr(message buffers, %zu bytes): %s",
+					 bytes, strerror(errno));
 			goto fail;
 		}
 	}
@@ -140,7 +141,8 @@ int rdmig__ep_post_recv(struct rdmig__ep *ep, uint32_t i)
 		.lkey = ep->mr->lkey,
 	};
 	struct ibv_recv_wr wr = { .wr_id = rdmig__wr_id(RDMIG__WR_RECV, ep->index, i),
-				  .sg_list = &sge, .num_sge = 1 };
+				  .sg_list = &sge,
+				  .num_sge = 1 };
 	struct ibv_recv_wr *bad;
 	int ret = ibv_post_recv(ep->qp, &wr, &bad);
 
@@ -247,7 +249,8 @@ int rdmig__cm_expect(struct rdma_event_channel *ec, struct rdma_cm_id *id,
 
 int rdmig__resolve(const char *host, const char *port, struct sockaddr_storage *ss)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE };
 	struct addrinfo *res;
 	int ret;

@@ -64,7 +64,7 @@ struct rdmig__ep {
 	uint8_t *bufs; /* nrecv receive buffers, then nsend send buffers */
 	struct rdmig__ep_attr attr;
 	uint32_t send_busy; /* bit i: send buffer i is posted */
-	uint32_t index;     /* in wr_ids */
+	uint32_t index;	    /* in wr_ids */
 	bool connected;
 };
 

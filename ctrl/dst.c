@@ -32,10 +32,10 @@ struct dst_region {
 };
 
 enum dst_state {
-	DST_WAIT_CTRL,   /* waiting for the source's control connection */
-	DST_WAIT_HELLO,  /* connected, waiting for its proposal */
-	DST_RUNNING,     /* memory exposed: data QPs connect, passes run */
-	DST_COMPLETING,  /* memory withdrawn, COMPLETE_ACK on its way */
+	DST_WAIT_CTRL,	/* waiting for the source's control connection */
+	DST_WAIT_HELLO, /* connected, waiting for its proposal */
+	DST_RUNNING,	/* memory exposed: data QPs connect, passes run */
+	DST_COMPLETING, /* memory withdrawn, COMPLETE_ACK on its way */
 	DST_DONE,
 };
 
@@ -44,15 +44,15 @@ struct dst_session {
 	struct ibv_pd *pd;
 	struct ibv_comp_channel *ch;
 	struct ibv_cq *cq;
-	struct rdmig__ep ctrl;                  /* endpoint index 0 */
-	struct rdmig__ep data[RDMIG__MAX_QPS];  /* endpoint index i + 1 */
-	unsigned nqps;                          /* data QPs agreed */
+	struct rdmig__ep ctrl;		       /* endpoint index 0 */
+	struct rdmig__ep data[RDMIG__MAX_QPS]; /* endpoint index i + 1 */
+	unsigned nqps;			       /* data QPs agreed */
 	uint64_t token;
 	uint64_t passes;     /* confirmed */
-	uint64_t seen;       /* bit i: data QP i ended the current pass */
+	uint64_t seen;	     /* bit i: data QP i ended the current pass */
 	uint64_t pass_bytes; /* bytes the current pass reported so far */
 	uint64_t wire_bytes;
-	uint64_t deadline;   /* 0: none */
+	uint64_t deadline; /* 0: none */
 };
 
 struct rdmig_dst {
@@ -65,9 +65,15 @@ struct rdmig_dst {
 	struct rdmig__msg msg; /* scratch */
 };
 
-#define CTRL_ATTR                                                                                \
-	{ .send_depth = 8, .recv_depth = 8, .nrecv = 4, .nsend = 4, .bufsize = RDMIG__MSG_MAX }
-#define DATA_ATTR { .send_depth = 1, .recv_depth = 4, .nrecv = 4, .nsend = 0, .bufsize = 256 }
+#define CTRL_ATTR                                                         \
+	{                                                                 \
+		.send_depth = 8, .recv_depth = 8, .nrecv = 4, .nsend = 4, \
+		.bufsize = RDMIG__MSG_MAX                                 \
+	}
+#define DATA_ATTR                                                                        \
+	{                                                                                \
+		.send_depth = 1, .recv_depth = 4, .nrecv = 4, .nsend = 0, .bufsize = 256 \
+	}
 #define CQ_DEPTH (16 + RDMIG__MAX_QPS * 5)
 
 int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
@@ -255,7 +261,8 @@ static int dst_send(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	/* Each request gets one answer and the source waits for it, so four
 	 * send buffers are never all busy unless the source misbehaves. */
 	if (ret == -EAGAIN)
-		return rdmig__err(-EPROTO, "the source sends requests faster than it reads answers");
+		return rdmig__err(-EPROTO,
+				  "the source sends requests faster than it reads answers");
 	return ret;
 }
 
@@ -330,8 +337,10 @@ static int dst_on_connect(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 
 	len = rdmig__msg_peek_len(pd, pdlen);
 	if (len < 0 || (size_t)len > pdlen) {
-		rdmig__log(RDMIG__LOG_WARN, "refusing a connection that is not rdmig's "
-			   "(%zu bytes of private data)", pdlen);
+		rdmig__log(RDMIG__LOG_WARN,
+			   "refusing a connection that is not rdmig's "
+			   "(%zu bytes of private data)",
+			   pdlen);
 		return 1;
 	}
 	if (rdmig__msg_decode(pd, (size_t)len, &m, why, sizeof(why))) {
@@ -351,8 +360,8 @@ static int dst_on_connect(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 		ret = dst_accept_ctrl(dst, ev->id);
 		return ret;
 	}
-	if (s->state != DST_RUNNING || m.connect.token != s->token ||
-	    m.connect.index >= s->nqps || s->data[m.connect.index].id) {
+	if (s->state != DST_RUNNING || m.connect.token != s->token || m.connect.index >= s->nqps ||
+	    s->data[m.connect.index].id) {
 		rdmig__log(RDMIG__LOG_WARN, "refusing data connection %u (token %s)",
 			   m.connect.index, m.connect.token == s->token ? "ok" : "wrong");
 		return 1;
@@ -405,9 +414,10 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
 		if (dst_owns(s, id) && s->state != DST_DONE)
-			ret = rdmig__err(-ECONNRESET, "the source disconnected after %" PRIu64
-					 " confirmed passes%s", s->passes,
-					 s->seen ? ", while the next one was ending" : "");
+			ret = rdmig__err(
+				-ECONNRESET,
+				"the source disconnected after %" PRIu64 " confirmed passes%s",
+				s->passes, s->seen ? ", while the next one was ending" : "");
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		ret = rdmig__err(-ENODEV, "the RDMA device was removed");
@@ -435,18 +445,23 @@ static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
 			if (dst->regions[j].gpa == r->gpa)
 				break;
 		if (j == dst->nregions)
-			return dst_refuse(dst, -EINVAL, "region layout mismatch: the source's "
+			return dst_refuse(dst, -EINVAL,
+					  "region layout mismatch: the source's "
 					  "region %u (gpa 0x%" PRIx64 ", len 0x%" PRIx64 ") has no "
-					  "destination region at that gpa", i, r->gpa, r->len);
+					  "destination region at that gpa",
+					  i, r->gpa, r->len);
 		if (dst->regions[j].len != r->len)
-			return dst_refuse(dst, -EINVAL, "region layout mismatch: gpa 0x%" PRIx64
-					  " is 0x%" PRIx64 " bytes at the source but 0x%" PRIx64
-					  " at the destination", r->gpa, r->len,
-					  dst->regions[j].len);
+			return dst_refuse(dst, -EINVAL,
+					  "region layout mismatch: gpa 0x%" PRIx64 " is 0x%" PRIx64
+					  " bytes at the source but 0x%" PRIx64
+					  " at the destination",
+					  r->gpa, r->len, dst->regions[j].len);
 	}
 	if (n != dst->nregions)
-		return dst_refuse(dst, -EINVAL, "region layout mismatch: the source has %u regions, "
-				  "the destination %u", n, dst->nregions);
+		return dst_refuse(dst, -EINVAL,
+				  "region layout mismatch: the source has %u regions, "
+				  "the destination %u",
+				  n, dst->nregions);
 	return 0;
 }
 
@@ -458,12 +473,15 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 	int ret;
 
 	if (hello->hello.ver_min > RDMIG__PROTO_VERSION || hello->hello.ver_max < 1)
-		return dst_refuse(dst, -EPROTO, "no common protocol version: the source speaks "
-				  "[%u, %u], the destination %u", hello->hello.ver_min,
-				  hello->hello.ver_max, RDMIG__PROTO_VERSION);
+		return dst_refuse(dst, -EPROTO,
+				  "no common protocol version: the source speaks "
+				  "[%u, %u], the destination %u",
+				  hello->hello.ver_min, hello->hello.ver_max, RDMIG__PROTO_VERSION);
 	if (hello->hello.page_size != dst->cfg.page_size)
-		return dst_refuse(dst, -EINVAL, "page size mismatch: the source uses %u, the "
-				  "destination %u", hello->hello.page_size, dst->cfg.page_size);
+		return dst_refuse(dst, -EINVAL,
+				  "page size mismatch: the source uses %u, the "
+				  "destination %u",
+				  hello->hello.page_size, dst->cfg.page_size);
 	if ((ret = dst_check_layout(dst, hello)))
 		return ret;
 	nqps = RDMIG__MIN(hello->hello.nqps, dst->cfg.max_qps);
@@ -475,9 +493,10 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 		r->mr = ibv_reg_mr(s->pd, r->hva, r->len,
 				   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 		if (!r->mr)
-			return dst_refuse(dst, -errno, "destination cannot register region %u (gpa "
-					  "0x%" PRIx64 ", %" PRIu64 " bytes): %s", i, r->gpa,
-					  r->len, strerror(errno));
+			return dst_refuse(dst, -errno,
+					  "destination cannot register region %u (gpa "
+					  "0x%" PRIx64 ", %" PRIu64 " bytes): %s",
+					  i, r->gpa, r->len, strerror(errno));
 	}
 	do {
 		if (getrandom(&s->token, sizeof(s->token), 0) != sizeof(s->token))
@@ -520,9 +539,11 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 		return dst_on_hello(dst, m);
 	if (m->type == RDMIG__MSG_COMPLETE && s->state == DST_RUNNING) {
 		if (s->seen || m->complete.passes != s->passes)
-			return dst_refuse(dst, -EPROTO, "COMPLETE after %" PRIu64 " passes, but %"
-					  PRIu64 " passes are placed%s", m->complete.passes,
-					  s->passes, s->seen ? " and one is under way" : "");
+			return dst_refuse(dst, -EPROTO,
+					  "COMPLETE after %" PRIu64 " passes, but %" PRIu64
+					  " passes are placed%s",
+					  m->complete.passes, s->passes,
+					  s->seen ? " and one is under way" : "");
 		/* No remote write is possible after this line. */
 		dst_withdraw_memory(dst);
 		memset(ack, 0, sizeof(*ack));
@@ -546,11 +567,11 @@ static int dst_on_pass_end(struct rdmig_dst *dst, uint32_t qp, const struct rdmi
 	if (m->type != RDMIG__MSG_PASS_END)
 		return dst_refuse(dst, -EPROTO, "unexpected %s on data QP %u",
 				  rdmig__msg_type_name(m->type), qp);
-	if (m->pass_end.qp != qp || m->pass_end.pass != s->passes + 1 ||
-	    (s->seen & (1ull << qp)))
-		return dst_refuse(dst, -EPROTO, "PASS_END for pass %" PRIu64 " QP %u arrived on QP "
-				  "%u while pass %" PRIu64 " runs", m->pass_end.pass,
-				  m->pass_end.qp, qp, s->passes + 1);
+	if (m->pass_end.qp != qp || m->pass_end.pass != s->passes + 1 || (s->seen & (1ull << qp)))
+		return dst_refuse(dst, -EPROTO,
+				  "PASS_END for pass %" PRIu64 " QP %u arrived on QP "
+				  "%u while pass %" PRIu64 " runs",
+				  m->pass_end.pass, m->pass_end.qp, qp, s->passes + 1);
 	s->seen |= 1ull << qp;
 	s->pass_bytes += m->pass_end.bytes;
 	if ((unsigned)__builtin_popcountll(s->seen) < s->nqps)
@@ -619,11 +640,14 @@ static int dst_serve(struct rdmig_dst *dst)
 				return rdmig__err(-ETIMEDOUT, "no source connected within %u ms",
 						  dst->cfg.accept_timeout_ms);
 			case DST_RUNNING:
-				return rdmig__err(-ETIMEDOUT, "the source was silent for %u ms "
-						  "(RDMIG_IDLE_TIMEOUT_MS) after %" PRIu64 " passes",
+				return rdmig__err(-ETIMEDOUT,
+						  "the source was silent for %u ms "
+						  "(RDMIG_IDLE_TIMEOUT_MS) after %" PRIu64
+						  " passes",
 						  dst->cfg.idle_timeout_ms, s->passes);
 			default:
-				return rdmig__err(-ETIMEDOUT, "the source did not go on within %u ms",
+				return rdmig__err(-ETIMEDOUT,
+						  "the source did not go on within %u ms",
 						  dst->cfg.timeout_ms);
 			}
 		}

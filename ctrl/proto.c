@@ -10,10 +10,10 @@
 
 #include "proto.h"
 
-#define HELLO_FIXED 16
+#define HELLO_FIXED  16
 #define HELLO_REGION 16
-#define ACK_FIXED 24
-#define ACK_REGION 32
+#define ACK_FIXED    24
+#define ACK_REGION   32
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...) RDMIG__FMT(4, 5);
 
@@ -32,9 +32,9 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 const char *rdmig__msg_type_name(unsigned type)
 {
 	static const char *const names[] = {
-		[RDMIG__MSG_CONNECT] = "CONNECT",     [RDMIG__MSG_HELLO] = "HELLO",
-		[RDMIG__MSG_HELLO_ACK] = "HELLO_ACK", [RDMIG__MSG_PASS_END] = "PASS_END",
-		[RDMIG__MSG_PASS_ACK] = "PASS_ACK",   [RDMIG__MSG_COMPLETE] = "COMPLETE",
+		[RDMIG__MSG_CONNECT] = "CONNECT",	    [RDMIG__MSG_HELLO] = "HELLO",
+		[RDMIG__MSG_HELLO_ACK] = "HELLO_ACK",	    [RDMIG__MSG_PASS_END] = "PASS_END",
+		[RDMIG__MSG_PASS_ACK] = "PASS_ACK",	    [RDMIG__MSG_COMPLETE] = "COMPLETE",
 		[RDMIG__MSG_COMPLETE_ACK] = "COMPLETE_ACK", [RDMIG__MSG_ERROR] = "ERROR",
 	};
 
@@ -77,8 +77,8 @@ static uint64_t get(struct rcur *c, unsigned n)
 static int check_page_size(uint32_t ps, char *err, size_t errlen)
 {
 	if (ps < 4096 || ps > (1u << 30) || (ps & (ps - 1)))
-		return fail(err, errlen, -EBADMSG, "page size %u is not a power of two in [4096, 1G]",
-			    ps);
+		return fail(err, errlen, -EBADMSG,
+			    "page size %u is not a power of two in [4096, 1G]", ps);
 	return 0;
 }
 
@@ -148,15 +148,15 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 			if (m->connect.index || m->connect.token)
 				return fail(err, errlen, -EBADMSG,
 					    "CONNECT: control connection with index %u token %llx",
-					    m->connect.index,
-					    (unsigned long long)m->connect.token);
+					    m->connect.index, (unsigned long long)m->connect.token);
 		} else if (m->connect.kind == RDMIG__CONN_DATA) {
 			if (m->connect.index >= RDMIG__MAX_QPS)
 				return fail(err, errlen, -EBADMSG,
 					    "CONNECT: data QP index %u >= %u", m->connect.index,
 					    RDMIG__MAX_QPS);
 			if (!m->connect.token)
-				return fail(err, errlen, -EBADMSG, "CONNECT: data QP without token");
+				return fail(err, errlen, -EBADMSG,
+					    "CONNECT: data QP without token");
 		} else {
 			return fail(err, errlen, -EBADMSG, "CONNECT: unknown kind %u",
 				    m->connect.kind);
@@ -209,8 +209,8 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if ((ret = check_overlap(m->hello_ack.nregions, ack_gpa, ack_len,
 					 m->hello_ack.regions, "guest-physical", err, errlen)))
 			return ret;
-		return check_overlap(m->hello_ack.nregions, ack_addr, ack_len,
-				     m->hello_ack.regions, "destination address", err, errlen);
+		return check_overlap(m->hello_ack.nregions, ack_addr, ack_len, m->hello_ack.regions,
+				     "destination address", err, errlen);
 	case RDMIG__MSG_PASS_END:
 		if (!m->pass_end.pass)
 			return fail(err, errlen, -EBADMSG, "PASS_END: pass 0");
@@ -250,15 +250,24 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 static size_t payload_len(const struct rdmig__msg *m)
 {
 	switch (m->type) {
-	case RDMIG__MSG_CONNECT: return 16;
-	case RDMIG__MSG_HELLO: return HELLO_FIXED + (size_t)m->hello.nregions * HELLO_REGION;
-	case RDMIG__MSG_HELLO_ACK: return ACK_FIXED + (size_t)m->hello_ack.nregions * ACK_REGION;
-	case RDMIG__MSG_PASS_END: return 32;
-	case RDMIG__MSG_PASS_ACK: return 16;
-	case RDMIG__MSG_COMPLETE: return 8;
-	case RDMIG__MSG_COMPLETE_ACK: return 8;
-	case RDMIG__MSG_ERROR: return 8 + (size_t)m->error.len;
-	default: return 0;
+	case RDMIG__MSG_CONNECT:
+		return 16;
+	case RDMIG__MSG_HELLO:
+		return HELLO_FIXED + (size_t)m->hello.nregions * HELLO_REGION;
+	case RDMIG__MSG_HELLO_ACK:
+		return ACK_FIXED + (size_t)m->hello_ack.nregions * ACK_REGION;
+	case RDMIG__MSG_PASS_END:
+		return 32;
+	case RDMIG__MSG_PASS_ACK:
+		return 16;
+	case RDMIG__MSG_COMPLETE:
+		return 8;
+	case RDMIG__MSG_COMPLETE_ACK:
+		return 8;
+	case RDMIG__MSG_ERROR:
+		return 8 + (size_t)m->error.len;
+	default:
+		return 0;
 	}
 }
 
@@ -274,7 +283,8 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 	len = RDMIG__HDR_LEN + payload_len(m);
 	if (len > cap || len > RDMIG__MSG_MAX)
 		return fail(err, errlen, -ENOSPC, "%s of %zu bytes does not fit in %zu",
-			    rdmig__msg_type_name(m->type), len, RDMIG__MIN(cap, (size_t)RDMIG__MSG_MAX));
+			    rdmig__msg_type_name(m->type), len,
+			    RDMIG__MIN(cap, (size_t)RDMIG__MSG_MAX));
 
 	put(&c, RDMIG__PROTO_MAGIC, 4);
 	put(&c, RDMIG__PROTO_VERSION, 2);

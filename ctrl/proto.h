@@ -22,22 +22,22 @@
 
 #include "../common/util.h"
 
-#define RDMIG__PROTO_MAGIC 0x474d4452u /* "RDMG" little-endian */
+#define RDMIG__PROTO_MAGIC   0x474d4452u /* "RDMG" little-endian */
 #define RDMIG__PROTO_VERSION 1
-#define RDMIG__HDR_LEN 16
-#define RDMIG__MSG_MAX 16384 /* largest message; receive buffers are this big */
-#define RDMIG__ERRMSG_MAX 1024
-#define RDMIG__CONNECT_LEN (RDMIG__HDR_LEN + 16) /* fits rdma_cm's 56 bytes */
+#define RDMIG__HDR_LEN	     16
+#define RDMIG__MSG_MAX	     16384 /* largest message; receive buffers are this big */
+#define RDMIG__ERRMSG_MAX    1024
+#define RDMIG__CONNECT_LEN   (RDMIG__HDR_LEN + 16) /* fits rdma_cm's 56 bytes */
 
 enum rdmig__msg_type {
-	RDMIG__MSG_CONNECT = 1,      /* connect private data: which connection this is */
-	RDMIG__MSG_HELLO = 2,        /* source -> destination: proposal */
+	RDMIG__MSG_CONNECT = 1,	     /* connect private data: which connection this is */
+	RDMIG__MSG_HELLO = 2,	     /* source -> destination: proposal */
 	RDMIG__MSG_HELLO_ACK = 3,    /* destination -> source: accepted, with rkeys */
 	RDMIG__MSG_PASS_END = 4,     /* source -> destination, on each data QP */
 	RDMIG__MSG_PASS_ACK = 5,     /* destination -> source: pass placed */
 	RDMIG__MSG_COMPLETE = 6,     /* source -> destination: migration done */
 	RDMIG__MSG_COMPLETE_ACK = 7, /* destination -> source: memory no longer exposed */
-	RDMIG__MSG_ERROR = 8,        /* either way: the session is over, here is why */
+	RDMIG__MSG_ERROR = 8,	     /* either way: the session is over, here is why */
 	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_ERROR,
 };
 
@@ -64,7 +64,7 @@ struct rdmig__msg {
 	uint16_t type;
 	union {
 		struct {
-			uint32_t kind;  /* enum rdmig__conn_kind */
+			uint32_t kind;	/* enum rdmig__conn_kind */
 			uint32_t index; /* data QP index (0 for control) */
 			uint64_t token; /* session token from HELLO_ACK (0 for control) */
 		} connect;
@@ -109,16 +109,14 @@ struct rdmig__msg {
  * message is not valid (encode checks what decode checks) or -ENOSPC.
  * On failure `err` (errlen bytes) says why.
  */
-int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *err,
-		      size_t errlen);
+int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *err, size_t errlen);
 
 /*
  * Decodes exactly `len` bytes (the header's length must equal len). Returns
  * 0, or -EBADMSG (malformed, truncated, oversized, a field out of range),
  * -EPROTO (unknown version). `err` says which field and why.
  */
-int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *err,
-		      size_t errlen);
+int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *err, size_t errlen);
 
 /*
  * Returns the length the header at buf claims, or -EBADMSG if fewer than

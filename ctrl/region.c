@@ -19,20 +19,24 @@ int rdmig__region_validate(const struct rdmig__region_check *have, unsigned n, u
 	if (gpa % page_size || h % page_size || len % page_size)
 		return rdmig__err(-EINVAL,
 				  "region gpa 0x%" PRIx64 " hva %p len 0x%" PRIx64
-				  ": not aligned to the page size %u", gpa, hva, len, page_size);
+				  ": not aligned to the page size %u",
+				  gpa, hva, len, page_size);
 	if (gpa + len < gpa || h + len < h)
-		return rdmig__err(-EINVAL, "region gpa 0x%" PRIx64 " len 0x%" PRIx64 ": wraps around",
-				  gpa, len);
+		return rdmig__err(-EINVAL,
+				  "region gpa 0x%" PRIx64 " len 0x%" PRIx64 ": wraps around", gpa,
+				  len);
 	for (unsigned i = 0; i < n; i++) {
 		if (gpa < have[i].gpa + have[i].len && have[i].gpa < gpa + len)
 			return rdmig__err(-EINVAL,
 					  "region gpa 0x%" PRIx64 " len 0x%" PRIx64
-					  " overlaps region %u (gpa 0x%" PRIx64 " len 0x%" PRIx64 ")",
+					  " overlaps region %u (gpa 0x%" PRIx64 " len 0x%" PRIx64
+					  ")",
 					  gpa, len, i, have[i].gpa, have[i].len);
 		if (h < have[i].hva + have[i].len && have[i].hva < h + len)
 			return rdmig__err(-EINVAL,
 					  "region gpa 0x%" PRIx64 " hva %p overlaps the memory of "
-					  "region %u (hva 0x%" PRIx64 ")", gpa, hva, i, have[i].hva);
+					  "region %u (hva 0x%" PRIx64 ")",
+					  gpa, hva, i, have[i].hva);
 	}
 	return 0;
 }

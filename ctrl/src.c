@@ -160,10 +160,9 @@ static int src_check_cm(struct rdmig_src *src)
 	while (!ret && !rdmig__cm_next(src->ec, 0, &ev)) {
 		if (ev->event != RDMA_CM_EVENT_TIMEWAIT_EXIT &&
 		    ev->event != RDMA_CM_EVENT_ESTABLISHED)
-			ret = rdmig__err(ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL ? -ENODEV
-										   : -ECONNRESET,
-					 "the destination connection broke: %s",
-					 rdma_event_str(ev->event));
+			ret = rdmig__err(
+				ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL ? -ENODEV : -ECONNRESET,
+				"the destination connection broke: %s", rdma_event_str(ev->event));
 		rdma_ack_cm_event(ev);
 	}
 	return ret;
@@ -181,8 +180,8 @@ static int src_ctrl_wc(struct rdmig_src *src, const struct ibv_wc *wc, struct rd
 
 	if (wc->status != IBV_WC_SUCCESS)
 		return rdmig__err(wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
-				  "control connection: %s (status %d)", ibv_wc_status_str(wc->status),
-				  wc->status);
+				  "control connection: %s (status %d)",
+				  ibv_wc_status_str(wc->status), wc->status);
 	if (rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND) {
 		rdmig__ep_send_done(&src->ctrl, i);
 		return 0;
@@ -352,27 +351,29 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 				  rdmig__msg_type_name(m->type));
 	if (m->hello_ack.page_size != src->cfg.page_size || m->hello_ack.nqps > want_qps ||
 	    m->hello_ack.nregions != src->nregions)
-		return rdmig__err(-EPROTO, "HELLO_ACK does not answer our HELLO (page size %u, "
-				  "%u QPs, %u regions)", m->hello_ack.page_size,
-				  m->hello_ack.nqps, m->hello_ack.nregions);
+		return rdmig__err(-EPROTO,
+				  "HELLO_ACK does not answer our HELLO (page size %u, "
+				  "%u QPs, %u regions)",
+				  m->hello_ack.page_size, m->hello_ack.nqps, m->hello_ack.nregions);
 	for (unsigned i = 0; i < src->nregions; i++) {
 		const struct rdmig__wire_target *t = &m->hello_ack.regions[i];
 		struct rdmig__dp_region *d = &src->dpr[i];
 
 		if (t->gpa != src->regions[i].gpa || t->len != src->regions[i].len)
-			return rdmig__err(-EPROTO, "HELLO_ACK region %u is gpa 0x%" PRIx64
-					  " len 0x%" PRIx64 ", ours is gpa 0x%" PRIx64
-					  " len 0x%" PRIx64, i, t->gpa, t->len,
-					  src->regions[i].gpa, src->regions[i].len);
+			return rdmig__err(-EPROTO,
+					  "HELLO_ACK region %u is gpa 0x%" PRIx64 " len 0x%" PRIx64
+					  ", ours is gpa 0x%" PRIx64 " len 0x%" PRIx64,
+					  i, t->gpa, t->len, src->regions[i].gpa,
+					  src->regions[i].len);
 		d->hva = src->regions[i].hva;
 		d->npages = src->regions[i].len / src->cfg.page_size;
 		d->lkey = src->regions[i].mr->lkey;
 		d->raddr = t->addr;
 		d->rkey = t->rkey;
-		d->chunk_base = i ? src->dpr[i - 1].chunk_base +
-					    rdmig__chunk_count(src->dpr[i - 1].npages,
-							       src->cfg.chunk_pages)
-				  : 0;
+		d->chunk_base =
+			i ? src->dpr[i - 1].chunk_base + rdmig__chunk_count(src->dpr[i - 1].npages,
+									    src->cfg.chunk_pages)
+			  : 0;
 	}
 	src->token = m->hello_ack.token;
 	return (int)m->hello_ack.nqps;
@@ -380,8 +381,9 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 {
-	struct rdmig__ep_attr ctrl_attr = { .send_depth = 8, .recv_depth = 8, .nrecv = 4,
-					    .nsend = 4, .bufsize = RDMIG__MSG_MAX };
+	struct rdmig__ep_attr ctrl_attr = {
+		.send_depth = 8, .recv_depth = 8, .nrecv = 4, .nsend = 4, .bufsize = RDMIG__MSG_MAX
+	};
 	struct rdmig__ep_attr data_attr;
 	struct rdmig__msg conn;
 	struct sockaddr_storage ss;
@@ -424,11 +426,13 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		 * write guest memory. */
 		r->mr = ibv_reg_mr(src->pd, r->hva, r->len, 0);
 		if (!r->mr) {
-			ret = rdmig__err(-errno, "registering region %u (gpa 0x%" PRIx64
-					 ", %" PRIu64 " bytes): %s%s", i, r->gpa, r->len,
-					 strerror(errno),
+			ret = rdmig__err(-errno,
+					 "registering region %u (gpa 0x%" PRIx64 ", %" PRIu64
+					 " bytes): %s%s",
+					 i, r->gpa, r->len, strerror(errno),
 					 errno == ENOMEM || errno == EPERM
-						 ? " (is RLIMIT_MEMLOCK large enough?)" : "");
+						 ? " (is RLIMIT_MEMLOCK large enough?)"
+						 : "");
 			goto fail;
 		}
 	}
@@ -445,19 +449,22 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	}
 
 	data_attr = (struct rdmig__ep_attr){ .send_depth = src->cfg.queue_depth + 1,
-					     .recv_depth = 1, .nrecv = 0, .nsend = 1,
-					     .bufsize = 64, .qp_timeout = src->cfg.qp_timeout };
+					     .recv_depth = 1,
+					     .nrecv = 0,
+					     .nsend = 1,
+					     .bufsize = 64,
+					     .qp_timeout = src->cfg.qp_timeout };
 	for (int i = 0; i < nqps; i++) {
 		conn.connect.kind = RDMIG__CONN_DATA;
 		conn.connect.index = (uint32_t)i;
 		conn.connect.token = src->token;
-		if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->data[i], (uint32_t)i + 1,
-					  &data_attr, &conn)))
+		if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->data[i],
+					  (uint32_t)i + 1, &data_attr, &conn)))
 			goto fail;
 		src->nqps++;
 	}
-	ret = rdmig__dp_start(&src->dp, &src->cfg, src->data, src->nqps,
-			      src->cfg.pin ? cpus : NULL, src->cfg.pin ? (unsigned)ncpus : 0);
+	ret = rdmig__dp_start(&src->dp, &src->cfg, src->data, src->nqps, src->cfg.pin ? cpus : NULL,
+			      src->cfg.pin ? (unsigned)ncpus : 0);
 	if (ret)
 		goto fail;
 	src->dp_started = true;
@@ -528,7 +535,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 				  stats->size);
 	if (!(flags & RDMIG_PASS_ALL)) {
 		if (!dirty)
-			return rdmig__err(-EINVAL, "dirty is NULL (use RDMIG_PASS_ALL to send all)");
+			return rdmig__err(-EINVAL,
+					  "dirty is NULL (use RDMIG_PASS_ALL to send all)");
 		if (ndirty != src->nregions)
 			return rdmig__err(-EINVAL, "%u dirty logs for %u regions", ndirty,
 					  src->nregions);
@@ -538,10 +546,11 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 			if (!dirty[i].bitmap)
 				return rdmig__err(-EINVAL, "region %u: dirty bitmap is NULL", i);
 			if (dirty[i].words < need)
-				return rdmig__err(-EINVAL, "region %u: dirty bitmap of %zu words is "
-						  "shorter than the region (%" PRIu64 " pages need %"
-						  PRIu64 " words)", i, dirty[i].words,
-						  src->dpr[i].npages, need);
+				return rdmig__err(-EINVAL,
+						  "region %u: dirty bitmap of %zu words is "
+						  "shorter than the region (%" PRIu64
+						  " pages need %" PRIu64 " words)",
+						  i, dirty[i].words, src->dpr[i].npages, need);
 		}
 	} else {
 		dirty = NULL;
@@ -558,11 +567,12 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 		return src_fail(src, ret);
 	if (m->type != RDMIG__MSG_PASS_ACK || m->pass_ack.pass != src->passes + 1 ||
 	    m->pass_ack.bytes != sum.bytes)
-		return src_fail(src, rdmig__err(-EPROTO, "expected PASS_ACK for pass %" PRIu64
-						" (%" PRIu64 " bytes), got %s for pass %" PRIu64
-						" (%" PRIu64 " bytes)", src->passes + 1,
-						sum.bytes, rdmig__msg_type_name(m->type),
-						m->pass_ack.pass, m->pass_ack.bytes));
+		return src_fail(
+			src, rdmig__err(-EPROTO,
+					"expected PASS_ACK for pass %" PRIu64 " (%" PRIu64
+					" bytes), got %s for pass %" PRIu64 " (%" PRIu64 " bytes)",
+					src->passes + 1, sum.bytes, rdmig__msg_type_name(m->type),
+					m->pass_ack.pass, m->pass_ack.bytes));
 	src->passes++;
 
 	if (stats) {

@@ -26,8 +26,7 @@ int rdmig__topo_device_cpus(struct ibv_device *dev, int *cpus, int max)
 	if (!hwloc_topology_init(&topo) && !hwloc_topology_load(topo)) {
 		near = hwloc_bitmap_alloc();
 		if (near && !hwloc_ibv_get_device_cpuset(topo, dev, near)) {
-			hwloc_bitmap_foreach_begin(cpu, near)
-			{
+			hwloc_bitmap_foreach_begin(cpu, near) {
 				if (n < max && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed))
 					cpus[n++] = cpu;
 			}

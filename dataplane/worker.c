@@ -14,8 +14,8 @@
 #include "ranges.h"
 #include "worker.h"
 
-#define POST_BATCH 16 /* WRs chained per doorbell */
-#define POLL_BATCH 16
+#define POST_BATCH    16 /* WRs chained per doorbell */
+#define POLL_BATCH    16
 #define WAIT_SLICE_MS 50 /* how often a blocked worker looks at dp->abort */
 
 /*
@@ -40,7 +40,7 @@ struct rdmig__worker {
 	uint64_t batched_bytes;
 
 	uint64_t posted_wrs, posted_bytes; /* handed to the NIC, this pass */
-	uint64_t done_wrs, done_bytes;     /* known complete */
+	uint64_t done_wrs, done_bytes;	   /* known complete */
 	unsigned since_signal;
 	struct mark *marks; /* ring of queue_depth + 1 */
 	uint32_t nmarks;
@@ -111,8 +111,8 @@ static int reap(struct rdmig__worker *w, bool block)
 		if (rdmig__ms_left(deadline) == 0)
 			return wfail(w, -ETIMEDOUT,
 				     "no completion for %u ms (%llu of %llu WRs done, %llu bytes "
-				     "in flight)", cfg->timeout_ms,
-				     (unsigned long long)w->done_wrs,
+				     "in flight)",
+				     cfg->timeout_ms, (unsigned long long)w->done_wrs,
 				     (unsigned long long)w->posted_wrs,
 				     (unsigned long long)(w->posted_bytes - w->done_bytes));
 	}
@@ -120,12 +120,12 @@ static int reap(struct rdmig__worker *w, bool block)
 		const struct mark *m;
 
 		if (wc[i].status != IBV_WC_SUCCESS)
-			return wfail(w, wc[i].status == IBV_WC_RETRY_EXC_ERR ? -ETIMEDOUT : -EIO,
-				     "%s failed: %s (status %d, vendor error 0x%x)",
-				     rdmig__wr_kind_of(wc[i].wr_id) == RDMIG__WR_SEND ? "PASS_END SEND"
-										     : "RDMA WRITE",
-				     ibv_wc_status_str(wc[i].status), wc[i].status,
-				     wc[i].vendor_err);
+			return wfail(
+				w, wc[i].status == IBV_WC_RETRY_EXC_ERR ? -ETIMEDOUT : -EIO,
+				"%s failed: %s (status %d, vendor error 0x%x)",
+				rdmig__wr_kind_of(wc[i].wr_id) == RDMIG__WR_SEND ? "PASS_END SEND"
+										 : "RDMA WRITE",
+				ibv_wc_status_str(wc[i].status), wc[i].status, wc[i].vendor_err);
 		m = &w->marks[rdmig__wr_val_of(wc[i].wr_id) % w->nmarks];
 		w->done_wrs = m->wrs;
 		w->done_bytes = m->bytes;
@@ -144,7 +144,8 @@ static int make_room(struct rdmig__worker *w, uint64_t len)
 		uint64_t bytes = w->posted_bytes + w->batched_bytes - w->done_bytes;
 
 		/* A WR bigger than the bound still goes when nothing is in flight. */
-		if (wrs + 1 <= cfg->queue_depth && (bytes == 0 || bytes + len <= cfg->inflight_bytes))
+		if (wrs + 1 <= cfg->queue_depth &&
+		    (bytes == 0 || bytes + len <= cfg->inflight_bytes))
 			return 0;
 		/* The last WR queued was signalled (see add_wr), so waiting ends. */
 		if ((ret = flush(w)) || (ret = reap(w, true)))
@@ -240,7 +241,8 @@ static int do_chunk(struct rdmig__worker *w, uint64_t c)
 {
 	const struct rdmig__dp *dp = w->dp;
 	const struct rdmig__dp_region *r = region_of_chunk(dp, c);
-	struct rdmig__range chunk = rdmig__chunk(r->npages, dp->cfg->chunk_pages, c - r->chunk_base);
+	struct rdmig__range chunk =
+		rdmig__chunk(r->npages, dp->cfg->chunk_pages, c - r->chunk_base);
 	const uint64_t *bm;
 	struct rdmig__range run;
 	uint64_t pos, end;

@@ -30,7 +30,7 @@
 
 #include <rdmig/rdmig.h>
 
-#define PAGE 4096ull
+#define PAGE	   4096ull
 #define REGION_GAP (1ull << 32) /* guest-physical distance between regions */
 
 struct args {
@@ -88,14 +88,18 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
-		{ "local", no_argument, NULL, 'L' },     { "bind", required_argument, NULL, 'b' },
-		{ "port", required_argument, NULL, 'p' }, { "size", required_argument, NULL, 's' },
+		{ "local", no_argument, NULL, 'L' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "size", required_argument, NULL, 's' },
 		{ "regions", required_argument, NULL, 'r' },
 		{ "passes", required_argument, NULL, 'n' },
 		{ "dirty", required_argument, NULL, 'd' },
 		{ "workers", required_argument, NULL, 'w' },
-		{ "seed", required_argument, NULL, 'S' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -109,18 +113,42 @@ static int parse(int argc, char **argv, struct args *a)
 	a->seed = 1;
 	while ((c = getopt_long(argc, argv, "b:p:s:r:n:d:w:qh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'L': a->local = true; break;
-		case 'b': a->bind = optarg; break;
-		case 'p': a->port = optarg; break;
-		case 's': a->size_mib = strtoull(optarg, NULL, 0); break;
-		case 'r': a->regions = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'n': a->passes = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'd': a->dirty_pct = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'w': a->workers = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'S': a->seed = strtoull(optarg, NULL, 0); break;
-		case 'q': a->quiet = true; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case 'L':
+			a->local = true;
+			break;
+		case 'b':
+			a->bind = optarg;
+			break;
+		case 'p':
+			a->port = optarg;
+			break;
+		case 's':
+			a->size_mib = strtoull(optarg, NULL, 0);
+			break;
+		case 'r':
+			a->regions = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'n':
+			a->passes = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'd':
+			a->dirty_pct = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'w':
+			a->workers = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'S':
+			a->seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'q':
+			a->quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (optind < argc)
@@ -182,7 +210,8 @@ static uint64_t writer_round(struct guest *g, unsigned pct, uint64_t *rng)
 		memset(g->bitmap[i], 0, (np + 63) / 64 * sizeof(uint64_t));
 		for (uint64_t k = 0; k < count; k++) {
 			uint64_t p = rng_next(rng) % np;
-			uint64_t *w = (uint64_t *)(g->hva[i] + p * PAGE) + rng_next(rng) % (PAGE / 8);
+			uint64_t *w =
+				(uint64_t *)(g->hva[i] + p * PAGE) + rng_next(rng) % (PAGE / 8);
 
 			*w = rng_next(rng);
 			if (!(g->bitmap[i][p / 64] & (1ull << (p % 64))))
@@ -236,8 +265,7 @@ static int dst_prepare(struct dst_job *j)
 		if ((ret = rdmig_dst_add_region(j->dst, j->g.gpa[i], j->g.hva[i], j->g.len[i],
 						RDMIG_REGION_ZERO_FILLED)) < 0)
 			return fail("rdmig_dst_add_region", ret);
-	ret = rdmig_dst_listen(j->dst, j->a->local || !j->a->host ? j->a->bind : NULL,
-			       j->a->port);
+	ret = rdmig_dst_listen(j->dst, j->a->local || !j->a->host ? j->a->bind : NULL, j->a->port);
 	if (ret < 0)
 		return fail("rdmig_dst_listen", ret);
 	j->port = ret;
@@ -283,8 +311,8 @@ static void print_pass(const struct args *a, const struct rdmig_pass_stats *s)
 	if (a->quiet)
 		return;
 	printf("  pass %2" PRIu64 ": %8" PRIu64 " dirty pages %9.1f MiB %7" PRIu64
-	       " writes %8.3f s %8.1f MiB/s\n", s->pass, s->dirty_pages,
-	       (double)s->wire_bytes / (1 << 20), s->writes, secs,
+	       " writes %8.3f s %8.1f MiB/s\n",
+	       s->pass, s->dirty_pages, (double)s->wire_bytes / (1 << 20), s->writes, secs,
 	       secs > 0 ? (double)s->wire_bytes / (1 << 20) / secs : 0.0);
 	fflush(stdout);
 }
@@ -346,8 +374,8 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		double secs = now_s() - t0;
 
 		printf("source: %u passes, %" PRIu64 " pages, %.1f MiB written in %.3f s "
-		       "(%.1f MiB/s), image digest %016" PRIx64 "\n", a->passes + 1, total_pages,
-		       (double)total_bytes / (1 << 20), secs,
+		       "(%.1f MiB/s), image digest %016" PRIx64 "\n",
+		       a->passes + 1, total_pages, (double)total_bytes / (1 << 20), secs,
 		       (double)total_bytes / (1 << 20) / secs, guest_digest(&g));
 	}
 	rdmig_src_destroy(src);

@@ -52,26 +52,26 @@ enum rdmig_pin {
  * default. `size` lets the struct grow without breaking older callers.
  */
 struct rdmig_opts {
-	size_t size;                /* sizeof(struct rdmig_opts); set by rdmig_opts_init() */
-	uint32_t page_size;         /* RDMIG_PAGE_SIZE: guest page size, power of two (4096) */
-	uint32_t workers;           /* RDMIG_WORKERS: source worker threads, one data QP each
+	size_t size;		    /* sizeof(struct rdmig_opts); set by rdmig_opts_init() */
+	uint32_t page_size;	    /* RDMIG_PAGE_SIZE: guest page size, power of two (4096) */
+	uint32_t workers;	    /* RDMIG_WORKERS: source worker threads, one data QP each
 				     * (CPUs near the device, at most 4) */
-	uint32_t chunk_pages;       /* RDMIG_CHUNK_PAGES: pages a worker takes at a time
+	uint32_t chunk_pages;	    /* RDMIG_CHUNK_PAGES: pages a worker takes at a time
 				     * (1 MiB worth: 256 of 4 KiB) */
-	uint32_t queue_depth;       /* RDMIG_QUEUE_DEPTH: work requests in flight per QP (128) */
+	uint32_t queue_depth;	    /* RDMIG_QUEUE_DEPTH: work requests in flight per QP (128) */
 	uint32_t signal_interval;   /* RDMIG_SIGNAL_INTERVAL: one WRITE in N is signalled (16) */
-	uint32_t qp_timeout;        /* RDMIG_QP_TIMEOUT: RC local ACK timeout exponent,
+	uint32_t qp_timeout;	    /* RDMIG_QP_TIMEOUT: RC local ACK timeout exponent,
 				     * 4.096 us * 2^n (18, ~1 s: soft-RoCE needs >= 18) */
 	uint64_t inflight_bytes;    /* RDMIG_INFLIGHT_BYTES: bytes in flight per QP (4 MiB) */
-	uint32_t timeout_ms;        /* RDMIG_TIMEOUT_MS: a step that makes no progress for this
+	uint32_t timeout_ms;	    /* RDMIG_TIMEOUT_MS: a step that makes no progress for this
 				     * long fails the session (20000) */
 	uint32_t idle_timeout_ms;   /* RDMIG_IDLE_TIMEOUT_MS: destination: the source may stay
 				     * silent between passes this long (120000) */
 	uint32_t accept_timeout_ms; /* RDMIG_ACCEPT_TIMEOUT_MS: destination: how long
 				     * rdmig_dst_run() waits for a source; 0 = forever */
-	uint32_t max_qps;           /* RDMIG_MAX_QPS: destination: data QPs it accepts (64) */
-	uint32_t pin;               /* RDMIG_PIN: enum rdmig_pin */
-	uint32_t reserved;          /* must be 0 */
+	uint32_t max_qps;	    /* RDMIG_MAX_QPS: destination: data QPs it accepts (64) */
+	uint32_t pin;		    /* RDMIG_PIN: enum rdmig_pin */
+	uint32_t reserved;	    /* must be 0 */
 };
 
 /* Sets `size` and every field to its default (0). Never fails. */
@@ -85,14 +85,14 @@ const char *rdmig_last_error(void);
 
 /* Statistics of one pass, filled by rdmig_src_pass(). */
 struct rdmig_pass_stats {
-	size_t size;            /* set by the caller: sizeof(struct rdmig_pass_stats) */
-	uint64_t pass;          /* 1 for the first pass */
-	uint64_t dirty_pages;   /* pages marked dirty in the bitmaps */
+	size_t size;		/* set by the caller: sizeof(struct rdmig_pass_stats) */
+	uint64_t pass;		/* 1 for the first pass */
+	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps */
 	uint64_t written_pages; /* pages written to the destination */
-	uint64_t wire_bytes;    /* bytes put on the wire by RDMA WRITEs */
-	uint64_t writes;        /* RDMA WRITE work requests posted */
-	uint64_t duration_ns;   /* wall time of the call */
-	uint32_t workers;       /* workers that took part */
+	uint64_t wire_bytes;	/* bytes put on the wire by RDMA WRITEs */
+	uint64_t writes;	/* RDMA WRITE work requests posted */
+	uint64_t duration_ns;	/* wall time of the call */
+	uint32_t workers;	/* workers that took part */
 	uint32_t reserved;
 };
 
@@ -174,10 +174,10 @@ void rdmig_src_destroy(struct rdmig_src *src);
 
 /* Destination statistics, filled by rdmig_dst_run(). */
 struct rdmig_dst_stats {
-	size_t size;           /* set by the caller: sizeof(struct rdmig_dst_stats) */
-	uint64_t passes;       /* passes the source ran */
-	uint64_t wire_bytes;   /* bytes the source reported written */
-	uint64_t duration_ns;  /* from accepting the source to the end */
+	size_t size;	      /* set by the caller: sizeof(struct rdmig_dst_stats) */
+	uint64_t passes;      /* passes the source ran */
+	uint64_t wire_bytes;  /* bytes the source reported written */
+	uint64_t duration_ns; /* from accepting the source to the end */
 };
 
 /* As rdmig_src_create(), for the destination side. */

@@ -18,19 +18,19 @@
 
 #include "common/util.h"
 
-#define assert_contains(s, sub)                                                                \
-	do {                                                                                    \
-		const char *s_ = (s);                                                           \
-		if (!strstr(s_, (sub)))                                                         \
-			fail_msg("'%s' does not contain '%s'", s_, (sub));                      \
+#define assert_contains(s, sub)                                            \
+	do {                                                               \
+		const char *s_ = (s);                                      \
+		if (!strstr(s_, (sub)))                                    \
+			fail_msg("'%s' does not contain '%s'", s_, (sub)); \
 	} while (0)
 
 /* Every variable rdmig reads. */
 static const char *const all_vars[] = {
-	"RDMIG_PAGE_SIZE",       "RDMIG_WORKERS",           "RDMIG_CHUNK_PAGES",
-	"RDMIG_QUEUE_DEPTH",     "RDMIG_SIGNAL_INTERVAL",   "RDMIG_QP_TIMEOUT",
-	"RDMIG_INFLIGHT_BYTES",  "RDMIG_TIMEOUT_MS",        "RDMIG_IDLE_TIMEOUT_MS",
-	"RDMIG_ACCEPT_TIMEOUT_MS", "RDMIG_MAX_QPS",         "RDMIG_PIN",
+	"RDMIG_PAGE_SIZE",	   "RDMIG_WORKERS",	    "RDMIG_CHUNK_PAGES",
+	"RDMIG_QUEUE_DEPTH",	   "RDMIG_SIGNAL_INTERVAL", "RDMIG_QP_TIMEOUT",
+	"RDMIG_INFLIGHT_BYTES",	   "RDMIG_TIMEOUT_MS",	    "RDMIG_IDLE_TIMEOUT_MS",
+	"RDMIG_ACCEPT_TIMEOUT_MS", "RDMIG_MAX_QPS",	    "RDMIG_PIN",
 	"RDMIG_LOG_LEVEL",
 };
 
@@ -41,16 +41,11 @@ struct knob {
 };
 
 static const struct knob knobs[] = {
-	{ "RDMIG_PAGE_SIZE", 4096, 1u << 30 },
-	{ "RDMIG_WORKERS", 1, RDMIG__MAX_WORKERS },
-	{ "RDMIG_CHUNK_PAGES", 1, 1u << 19 },
-	{ "RDMIG_QUEUE_DEPTH", 4, 4096 },
-	{ "RDMIG_SIGNAL_INTERVAL", 1, 4096 },
-	{ "RDMIG_QP_TIMEOUT", 8, 31 },
-	{ "RDMIG_INFLIGHT_BYTES", 4096, 1ull << 40 },
-	{ "RDMIG_TIMEOUT_MS", 100, 3600000 },
-	{ "RDMIG_IDLE_TIMEOUT_MS", 100, 86400000 },
-	{ "RDMIG_ACCEPT_TIMEOUT_MS", 0, 86400000 },
+	{ "RDMIG_PAGE_SIZE", 4096, 1u << 30 },	      { "RDMIG_WORKERS", 1, RDMIG__MAX_WORKERS },
+	{ "RDMIG_CHUNK_PAGES", 1, 1u << 19 },	      { "RDMIG_QUEUE_DEPTH", 4, 4096 },
+	{ "RDMIG_SIGNAL_INTERVAL", 1, 4096 },	      { "RDMIG_QP_TIMEOUT", 8, 31 },
+	{ "RDMIG_INFLIGHT_BYTES", 4096, 1ull << 40 }, { "RDMIG_TIMEOUT_MS", 100, 3600000 },
+	{ "RDMIG_IDLE_TIMEOUT_MS", 100, 86400000 },   { "RDMIG_ACCEPT_TIMEOUT_MS", 0, 86400000 },
 	{ "RDMIG_MAX_QPS", 1, RDMIG__MAX_QPS },
 };
 
@@ -106,7 +101,7 @@ static void check_ok(const struct rdmig_opts *opts, int line)
 }
 
 #define EXPECT_EINVAL(opts, needle) check_einval(opts, needle, __LINE__)
-#define EXPECT_OK(opts) check_ok(opts, __LINE__)
+#define EXPECT_OK(opts)		    check_ok(opts, __LINE__)
 
 /* Sets one variable, expects -EINVAL naming it, unsets it. */
 static void check_env_einval(const char *name, const char *value, int line)
@@ -363,8 +358,9 @@ static void config_range_limits_accepted(void **state)
 static void config_env_malformed_number_einval(void **state)
 {
 	static const char *const bad[] = {
-		"abc", "", "-1", "4X", "4KB", "4KK", " 4096", "4096 ", "+4096", "0x1000",
-		"4.0", "1e3", "K", "18446744073709551616", "17179869184G",
+		"abc",		"",	 "-1",	   "4X",  "4KB", "4KK", " 4096",
+		"4096 ",	"+4096", "0x1000", "4.0", "1e3", "K",	"18446744073709551616",
+		"17179869184G",
 	};
 
 	(void)state;
@@ -546,8 +542,8 @@ static void config_opts_smaller_size_ignores_later_fields(void **state)
 	rdmig_opts_init(&o);
 	o.size = offsetof(struct rdmig_opts, workers);
 	o.page_size = 8192;
-	o.workers = 1000;    /* out of range, but past the caller's struct */
-	o.reserved = 1;      /* likewise */
+	o.workers = 1000; /* out of range, but past the caller's struct */
+	o.reserved = 1;	  /* likewise */
 	o.max_qps = 1000;
 	EXPECT_OK(&o);
 	assert_int_equal(cfg.page_size, 8192);

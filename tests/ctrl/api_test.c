@@ -22,14 +22,14 @@
 
 #include "common/util.h"
 
-#define PAGE 4096ull
+#define PAGE	  4096ull
 #define MEM_PAGES (RDMIG__MAX_REGIONS + 8)
 
-#define assert_contains(s, sub)                                                                \
-	do {                                                                                    \
-		const char *s_ = (s);                                                           \
-		if (!strstr(s_, (sub)))                                                         \
-			fail_msg("'%s' does not contain '%s'", s_, (sub));                      \
+#define assert_contains(s, sub)                                            \
+	do {                                                               \
+		const char *s_ = (s);                                      \
+		if (!strstr(s_, (sub)))                                    \
+			fail_msg("'%s' does not contain '%s'", s_, (sub)); \
 	} while (0)
 
 /* Either side, so that each region test runs against both. */
@@ -48,8 +48,8 @@ static int side_setup(void **state)
 	struct side *s = *state;
 	int ret;
 
-	s->mem = mmap(NULL, MEM_PAGES * PAGE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	s->mem = mmap(NULL, MEM_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
 	if (s->mem == MAP_FAILED)
 		return -1;
 	ret = s->is_dst ? rdmig_dst_create(NULL, &s->dst) : rdmig_src_create(NULL, &s->src);
@@ -197,7 +197,7 @@ static void add_region_adjacent_regions_accepted(void **state)
 	assert_int_equal(add(s, 16 * PAGE, page(s, 8), 8 * PAGE), 0);
 	assert_int_equal(add(s, 24 * PAGE, page(s, 16), PAGE), 1); /* right after, both */
 	assert_int_equal(add(s, 15 * PAGE, page(s, 7), PAGE), 2);  /* right before, both */
-	assert_int_equal(add(s, 0, page(s, 17), 15 * PAGE), 3);   /* up to region 2's gpa */
+	assert_int_equal(add(s, 0, page(s, 17), 15 * PAGE), 3);	   /* up to region 2's gpa */
 }
 
 static void add_region_wraparound_einval(void **state)
@@ -218,10 +218,8 @@ static void add_region_too_many_enospc(void **state)
 
 	for (unsigned i = 0; i < RDMIG__MAX_REGIONS; i++)
 		assert_int_equal(add(s, (uint64_t)i * 2 * PAGE, page(s, i), PAGE), (int)i);
-	EXPECT_FAIL(add(s, 1ull << 40, page(s, RDMIG__MAX_REGIONS + 1), PAGE), -ENOSPC,
-		    "too many");
-	EXPECT_FAIL(add(s, 1ull << 41, page(s, RDMIG__MAX_REGIONS + 2), PAGE), -ENOSPC,
-		    "too many");
+	EXPECT_FAIL(add(s, 1ull << 40, page(s, RDMIG__MAX_REGIONS + 1), PAGE), -ENOSPC, "too many");
+	EXPECT_FAIL(add(s, 1ull << 41, page(s, RDMIG__MAX_REGIONS + 2), PAGE), -ENOSPC, "too many");
 }
 
 /* A refused region leaves no trace: the next one gets the next index. */
@@ -332,14 +330,12 @@ static void dst_add_region_unknown_flags_einval(void **state)
 {
 	struct side *s = *state;
 
-	EXPECT_FAIL(rdmig_dst_add_region(s->dst, 0, page(s, 0), PAGE, 1u << 1), -EINVAL,
-		    "flags");
+	EXPECT_FAIL(rdmig_dst_add_region(s->dst, 0, page(s, 0), PAGE, 1u << 1), -EINVAL, "flags");
 	EXPECT_FAIL(rdmig_dst_add_region(s->dst, 0, page(s, 0), PAGE,
 					 RDMIG_REGION_ZERO_FILLED | 1u << 31),
 		    -EINVAL, "0x80000000");
-	assert_int_equal(rdmig_dst_add_region(s->dst, 0, page(s, 0), PAGE,
-					      RDMIG_REGION_ZERO_FILLED),
-			 0);
+	assert_int_equal(
+		rdmig_dst_add_region(s->dst, 0, page(s, 0), PAGE, RDMIG_REGION_ZERO_FILLED), 0);
 	assert_int_equal(rdmig_dst_add_region(s->dst, PAGE, page(s, 1), PAGE, 0), 1);
 }
 
@@ -439,8 +435,7 @@ static void last_error_other_thread_not_shared(void **state)
 
 static int mem_setup(void **state)
 {
-	void *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		       0);
+	void *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		return -1;
@@ -457,10 +452,10 @@ static int mem_teardown(void **state)
 static void clear_rdmig_env(void)
 {
 	static const char *const vars[] = {
-		"RDMIG_PAGE_SIZE",       "RDMIG_WORKERS",         "RDMIG_CHUNK_PAGES",
-		"RDMIG_QUEUE_DEPTH",     "RDMIG_SIGNAL_INTERVAL", "RDMIG_QP_TIMEOUT",
-		"RDMIG_INFLIGHT_BYTES",  "RDMIG_TIMEOUT_MS",      "RDMIG_IDLE_TIMEOUT_MS",
-		"RDMIG_ACCEPT_TIMEOUT_MS", "RDMIG_MAX_QPS",       "RDMIG_PIN",
+		"RDMIG_PAGE_SIZE",	   "RDMIG_WORKERS",	    "RDMIG_CHUNK_PAGES",
+		"RDMIG_QUEUE_DEPTH",	   "RDMIG_SIGNAL_INTERVAL", "RDMIG_QP_TIMEOUT",
+		"RDMIG_INFLIGHT_BYTES",	   "RDMIG_TIMEOUT_MS",	    "RDMIG_IDLE_TIMEOUT_MS",
+		"RDMIG_ACCEPT_TIMEOUT_MS", "RDMIG_MAX_QPS",	    "RDMIG_PIN",
 		"RDMIG_LOG_LEVEL",
 	};
 
@@ -469,11 +464,14 @@ static void clear_rdmig_env(void)
 }
 
 /* Region tests run once per side, each under its own name. */
-#define SIDE_TEST(name, f, side) { name, f, side_setup, side_teardown, &side }
+#define SIDE_TEST(name, f, side)                          \
+	{                                                 \
+		name, f, side_setup, side_teardown, &side \
+	}
 #define BOTH(f) SIDE_TEST("src_" #f, f, src_side), SIDE_TEST("dst_" #f, f, dst_side)
-#define SRC(f) SIDE_TEST(#f, f, src_side)
-#define DST(f) SIDE_TEST(#f, f, dst_side)
-#define MEM(f) cmocka_unit_test_setup_teardown(f, mem_setup, mem_teardown)
+#define SRC(f)	SIDE_TEST(#f, f, src_side)
+#define DST(f)	SIDE_TEST(#f, f, dst_side)
+#define MEM(f)	cmocka_unit_test_setup_teardown(f, mem_setup, mem_teardown)
 
 int main(void)
 {

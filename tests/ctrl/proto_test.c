@@ -17,47 +17,47 @@
 
 #include "ctrl/proto.h"
 
-#define assert_contains(s, sub)                                                                \
-	do {                                                                                    \
-		const char *s_ = (s);                                                           \
-		if (!strstr(s_, (sub)))                                                         \
-			fail_msg("'%s' does not contain '%s'", s_, (sub));                      \
+#define assert_contains(s, sub)                                            \
+	do {                                                               \
+		const char *s_ = (s);                                      \
+		if (!strstr(s_, (sub)))                                    \
+			fail_msg("'%s' does not contain '%s'", s_, (sub)); \
 	} while (0)
 
 /* Header offsets. */
-#define OFF_MAGIC 0
+#define OFF_MAGIC   0
 #define OFF_VERSION 4
-#define OFF_TYPE 6
-#define OFF_LEN 8
-#define OFF_FLAGS 12
+#define OFF_TYPE    6
+#define OFF_LEN	    8
+#define OFF_FLAGS   12
 /* Payload offsets, per type. */
-#define CONNECT_KIND 16
-#define CONNECT_INDEX 20
-#define CONNECT_TOKEN 24
-#define HELLO_VER_MIN 16
-#define HELLO_VER_MAX 18
-#define HELLO_PAGE 20
-#define HELLO_NQPS 24
+#define CONNECT_KIND   16
+#define CONNECT_INDEX  20
+#define CONNECT_TOKEN  24
+#define HELLO_VER_MIN  16
+#define HELLO_VER_MAX  18
+#define HELLO_PAGE     20
+#define HELLO_NQPS     24
 #define HELLO_NREGIONS 28
-#define HELLO_REG(i) (32 + 16 * (size_t)(i))
-#define ACK_VERSION 16
-#define ACK_RESERVED 18
-#define ACK_PAGE 20
-#define ACK_NQPS 24
-#define ACK_NREGIONS 28
-#define ACK_TOKEN 32
-#define ACK_REG(i) (40 + 32 * (size_t)(i))
-#define PE_PASS 16
-#define PE_QP 24
-#define PE_RESERVED 28
-#define PE_WRITES 32
-#define PE_BYTES 40
-#define PA_PASS 16
-#define PA_BYTES 24
-#define CPL_PASSES 16
-#define ERR_CODE 16
-#define ERR_LEN 20
-#define ERR_TEXT 24
+#define HELLO_REG(i)   (32 + 16 * (size_t)(i))
+#define ACK_VERSION    16
+#define ACK_RESERVED   18
+#define ACK_PAGE       20
+#define ACK_NQPS       24
+#define ACK_NREGIONS   28
+#define ACK_TOKEN      32
+#define ACK_REG(i)     (40 + 32 * (size_t)(i))
+#define PE_PASS	       16
+#define PE_QP	       24
+#define PE_RESERVED    28
+#define PE_WRITES      32
+#define PE_BYTES       40
+#define PA_PASS	       16
+#define PA_BYTES       24
+#define CPL_PASSES     16
+#define ERR_CODE       16
+#define ERR_LEN	       20
+#define ERR_TEXT       24
 
 #define ERROR_TEXT "destination refused: region 3 gpa 0x100000 ~ [layout mismatch]"
 
@@ -184,12 +184,24 @@ static void make_sample(enum sample s, struct rdmig__msg *m)
 		m->connect.index = RDMIG__MAX_QPS - 1;
 		m->connect.token = 0x8123456789abcdefull;
 		break;
-	case S_HELLO_1: make_hello(m, 1, 4096); break;
-	case S_HELLO_3: make_hello(m, 3, 2u << 20); break;
-	case S_HELLO_MAX: make_hello(m, RDMIG__MAX_REGIONS, 4096); break;
-	case S_ACK_1: make_ack(m, 1, 4096); break;
-	case S_ACK_3: make_ack(m, 3, 2u << 20); break;
-	case S_ACK_MAX: make_ack(m, RDMIG__MAX_REGIONS, 4096); break;
+	case S_HELLO_1:
+		make_hello(m, 1, 4096);
+		break;
+	case S_HELLO_3:
+		make_hello(m, 3, 2u << 20);
+		break;
+	case S_HELLO_MAX:
+		make_hello(m, RDMIG__MAX_REGIONS, 4096);
+		break;
+	case S_ACK_1:
+		make_ack(m, 1, 4096);
+		break;
+	case S_ACK_3:
+		make_ack(m, 3, 2u << 20);
+		break;
+	case S_ACK_MAX:
+		make_ack(m, RDMIG__MAX_REGIONS, 4096);
+		break;
 	case S_PASS_END:
 		m->type = RDMIG__MSG_PASS_END;
 		m->pass_end.pass = 0x8000000000000001ull;
@@ -220,7 +232,8 @@ static void make_sample(enum sample s, struct rdmig__msg *m)
 		m->type = RDMIG__MSG_ERROR;
 		m->error.code = 1;
 		break;
-	case S_COUNT: break;
+	case S_COUNT:
+		break;
 	}
 }
 
@@ -404,8 +417,7 @@ static void proto_error_all_printable_text_round_trips(void **state)
 	msg_in.error.code = 22;
 	for (unsigned c = 0x20; c <= 0x7e; c++)
 		msg_in.error.text[msg_in.error.len++] = (char)c;
-	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)),
-			 24 + 95);
+	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)), 24 + 95);
 	memset(&msg_out, 0xa5, sizeof(msg_out));
 	assert_int_equal(rdmig__msg_decode(buf, 24 + 95, &msg_out, err, sizeof(err)), 0);
 	assert_msg_equal(&msg_in, &msg_out);
@@ -423,8 +435,7 @@ static void proto_error_max_text_round_trips(void **state)
 	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)),
 			 24 + RDMIG__ERRMSG_MAX);
 	memset(&msg_out, 0xa5, sizeof(msg_out));
-	assert_int_equal(rdmig__msg_decode(buf, 24 + RDMIG__ERRMSG_MAX, &msg_out, err,
-					   sizeof(err)),
+	assert_int_equal(rdmig__msg_decode(buf, 24 + RDMIG__ERRMSG_MAX, &msg_out, err, sizeof(err)),
 			 0);
 	assert_msg_equal(&msg_in, &msg_out);
 }
@@ -446,8 +457,8 @@ static void proto_hello_gigabyte_pages_round_trips(void **state)
 static void proto_connect_data_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[32] = {
-		'R', 'D', 'M', 'G', 1, 0, 1, 0, 32, 0, 0, 0, 0, 0, 0, 0,
-		2, 0, 0, 0, 63, 0, 0, 0, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x81,
+		'R', 'D', 'M', 'G', 1,	0, 1, 0, 32,   0,    0,	   0,	 0,    0,    0,	   0,
+		2,   0,	  0,   0,   63, 0, 0, 0, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x81,
 	};
 
 	(void)state;
@@ -458,11 +469,11 @@ static void proto_connect_data_encodes_documented_layout(void **state)
 static void proto_pass_end_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[48] = {
-		'R', 'D', 'M', 'G', 1, 0, 4, 0, 48, 0, 0, 0, 0, 0, 0, 0,
-		1, 0, 0, 0, 0, 0, 0, 0x80, /* pass */
-		63, 0, 0, 0, 0, 0, 0, 0, /* qp, reserved */
-		0xef, 0xbe, 0xad, 0xde, 1, 0, 0, 0, /* writes */
-		0xef, 0xbe, 0xad, 0xde, 0xff, 0xff, 0, 0, /* bytes */
+		'R',  'D',  'M',  'G',	1,    0,    4, 0, 48, 0, 0, 0,
+		0,    0,    0,	  0,	1,    0,    0, 0, 0,  0, 0, 0x80, /* pass */
+		63,   0,    0,	  0,	0,    0,    0, 0,		  /* qp, reserved */
+		0xef, 0xbe, 0xad, 0xde, 1,    0,    0, 0,		  /* writes */
+		0xef, 0xbe, 0xad, 0xde, 0xff, 0xff, 0, 0,		  /* bytes */
 	};
 
 	(void)state;
@@ -526,9 +537,9 @@ static void check_patch(enum sample s, size_t off, uint64_t v, unsigned n, int c
 	check_decode(buf, len, code, needle, line);
 }
 
-#define PATCH_FAILS(s, off, v, n, needle) check_patch(s, off, v, n, -EBADMSG, needle, __LINE__)
+#define PATCH_FAILS(s, off, v, n, needle)  check_patch(s, off, v, n, -EBADMSG, needle, __LINE__)
 #define PATCH_EPROTO(s, off, v, n, needle) check_patch(s, off, v, n, -EPROTO, needle, __LINE__)
-#define PATCH_OK(s, off, v, n) check_patch(s, off, v, n, 0, NULL, __LINE__)
+#define PATCH_OK(s, off, v, n)		   check_patch(s, off, v, n, 0, NULL, __LINE__)
 
 static void proto_decode_bad_magic_ebadmsg(void **state)
 {
@@ -756,8 +767,7 @@ static void proto_decode_overlapping_regions_ebadmsg(void **state)
 	/* region 2 (not a neighbour in the array) starts where region 0 does */
 	PATCH_FAILS(S_HELLO_3, HELLO_REG(2), reg_gpa(0), 8, "overlap");
 	/* region 1 ends one page inside region 0 */
-	PATCH_FAILS(S_HELLO_3, HELLO_REG(1), reg_gpa(0) - reg_len(1, ps) + ps, 8,
-		    "guest-physical");
+	PATCH_FAILS(S_HELLO_3, HELLO_REG(1), reg_gpa(0) - reg_len(1, ps) + ps, 8, "guest-physical");
 	/* region 0 swallows region 2 */
 	PATCH_FAILS(S_HELLO_3, HELLO_REG(0) + 8, reg_gpa(2) + ps - reg_gpa(0), 8, "overlap");
 	/* the first and the last of 256 */
@@ -1186,7 +1196,7 @@ static void proto_connect_fits_private_data(void **state)
 static void proto_type_name_names_every_type(void **state)
 {
 	static const char *const want[] = {
-		"unknown",  "CONNECT",  "HELLO",        "HELLO_ACK", "PASS_END",
+		"unknown",  "CONNECT",	"HELLO",	"HELLO_ACK", "PASS_END",
 		"PASS_ACK", "COMPLETE", "COMPLETE_ACK", "ERROR",     "unknown",
 	};
 

@@ -19,8 +19,8 @@
 #include "dataplane/ranges.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define GUARD_WORDS 4096 /* bitmap capacity before the guard page: 256 Ki bits */
-#define MAX_RUNS (GUARD_WORDS * 64 / 2 + 1)
+#define GUARD_WORDS   4096 /* bitmap capacity before the guard page: 256 Ki bits */
+#define MAX_RUNS      (GUARD_WORDS * 64 / 2 + 1)
 
 struct runs {
 	unsigned n;
@@ -444,13 +444,20 @@ static uint64_t random_word(unsigned kind)
 	uint64_t a = rnd(), b = rnd(), c = rnd();
 
 	switch (kind % 7) {
-	case 0: return a;
-	case 1: return a & b & c;
-	case 2: return a | b | c;
-	case 3: return (a & b & c & rnd() & rnd() & rnd());
-	case 4: return ~(a & b & c & rnd() & rnd() & rnd());
-	case 5: return 0;
-	default: return ~0ull;
+	case 0:
+		return a;
+	case 1:
+		return a & b & c;
+	case 2:
+		return a | b | c;
+	case 3:
+		return (a & b & c & rnd() & rnd() & rnd());
+	case 4:
+		return ~(a & b & c & rnd() & rnd() & rnd());
+	case 5:
+		return 0;
+	default:
+		return ~0ull;
 	}
 }
 

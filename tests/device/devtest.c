@@ -22,7 +22,8 @@ const char *devtest_ip(void)
 		ibv_free_device_list(list);
 	if (!ip || !*ip || n == 0) {
 		printf("SKIP: no RDMA device (%d devices) or RDMIG_TEST_IP unset: run through "
-		       "ci/rxe-run.sh\n", n);
+		       "ci/rxe-run.sh\n",
+		       n);
 		exit(77);
 	}
 	return ip;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define DT_PAGE 4096ull
+#define DT_PAGE	       4096ull
 #define DT_MAX_REGIONS 8
 
 /* The IP of the RDMA device to test on; exits 77 when there is none. */

@@ -28,9 +28,9 @@
 #include "device/devtest.h"
 
 #define TIMEOUT_MS 4000 /* RDMIG_TIMEOUT_MS both sides run with */
-#define IDLE_MS 8000    /* the destination's RDMIG_IDLE_TIMEOUT_MS */
-#define SLACK_MS 3000   /* scheduling under emulation */
-#define GUEST (64ull << 20)
+#define IDLE_MS	   8000 /* the destination's RDMIG_IDLE_TIMEOUT_MS */
+#define SLACK_MS   3000 /* scheduling under emulation */
+#define GUEST	   (64ull << 20)
 
 static const char *ip;
 static const char *self;
@@ -78,7 +78,8 @@ static void child_destination(int fd)
 	int port;
 
 	guest(&g, 1);
-	if (rdmig_dst_create(&o, &dst) || rdmig_dst_add_region(dst, g.gpa[0], g.hva[0], g.len[0], 0) < 0 ||
+	if (rdmig_dst_create(&o, &dst) ||
+	    rdmig_dst_add_region(dst, g.gpa[0], g.hva[0], g.len[0], 0) < 0 ||
 	    rdmig_dst_add_region(dst, g.gpa[1], g.hva[1], g.len[1], 0) < 0)
 		_exit(2);
 	port = rdmig_dst_listen(dst, ip, "0");
@@ -169,8 +170,7 @@ static void child_source(const char *port, int fd)
 	if (rdmig_src_create(&o, &src) ||
 	    rdmig_src_add_region(src, g.gpa[0], g.hva[0], g.len[0]) < 0 ||
 	    rdmig_src_add_region(src, g.gpa[1], g.hva[1], g.len[1]) < 0 ||
-	    rdmig_src_connect(src, ip, port) ||
-	    rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, NULL))
+	    rdmig_src_connect(src, ip, port) || rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, NULL))
 		_exit(2);
 	if (write(fd, &one, 1) != 1)
 		_exit(3);

@@ -53,8 +53,9 @@ static void dst_start(struct dst_run *d, const struct dt_guest *g, unsigned flag
 	o.accept_timeout_ms = 60000;
 	assert_int_equal(rdmig_dst_create(&o, &d->dst), 0);
 	for (unsigned i = 0; i < g->n; i++)
-		assert_int_equal(rdmig_dst_add_region(d->dst, g->gpa[i], g->hva[i], g->len[i], flags),
-				 (int)i);
+		assert_int_equal(
+			rdmig_dst_add_region(d->dst, g->gpa[i], g->hva[i], g->len[i], flags),
+			(int)i);
 	port = rdmig_dst_listen(d->dst, ip, "0");
 	assert_true(port > 0);
 	snprintf(d->port, sizeof(d->port), "%d", port);
@@ -73,7 +74,8 @@ static struct rdmig_src *src_for(const struct dt_guest *g)
 
 	assert_int_equal(rdmig_src_create(NULL, &src), 0);
 	for (unsigned i = 0; i < g->n; i++)
-		assert_int_equal(rdmig_src_add_region(src, g->gpa[i], g->hva[i], g->len[i]), (int)i);
+		assert_int_equal(rdmig_src_add_region(src, g->gpa[i], g->hva[i], g->len[i]),
+				 (int)i);
 	return src;
 }
 
@@ -92,7 +94,8 @@ static void migrate_64mib_3regions_writer_image_exact(void **state)
 	/* Unequal regions with gaps in guest-physical space; sizes not a
 	 * multiple of the chunk, so the last chunk of each is partial. */
 	const uint64_t gpa[3] = { 0, 1ull << 32, 6ull << 30 };
-	const uint64_t len[3] = { 8ull << 20, (40ull << 20) + 5 * DT_PAGE, (16ull << 20) - 5 * DT_PAGE };
+	const uint64_t len[3] = { 8ull << 20, (40ull << 20) + 5 * DT_PAGE,
+				  (16ull << 20) - 5 * DT_PAGE };
 	struct dt_guest sg, dg;
 	struct rdmig_dirty dirty[3];
 	struct rdmig_pass_stats st = { .size = sizeof(st) };
@@ -189,7 +192,8 @@ static void migrate_unsent_change_detected_by_compare(void **state)
 }
 
 static void layout_check(const uint64_t *sgpa, const uint64_t *slen, unsigned sn,
-			 const uint64_t *dgpa, const uint64_t *dlen, unsigned dn, const char *needle)
+			 const uint64_t *dgpa, const uint64_t *dlen, unsigned dn,
+			 const char *needle)
 {
 	struct dt_guest sg, dg;
 	struct dst_run d;
