@@ -553,6 +553,9 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 		dst_arm(dst, dst->cfg.timeout_ms);
 		return dst_send(dst, ack);
 	}
+	if (m->type == RDMIG__MSG_PROGRESS && s->state == DST_RUNNING &&
+	    m->progress.pass == s->passes + 1)
+		return 0; /* the idle timer was re-armed on receipt */
 	if (m->type == RDMIG__MSG_ERROR)
 		return rdmig__err(-ECONNABORTED, "the source gave up: %s", m->error.text);
 	return dst_refuse(dst, -EPROTO, "unexpected %s from the source",

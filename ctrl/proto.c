@@ -36,6 +36,7 @@ const char *rdmig__msg_type_name(unsigned type)
 		[RDMIG__MSG_HELLO_ACK] = "HELLO_ACK",	    [RDMIG__MSG_PASS_END] = "PASS_END",
 		[RDMIG__MSG_PASS_ACK] = "PASS_ACK",	    [RDMIG__MSG_COMPLETE] = "COMPLETE",
 		[RDMIG__MSG_COMPLETE_ACK] = "COMPLETE_ACK", [RDMIG__MSG_ERROR] = "ERROR",
+		[RDMIG__MSG_PROGRESS] = "PROGRESS",
 	};
 
 	return type && type <= RDMIG__MSG_TYPE_MAX ? names[type] : "unknown";
@@ -226,6 +227,10 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if (!m->pass_ack.pass)
 			return fail(err, errlen, -EBADMSG, "PASS_ACK: pass 0");
 		return 0;
+	case RDMIG__MSG_PROGRESS:
+		if (!m->progress.pass)
+			return fail(err, errlen, -EBADMSG, "PROGRESS: pass 0");
+		return 0;
 	case RDMIG__MSG_COMPLETE:
 	case RDMIG__MSG_COMPLETE_ACK:
 		return 0;
@@ -259,6 +264,7 @@ static size_t payload_len(const struct rdmig__msg *m)
 	case RDMIG__MSG_PASS_END:
 		return 32;
 	case RDMIG__MSG_PASS_ACK:
+	case RDMIG__MSG_PROGRESS:
 		return 16;
 	case RDMIG__MSG_COMPLETE:
 		return 8;
@@ -335,6 +341,10 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 	case RDMIG__MSG_PASS_ACK:
 		put(&c, m->pass_ack.pass, 8);
 		put(&c, m->pass_ack.bytes, 8);
+		break;
+	case RDMIG__MSG_PROGRESS:
+		put(&c, m->progress.pass, 8);
+		put(&c, m->progress.elapsed_ms, 8);
 		break;
 	case RDMIG__MSG_COMPLETE:
 		put(&c, m->complete.passes, 8);
@@ -473,6 +483,12 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 			return ret;
 		m->pass_ack.pass = get(&c, 8);
 		m->pass_ack.bytes = get(&c, 8);
+		break;
+	case RDMIG__MSG_PROGRESS:
+		if ((ret = expect(name, c.left, 16, err, errlen)))
+			return ret;
+		m->progress.pass = get(&c, 8);
+		m->progress.elapsed_ms = get(&c, 8);
 		break;
 	case RDMIG__MSG_COMPLETE:
 	case RDMIG__MSG_COMPLETE_ACK:

@@ -38,7 +38,8 @@ enum rdmig__msg_type {
 	RDMIG__MSG_COMPLETE = 6,     /* source -> destination: migration done */
 	RDMIG__MSG_COMPLETE_ACK = 7, /* destination -> source: memory no longer exposed */
 	RDMIG__MSG_ERROR = 8,	     /* either way: the session is over, here is why */
-	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_ERROR,
+	RDMIG__MSG_PROGRESS = 9,     /* source -> destination: a pass is under way */
+	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_PROGRESS,
 };
 
 enum rdmig__conn_kind {
@@ -96,6 +97,15 @@ struct rdmig__msg {
 		struct {
 			uint64_t passes;
 		} complete;
+		/*
+		 * Sent about once a second while a pass runs: the destination
+		 * cannot see RDMA WRITEs land, so without it a long pass would
+		 * look like a silent (dead) source.
+		 */
+		struct {
+			uint64_t pass;
+			uint64_t elapsed_ms;
+		} progress;
 		struct {
 			int32_t code; /* positive errno */
 			uint32_t len;

@@ -17,6 +17,12 @@
 #include "proto.h"
 #include "session.h"
 
+/*
+ * How often a running pass tells the destination it goes on; the
+ * destination's RDMIG_IDLE_TIMEOUT_MS must be a few times longer.
+ */
+#define PROGRESS_NS (1000ull * 1000000)
+
 enum src_state {
 	SRC_IDLE,      /* adding regions; may connect */
 	SRC_CONNECTED, /* passes may run */
@@ -50,6 +56,8 @@ struct rdmig_src {
 	bool dp_started;
 	uint64_t token;
 	uint64_t passes;
+	uint64_t progress_ns; /* when the last PROGRESS went out */
+	uint64_t pass_start_ns;
 
 	/* A control message that arrived while we waited for something else. */
 	bool stashed;
@@ -496,6 +504,21 @@ static int src_poll_cb(void *arg)
 	struct rdmig_src *src = arg;
 	struct ibv_wc wc;
 	int ret;
+	uint64_t now = rdmig__now_ns();
+
+	/* Tell the destination the pass goes on (it cannot see our WRITEs).
+	 * No free send buffer: the next call tries again. */
+	if (now - src->progress_ns >= PROGRESS_NS) {
+		struct rdmig__msg m = { .type = RDMIG__MSG_PROGRESS };
+
+		m.progress.pass = src->passes + 1;
+		m.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
+		ret = rdmig__ep_send(&src->ctrl, &m);
+		if (ret && ret != -EAGAIN)
+			return ret;
+		if (!ret)
+			src->progress_ns = now;
+	}
 
 	/* The destination may report an error while we write; anything else
 	 * (its PASS_ACK racing our last completion) is kept for later. */
@@ -556,6 +579,7 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 		dirty = NULL;
 	}
 
+	src->pass_start_ns = src->progress_ns = t0;
 	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, dirty, src->passes + 1,
 				 src_poll_cb, src, &sum);
 	if (ret)

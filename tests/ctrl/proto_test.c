@@ -98,6 +98,7 @@ enum sample {
 	S_COMPLETE_ACK,
 	S_ERROR,
 	S_ERROR_EMPTY,
+	S_PROGRESS,
 	S_COUNT,
 };
 
@@ -116,6 +117,7 @@ static const size_t sample_len[S_COUNT] = {
 	[S_COMPLETE_ACK] = 24,
 	[S_ERROR] = 24 + sizeof(ERROR_TEXT) - 1,
 	[S_ERROR_EMPTY] = 24,
+	[S_PROGRESS] = 32,
 };
 
 /*
@@ -214,6 +216,11 @@ static void make_sample(enum sample s, struct rdmig__msg *m)
 		m->pass_ack.pass = 0x8000000000000002ull;
 		m->pass_ack.bytes = 0xfffffffffffff000ull;
 		break;
+	case S_PROGRESS:
+		m->type = RDMIG__MSG_PROGRESS;
+		m->progress.pass = 0x8000000000000004ull;
+		m->progress.elapsed_ms = 0x00000003deadbeefull;
+		break;
 	case S_COMPLETE:
 		m->type = RDMIG__MSG_COMPLETE;
 		m->complete.passes = 0x8000000000000003ull;
@@ -296,6 +303,10 @@ static void assert_msg_equal(const struct rdmig__msg *a, const struct rdmig__msg
 	case RDMIG__MSG_PASS_ACK:
 		assert_int_equal(a->pass_ack.pass, b->pass_ack.pass);
 		assert_int_equal(a->pass_ack.bytes, b->pass_ack.bytes);
+		break;
+	case RDMIG__MSG_PROGRESS:
+		assert_int_equal(a->progress.pass, b->progress.pass);
+		assert_int_equal(a->progress.elapsed_ms, b->progress.elapsed_ms);
 		break;
 	case RDMIG__MSG_COMPLETE:
 	case RDMIG__MSG_COMPLETE_ACK:
@@ -387,6 +398,12 @@ static void proto_pass_ack_round_trips(void **state)
 {
 	(void)state;
 	round_trip(S_PASS_ACK);
+}
+
+static void proto_progress_round_trips(void **state)
+{
+	(void)state;
+	round_trip(S_PROGRESS);
 }
 
 static void proto_complete_round_trips(void **state)
@@ -848,6 +865,8 @@ static void proto_decode_zero_pass_ebadmsg(void **state)
 	PATCH_FAILS(S_PASS_END, PE_PASS, 0, 8, "pass 0");
 	PATCH_FAILS(S_PASS_ACK, PA_PASS, 0, 8, "pass 0");
 	PATCH_OK(S_PASS_ACK, PA_PASS, 1, 8);
+	PATCH_FAILS(S_PROGRESS, PA_PASS, 0, 8, "pass 0");
+	PATCH_OK(S_PROGRESS, PA_PASS, 1, 8);
 }
 
 static void proto_decode_pass_end_bad_qp_ebadmsg(void **state)
@@ -1196,8 +1215,8 @@ static void proto_connect_fits_private_data(void **state)
 static void proto_type_name_names_every_type(void **state)
 {
 	static const char *const want[] = {
-		"unknown",  "CONNECT",	"HELLO",	"HELLO_ACK", "PASS_END",
-		"PASS_ACK", "COMPLETE", "COMPLETE_ACK", "ERROR",     "unknown",
+		"unknown",  "CONNECT",	    "HELLO", "HELLO_ACK", "PASS_END", "PASS_ACK",
+		"COMPLETE", "COMPLETE_ACK", "ERROR", "PROGRESS",  "unknown",
 	};
 
 	(void)state;
@@ -1217,6 +1236,7 @@ int main(void)
 		cmocka_unit_test(proto_hello_ack_max_regions_round_trips),
 		cmocka_unit_test(proto_pass_end_round_trips),
 		cmocka_unit_test(proto_pass_ack_round_trips),
+		cmocka_unit_test(proto_progress_round_trips),
 		cmocka_unit_test(proto_complete_round_trips),
 		cmocka_unit_test(proto_complete_ack_round_trips),
 		cmocka_unit_test(proto_error_round_trips),

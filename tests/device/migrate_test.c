@@ -43,13 +43,13 @@ static void *dst_main(void *arg)
 }
 
 /* A destination for guest g, listening on a free port, served by a thread. */
-static void dst_start(struct dst_run *d, const struct dt_guest *g, unsigned flags)
+static void dst_start_opts(struct dst_run *d, const struct dt_guest *g, unsigned flags,
+			   const struct rdmig_opts *opts)
 {
-	struct rdmig_opts o;
+	struct rdmig_opts o = *opts;
 	int port;
 
 	memset(d, 0, sizeof(*d));
-	rdmig_opts_init(&o);
 	o.accept_timeout_ms = 60000;
 	assert_int_equal(rdmig_dst_create(&o, &d->dst), 0);
 	for (unsigned i = 0; i < g->n; i++)
@@ -60,6 +60,14 @@ static void dst_start(struct dst_run *d, const struct dt_guest *g, unsigned flag
 	assert_true(port > 0);
 	snprintf(d->port, sizeof(d->port), "%d", port);
 	assert_int_equal(pthread_create(&d->thread, NULL, dst_main, d), 0);
+}
+
+static void dst_start(struct dst_run *d, const struct dt_guest *g, unsigned flags)
+{
+	struct rdmig_opts o;
+
+	rdmig_opts_init(&o);
+	dst_start_opts(d, g, flags, &o);
 }
 
 static void dst_join(struct dst_run *d)
@@ -217,6 +225,56 @@ static void migrate_tight_credits_image_exact(void **state)
 	dt_guest_fini(&dg);
 }
 
+/*
+ * The destination cannot see RDMA WRITEs land; a pass longer than its idle
+ * timeout must still succeed, because the source reports progress. The
+ * pass is slowed down (one worker, one page per WRITE, 8 KiB in flight) so
+ * that it takes longer than the timeout; the test checks it did.
+ */
+static void pass_longer_than_idle_timeout_kept_alive(void **state)
+{
+	const uint64_t gpa[1] = { 0 };
+	const uint64_t len[1] = { 256ull << 20 };
+	const uint32_t idle_ms = 1200;
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	struct dt_guest sg, dg;
+	struct rdmig_opts o;
+	struct rdmig_src *src;
+	struct dst_run d;
+	uint64_t rng = 11;
+	unsigned region;
+
+	(void)state;
+	dt_guest_init(&sg, 1, gpa, len);
+	dt_guest_init(&dg, 1, gpa, len);
+	dt_guest_fill(&sg, &rng);
+	rdmig_opts_init(&o);
+	o.idle_timeout_ms = idle_ms;
+	dst_start_opts(&d, &dg, RDMIG_REGION_ZERO_FILLED, &o);
+	rdmig_opts_init(&o);
+	o.workers = 1;
+	o.chunk_pages = 1;
+	o.queue_depth = 4;
+	o.signal_interval = 1;
+	o.inflight_bytes = 2 * DT_PAGE;
+	assert_int_equal(rdmig_src_create(&o, &src), 0);
+	assert_int_equal(rdmig_src_add_region(src, gpa[0], sg.hva[0], len[0]), 0);
+	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+	print_message("a %.2f s pass against a %.2f s idle timeout\n", (double)st.duration_ns / 1e9,
+		      idle_ms / 1e3);
+	if (st.duration_ns < 3ull * idle_ms * 1000000 / 2)
+		fail_msg("the pass took %llu ms: too fast to prove anything; slow it down",
+			 (unsigned long long)(st.duration_ns / 1000000));
+	assert_int_equal(rdmig_src_complete(src), 0);
+	dst_join(&d);
+	assert_int_equal(d.ret, 0);
+	assert_int_equal(dt_guest_diff(&sg, &dg, &region), -1);
+	rdmig_src_destroy(src);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
 /* A guest page changed after its last pass must NOT reach the destination:
  * proves the comparison above can fail (the test is not vacuous). */
 static void migrate_unsent_change_detected_by_compare(void **state)
@@ -309,6 +367,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(migrate_64mib_3regions_writer_image_exact),
 		cmocka_unit_test(migrate_tight_credits_image_exact),
+		cmocka_unit_test(pass_longer_than_idle_timeout_kept_alive),
 		cmocka_unit_test(migrate_unsent_change_detected_by_compare),
 		cmocka_unit_test(connect_region_length_mismatch_refused),
 		cmocka_unit_test(connect_region_gpa_mismatch_refused),
