@@ -218,6 +218,7 @@ static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
 	struct rdmig__msg *m = &dst->msg;
 	uint64_t deadline = rdmig__now_ns() + 1000ull * 1000000;
 	struct ibv_wc wc;
+	uint32_t before = s->ctrl.send_busy, mine;
 
 	if (!s->ctrl.qp)
 		return;
@@ -229,13 +230,19 @@ static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
 		m->error.text[i] = text[i] >= 0x20 && text[i] <= 0x7e ? text[i] : '?';
 	if (rdmig__ep_send(&s->ctrl, m))
 		return;
+	mine = s->ctrl.send_busy & ~before;
 	/* Let it reach the source before the disconnect does (bounded). */
 	while (rdmig__ms_left(deadline) > 0) {
 		int n = rdmig__cq_wait(s->cq, s->ch, &wc, 1, 50);
 
-		if (n < 0 || (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND &&
-			      rdmig__wr_ep_of(wc.wr_id) == 0))
+		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
 			return;
+		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND &&
+		    rdmig__wr_ep_of(wc.wr_id) == 0) {
+			rdmig__ep_send_done(&s->ctrl, rdmig__wr_val_of(wc.wr_id));
+			if (!(s->ctrl.send_busy & mine))
+				return;
+		}
 	}
 }
 
@@ -250,6 +257,8 @@ static int dst_refuse(struct rdmig_dst *dst, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* No remote write lands from the moment we give up. */
+	dst_withdraw_memory(dst);
 	dst_send_error(dst, err, text);
 	return rdmig__err(err, "%s", text);
 }
@@ -538,7 +547,7 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	if (m->type == RDMIG__MSG_HELLO && s->state == DST_WAIT_HELLO)
 		return dst_on_hello(dst, m);
 	if (m->type == RDMIG__MSG_COMPLETE && s->state == DST_RUNNING) {
-		if (s->seen || m->complete.passes != s->passes)
+		if (s->seen || m->complete.passes != s->passes || !s->passes)
 			return dst_refuse(dst, -EPROTO,
 					  "COMPLETE after %" PRIu64 " passes, but %" PRIu64
 					  " passes are placed%s",
@@ -553,8 +562,10 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 		dst_arm(dst, dst->cfg.timeout_ms);
 		return dst_send(dst, ack);
 	}
+	/* PROGRESS travels on the control QP, PASS_END on the data QPs: one
+	 * sent just before a pass ended may arrive just after. */
 	if (m->type == RDMIG__MSG_PROGRESS && s->state == DST_RUNNING &&
-	    m->progress.pass == s->passes + 1)
+	    (m->progress.pass == s->passes + 1 || m->progress.pass == s->passes))
 		return 0; /* the idle timer was re-armed on receipt */
 	if (m->type == RDMIG__MSG_ERROR)
 		return rdmig__err(-ECONNABORTED, "the source gave up: %s", m->error.text);

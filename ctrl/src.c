@@ -35,6 +35,12 @@ struct src_region {
 	uint8_t *hva;
 	uint64_t len;
 	struct ibv_mr *mr;
+	/*
+	 * Pages that some pass has sent: complete refuses while any page never
+	 * was (DESIGN.md invariant 1), NULL until the first partial pass.
+	 */
+	uint64_t *sent;
+	bool all_sent;
 };
 
 struct rdmig_src {
@@ -85,6 +91,19 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 	return 0;
 }
 
+static int src_usable(struct rdmig_src *src)
+{
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	if (src->state == SRC_FAILED)
+		return rdmig__err(-EPIPE, "the session failed earlier: %s", src->fail_msg);
+	if (src->state == SRC_DONE)
+		return rdmig__err(-EPIPE, "the migration is complete already");
+	if (src->state != SRC_CONNECTED)
+		return rdmig__err(-ENOTCONN, "not connected: call rdmig_src_connect() first");
+	return 0;
+}
+
 int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_t len)
 {
 	struct rdmig__region_check rc[RDMIG__MAX_REGIONS];
@@ -93,6 +112,8 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
 	rdmig__err_clear();
 	if (!src)
 		return rdmig__err(-EINVAL, "src is NULL");
+	if (src->state == SRC_FAILED || src->state == SRC_DONE)
+		return src_usable(src);
 	if (src->state != SRC_IDLE)
 		return rdmig__err(-EISCONN, "regions can only be added before connecting");
 	for (unsigned i = 0; i < src->nregions; i++)
@@ -102,7 +123,7 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
 	ret = rdmig__region_validate(rc, src->nregions, gpa, hva, len, src->cfg.page_size);
 	if (ret)
 		return ret;
-	src->regions[src->nregions] = (struct src_region){ gpa, hva, len, NULL };
+	src->regions[src->nregions] = (struct src_region){ .gpa = gpa, .hva = hva, .len = len };
 	return (int)src->nregions++;
 }
 
@@ -257,6 +278,37 @@ static int src_ctrl_send(struct rdmig_src *src, const struct rdmig__msg *m)
 	return ret;
 }
 
+/*
+ * Registers guest memory for local read (the source never lets anything
+ * write it) and checks that the largest WRITE fits the device.
+ */
+static int src_register(struct rdmig_src *src, struct rdma_cm_id *id)
+{
+	uint64_t max_wr = (uint64_t)src->cfg.chunk_pages * src->cfg.page_size;
+	struct ibv_port_attr pa;
+
+	if (!ibv_query_port(id->verbs, id->port_num, &pa) && max_wr > pa.max_msg_sz)
+		return rdmig__err(-EINVAL,
+				  "RDMIG_CHUNK_PAGES: %u pages of %u bytes make WRITEs of %" PRIu64
+				  " bytes, more than %s allows (%u)",
+				  src->cfg.chunk_pages, src->cfg.page_size, max_wr,
+				  ibv_get_device_name(id->verbs->device), pa.max_msg_sz);
+	for (unsigned i = 0; i < src->nregions; i++) {
+		struct src_region *r = &src->regions[i];
+
+		r->mr = ibv_reg_mr(src->pd, r->hva, r->len, 0);
+		if (!r->mr)
+			return rdmig__err(-errno,
+					  "registering region %u (gpa 0x%" PRIx64 ", %" PRIu64
+					  " bytes): %s%s",
+					  i, r->gpa, r->len, strerror(errno),
+					  errno == ENOMEM || errno == EPERM
+						  ? " (is RLIMIT_MEMLOCK large enough?)"
+						  : "");
+	}
+	return 0;
+}
+
 /* Resolves, sets up the endpoint and connects one rdma_cm id. */
 static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct rdmig__ep *ep,
 			  uint32_t index, const struct rdmig__ep_attr *attr,
@@ -294,6 +346,10 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 					 ibv_get_device_name(id->verbs->device), strerror(errno));
 			goto fail;
 		}
+		/* Before the control connection exists: registering a large
+		 * guest takes time that no protocol timeout should include. */
+		if ((ret = src_register(src, id)))
+			goto fail;
 	} else if (src->pd->context != id->verbs) {
 		ret = rdmig__err(-ENODEV, "data connection %u resolved to device %s, not %s", index,
 				 ibv_get_device_name(id->verbs->device),
@@ -333,6 +389,20 @@ fail_id:
 	return ret;
 }
 
+/*
+ * How long the destination may take to register or deregister the guest's
+ * memory, on top of RDMIG_TIMEOUT_MS: a second per GiB, far slower than
+ * pinning runs on any host we know of.
+ */
+static int src_mr_allowance_ms(const struct rdmig_src *src)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned i = 0; i < src->nregions; i++)
+		bytes += src->regions[i].len;
+	return (int)RDMIG__MIN((bytes >> 30) * 1000, (uint64_t)INT32_MAX - src->cfg.timeout_ms);
+}
+
 /* HELLO -> HELLO_ACK: agree on version, page size, QPs and regions. */
 static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 {
@@ -352,7 +422,7 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 	}
 	if ((ret = src_ctrl_send(src, m)))
 		return ret;
-	if ((ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
+	if ((ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms + src_mr_allowance_ms(src), m)))
 		return ret;
 	if (m->type != RDMIG__MSG_HELLO_ACK)
 		return rdmig__err(-EPROTO, "expected HELLO_ACK from the destination, got %s",
@@ -402,8 +472,10 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	rdmig__err_clear();
 	if (!src)
 		return rdmig__err(-EINVAL, "src is NULL");
+	if (src->state == SRC_FAILED || src->state == SRC_DONE)
+		return src_usable(src);
 	if (src->state != SRC_IDLE)
-		return rdmig__err(-EISCONN, "already connected (or the session ended)");
+		return rdmig__err(-EISCONN, "already connected");
 	if (!src->nregions)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before connecting");
 	if (!host)
@@ -423,27 +495,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	memset(&conn, 0, sizeof(conn));
 	conn.type = RDMIG__MSG_CONNECT;
 	conn.connect.kind = RDMIG__CONN_CTRL;
-	/* The first step that needs the device also allocates the PD; guest
-	 * memory is registered right after it, before anything is sent. */
+	/* The first connection allocates the PD and registers guest memory. */
 	if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr, &conn)))
 		goto fail;
-	for (unsigned i = 0; i < src->nregions; i++) {
-		struct src_region *r = &src->regions[i];
-
-		/* Access 0: local read only. The source never lets anything
-		 * write guest memory. */
-		r->mr = ibv_reg_mr(src->pd, r->hva, r->len, 0);
-		if (!r->mr) {
-			ret = rdmig__err(-errno,
-					 "registering region %u (gpa 0x%" PRIx64 ", %" PRIu64
-					 " bytes): %s%s",
-					 i, r->gpa, r->len, strerror(errno),
-					 errno == ENOMEM || errno == EPERM
-						 ? " (is RLIMIT_MEMLOCK large enough?)"
-						 : "");
-			goto fail;
-		}
-	}
 
 	ncpus = rdmig__topo_device_cpus(src->pd->context->device, cpus, RDMIG__MAX_WORKERS);
 	if (ncpus < 0) {
@@ -485,17 +539,40 @@ fail:
 	return ret;
 }
 
-static int src_usable(struct rdmig_src *src)
+/* Makes room to record which pages a partial pass sends (before it runs). */
+static int src_coverage_prepare(struct rdmig_src *src)
 {
-	if (!src)
-		return rdmig__err(-EINVAL, "src is NULL");
-	if (src->state == SRC_FAILED)
-		return rdmig__err(-EPIPE, "the session failed earlier: %s", src->fail_msg);
-	if (src->state == SRC_DONE)
-		return rdmig__err(-EPIPE, "the migration is complete already");
-	if (src->state != SRC_CONNECTED)
-		return rdmig__err(-ENOTCONN, "not connected: call rdmig_src_connect() first");
+	for (unsigned i = 0; i < src->nregions; i++) {
+		struct src_region *r = &src->regions[i];
+
+		if (r->all_sent || r->sent)
+			continue;
+		r->sent = calloc((src->dpr[i].npages + 63) / 64, sizeof(uint64_t));
+		if (!r->sent)
+			return rdmig__err(-ENOMEM, "no memory to track region %u's pages", i);
+	}
 	return 0;
+}
+
+/* Records the pages a pass placed at the destination. */
+static void src_coverage_record(struct rdmig_src *src, const struct rdmig_dirty *dirty)
+{
+	for (unsigned i = 0; i < src->nregions; i++) {
+		struct src_region *r = &src->regions[i];
+		uint64_t npages = src->dpr[i].npages, words = (npages + 63) / 64;
+
+		if (r->all_sent)
+			continue;
+		if (dirty) {
+			for (uint64_t w = 0; w < words; w++)
+				r->sent[w] |= dirty[i].bitmap[w];
+			if (rdmig__bitmap_count(r->sent, npages) < npages)
+				continue;
+		}
+		r->all_sent = true;
+		free(r->sent);
+		r->sent = NULL;
+	}
 }
 
 /* Called by the pass's waiting loop: is the session still healthy? */
@@ -508,7 +585,7 @@ static int src_poll_cb(void *arg)
 
 	/* Tell the destination the pass goes on (it cannot see our WRITEs).
 	 * No free send buffer: the next call tries again. */
-	if (now - src->progress_ns >= PROGRESS_NS) {
+	if (!src->stashed && now - src->progress_ns >= PROGRESS_NS) {
 		struct rdmig__msg m = { .type = RDMIG__MSG_PROGRESS };
 
 		m.progress.pass = src->passes + 1;
@@ -575,6 +652,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 						  " pages need %" PRIu64 " words)",
 						  i, dirty[i].words, src->dpr[i].npages, need);
 		}
+		if ((ret = src_coverage_prepare(src)))
+			return ret;
 	} else {
 		dirty = NULL;
 	}
@@ -598,6 +677,7 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 					src->passes + 1, sum.bytes, rdmig__msg_type_name(m->type),
 					m->pass_ack.pass, m->pass_ack.bytes));
 	src->passes++;
+	src_coverage_record(src, dirty);
 
 	if (stats) {
 		struct rdmig_pass_stats s;
@@ -625,14 +705,28 @@ int rdmig_src_complete(struct rdmig_src *src)
 	rdmig__err_clear();
 	if ((ret = src_usable(src)))
 		return ret;
-	if (!src->passes)
-		return rdmig__err(-EINVAL, "no pass has run: nothing would have been migrated");
+	for (unsigned i = 0; i < src->nregions; i++) {
+		const struct src_region *r = &src->regions[i];
+		uint64_t pos;
+
+		if (r->all_sent)
+			continue;
+		/* The first page no pass has sent (a clear bit of `sent`). */
+		for (pos = 0; pos < src->dpr[i].npages; pos++)
+			if (!r->sent || !(r->sent[pos / 64] & (1ull << (pos % 64))))
+				break;
+		return rdmig__err(-EINVAL,
+				  "page %" PRIu64 " of region %u (gpa 0x%" PRIx64
+				  ") was never sent: the destination would keep stale memory "
+				  "(run a pass with RDMIG_PASS_ALL first)",
+				  pos, i, r->gpa + pos * src->cfg.page_size);
+	}
 	m = &src->msg;
 	memset(m, 0, sizeof(*m));
 	m->type = RDMIG__MSG_COMPLETE;
 	m->complete.passes = src->passes;
 	if ((ret = src_ctrl_send(src, m)) ||
-	    (ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
+	    (ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms + src_mr_allowance_ms(src), m)))
 		return src_fail(src, ret);
 	if (m->type != RDMIG__MSG_COMPLETE_ACK || m->complete.passes != src->passes)
 		return src_fail(src, rdmig__err(-EPROTO, "expected COMPLETE_ACK, got %s",
@@ -647,5 +741,7 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	if (!src)
 		return;
 	src_teardown(src);
+	for (unsigned i = 0; i < src->nregions; i++)
+		free(src->regions[i].sent);
 	free(src);
 }

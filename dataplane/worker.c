@@ -344,13 +344,18 @@ static void *worker_main(void *arg)
 int rdmig__dp_start(struct rdmig__dp *dp, const struct rdmig__config *cfg, struct rdmig__ep *eps,
 		    unsigned n, const int *cpus, unsigned ncpus)
 {
+	pthread_condattr_t ca;
 	int ret;
 
 	memset(dp, 0, sizeof(*dp));
 	dp->cfg = cfg;
 	pthread_mutex_init(&dp->lock, NULL);
 	pthread_cond_init(&dp->start, NULL);
-	pthread_cond_init(&dp->done, NULL);
+	/* The owner's timed wait must not follow wall-clock steps. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&dp->done, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_init(&dp->next_chunk, 0);
 	atomic_init(&dp->abort, false);
 	dp->workers = calloc(n, sizeof(*dp->workers));
@@ -406,7 +411,7 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 	while (dp->running) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 20 * 1000000;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;

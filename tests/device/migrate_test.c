@@ -275,6 +275,54 @@ static void pass_longer_than_idle_timeout_kept_alive(void **state)
 	dt_guest_fini(&dg);
 }
 
+/*
+ * Completing while some page was never sent would leave the destination with
+ * stale memory (DESIGN.md invariant 1): refused, naming the first such page,
+ * and the session stays usable.
+ */
+static void complete_with_unsent_pages_refused(void **state)
+{
+	const uint64_t gpa[2] = { 0, 1ull << 32 };
+	const uint64_t len[2] = { 1ull << 20, 1ull << 20 };
+	struct rdmig_dirty dirty[2];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct dst_run d;
+	uint64_t rng = 5;
+	unsigned region;
+
+	(void)state;
+	dt_guest_init(&sg, 2, gpa, len);
+	dt_guest_init(&dg, 2, gpa, len);
+	dt_guest_fill(&sg, &rng);
+	dst_start(&d, &dg, RDMIG_REGION_ZERO_FILLED);
+	src = src_for(&sg);
+	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
+	/* Region 0 entirely, region 1 all but page 200, over two passes. */
+	for (unsigned i = 0; i < 2; i++)
+		dirty[i] = (struct rdmig_dirty){ sg.bitmap[i], 4 };
+	memset(sg.bitmap[0], 0xff, 32);
+	memset(sg.bitmap[1], 0xff, 32);
+	sg.bitmap[1][200 / 64] &= ~(1ull << (200 % 64));
+	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, NULL), 0);
+	assert_int_equal(rdmig_src_complete(src), -EINVAL);
+	if (!strstr(rdmig_last_error(), "page 200 of region 1") ||
+	    !strstr(rdmig_last_error(), "never sent"))
+		fail_msg("the refusal does not name the page: %s", rdmig_last_error());
+	/* The page goes in a later pass; then completion is fine. */
+	memset(sg.bitmap[0], 0, 32);
+	memset(sg.bitmap[1], 0, 32);
+	sg.bitmap[1][200 / 64] |= 1ull << (200 % 64);
+	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, NULL), 0);
+	assert_int_equal(rdmig_src_complete(src), 0);
+	dst_join(&d);
+	assert_int_equal(d.ret, 0);
+	assert_int_equal(dt_guest_diff(&sg, &dg, &region), -1);
+	rdmig_src_destroy(src);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
 /* A guest page changed after its last pass must NOT reach the destination:
  * proves the comparison above can fail (the test is not vacuous). */
 static void migrate_unsent_change_detected_by_compare(void **state)
@@ -368,6 +416,7 @@ int main(void)
 		cmocka_unit_test(migrate_64mib_3regions_writer_image_exact),
 		cmocka_unit_test(migrate_tight_credits_image_exact),
 		cmocka_unit_test(pass_longer_than_idle_timeout_kept_alive),
+		cmocka_unit_test(complete_with_unsent_pages_refused),
 		cmocka_unit_test(migrate_unsent_change_detected_by_compare),
 		cmocka_unit_test(connect_region_length_mismatch_refused),
 		cmocka_unit_test(connect_region_gpa_mismatch_refused),
