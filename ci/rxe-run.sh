@@ -21,7 +21,7 @@ readonly script_dir
 mode_req=${RDMIG_RXE_MODE:-auto}         # auto | host | vm
 rxe_addr=${RDMIG_RXE_ADDR:-10.213.0.1/24} # address of the netdev we create
 rxe_mtu=${RDMIG_RXE_MTU:-9000}
-vm_mem=${RDMIG_VM_MEM:-2048}              # MiB
+vm_mem=${RDMIG_VM_MEM:-3072}              # MiB
 vm_smp=${RDMIG_VM_SMP:-2}
 vm_timeout=${RDMIG_VM_TIMEOUT:-2400}      # seconds, whole VM run
 vm_kernel=${RDMIG_VM_KERNEL:-}            # kernel version, default: newest usable

@@ -43,7 +43,8 @@ static const struct knob knobs[] = {
 	KNOB("RDMIG_QP_TIMEOUT", qp_timeout, 18, 8, 31, false),
 	KNOB("RDMIG_INFLIGHT_BYTES", inflight_bytes, 4u << 20, 4096, 1ull << 40, false),
 	KNOB("RDMIG_TIMEOUT_MS", timeout_ms, 20000, 100, 3600000, false),
-	KNOB("RDMIG_IDLE_TIMEOUT_MS", idle_timeout_ms, 120000, 100, 86400000, false),
+	/* At least three progress heartbeats (one a second, see ctrl/src.c). */
+	KNOB("RDMIG_IDLE_TIMEOUT_MS", idle_timeout_ms, 120000, 3000, 86400000, false),
 	KNOB("RDMIG_ACCEPT_TIMEOUT_MS", accept_timeout_ms, 0, 0, 86400000, false),
 	KNOB("RDMIG_MAX_QPS", max_qps, 64, 1, RDMIG__MAX_QPS, false),
 };
@@ -142,6 +143,37 @@ static int resolve_pin(const struct rdmig_opts *o, bool *pin)
 	return 0;
 }
 
+/*
+ * RDMIG_SIMD, when set, replaces opts.simd (which is then never looked at);
+ * whether the CPU has the ISA is checked when the scanner starts.
+ */
+static int resolve_simd(const struct rdmig_opts *o, uint32_t *simd)
+{
+	static const char *const names[] = {
+		[RDMIG_SIMD_AUTO] = "auto",
+		[RDMIG_SIMD_AVX512] = "avx512",
+		[RDMIG_SIMD_AVX2] = "avx2",
+		[RDMIG_SIMD_SCALAR] = "scalar",
+	};
+	const char *v = getenv("RDMIG_SIMD");
+
+	if (v) {
+		for (uint32_t i = 0; i < RDMIG__ARRAY_SIZE(names); i++) {
+			if (!strcmp(v, names[i])) {
+				*simd = i;
+				return 0;
+			}
+		}
+		return rdmig__err(-EINVAL, "RDMIG_SIMD: '%s' is not auto|avx512|avx2|scalar", v);
+	}
+	if (o->simd > RDMIG_SIMD_SCALAR)
+		return rdmig__err(-EINVAL,
+				  "opts.simd: %u is not an enum rdmig_simd value (see RDMIG_SIMD)",
+				  o->simd);
+	*simd = o->simd;
+	return 0;
+}
+
 int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg)
 {
 	struct rdmig_opts o;
@@ -165,8 +197,6 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 						in->size, sizeof(o));
 		}
 		memcpy(&o, in, RDMIG__MIN(in->size, sizeof(o)));
-		if (o.reserved)
-			return rdmig__err(-EINVAL, "opts.reserved must be 0");
 	}
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -201,6 +231,9 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	if (!cfg->chunk_pages)
 		cfg->chunk_pages = RDMIG__MAX(1u, (1u << 20) / cfg->page_size);
 	ret = resolve_pin(&o, &cfg->pin);
+	if (ret)
+		return ret;
+	ret = resolve_simd(&o, &cfg->simd);
 	if (ret)
 		return ret;
 	if (cfg->inflight_bytes < cfg->page_size)

@@ -78,6 +78,7 @@ struct rdmig__config {
 	uint32_t accept_timeout_ms;
 	uint32_t max_qps;
 	bool pin;
+	uint32_t simd; /* enum rdmig_simd; AUTO is resolved by rdmig__scanner_init() */
 };
 
 /* Limits that the wire protocol and the data plane share. */

@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <arpa/inet.h>
 
+#include "../dataplane/scan.h"
 #include "conn.h"
 #include "proto.h"
 #include "session.h"
@@ -57,6 +58,7 @@ struct dst_session {
 
 struct rdmig_dst {
 	struct rdmig__config cfg;
+	struct rdmig__scanner scanner; /* chosen at create: RDMIG_SIMD errors show early */
 	struct dst_region regions[RDMIG__MAX_REGIONS];
 	unsigned nregions;
 	struct rdma_event_channel *ec;
@@ -88,6 +90,8 @@ int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
 	if (!dst)
 		return rdmig__err(-ENOMEM, "no memory for a destination handle");
 	ret = rdmig__config_resolve(opts, &dst->cfg);
+	if (!ret)
+		ret = rdmig__scanner_init(&dst->scanner, dst->cfg.simd);
 	if (ret) {
 		free(dst);
 		return ret;

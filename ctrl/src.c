@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "../dataplane/ranges.h"
+#include "../dataplane/scan.h"
 #include "../dataplane/topo.h"
 #include "../dataplane/worker.h"
 #include "conn.h"
@@ -45,6 +46,7 @@ struct src_region {
 
 struct rdmig_src {
 	struct rdmig__config cfg;
+	struct rdmig__scanner scanner; /* chosen at create: RDMIG_SIMD errors show early */
 	enum src_state state;
 	int fail_err;
 	char fail_msg[512];
@@ -83,6 +85,8 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 	if (!src)
 		return rdmig__err(-ENOMEM, "no memory for a source handle");
 	ret = rdmig__config_resolve(opts, &src->cfg);
+	if (!ret)
+		ret = rdmig__scanner_init(&src->scanner, src->cfg.simd);
 	if (ret) {
 		free(src);
 		return ret;

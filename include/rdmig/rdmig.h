@@ -47,6 +47,21 @@ enum rdmig_pin {
 };
 
 /*
+ * Values of rdmig_opts.simd: the instruction set of the page scanner (zero
+ * check and hash of every dirty page). AUTO takes the best one this CPU
+ * supports; forcing one it lacks is an error (-ENOTSUP, with a message
+ * naming RDMIG_SIMD). Every choice gives the same results: the knob is for
+ * benchmarking and for CPUs where the widest unit is slower (AVX-512
+ * frequency drops). RDMIG_SIMD=auto|avx512|avx2|scalar overrides the field.
+ */
+enum rdmig_simd {
+	RDMIG_SIMD_AUTO = 0,   /* AVX-512 (F, BW, VL), else AVX2, else portable */
+	RDMIG_SIMD_AVX512 = 1, /* AVX-512 F, BW and VL */
+	RDMIG_SIMD_AVX2 = 2,   /* AVX2 */
+	RDMIG_SIMD_SCALAR = 3, /* portable code, any CPU */
+};
+
+/*
  * Options for rdmig_src_create() and rdmig_dst_create(). Initialise with
  * rdmig_opts_init(), then set what you need; a field left 0 takes its
  * default. `size` lets the struct grow without breaking older callers.
@@ -66,12 +81,13 @@ struct rdmig_opts {
 	uint32_t timeout_ms;	    /* RDMIG_TIMEOUT_MS: a step that makes no progress for this
 				     * long fails the session (20000) */
 	uint32_t idle_timeout_ms;   /* RDMIG_IDLE_TIMEOUT_MS: destination: the source may stay
-				     * silent between passes this long (120000) */
+				     * silent this long; a running pass reports progress
+				     * every second (120000, at least 3000) */
 	uint32_t accept_timeout_ms; /* RDMIG_ACCEPT_TIMEOUT_MS: destination: how long
 				     * rdmig_dst_run() waits for a source; 0 = forever */
 	uint32_t max_qps;	    /* RDMIG_MAX_QPS: destination: data QPs it accepts (64) */
 	uint32_t pin;		    /* RDMIG_PIN: enum rdmig_pin */
-	uint32_t reserved;	    /* must be 0 */
+	uint32_t simd;		    /* RDMIG_SIMD: enum rdmig_simd */
 };
 
 /* Sets `size` and every field to its default (0). Never fails. */
@@ -118,7 +134,7 @@ struct rdmig_dirty {
 /*
  * Creates a source handle. opts may be NULL for all defaults. Does not block.
  * Returns 0 and *srcp, or -EINVAL (bad option or environment variable),
- * -ENOMEM.
+ * -ENOTSUP (RDMIG_SIMD forces an instruction set this CPU lacks), -ENOMEM.
  */
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp);
 
@@ -128,17 +144,22 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp);
  * size, len > 0, and the region must not overlap another in guest-physical
  * or host-virtual space. Only before rdmig_src_connect(). rdmig only reads
  * source memory. Returns the region's index (0, 1, ...: the index of its
- * dirty log in rdmig_src_pass()), or -EINVAL, -EISCONN, -ENOSPC (too many).
+ * dirty log in rdmig_src_pass()), or -EINVAL, -EISCONN, -ENOSPC (too many),
+ * -EPIPE (the session has ended).
  */
 int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_t len);
 
 /*
  * Connects to a destination listening on host:port, negotiates version,
  * page size, data QPs and the region layout, and starts the workers.
- * Blocks, for at most about timeout_ms per step. Returns 0, or -EISCONN
- * (connected already), -EINVAL (no regions), -ECONNREFUSED / -ETIMEDOUT /
- * -EHOSTUNREACH (no destination), -EPROTO (the destination refused: see
- * rdmig_last_error(), e.g. a region layout mismatch), -ENODEV, -ENOMEM.
+ * Guest memory is registered (pinned) first, before anything is sent.
+ * Blocks, for at most about timeout_ms per step (plus a second per GiB of
+ * guest for the destination to register it). Returns 0, or -EISCONN
+ * (connected already), -EPIPE (the session has ended), -EINVAL (no regions,
+ * or RDMIG_CHUNK_PAGES makes WRITEs larger than the device allows),
+ * -ECONNREFUSED / -ETIMEDOUT / -EHOSTUNREACH (no destination), -EPROTO (the
+ * destination refused: see rdmig_last_error(), e.g. a region layout
+ * mismatch), -ENODEV, -ENOMEM, or another errno from the RDMA stack.
  * On failure nothing is left connected and the call may be retried.
  */
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
@@ -150,17 +171,21 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * (`ndirty` must equal the number of regions), unless flags has
  * RDMIG_PASS_ALL. The guest may keep running during a pass; a page it
  * changes meanwhile must be dirty again in a later pass. `stats` may be NULL.
- * Blocks. Returns 0, or -ENOTCONN, -EINVAL (bad bitmap: nothing was sent),
- * -ETIMEDOUT / -ECONNRESET / -EIO (the session failed: every later call
- * but destroy returns -EPIPE).
+ * While it runs, the destination is told about once a second that the pass
+ * goes on. Blocks. Returns 0, or -ENOTCONN, -EINVAL (bad bitmap or flags:
+ * nothing was sent), -ENOMEM (nothing was sent), -EPIPE (the session ended
+ * earlier), or -ETIMEDOUT / -ECONNRESET / -EIO / -EPROTO / -ENODEV (the
+ * session failed now: every later call but destroy returns -EPIPE).
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
 
 /*
  * Ends the migration after the final pass: the destination stops accepting
- * writes (deregisters guest memory) and confirms. Blocks. Returns 0, or
- * -ENOTCONN, or an error as for rdmig_src_pass().
+ * writes (deregisters guest memory) and confirms. Refused with -EINVAL,
+ * naming the page, while some page was never sent by any pass (the session
+ * stays usable: send it, then complete). Blocks. Returns 0, or -ENOTCONN,
+ * -EINVAL, or an error as for rdmig_src_pass().
  */
 int rdmig_src_complete(struct rdmig_src *src);
 
@@ -202,10 +227,13 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
 /*
  * Accepts one source and serves its migration until it completes (returns 0:
  * every pass's data is placed and the guest memory is no longer exposed) or
- * fails (returns a negative errno: the source disconnected or went silent,
- * sent a bad message, or asked for a layout that does not match). Guest
- * memory is deregistered before it returns either way. It may be called
- * again to accept another source. `stats` may be NULL. Blocks.
+ * fails (returns a negative errno: -ECONNRESET the source disconnected,
+ * -ETIMEDOUT it went silent or never came, -EBADMSG / -EPROTO it sent a bad
+ * message, -EINVAL its layout or page size does not match ours,
+ * -ECONNABORTED it gave up, -ENOTCONN not listening, or an errno from the
+ * RDMA stack). A failure while setting up a data connection ends the
+ * session. Guest memory is deregistered before it returns either way. It
+ * may be called again to accept another source. `stats` may be NULL. Blocks.
  */
 int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats);
 

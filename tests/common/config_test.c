@@ -27,11 +27,13 @@
 
 /* Every variable rdmig reads. */
 static const char *const all_vars[] = {
-	"RDMIG_PAGE_SIZE",	   "RDMIG_WORKERS",	    "RDMIG_CHUNK_PAGES",
-	"RDMIG_QUEUE_DEPTH",	   "RDMIG_SIGNAL_INTERVAL", "RDMIG_QP_TIMEOUT",
-	"RDMIG_INFLIGHT_BYTES",	   "RDMIG_TIMEOUT_MS",	    "RDMIG_IDLE_TIMEOUT_MS",
-	"RDMIG_ACCEPT_TIMEOUT_MS", "RDMIG_MAX_QPS",	    "RDMIG_PIN",
-	"RDMIG_LOG_LEVEL",
+	"RDMIG_PAGE_SIZE",	 "RDMIG_WORKERS",
+	"RDMIG_CHUNK_PAGES",	 "RDMIG_QUEUE_DEPTH",
+	"RDMIG_SIGNAL_INTERVAL", "RDMIG_QP_TIMEOUT",
+	"RDMIG_INFLIGHT_BYTES",	 "RDMIG_TIMEOUT_MS",
+	"RDMIG_IDLE_TIMEOUT_MS", "RDMIG_ACCEPT_TIMEOUT_MS",
+	"RDMIG_MAX_QPS",	 "RDMIG_PIN",
+	"RDMIG_LOG_LEVEL",	 "RDMIG_SIMD",
 };
 
 /* The numeric knobs, with the bounds README.md documents. */
@@ -45,7 +47,7 @@ static const struct knob knobs[] = {
 	{ "RDMIG_CHUNK_PAGES", 1, 1u << 19 },	      { "RDMIG_QUEUE_DEPTH", 4, 4096 },
 	{ "RDMIG_SIGNAL_INTERVAL", 1, 4096 },	      { "RDMIG_QP_TIMEOUT", 8, 31 },
 	{ "RDMIG_INFLIGHT_BYTES", 4096, 1ull << 40 }, { "RDMIG_TIMEOUT_MS", 100, 3600000 },
-	{ "RDMIG_IDLE_TIMEOUT_MS", 100, 86400000 },   { "RDMIG_ACCEPT_TIMEOUT_MS", 0, 86400000 },
+	{ "RDMIG_IDLE_TIMEOUT_MS", 3000, 86400000 },  { "RDMIG_ACCEPT_TIMEOUT_MS", 0, 86400000 },
 	{ "RDMIG_MAX_QPS", 1, RDMIG__MAX_QPS },
 };
 
@@ -127,6 +129,7 @@ static void assert_defaults(const struct rdmig__config *c)
 	assert_int_equal(c->accept_timeout_ms, 0);
 	assert_int_equal(c->max_qps, 64);
 	assert_true(c->pin);
+	assert_int_equal(c->simd, RDMIG_SIMD_AUTO);
 }
 
 /* --- defaults and precedence ---------------------------------------------- */
@@ -148,7 +151,7 @@ static void config_initialised_opts_defaults(void **state)
 	assert_int_equal(o.size, sizeof(o));
 	assert_int_equal(o.page_size, 0);
 	assert_int_equal(o.inflight_bytes, 0);
-	assert_int_equal(o.reserved, 0);
+	assert_int_equal(o.simd, RDMIG_SIMD_AUTO);
 	EXPECT_OK(&o);
 	assert_defaults(&cfg);
 }
@@ -171,6 +174,7 @@ static void config_opts_fields_override_defaults(void **state)
 	o.accept_timeout_ms = 9999;
 	o.max_qps = 8;
 	o.pin = RDMIG_PIN_OFF;
+	o.simd = RDMIG_SIMD_AVX2;
 	EXPECT_OK(&o);
 	assert_int_equal(cfg.page_size, 2u << 20);
 	assert_int_equal(cfg.workers, 7);
@@ -184,6 +188,7 @@ static void config_opts_fields_override_defaults(void **state)
 	assert_int_equal(cfg.accept_timeout_ms, 9999);
 	assert_int_equal(cfg.max_qps, 8);
 	assert_false(cfg.pin);
+	assert_int_equal(cfg.simd, RDMIG_SIMD_AVX2);
 
 	rdmig_opts_init(&o);
 	o.pin = RDMIG_PIN_ON;
@@ -285,6 +290,40 @@ static void config_pin_values_parsed(void **state)
 	set("RDMIG_PIN", "off");
 	EXPECT_OK(&o);
 	assert_false(cfg.pin);
+}
+
+/* Every spelling maps to its enum value and replaces the field; unset, the field is used. */
+static void config_simd_values_parsed(void **state)
+{
+	static const struct {
+		const char *env;
+		uint32_t simd;
+	} ok[] = {
+		{ "auto", RDMIG_SIMD_AUTO },
+		{ "avx512", RDMIG_SIMD_AVX512 },
+		{ "avx2", RDMIG_SIMD_AVX2 },
+		{ "scalar", RDMIG_SIMD_SCALAR },
+	};
+	struct rdmig_opts o;
+
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(ok); i++) {
+		set("RDMIG_SIMD", ok[i].env);
+		EXPECT_OK(NULL);
+		assert_int_equal(cfg.simd, ok[i].simd);
+		/* over a field that says something else */
+		rdmig_opts_init(&o);
+		o.simd = ok[i].simd == RDMIG_SIMD_SCALAR ? RDMIG_SIMD_AVX512 : RDMIG_SIMD_SCALAR;
+		EXPECT_OK(&o);
+		assert_int_equal(cfg.simd, ok[i].simd);
+	}
+	unsetenv("RDMIG_SIMD");
+	for (uint32_t v = RDMIG_SIMD_AUTO; v <= RDMIG_SIMD_SCALAR; v++) {
+		rdmig_opts_init(&o);
+		o.simd = v;
+		EXPECT_OK(&o);
+		assert_int_equal(cfg.simd, v);
+	}
 }
 
 static void config_log_levels_accepted(void **state)
@@ -411,6 +450,18 @@ static void config_env_bad_pin_einval(void **state)
 		ENV_EINVAL("RDMIG_PIN", bad[i]);
 }
 
+static void config_env_bad_simd_einval(void **state)
+{
+	static const char *const bad[] = { "",	"AVX2", "avx-512", "avx512 ", "sse",  "avx",  "0",
+					   "1", "3",	"none",	   "native",  "Auto", " auto" };
+
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(bad); i++)
+		ENV_EINVAL("RDMIG_SIMD", bad[i]);
+	set("RDMIG_SIMD", "avx1024");
+	EXPECT_EINVAL(NULL, "auto|avx512|avx2|scalar");
+}
+
 static void config_env_bad_log_level_einval(void **state)
 {
 	static const char *const bad[] = { "loud", "", "WARN", "3", "warning", "debug " };
@@ -444,6 +495,26 @@ static void config_opts_field_out_of_range_einval(void **state)
 	rdmig_opts_init(&o);
 	o.pin = RDMIG_PIN_OFF + 1;
 	EXPECT_EINVAL(&o, "pin");
+}
+
+/* opts.simd past the enum: -EINVAL naming the field and RDMIG_SIMD, unless the variable is set. */
+static void config_opts_simd_out_of_range_einval(void **state)
+{
+	static const uint32_t bad[] = { RDMIG_SIMD_SCALAR + 1, 0x80000000u, UINT32_MAX };
+	struct rdmig_opts o;
+
+	(void)state;
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(bad); i++) {
+		rdmig_opts_init(&o);
+		o.simd = bad[i];
+		EXPECT_EINVAL(&o, "opts.simd");
+		EXPECT_EINVAL(&o, "RDMIG_SIMD");
+		/* a valid variable replaces the field, which is then never used */
+		set("RDMIG_SIMD", "avx2");
+		EXPECT_OK(&o);
+		assert_int_equal(cfg.simd, RDMIG_SIMD_AVX2);
+		unsetenv("RDMIG_SIMD");
+	}
 }
 
 /* A valid variable repairs a bad field: the field is never used. */
@@ -519,7 +590,7 @@ static void config_chunk_default_follows_page_size_one_mib(void **state)
 	clear_env();
 }
 
-/* --- opts->size and reserved ------------------------------------------------- */
+/* --- opts->size --------------------------------------------------------------- */
 
 static void config_opts_size_too_small_einval(void **state)
 {
@@ -543,24 +614,22 @@ static void config_opts_smaller_size_ignores_later_fields(void **state)
 	o.size = offsetof(struct rdmig_opts, workers);
 	o.page_size = 8192;
 	o.workers = 1000; /* out of range, but past the caller's struct */
-	o.reserved = 1;	  /* likewise */
+	o.simd = 99;	  /* likewise */
 	o.max_qps = 1000;
 	EXPECT_OK(&o);
 	assert_int_equal(cfg.page_size, 8192);
 	assert_int_equal(cfg.workers, 0);
 	assert_int_equal(cfg.max_qps, 64);
-}
+	assert_int_equal(cfg.simd, RDMIG_SIMD_AUTO);
 
-static void config_opts_reserved_nonzero_einval(void **state)
-{
-	struct rdmig_opts o;
-
-	(void)state;
+	/* a caller that predates the simd field: it takes its default */
 	rdmig_opts_init(&o);
-	o.reserved = 1;
-	EXPECT_EINVAL(&o, "reserved");
-	o.reserved = 0x80000000u;
-	EXPECT_EINVAL(&o, "reserved");
+	o.size = offsetof(struct rdmig_opts, simd);
+	o.pin = RDMIG_PIN_OFF;
+	o.simd = 99;
+	EXPECT_OK(&o);
+	assert_false(cfg.pin);
+	assert_int_equal(cfg.simd, RDMIG_SIMD_AUTO);
 }
 
 /* A newer caller's struct: unknown trailing fields must be zero. */
@@ -605,6 +674,11 @@ static void config_src_create_bad_env_einval_no_handle(void **state)
 	assert_null(src);
 	assert_contains(rdmig_last_error(), "RDMIG_PIN");
 	clear_env();
+	set("RDMIG_SIMD", "sse2");
+	assert_int_equal(rdmig_src_create(NULL, &src), -EINVAL);
+	assert_null(src);
+	assert_contains(rdmig_last_error(), "RDMIG_SIMD");
+	clear_env();
 	/* and with the variable gone, create works and clears the message */
 	assert_int_equal(rdmig_src_create(NULL, &src), 0);
 	assert_non_null(src);
@@ -643,13 +717,13 @@ static void config_create_bad_opts_einval_no_handle(void **state)
 
 	(void)state;
 	rdmig_opts_init(&o);
-	o.reserved = 1;
+	o.simd = RDMIG_SIMD_SCALAR + 1;
 	assert_int_equal(rdmig_src_create(&o, &src), -EINVAL);
 	assert_null(src);
-	assert_contains(rdmig_last_error(), "reserved");
+	assert_contains(rdmig_last_error(), "simd");
 	assert_int_equal(rdmig_dst_create(&o, &dst), -EINVAL);
 	assert_null(dst);
-	assert_contains(rdmig_last_error(), "reserved");
+	assert_contains(rdmig_last_error(), "simd");
 }
 
 static void config_create_null_handle_pointer_einval(void **state)
@@ -673,6 +747,7 @@ int main(void)
 		T(config_env_zero_accept_timeout_overrides_field),
 		T(config_env_overrides_only_its_field),
 		T(config_pin_values_parsed),
+		T(config_simd_values_parsed),
 		T(config_log_levels_accepted),
 		T(config_size_suffixes_scale_binary),
 		T(config_range_limits_accepted),
@@ -680,8 +755,10 @@ int main(void)
 		T(config_env_out_of_range_einval),
 		T(config_env_page_size_not_power_of_two_einval),
 		T(config_env_bad_pin_einval),
+		T(config_env_bad_simd_einval),
 		T(config_env_bad_log_level_einval),
 		T(config_opts_field_out_of_range_einval),
+		T(config_opts_simd_out_of_range_einval),
 		T(config_env_replaces_bad_opts_field),
 		T(config_signal_interval_above_queue_depth_einval),
 		T(config_inflight_below_page_size_einval),
@@ -689,7 +766,6 @@ int main(void)
 		T(config_chunk_default_follows_page_size_one_mib),
 		T(config_opts_size_too_small_einval),
 		T(config_opts_smaller_size_ignores_later_fields),
-		T(config_opts_reserved_nonzero_einval),
 		T(config_opts_larger_size_nonzero_tail_einval),
 		T(config_src_create_bad_env_einval_no_handle),
 		T(config_dst_create_bad_env_einval_no_handle),
