@@ -12,7 +12,7 @@
 
 #include "util.h"
 
-_Static_assert(sizeof(struct rdmig_opts) == 64, "struct rdmig_opts is ABI: append only");
+_Static_assert(sizeof(struct rdmig_opts) == 72, "struct rdmig_opts is ABI: append only");
 
 struct knob {
 	const char *env;
@@ -124,22 +124,26 @@ static int check(const struct knob *k, uint64_t v, const char *what)
 	return 0;
 }
 
-static int resolve_pin(const struct rdmig_opts *o, bool *pin)
+/*
+ * An on/off knob: the field (0 default = on, 1 on, 2 off, as enum rdmig_pin
+ * and enum rdmig_switch), overridden by the variable (1|0|on|off).
+ */
+static int resolve_switch(const char *env, const char *field, uint32_t v, bool *out)
 {
-	const char *v = getenv("RDMIG_PIN");
-	uint32_t p = o ? o->pin : RDMIG_PIN_DEFAULT;
+	const char *e = getenv(env);
 
-	if (p > RDMIG_PIN_OFF)
-		return rdmig__err(-EINVAL, "opts.pin: %u is not an enum rdmig_pin value", p);
-	*pin = p != RDMIG_PIN_OFF;
-	if (!v)
+	if (v > 2)
+		return rdmig__err(-EINVAL, "opts.%s: %u is not 0 (default), 1 (on) or 2 (off)",
+				  field, v);
+	*out = v != 2;
+	if (!e)
 		return 0;
-	if (!strcmp(v, "1") || !strcmp(v, "on"))
-		*pin = true;
-	else if (!strcmp(v, "0") || !strcmp(v, "off"))
-		*pin = false;
+	if (!strcmp(e, "1") || !strcmp(e, "on"))
+		*out = true;
+	else if (!strcmp(e, "0") || !strcmp(e, "off"))
+		*out = false;
 	else
-		return rdmig__err(-EINVAL, "RDMIG_PIN: '%s' is not 1|0|on|off", v);
+		return rdmig__err(-EINVAL, "%s: '%s' is not 1|0|on|off", env, e);
 	return 0;
 }
 
@@ -230,7 +234,12 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	/* Default chunk: 1 MiB of guest memory, at least one page. */
 	if (!cfg->chunk_pages)
 		cfg->chunk_pages = RDMIG__MAX(1u, (1u << 20) / cfg->page_size);
-	ret = resolve_pin(&o, &cfg->pin);
+	ret = resolve_switch("RDMIG_PIN", "pin", o.pin, &cfg->pin);
+	if (!ret)
+		ret = resolve_switch("RDMIG_SKIP_ZERO", "skip_zero", o.skip_zero, &cfg->skip_zero);
+	if (!ret)
+		ret = resolve_switch("RDMIG_SKIP_UNCHANGED", "skip_unchanged", o.skip_unchanged,
+				     &cfg->skip_unchanged);
 	if (ret)
 		return ret;
 	ret = resolve_simd(&o, &cfg->simd);

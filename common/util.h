@@ -79,6 +79,8 @@ struct rdmig__config {
 	uint32_t max_qps;
 	bool pin;
 	uint32_t simd; /* enum rdmig_simd; AUTO is resolved by rdmig__scanner_init() */
+	bool skip_zero;
+	bool skip_unchanged;
 };
 
 /* Limits that the wire protocol and the data plane share. */

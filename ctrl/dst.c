@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 
 #include "../dataplane/scan.h"
+#include "../dataplane/worker.h"
 #include "conn.h"
 #include "proto.h"
 #include "session.h"
@@ -54,6 +55,20 @@ struct dst_session {
 	uint64_t pass_bytes; /* bytes the current pass reported so far */
 	uint64_t wire_bytes;
 	uint64_t deadline; /* 0: none */
+
+	bool notices;			  /* the source sends NOTICEs (skipping is on) */
+	struct rdmig__scan_key key;	  /* the migration's hash key, from HELLO */
+	unsigned nsrc;			  /* regions, in the source's order: */
+	unsigned map[RDMIG__MAX_REGIONS]; /* source region index -> ours */
+	/*
+	 * Data QP messages not yet handled, in arrival order (receive buffer
+	 * and length): a NOTICE waits here while every buffer for its HASHES
+	 * answer is still being sent.
+	 */
+	struct {
+		uint32_t buf[RDMIG__NOTICE_CREDITS + 1], len[RDMIG__NOTICE_CREDITS + 1];
+		unsigned head, n;
+	} backlog[RDMIG__MAX_QPS];
 };
 
 struct rdmig_dst {
@@ -72,11 +87,14 @@ struct rdmig_dst {
 		.send_depth = 8, .recv_depth = 8, .nrecv = 4, .nsend = 4, \
 		.bufsize = RDMIG__MSG_MAX                                 \
 	}
-#define DATA_ATTR                                                                        \
-	{                                                                                \
-		.send_depth = 1, .recv_depth = 4, .nrecv = 4, .nsend = 0, .bufsize = 256 \
+/* Data QPs: receives for NOTICEs and PASS_END, sends for HASHES answers. */
+#define DATA_ATTR                                                                             \
+	{                                                                                     \
+		.send_depth = RDMIG__NOTICE_CREDITS, .recv_depth = RDMIG__NOTICE_CREDITS + 1, \
+		.nrecv = RDMIG__NOTICE_CREDITS + 1, .nsend = RDMIG__NOTICE_CREDITS,           \
+		.bufsize = RDMIG__DATA_MSG_MAX                                                \
 	}
-#define CQ_DEPTH (16 + RDMIG__MAX_QPS * 5)
+#define CQ_DEPTH (16 + RDMIG__MAX_QPS * (2 * RDMIG__NOTICE_CREDITS + 1))
 
 int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
 {
@@ -523,18 +541,28 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 	ack->hello_ack.nqps = nqps;
 	ack->hello_ack.token = s->token;
 	ack->hello_ack.nregions = hello->hello.nregions;
+	s->notices = hello->hello.flags & RDMIG__HELLO_NOTICES;
+	memcpy(s->key.secret, hello->hello.secret, sizeof(s->key.secret));
+	s->nsrc = hello->hello.nregions;
 	for (unsigned i = 0; i < hello->hello.nregions; i++) {
 		struct rdmig__wire_target *t = &ack->hello_ack.regions[i];
 		const struct dst_region *r = NULL;
 
 		for (unsigned j = 0; j < dst->nregions; j++)
-			if (dst->regions[j].gpa == hello->hello.regions[i].gpa)
+			if (dst->regions[j].gpa == hello->hello.regions[i].gpa) {
 				r = &dst->regions[j];
+				s->map[i] = j;
+			}
 		t->gpa = r->gpa;
 		t->len = r->len;
 		t->addr = (uintptr_t)r->hva;
 		t->rkey = r->mr->rkey;
+		t->flags = r->flags & RDMIG_REGION_ZERO_FILLED ? RDMIG__TARGET_ZERO : 0;
 	}
+	/* From now on a source may write there: no later session may take
+	 * this memory for zero-filled. */
+	for (unsigned j = 0; j < dst->nregions; j++)
+		dst->regions[j].flags &= ~RDMIG_REGION_ZERO_FILLED;
 	if ((ret = dst_send(dst, ack)))
 		return ret;
 	s->nqps = nqps;
@@ -607,6 +635,94 @@ static int dst_on_pass_end(struct rdmig_dst *dst, uint32_t qp, const struct rdmi
 	return dst_send(dst, ack);
 }
 
+/*
+ * A NOTICE: the WRITEs before it on this QP are placed. Zero what the
+ * source ordered zeroed, hash what it wrote, and answer with what landed.
+ */
+static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig__msg *m)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__msg *ans = &dst->msg;
+	const uint32_t ps = dst->cfg.page_size;
+	const struct dst_region *r;
+	uint64_t npages;
+	uint32_t n = 0;
+
+	if (!s->notices)
+		return dst_refuse(dst, -EPROTO, "NOTICE on data QP %u, but HELLO announced none",
+				  qp);
+	if (m->notice.pass != s->passes + 1)
+		return dst_refuse(dst, -EPROTO,
+				  "NOTICE for pass %" PRIu64 " on data QP %u while pass %" PRIu64
+				  " runs",
+				  m->notice.pass, qp, s->passes + 1);
+	if (m->notice.region >= s->nsrc)
+		return dst_refuse(dst, -EBADMSG, "NOTICE for region %u of %u", m->notice.region,
+				  s->nsrc);
+	r = &dst->regions[s->map[m->notice.region]];
+	npages = r->len / ps;
+	if (m->notice.first > npages || m->notice.npages > npages - m->notice.first)
+		return dst_refuse(dst, -EBADMSG,
+				  "NOTICE for pages %" PRIu64
+				  "+%u of region %u, which has %" PRIu64,
+				  m->notice.first, m->notice.npages, m->notice.region, npages);
+
+	memset(ans, 0, sizeof(*ans));
+	ans->type = RDMIG__MSG_HASHES;
+	ans->hashes.pass = m->notice.pass;
+	ans->hashes.region = m->notice.region;
+	ans->hashes.first = m->notice.first;
+	ans->hashes.npages = m->notice.npages;
+	for (uint32_t i = 0; i < m->notice.npages; i++) {
+		uint8_t *page = r->hva + (m->notice.first + i) * ps;
+		uint64_t bit = 1ull << (i % 64);
+
+		if (m->notice.zeroed[i / 64] & bit) {
+			memset(page, 0, ps);
+		} else if (m->notice.written[i / 64] & bit) {
+			if (rdmig__scan_page(&dst->scanner, &s->key, page, ps,
+					     &ans->hashes.hash[n]) == RDMIG__PAGE_ZERO)
+				ans->hashes.landed_zero[i / 64] |= bit;
+			else
+				n++;
+		}
+	}
+	ans->hashes.nhashes = n;
+	return rdmig__ep_send(&s->data[qp], ans);
+}
+
+/* Handles the data QP's waiting messages, in order, while answers can go. */
+static int dst_drain(struct rdmig_dst *dst, uint32_t qp)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__ep *ep = &s->data[qp];
+	struct rdmig__msg m;
+	char why[256];
+	int ret;
+
+	while (s->backlog[qp].n) {
+		unsigned k = s->backlog[qp].head % (RDMIG__NOTICE_CREDITS + 1);
+		uint32_t buf = s->backlog[qp].buf[k];
+
+		ret = rdmig__msg_decode(rdmig__ep_recv_buf(ep, buf), s->backlog[qp].len[k], &m, why,
+					sizeof(why));
+		if (ret)
+			return dst_refuse(dst, ret, "bad message on data connection %u: %s", qp + 1,
+					  why);
+		if (m.type == RDMIG__MSG_NOTICE && ep->send_busy == (1u << ep->attr.nsend) - 1)
+			return 0; /* every answer buffer is in flight: a completion resumes us */
+		s->backlog[qp].head++;
+		s->backlog[qp].n--;
+		if ((ret = rdmig__ep_post_recv(ep, buf)))
+			return ret;
+		ret = m.type == RDMIG__MSG_NOTICE ? dst_on_notice(dst, qp, &m)
+						  : dst_on_pass_end(dst, qp, &m);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 {
 	struct dst_session *s = &dst->s;
@@ -633,7 +749,21 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 		rdmig__ep_send_done(ep, i);
 		if (s->state == DST_COMPLETING && epi == 0 && !s->ctrl.send_busy)
 			s->state = DST_DONE;
-		return 0;
+		return epi ? dst_drain(dst, epi - 1) : 0;
+	}
+	if (epi) {
+		unsigned qp = epi - 1, k;
+
+		if (s->backlog[qp].n > RDMIG__NOTICE_CREDITS)
+			return dst_refuse(dst, -EPROTO,
+					  "data QP %u: more than %u NOTICEs unanswered", qp,
+					  RDMIG__NOTICE_CREDITS);
+		k = (s->backlog[qp].head + s->backlog[qp].n++) % (RDMIG__NOTICE_CREDITS + 1);
+		s->backlog[qp].buf[k] = i;
+		s->backlog[qp].len[k] = wc->byte_len;
+		if (s->state == DST_RUNNING)
+			dst_arm(dst, dst->cfg.idle_timeout_ms);
+		return dst_drain(dst, qp);
 	}
 	ret = rdmig__msg_decode(rdmig__ep_recv_buf(ep, i), wc->byte_len, &m, why, sizeof(why));
 	if (ret)
@@ -643,7 +773,7 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 		return ret;
 	if (s->state == DST_RUNNING)
 		dst_arm(dst, dst->cfg.idle_timeout_ms);
-	return epi == 0 ? dst_on_ctrl_msg(dst, &m) : dst_on_pass_end(dst, epi - 1, &m);
+	return dst_on_ctrl_msg(dst, &m);
 }
 
 static int dst_serve(struct rdmig_dst *dst)

@@ -10,10 +10,13 @@
 
 #include "proto.h"
 
-#define HELLO_FIXED  16
+#define HELLO_FIXED  (24 + RDMIG__SCAN_SECRET_SIZE)
 #define HELLO_REGION 16
 #define ACK_FIXED    24
 #define ACK_REGION   32
+#define NOTICE_LEN   (24 + 16 * RDMIG__NOTICE_WORDS)
+#define HASHES_FIXED (32 + 8 * RDMIG__NOTICE_WORDS)
+#define HASHES_HASH  16
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...) RDMIG__FMT(4, 5);
 
@@ -32,11 +35,17 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 const char *rdmig__msg_type_name(unsigned type)
 {
 	static const char *const names[] = {
-		[RDMIG__MSG_CONNECT] = "CONNECT",	    [RDMIG__MSG_HELLO] = "HELLO",
-		[RDMIG__MSG_HELLO_ACK] = "HELLO_ACK",	    [RDMIG__MSG_PASS_END] = "PASS_END",
-		[RDMIG__MSG_PASS_ACK] = "PASS_ACK",	    [RDMIG__MSG_COMPLETE] = "COMPLETE",
-		[RDMIG__MSG_COMPLETE_ACK] = "COMPLETE_ACK", [RDMIG__MSG_ERROR] = "ERROR",
+		[RDMIG__MSG_CONNECT] = "CONNECT",
+		[RDMIG__MSG_HELLO] = "HELLO",
+		[RDMIG__MSG_HELLO_ACK] = "HELLO_ACK",
+		[RDMIG__MSG_PASS_END] = "PASS_END",
+		[RDMIG__MSG_PASS_ACK] = "PASS_ACK",
+		[RDMIG__MSG_COMPLETE] = "COMPLETE",
+		[RDMIG__MSG_COMPLETE_ACK] = "COMPLETE_ACK",
+		[RDMIG__MSG_ERROR] = "ERROR",
 		[RDMIG__MSG_PROGRESS] = "PROGRESS",
+		[RDMIG__MSG_NOTICE] = "NOTICE",
+		[RDMIG__MSG_HASHES] = "HASHES",
 	};
 
 	return type && type <= RDMIG__MSG_TYPE_MAX ? names[type] : "unknown";
@@ -139,6 +148,99 @@ static uint64_t ack_addr(const void *a, unsigned i)
 	return ((const struct rdmig__wire_target *)a)[i].addr;
 }
 
+/*
+ * The block of pages a NOTICE or HASHES covers: [first, first + npages) of a
+ * region, in a pass.
+ */
+static int check_block(const char *name, uint64_t pass, uint32_t region, uint32_t npages,
+		       uint64_t first, char *err, size_t errlen)
+{
+	if (!pass)
+		return fail(err, errlen, -EBADMSG, "%s: pass 0", name);
+	if (region >= RDMIG__MAX_REGIONS)
+		return fail(err, errlen, -EBADMSG, "%s: region %u >= %u", name, region,
+			    RDMIG__MAX_REGIONS);
+	if (!npages || npages > RDMIG__NOTICE_PAGES)
+		return fail(err, errlen, -EBADMSG, "%s: %u pages, not in [1, %u]", name, npages,
+			    RDMIG__NOTICE_PAGES);
+	if (first + npages < first)
+		return fail(err, errlen, -EBADMSG, "%s: pages 0x%llx+%u wrap around", name,
+			    (unsigned long long)first, npages);
+	return 0;
+}
+
+/* The first bit of a page bitmap at or beyond npages, or -1 if none is set. */
+static int bit_beyond(const uint64_t *bm, uint32_t npages)
+{
+	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
+		uint64_t beyond = npages >= 64 * (w + 1) ? 0
+				  : npages <= 64 * w	 ? ~0ull
+							 : ~0ull << (npages % 64);
+
+		if (bm[w] & beyond)
+			return (int)(64 * w) + __builtin_ctzll(bm[w] & beyond);
+	}
+	return -1;
+}
+
+static unsigned bitmap_weight(const uint64_t *bm)
+{
+	unsigned n = 0;
+
+	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+		n += (unsigned)__builtin_popcountll(bm[w]);
+	return n;
+}
+
+static int validate_notice(const struct rdmig__msg *m, char *err, size_t errlen)
+{
+	uint64_t any = 0;
+	int ret, bit;
+
+	if ((ret = check_block("NOTICE", m->notice.pass, m->notice.region, m->notice.npages,
+			       m->notice.first, err, errlen)))
+		return ret;
+	if ((bit = bit_beyond(m->notice.written, m->notice.npages)) >= 0)
+		return fail(err, errlen, -EBADMSG, "NOTICE: written page %d is beyond its %u pages",
+			    bit, m->notice.npages);
+	if ((bit = bit_beyond(m->notice.zeroed, m->notice.npages)) >= 0)
+		return fail(err, errlen, -EBADMSG, "NOTICE: zeroed page %d is beyond its %u pages",
+			    bit, m->notice.npages);
+	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
+		uint64_t both = m->notice.written[w] & m->notice.zeroed[w];
+
+		if (both)
+			return fail(err, errlen, -EBADMSG,
+				    "NOTICE: page %u is both written and zeroed",
+				    64 * w + (unsigned)__builtin_ctzll(both));
+		any |= m->notice.written[w] | m->notice.zeroed[w];
+	}
+	if (!any)
+		return fail(err, errlen, -EBADMSG, "NOTICE: no page is written or zeroed");
+	return 0;
+}
+
+static int validate_hashes(const struct rdmig__msg *m, char *err, size_t errlen)
+{
+	unsigned zero;
+	int ret, bit;
+
+	if ((ret = check_block("HASHES", m->hashes.pass, m->hashes.region, m->hashes.npages,
+			       m->hashes.first, err, errlen)))
+		return ret;
+	if ((bit = bit_beyond(m->hashes.landed_zero, m->hashes.npages)) >= 0)
+		return fail(err, errlen, -EBADMSG,
+			    "HASHES: landed-zero page %d is beyond its %u pages", bit,
+			    m->hashes.npages);
+	/* no underflow: every landed_zero bit is below npages */
+	zero = bitmap_weight(m->hashes.landed_zero);
+	if (m->hashes.nhashes > m->hashes.npages - zero)
+		return fail(err, errlen, -EBADMSG,
+			    "HASHES: %u hashes for %u pages (%u of %u landed zero)",
+			    m->hashes.nhashes, m->hashes.npages - zero, zero, m->hashes.npages);
+	return 0;
+}
+
 static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 {
 	int ret;
@@ -172,6 +274,9 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if (!m->hello.nqps || m->hello.nqps > RDMIG__MAX_QPS)
 			return fail(err, errlen, -EBADMSG, "HELLO: %u data QPs, not in [1, %u]",
 				    m->hello.nqps, RDMIG__MAX_QPS);
+		if (m->hello.flags & ~RDMIG__HELLO_NOTICES)
+			return fail(err, errlen, -EBADMSG, "HELLO: unknown flags 0x%x",
+				    m->hello.flags & ~RDMIG__HELLO_NOTICES);
 		if (!m->hello.nregions || m->hello.nregions > RDMIG__MAX_REGIONS)
 			return fail(err, errlen, -EBADMSG, "HELLO: %u regions, not in [1, %u]",
 				    m->hello.nregions, RDMIG__MAX_REGIONS);
@@ -206,6 +311,10 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 			    (ret = check_range("addr", i, r->addr, r->len, m->hello_ack.page_size,
 					       err, errlen)))
 				return ret;
+			if (r->flags & ~RDMIG__TARGET_ZERO)
+				return fail(err, errlen, -EBADMSG,
+					    "HELLO_ACK: region %u has unknown flags 0x%x", i,
+					    r->flags & ~RDMIG__TARGET_ZERO);
 		}
 		if ((ret = check_overlap(m->hello_ack.nregions, ack_gpa, ack_len,
 					 m->hello_ack.regions, "guest-physical", err, errlen)))
@@ -231,6 +340,10 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if (!m->progress.pass)
 			return fail(err, errlen, -EBADMSG, "PROGRESS: pass 0");
 		return 0;
+	case RDMIG__MSG_NOTICE:
+		return validate_notice(m, err, errlen);
+	case RDMIG__MSG_HASHES:
+		return validate_hashes(m, err, errlen);
 	case RDMIG__MSG_COMPLETE:
 	case RDMIG__MSG_COMPLETE_ACK:
 		return 0;
@@ -251,7 +364,7 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 	}
 }
 
-/* Payload length of a message of this type; n is its region count. */
+/* Payload length of a message of this type (validated: its counts are in range). */
 static size_t payload_len(const struct rdmig__msg *m)
 {
 	switch (m->type) {
@@ -270,6 +383,10 @@ static size_t payload_len(const struct rdmig__msg *m)
 		return 8;
 	case RDMIG__MSG_COMPLETE_ACK:
 		return 8;
+	case RDMIG__MSG_NOTICE:
+		return NOTICE_LEN;
+	case RDMIG__MSG_HASHES:
+		return HASHES_FIXED + (size_t)m->hashes.nhashes * HASHES_HASH;
 	case RDMIG__MSG_ERROR:
 		return 8 + (size_t)m->error.len;
 	default:
@@ -309,6 +426,11 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 		put(&c, m->hello.page_size, 4);
 		put(&c, m->hello.nqps, 4);
 		put(&c, m->hello.nregions, 4);
+		put(&c, m->hello.flags, 4);
+		put(&c, 0, 4);
+		memcpy(c.p, m->hello.secret, RDMIG__SCAN_SECRET_SIZE);
+		c.p += RDMIG__SCAN_SECRET_SIZE;
+		c.left -= RDMIG__SCAN_SECRET_SIZE;
 		for (unsigned i = 0; i < m->hello.nregions; i++) {
 			put(&c, m->hello.regions[i].gpa, 8);
 			put(&c, m->hello.regions[i].len, 8);
@@ -328,7 +450,7 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 			put(&c, r->len, 8);
 			put(&c, r->addr, 8);
 			put(&c, r->rkey, 4);
-			put(&c, 0, 4);
+			put(&c, r->flags, 4);
 		}
 		break;
 	case RDMIG__MSG_PASS_END:
@@ -345,6 +467,30 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 	case RDMIG__MSG_PROGRESS:
 		put(&c, m->progress.pass, 8);
 		put(&c, m->progress.elapsed_ms, 8);
+		break;
+	case RDMIG__MSG_NOTICE:
+		put(&c, m->notice.pass, 8);
+		put(&c, m->notice.region, 4);
+		put(&c, m->notice.npages, 4);
+		put(&c, m->notice.first, 8);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+			put(&c, m->notice.written[w], 8);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+			put(&c, m->notice.zeroed[w], 8);
+		break;
+	case RDMIG__MSG_HASHES:
+		put(&c, m->hashes.pass, 8);
+		put(&c, m->hashes.region, 4);
+		put(&c, m->hashes.npages, 4);
+		put(&c, m->hashes.first, 8);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+			put(&c, m->hashes.landed_zero[w], 8);
+		put(&c, m->hashes.nhashes, 4);
+		put(&c, 0, 4);
+		for (unsigned i = 0; i < m->hashes.nhashes; i++) {
+			put(&c, m->hashes.hash[i].lo, 8);
+			put(&c, m->hashes.hash[i].hi, 8);
+		}
 		break;
 	case RDMIG__MSG_COMPLETE:
 		put(&c, m->complete.passes, 8);
@@ -376,7 +522,7 @@ int rdmig__msg_peek_len(const void *buf, size_t len)
 	return mlen > INT32_MAX ? INT32_MAX : (int)mlen;
 }
 
-/* Checks that the payload holds exactly `want` bytes. */
+/* Checks that the payload holds exactly `want` bytes (both counted from its start). */
 static int expect(const char *type, size_t have, size_t want, char *err, size_t errlen)
 {
 	if (have != want)
@@ -431,10 +577,17 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 		m->hello.page_size = (uint32_t)get(&c, 4);
 		m->hello.nqps = (uint32_t)get(&c, 4);
 		n = m->hello.nregions = (uint32_t)get(&c, 4);
+		m->hello.flags = (uint32_t)get(&c, 4);
+		if (get(&c, 4))
+			return fail(err, errlen, -EBADMSG, "HELLO: reserved field is not 0");
+		memcpy(m->hello.secret, c.p, RDMIG__SCAN_SECRET_SIZE);
+		c.p += RDMIG__SCAN_SECRET_SIZE;
+		c.left -= RDMIG__SCAN_SECRET_SIZE;
 		if (n > RDMIG__MAX_REGIONS)
 			return fail(err, errlen, -EBADMSG, "HELLO: %u regions, not in [1, %u]", n,
 				    RDMIG__MAX_REGIONS);
-		if ((ret = expect(name, c.left, (size_t)n * HELLO_REGION, err, errlen)))
+		if ((ret = expect(name, HELLO_FIXED + c.left,
+				  HELLO_FIXED + (size_t)n * HELLO_REGION, err, errlen)))
 			return ret;
 		for (unsigned i = 0; i < n; i++) {
 			m->hello.regions[i].gpa = get(&c, 8);
@@ -454,7 +607,8 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 		if (n > RDMIG__MAX_REGIONS)
 			return fail(err, errlen, -EBADMSG, "HELLO_ACK: %u regions, not in [1, %u]",
 				    n, RDMIG__MAX_REGIONS);
-		if ((ret = expect(name, c.left, (size_t)n * ACK_REGION, err, errlen)))
+		if ((ret = expect(name, ACK_FIXED + c.left, ACK_FIXED + (size_t)n * ACK_REGION, err,
+				  errlen)))
 			return ret;
 		for (unsigned i = 0; i < n; i++) {
 			struct rdmig__wire_target *r = &m->hello_ack.regions[i];
@@ -463,9 +617,7 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 			r->len = get(&c, 8);
 			r->addr = get(&c, 8);
 			r->rkey = (uint32_t)get(&c, 4);
-			if (get(&c, 4))
-				return fail(err, errlen, -EBADMSG,
-					    "HELLO_ACK: region %u reserved field is not 0", i);
+			r->flags = (uint32_t)get(&c, 4);
 		}
 		break;
 	case RDMIG__MSG_PASS_END:
@@ -490,6 +642,41 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 		m->progress.pass = get(&c, 8);
 		m->progress.elapsed_ms = get(&c, 8);
 		break;
+	case RDMIG__MSG_NOTICE:
+		if ((ret = expect(name, c.left, NOTICE_LEN, err, errlen)))
+			return ret;
+		m->notice.pass = get(&c, 8);
+		m->notice.region = (uint32_t)get(&c, 4);
+		m->notice.npages = (uint32_t)get(&c, 4);
+		m->notice.first = get(&c, 8);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+			m->notice.written[w] = get(&c, 8);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+			m->notice.zeroed[w] = get(&c, 8);
+		break;
+	case RDMIG__MSG_HASHES:
+		if (c.left < HASHES_FIXED)
+			return expect(name, c.left, HASHES_FIXED, err, errlen);
+		m->hashes.pass = get(&c, 8);
+		m->hashes.region = (uint32_t)get(&c, 4);
+		m->hashes.npages = (uint32_t)get(&c, 4);
+		m->hashes.first = get(&c, 8);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+			m->hashes.landed_zero[w] = get(&c, 8);
+		n = m->hashes.nhashes = (uint32_t)get(&c, 4);
+		if (get(&c, 4))
+			return fail(err, errlen, -EBADMSG, "HASHES: reserved field is not 0");
+		if (n > RDMIG__NOTICE_PAGES)
+			return fail(err, errlen, -EBADMSG, "HASHES: %u hashes > %u", n,
+				    RDMIG__NOTICE_PAGES);
+		if ((ret = expect(name, HASHES_FIXED + c.left,
+				  HASHES_FIXED + (size_t)n * HASHES_HASH, err, errlen)))
+			return ret;
+		for (unsigned i = 0; i < n; i++) {
+			m->hashes.hash[i].lo = get(&c, 8);
+			m->hashes.hash[i].hi = get(&c, 8);
+		}
+		break;
 	case RDMIG__MSG_COMPLETE:
 	case RDMIG__MSG_COMPLETE_ACK:
 		if ((ret = expect(name, c.left, 8, err, errlen)))
@@ -504,7 +691,7 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 		if (m->error.len > RDMIG__ERRMSG_MAX)
 			return fail(err, errlen, -EBADMSG, "ERROR: text of %u bytes > %u",
 				    m->error.len, RDMIG__ERRMSG_MAX);
-		if ((ret = expect(name, c.left, m->error.len, err, errlen)))
+		if ((ret = expect(name, 8 + c.left, 8 + (size_t)m->error.len, err, errlen)))
 			return ret;
 		memcpy(m->error.text, c.p, m->error.len);
 		m->error.text[m->error.len] = '\0';

@@ -9,6 +9,28 @@
  * Every message starts with a 16-byte header:
  *   u32 magic 'RDMG'  u16 version  u16 type  u32 length (header included)  u32 flags (0)
  *
+ * Payloads, field by field after the header (reserved fields are sent 0
+ * and refused unless 0):
+ *   CONNECT      u32 kind, u32 index, u64 token                              16 bytes
+ *   HELLO        u16 ver_min, u16 ver_max, u32 page_size, u32 nqps,
+ *                u32 nregions, u32 flags, u32 reserved, u8 secret[192]      216 bytes
+ *                then nregions x { u64 gpa, u64 len }                       + 16 each
+ *   HELLO_ACK    u16 version, u16 reserved, u32 page_size, u32 nqps,
+ *                u32 nregions, u64 token                                     24 bytes
+ *                then nregions x { u64 gpa, u64 len, u64 addr, u32 rkey,
+ *                u32 flags }                                                + 32 each
+ *   PASS_END     u64 pass, u32 qp, u32 reserved, u64 writes, u64 bytes       32 bytes
+ *   PASS_ACK     u64 pass, u64 bytes                                         16 bytes
+ *   PROGRESS     u64 pass, u64 elapsed_ms                                    16 bytes
+ *   COMPLETE(_ACK) u64 passes                                                 8 bytes
+ *   ERROR        u32 code, u32 len, then len bytes of printable ASCII    8 + len bytes
+ *   NOTICE       u64 pass, u32 region, u32 npages, u64 first,
+ *                u64 written[4], u64 zeroed[4]                               88 bytes
+ *   HASHES       u64 pass, u32 region, u32 npages, u64 first,
+ *                u64 landed_zero[4], u32 nhashes, u32 reserved               64 bytes
+ *                then nhashes x { u64 lo, u64 hi }                          + 16 each
+ * Bitmaps are words of 64 pages, bit i of word w being page first + 64w + i.
+ *
  * Control messages travel on the control QP (SEND/RECV); PASS_END travels on
  * each data QP after that QP's writes of the pass, so that its arrival proves
  * those writes are placed (RC delivers in order); CONNECT is the rdma_cm
@@ -21,6 +43,7 @@
 #include <stdint.h>
 
 #include "../common/util.h"
+#include "../dataplane/scan.h"
 
 #define RDMIG__PROTO_MAGIC   0x474d4452u /* "RDMG" little-endian */
 #define RDMIG__PROTO_VERSION 1
@@ -28,6 +51,18 @@
 #define RDMIG__MSG_MAX	     16384 /* largest message; receive buffers are this big */
 #define RDMIG__ERRMSG_MAX    1024
 #define RDMIG__CONNECT_LEN   (RDMIG__HDR_LEN + 16) /* fits rdma_cm's 56 bytes */
+
+/* Pages one NOTICE (and its HASHES answer) covers at most. */
+#define RDMIG__NOTICE_PAGES 256
+#define RDMIG__NOTICE_WORDS (RDMIG__NOTICE_PAGES / 64)
+/* The largest message on a data QP: a HASHES for a full block. */
+#define RDMIG__DATA_MSG_MAX (RDMIG__HDR_LEN + 64 + 16 * RDMIG__NOTICE_PAGES)
+
+/* HELLO flags. */
+#define RDMIG__HELLO_NOTICES (1u << 0) /* the source sends NOTICEs: answer with HASHES */
+
+/* HELLO_ACK region flags. */
+#define RDMIG__TARGET_ZERO (1u << 0) /* the destination region is known all zero */
 
 enum rdmig__msg_type {
 	RDMIG__MSG_CONNECT = 1,	     /* connect private data: which connection this is */
@@ -39,7 +74,9 @@ enum rdmig__msg_type {
 	RDMIG__MSG_COMPLETE_ACK = 7, /* destination -> source: memory no longer exposed */
 	RDMIG__MSG_ERROR = 8,	     /* either way: the session is over, here is why */
 	RDMIG__MSG_PROGRESS = 9,     /* source -> destination: a pass is under way */
-	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_PROGRESS,
+	RDMIG__MSG_NOTICE = 10,	     /* source -> destination, on a data QP after its WRITEs */
+	RDMIG__MSG_HASHES = 11,	     /* destination -> source, on the same data QP: the answer */
+	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_HASHES,
 };
 
 enum rdmig__conn_kind {
@@ -59,6 +96,7 @@ struct rdmig__wire_target {
 	uint64_t len;
 	uint64_t addr; /* destination virtual address for RDMA WRITE */
 	uint32_t rkey;
+	uint32_t flags; /* RDMIG__TARGET_* */
 };
 
 struct rdmig__msg {
@@ -74,6 +112,9 @@ struct rdmig__msg {
 			uint32_t page_size;
 			uint32_t nqps; /* data QPs the source wants */
 			uint32_t nregions;
+			uint32_t flags; /* RDMIG__HELLO_* */
+			/* The migration's hash key; both ends hash with it. */
+			uint8_t secret[RDMIG__SCAN_SECRET_SIZE];
 			struct rdmig__wire_region regions[RDMIG__MAX_REGIONS];
 		} hello;
 		struct {
@@ -106,6 +147,35 @@ struct rdmig__msg {
 			uint64_t pass;
 			uint64_t elapsed_ms;
 		} progress;
+		/*
+		 * What one block of pages [first, first + npages) of a region
+		 * became in this pass. Sent on a data QP after the WRITEs it
+		 * lists, so they are placed when it arrives. `written`: pages
+		 * just written, to be hashed; `zeroed`: pages to set to zero
+		 * (zero-fill orders). Bit i is page first + i.
+		 */
+		struct {
+			uint64_t pass;
+			uint32_t region;
+			uint32_t npages; /* 1..RDMIG__NOTICE_PAGES */
+			uint64_t first;
+			uint64_t written[RDMIG__NOTICE_WORDS];
+			uint64_t zeroed[RDMIG__NOTICE_WORDS];
+		} notice;
+		/*
+		 * The answer to one NOTICE: for its written pages, what landed:
+		 * all zero (bit set in landed_zero) or the hash, in page order,
+		 * of every written page that is not zero.
+		 */
+		struct {
+			uint64_t pass;
+			uint32_t region;
+			uint32_t npages;
+			uint64_t first;
+			uint64_t landed_zero[RDMIG__NOTICE_WORDS];
+			uint32_t nhashes;
+			struct rdmig__hash hash[RDMIG__NOTICE_PAGES];
+		} hashes;
 		struct {
 			int32_t code; /* positive errno */
 			uint32_t len;

@@ -16,6 +16,7 @@
 #include "../dataplane/worker.h"
 #include "conn.h"
 #include "proto.h"
+#include "hooks.h"
 #include "session.h"
 
 /*
@@ -61,6 +62,10 @@ struct rdmig_src {
 	struct rdmig__ep data[RDMIG__MAX_QPS];
 	unsigned nqps; /* data endpoints set up */
 	struct rdmig__dp dp;
+	struct rdmig__scan_key key; /* this migration's hash key, sent in HELLO */
+	rdmig__scan_hook_fn hook;   /* tests only: see ctrl/hooks.h */
+	void *hook_arg;
+	struct rdmig_pass_stats totals; /* summed over passes */
 	bool dp_started;
 	uint64_t token;
 	uint64_t passes;
@@ -174,6 +179,10 @@ static void src_teardown(struct rdmig_src *src)
 		if (src->regions[i].mr)
 			ibv_dereg_mr(src->regions[i].mr);
 		src->regions[i].mr = NULL;
+		free(src->dpr[i].pkind);
+		free(src->dpr[i].phash);
+		src->dpr[i].pkind = NULL;
+		src->dpr[i].phash = NULL;
 	}
 	if (src->pd)
 		ibv_dealloc_pd(src->pd);
@@ -407,6 +416,15 @@ static int src_mr_allowance_ms(const struct rdmig_src *src)
 	return (int)RDMIG__MIN((bytes >> 30) * 1000, (uint64_t)INT32_MAX - src->cfg.timeout_ms);
 }
 
+static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats *sum,
+			uint64_t duration_ns, struct rdmig_pass_stats *stats);
+
+/* Is any skipping on? Then passes scan, decide and send NOTICEs. */
+static bool src_notices(const struct rdmig_src *src)
+{
+	return src->cfg.skip_zero || src->cfg.skip_unchanged;
+}
+
 /* HELLO -> HELLO_ACK: agree on version, page size, QPs and regions. */
 static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 {
@@ -420,6 +438,9 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 	m->hello.page_size = src->cfg.page_size;
 	m->hello.nqps = want_qps;
 	m->hello.nregions = src->nregions;
+	if (src_notices(src))
+		m->hello.flags = RDMIG__HELLO_NOTICES;
+	memcpy(m->hello.secret, src->key.secret, sizeof(m->hello.secret));
 	for (unsigned i = 0; i < src->nregions; i++) {
 		m->hello.regions[i].gpa = src->regions[i].gpa;
 		m->hello.regions[i].len = src->regions[i].len;
@@ -452,6 +473,20 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 		d->lkey = src->regions[i].mr->lkey;
 		d->raddr = t->addr;
 		d->rkey = t->rkey;
+		if (src_notices(src)) {
+			/* What the destination holds: zero where it says its
+			 * memory is, unknown elsewhere (DESIGN.md invariant 2). */
+			d->pkind = malloc(d->npages);
+			d->phash = calloc(d->npages, sizeof(*d->phash));
+			if (!d->pkind || !d->phash)
+				return rdmig__err(-ENOMEM,
+						  "no memory for region %u's page state "
+						  "(%" PRIu64 " pages)",
+						  i, d->npages);
+			memset(d->pkind,
+			       t->flags & RDMIG__TARGET_ZERO ? RDMIG__PK_ZERO : RDMIG__PK_UNKNOWN,
+			       d->npages);
+		}
 		d->chunk_base =
 			i ? src->dpr[i - 1].chunk_base + rdmig__chunk_count(src->dpr[i - 1].npages,
 									    src->cfg.chunk_pages)
@@ -486,6 +521,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "host is NULL");
 	if ((ret = rdmig__resolve(host, port, &ss)))
 		return ret;
+	if ((ret = rdmig__scan_key_random(&src->key)))
+		return ret;
 
 	src->ec = rdma_create_event_channel();
 	if (!src->ec)
@@ -514,11 +551,12 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		goto fail;
 	}
 
+	/* Receives for the HASHES answers; sends for the NOTICEs and PASS_END. */
 	data_attr = (struct rdmig__ep_attr){ .send_depth = src->cfg.queue_depth + 1,
-					     .recv_depth = 1,
-					     .nrecv = 0,
-					     .nsend = 1,
-					     .bufsize = 64,
+					     .recv_depth = RDMIG__NOTICE_CREDITS,
+					     .nrecv = RDMIG__NOTICE_CREDITS,
+					     .nsend = RDMIG__NOTICE_CREDITS + 1,
+					     .bufsize = RDMIG__DATA_MSG_MAX,
 					     .qp_timeout = src->cfg.qp_timeout };
 	for (int i = 0; i < nqps; i++) {
 		conn.connect.kind = RDMIG__CONN_DATA;
@@ -534,6 +572,11 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if (ret)
 		goto fail;
 	src->dp_started = true;
+	src->dp.scanner = &src->scanner;
+	src->dp.key = &src->key;
+	src->dp.notices = src_notices(src);
+	src->dp.hook = src->hook;
+	src->dp.hook_arg = src->hook_arg;
 	src->state = SRC_CONNECTED;
 	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs", host, port, src->nqps);
 	return 0;
@@ -655,6 +698,12 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 						  "shorter than the region (%" PRIu64
 						  " pages need %" PRIu64 " words)",
 						  i, dirty[i].words, src->dpr[i].npages, need);
+			if (dirty[i].skip && dirty[i].skip_words < need)
+				return rdmig__err(-EINVAL,
+						  "region %u: skip bitmap of %zu words is "
+						  "shorter than the region (%" PRIu64
+						  " pages need %" PRIu64 " words)",
+						  i, dirty[i].skip_words, src->dpr[i].npages, need);
 		}
 		if ((ret = src_coverage_prepare(src)))
 			return ret;
@@ -683,22 +732,75 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	src->passes++;
 	src_coverage_record(src, dirty);
 
-	if (stats) {
-		struct rdmig_pass_stats s;
+	src_account(src, &sum, rdmig__now_ns() - t0, stats);
+	return 0;
+}
 
-		memset(&s, 0, sizeof(s));
-		s.size = sizeof(s);
-		s.pass = src->passes;
-		s.dirty_pages = sum.pages;
-		s.written_pages = sum.pages;
-		s.wire_bytes = sum.bytes;
-		s.writes = sum.writes;
-		s.workers = src->nqps;
-		s.duration_ns = rdmig__now_ns() - t0;
+/* Adds a pass to the totals and fills the caller's stats, if any. */
+static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats *sum,
+			uint64_t duration_ns, struct rdmig_pass_stats *stats)
+{
+	struct rdmig_pass_stats s = {
+		.size = sizeof(s),
+		.pass = src->passes,
+		.dirty_pages = sum->dirty,
+		.written_pages = sum->pages,
+		.wire_bytes = sum->bytes,
+		.writes = sum->writes,
+		.duration_ns = duration_ns,
+		.workers = src->nqps,
+		.scanned_pages = sum->scanned,
+		.skipped_zero = sum->skipped_zero,
+		.skipped_unchanged = sum->skipped_unchanged,
+		.skipped_ballooned = sum->skipped_ballooned,
+		.zero_filled_pages = sum->zero_filled,
+		.scan_ns = sum->scan_ns,
+		.wire_ns = sum->wire_ns,
+	};
+	struct rdmig_pass_stats *t = &src->totals;
+
+	t->pass = src->passes;
+	t->dirty_pages += s.dirty_pages;
+	t->written_pages += s.written_pages;
+	t->wire_bytes += s.wire_bytes;
+	t->writes += s.writes;
+	t->duration_ns += s.duration_ns;
+	t->workers = s.workers;
+	t->scanned_pages += s.scanned_pages;
+	t->skipped_zero += s.skipped_zero;
+	t->skipped_unchanged += s.skipped_unchanged;
+	t->skipped_ballooned += s.skipped_ballooned;
+	t->zero_filled_pages += s.zero_filled_pages;
+	t->scan_ns += s.scan_ns;
+	t->wire_ns += s.wire_ns;
+	if (stats) {
 		s.size = stats->size;
 		memcpy(stats, &s, RDMIG__MIN(stats->size, sizeof(s)));
 	}
+}
+
+int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats)
+{
+	struct rdmig_pass_stats t;
+
+	rdmig__err_clear();
+	if (!src || !stats)
+		return rdmig__err(-EINVAL, "%s is NULL", src ? "stats" : "src");
+	if (stats->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
+				  stats->size);
+	t = src->totals;
+	t.size = stats->size;
+	memcpy(stats, &t, RDMIG__MIN(stats->size, sizeof(t)));
 	return 0;
+}
+
+void rdmig__src_set_scan_hook(struct rdmig_src *src, rdmig__scan_hook_fn fn, void *arg)
+{
+	src->hook = fn;
+	src->hook_arg = arg;
+	src->dp.hook = fn;
+	src->dp.hook_arg = arg;
 }
 
 int rdmig_src_complete(struct rdmig_src *src)

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Worker threads: chunk -> runs -> RDMA WRITEs, with credits (queue depth and
- * bytes in flight), selective signalling and batched doorbells; see worker.h.
+ * Worker threads: chunk -> blocks of pages -> scan and decide -> runs of
+ * pages to write -> RDMA WRITEs, with credits (queue depth and bytes in
+ * flight), selective signalling and batched doorbells; then a NOTICE per
+ * block telling the destination what to hash and what to zero, whose HASHES
+ * answer updates what we know it holds. See worker.h.
  */
 #define _GNU_SOURCE
 #include <numa.h>
@@ -26,6 +29,14 @@ struct mark {
 	uint64_t wrs, bytes;
 };
 
+/* A NOTICE not yet answered (or whose send buffer is not yet free). */
+struct notice_slot {
+	uint64_t wr_pos; /* its SEND is complete once done_wrs reaches this */
+	uint32_t region, npages;
+	uint64_t first;
+	uint64_t written[RDMIG__NOTICE_WORDS], zeroed[RDMIG__NOTICE_WORDS];
+};
+
 struct rdmig__worker {
 	struct rdmig__dp *dp;
 	struct rdmig__ep *ep;
@@ -46,10 +57,16 @@ struct rdmig__worker {
 	uint32_t nmarks;
 	uint64_t mark_seq;
 
+	/* NOTICEs: slots[nhead % K .. ntail % K) await their HASHES. */
+	struct notice_slot slots[RDMIG__NOTICE_CREDITS];
+	uint64_t nhead, ntail;
+	uint64_t first_post_ns;
+
 	uint64_t max_wr_bytes;
 	struct rdmig__worker_stats stats;
 	int status;
 	char err[512];
+	struct rdmig__msg msg; /* scratch for messages: too big for the stack */
 };
 
 static int wfail(struct rdmig__worker *w, int err, const char *fmt, ...) RDMIG__FMT(3, 4);
@@ -87,6 +104,75 @@ static int flush(struct rdmig__worker *w)
 	return 0;
 }
 
+static inline bool bit(const uint64_t *bm, uint64_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
+static inline void set_bit(uint64_t *bm, uint64_t i)
+{
+	bm[i / 64] |= 1ull << (i % 64);
+}
+
+/*
+ * The destination's answer to our oldest NOTICE: what landed in each page
+ * we wrote. Only now does the source learn what the destination holds.
+ */
+static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
+{
+	struct rdmig__dp *dp = w->dp;
+	uint32_t buf = rdmig__wr_val_of(wc->wr_id);
+	const struct rdmig__dp_region *r;
+	struct notice_slot *sl;
+	struct rdmig__msg *m = &w->msg;
+	uint32_t want = 0, j = 0;
+	char why[256];
+	int ret;
+
+	ret = rdmig__msg_decode(rdmig__ep_recv_buf(w->ep, buf), wc->byte_len, m, why, sizeof(why));
+	if (ret)
+		return wfail(w, ret, "bad message from the destination: %s", why);
+	if (m->type != RDMIG__MSG_HASHES)
+		return wfail(w, -EPROTO, "unexpected %s on data QP %u",
+			     rdmig__msg_type_name(m->type), w->idx);
+	if (w->nhead == w->ntail)
+		return wfail(w, -EPROTO, "HASHES for no NOTICE on data QP %u", w->idx);
+	sl = &w->slots[w->nhead % RDMIG__NOTICE_CREDITS];
+	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++)
+		want += (uint32_t)__builtin_popcountll(sl->written[k] & ~m->hashes.landed_zero[k]);
+	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++)
+		if (m->hashes.landed_zero[k] & ~sl->written[k])
+			want = UINT32_MAX; /* a zero for a page we did not write */
+	if (m->hashes.pass != dp->pass || m->hashes.region != sl->region ||
+	    m->hashes.first != sl->first || m->hashes.npages != sl->npages ||
+	    m->hashes.nhashes != want)
+		return wfail(w, -EPROTO,
+			     "HASHES (pass %llu, region %u, pages %llu+%u, %u hashes) does not "
+			     "answer our NOTICE (pass %llu, region %u, pages %llu+%u)",
+			     (unsigned long long)m->hashes.pass, m->hashes.region,
+			     (unsigned long long)m->hashes.first, m->hashes.npages,
+			     m->hashes.nhashes, (unsigned long long)dp->pass, sl->region,
+			     (unsigned long long)sl->first, sl->npages);
+
+	r = &dp->regions[sl->region];
+	for (uint32_t i = 0; i < sl->npages; i++) {
+		uint64_t p = sl->first + i;
+
+		if (bit(sl->zeroed, i)) {
+			r->pkind[p] = RDMIG__PK_ZERO;
+		} else if (bit(sl->written, i)) {
+			if (bit(m->hashes.landed_zero, i)) {
+				r->pkind[p] = RDMIG__PK_ZERO;
+			} else {
+				r->pkind[p] = RDMIG__PK_HASH;
+				r->phash[p] = m->hashes.hash[j++];
+			}
+		}
+	}
+	w->nhead++;
+	return rdmig__ep_post_recv(w->ep, buf) ? wfail(w, -EIO, "cannot repost a receive") : 0;
+}
+
 /*
  * Reaps completions; if `block`, waits (bounded) until at least one arrives.
  * Any completion with an error status fails the pass: the QP is then in
@@ -117,15 +203,24 @@ static int reap(struct rdmig__worker *w, bool block)
 				     (unsigned long long)(w->posted_bytes - w->done_bytes));
 	}
 	for (int i = 0; i < n; i++) {
+		static const char *const what[] = { [RDMIG__WR_RECV] = "receive",
+						    [RDMIG__WR_SEND] = "SEND",
+						    [RDMIG__WR_WRITE] = "RDMA WRITE" };
+		enum rdmig__wr_kind kind = rdmig__wr_kind_of(wc[i].wr_id);
 		const struct mark *m;
+		int ret;
 
 		if (wc[i].status != IBV_WC_SUCCESS)
-			return wfail(
-				w, wc[i].status == IBV_WC_RETRY_EXC_ERR ? -ETIMEDOUT : -EIO,
-				"%s failed: %s (status %d, vendor error 0x%x)",
-				rdmig__wr_kind_of(wc[i].wr_id) == RDMIG__WR_SEND ? "PASS_END SEND"
-										 : "RDMA WRITE",
-				ibv_wc_status_str(wc[i].status), wc[i].status, wc[i].vendor_err);
+			return wfail(w, wc[i].status == IBV_WC_RETRY_EXC_ERR ? -ETIMEDOUT : -EIO,
+				     "%s failed: %s (status %d, vendor error 0x%x)",
+				     kind <= RDMIG__WR_WRITE ? what[kind] : "?",
+				     ibv_wc_status_str(wc[i].status), wc[i].status,
+				     wc[i].vendor_err);
+		if (kind == RDMIG__WR_RECV) {
+			if ((ret = on_hashes(w, &wc[i])))
+				return ret;
+			continue;
+		}
 		m = &w->marks[rdmig__wr_val_of(wc[i].wr_id) % w->nmarks];
 		w->done_wrs = m->wrs;
 		w->done_bytes = m->bytes;
@@ -230,11 +325,159 @@ static int write_run(struct rdmig__worker *w, const struct rdmig__dp_region *r,
 	uint64_t off = run->first * ps;
 	uint64_t len = run->count * ps;
 
+	if (!w->first_post_ns)
+		w->first_post_ns = rdmig__now_ns();
 	w->stats.pages += run->count;
 	w->stats.writes++;
 	w->stats.bytes += len;
 	return add_wr(w, IBV_WR_RDMA_WRITE, (uintptr_t)(r->hva + off), r->lkey, r->raddr + off,
 		      r->rkey, (uint32_t)len, w->max_wr_bytes);
+}
+
+/* Waits (bounded) until `cond` holds; every wait ends with a completion. */
+#define WAIT_UNTIL(w, cond)                                                          \
+	do {                                                                         \
+		int wait_ret_;                                                       \
+		while (!(cond))                                                      \
+			if ((wait_ret_ = flush(w)) || (wait_ret_ = reap((w), true))) \
+				return wait_ret_;                                    \
+	} while (0)
+
+/*
+ * Tells the destination, after this block's WRITEs on the same QP, which
+ * pages to hash and which to zero. At most RDMIG__NOTICE_CREDITS are
+ * unanswered; a slot's buffer is reused only once its SEND completed.
+ */
+static int post_notice(struct rdmig__worker *w, unsigned region, uint64_t first, uint32_t npages,
+		       const uint64_t *written, const uint64_t *zeroed)
+{
+	struct rdmig__msg *m = &w->msg;
+	struct notice_slot *sl;
+	uint8_t *buf;
+	char why[128];
+	int len, ret;
+
+	WAIT_UNTIL(w, w->ntail - w->nhead < RDMIG__NOTICE_CREDITS);
+	sl = &w->slots[w->ntail % RDMIG__NOTICE_CREDITS];
+	WAIT_UNTIL(w, w->done_wrs >= sl->wr_pos);
+
+	sl->region = region;
+	sl->first = first;
+	sl->npages = npages;
+	memcpy(sl->written, written, sizeof(sl->written));
+	memcpy(sl->zeroed, zeroed, sizeof(sl->zeroed));
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_NOTICE;
+	m->notice.pass = w->dp->pass;
+	m->notice.region = region;
+	m->notice.first = first;
+	m->notice.npages = npages;
+	memcpy(m->notice.written, written, sizeof(m->notice.written));
+	memcpy(m->notice.zeroed, zeroed, sizeof(m->notice.zeroed));
+	buf = w->ep->bufs +
+	      (size_t)(w->ep->attr.nrecv + w->ntail % RDMIG__NOTICE_CREDITS) * w->ep->attr.bufsize;
+	len = rdmig__msg_encode(m, buf, w->ep->attr.bufsize, why, sizeof(why));
+	if (len < 0)
+		return wfail(w, len, "cannot encode a NOTICE: %s", why);
+	/* Counted before posting: the answer may be reaped inside add_wr(). */
+	w->ntail++;
+	/* Signalled (wr_max_next 0, so flushed at once): its buffer is free
+	 * again once done_wrs reaches wr_pos. */
+	if ((ret = add_wr(w, IBV_WR_SEND, (uintptr_t)buf, w->ep->mr->lkey, 0, 0, (uint32_t)len, 0)))
+		return ret;
+	sl->wr_pos = w->posted_wrs;
+	return 0;
+}
+
+/*
+ * One block of at most RDMIG__NOTICE_PAGES pages of a chunk: classify every
+ * dirty page, decide (DESIGN.md, invariants 2-4), write what must go, order
+ * zero-fills, and tell the destination which pages to hash.
+ */
+static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32_t n)
+{
+	struct rdmig__dp *dp = w->dp;
+	const struct rdmig__config *cfg = dp->cfg;
+	const struct rdmig__dp_region *r = &dp->regions[ri];
+	const uint64_t *dirty = dp->dirty ? dp->dirty[ri].bitmap : NULL;
+	const uint64_t *skip = dp->dirty ? dp->dirty[ri].skip : NULL;
+	uint64_t write[RDMIG__NOTICE_WORDS] = { 0 }, hashme[RDMIG__NOTICE_WORDS] = { 0 };
+	uint64_t zero[RDMIG__NOTICE_WORDS] = { 0 };
+	uint32_t ps = cfg->page_size;
+	uint64_t t0 = rdmig__now_ns(), pos = 0;
+	struct rdmig__range run;
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t p = first + i;
+		const uint8_t *page = r->hva + p * ps;
+		struct rdmig__hash h = { 0, 0 };
+		int kind;
+
+		if (dirty && !bit(dirty, p))
+			continue;
+		w->stats.dirty++;
+		if (!dp->notices) {
+			set_bit(write, i);
+			continue;
+		}
+		if (skip && bit(skip, p)) {
+			/* Don't-care content: not read, not sent, and whatever
+			 * the destination holds is no longer known. */
+			w->stats.skipped_ballooned++;
+			r->pkind[p] = RDMIG__PK_UNKNOWN;
+			continue;
+		}
+		w->stats.scanned++;
+		if (cfg->skip_unchanged)
+			kind = rdmig__scan_page(dp->scanner, dp->key, page, ps, &h);
+		else
+			kind = dp->scanner->ops.is_zero(page, ps) ? RDMIG__PAGE_ZERO
+								  : RDMIG__PAGE_DATA;
+		if (kind == RDMIG__PAGE_ZERO && r->pkind[p] == RDMIG__PK_ZERO) {
+			/* The destination holds zero (skip_zero or skip_unchanged
+			 * is on, or there would be no notices). */
+			if (cfg->skip_zero)
+				w->stats.skipped_zero++;
+			else
+				w->stats.skipped_unchanged++;
+			continue;
+		}
+		if (kind == RDMIG__PAGE_ZERO && cfg->skip_zero) {
+			/* The destination may hold something else: zero it there,
+			 * never 4 KiB of zeros on the wire. */
+			set_bit(zero, i);
+			w->stats.zero_filled++;
+			r->pkind[p] = RDMIG__PK_UNKNOWN;
+			continue;
+		}
+		if (kind == RDMIG__PAGE_DATA && cfg->skip_unchanged &&
+		    r->pkind[p] == RDMIG__PK_HASH && r->phash[p].lo == h.lo &&
+		    r->phash[p].hi == h.hi) {
+			w->stats.skipped_unchanged++;
+			continue;
+		}
+		/* It goes. The destination will hold what the NIC reads, which
+		 * may differ from what we scanned: only its own hash counts. */
+		set_bit(write, i);
+		if (cfg->skip_unchanged)
+			set_bit(hashme, i);
+		r->pkind[p] = RDMIG__PK_UNKNOWN;
+	}
+	if (dp->notices)
+		w->stats.scan_ns += rdmig__now_ns() - t0;
+	if (dp->hook)
+		dp->hook(dp->hook_arg, ri, first, n);
+
+	while (rdmig__bitmap_next_run(write, &pos, n, &run)) {
+		run.first += first;
+		if ((ret = write_run(w, r, &run)))
+			return ret;
+	}
+	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++)
+		if (hashme[k] | zero[k])
+			return post_notice(w, ri, first, n, hashme, zero);
+	return 0;
 }
 
 static int do_chunk(struct rdmig__worker *w, uint64_t c)
@@ -243,19 +486,15 @@ static int do_chunk(struct rdmig__worker *w, uint64_t c)
 	const struct rdmig__dp_region *r = region_of_chunk(dp, c);
 	struct rdmig__range chunk =
 		rdmig__chunk(r->npages, dp->cfg->chunk_pages, c - r->chunk_base);
-	const uint64_t *bm;
-	struct rdmig__range run;
-	uint64_t pos, end;
+	unsigned ri = (unsigned)(r - dp->regions);
 	int ret;
 
-	if (!dp->dirty)
-		return write_run(w, r, &chunk);
-	bm = dp->dirty[r - dp->regions].bitmap;
-	pos = chunk.first;
-	end = chunk.first + chunk.count;
-	while (rdmig__bitmap_next_run(bm, &pos, end, &run))
-		if ((ret = write_run(w, r, &run)))
+	for (uint64_t off = 0; off < chunk.count; off += RDMIG__NOTICE_PAGES) {
+		uint32_t n = (uint32_t)RDMIG__MIN(chunk.count - off, (uint64_t)RDMIG__NOTICE_PAGES);
+
+		if ((ret = do_block(w, ri, chunk.first + off, n)))
 			return ret;
+	}
 	return 0;
 }
 
@@ -269,8 +508,11 @@ static int worker_pass(struct rdmig__worker *w)
 	int len, ret;
 
 	memset(&w->stats, 0, sizeof(w->stats));
+	memset(w->slots, 0, sizeof(w->slots));
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;
+	w->nhead = w->ntail = 0;
 	w->since_signal = 0;
+	w->first_post_ns = 0;
 	w->err[0] = '\0';
 
 	while ((c = atomic_fetch_add(&dp->next_chunk, 1)) < dp->nchunks) {
@@ -281,6 +523,8 @@ static int worker_pass(struct rdmig__worker *w)
 	}
 	if (atomic_load(&dp->abort))
 		return -ECANCELED;
+	/* Every NOTICE answered: what the destination holds is known. */
+	WAIT_UNTIL(w, w->nhead == w->ntail);
 
 	/* PASS_END goes on this QP after every WRITE of ours. */
 	memset(&m, 0, sizeof(m));
@@ -289,7 +533,8 @@ static int worker_pass(struct rdmig__worker *w)
 	m.pass_end.qp = w->idx;
 	m.pass_end.writes = w->stats.writes;
 	m.pass_end.bytes = w->stats.bytes;
-	buf = w->ep->bufs + (size_t)w->ep->attr.nrecv * w->ep->attr.bufsize;
+	buf = w->ep->bufs +
+	      (size_t)(w->ep->attr.nrecv + RDMIG__NOTICE_CREDITS) * w->ep->attr.bufsize;
 	len = rdmig__msg_encode(&m, buf, w->ep->attr.bufsize, why, sizeof(why));
 	if (len < 0)
 		return wfail(w, len, "cannot encode PASS_END: %s", why);
@@ -298,6 +543,8 @@ static int worker_pass(struct rdmig__worker *w)
 	while (w->done_wrs < w->posted_wrs)
 		if ((ret = reap(w, true)))
 			return ret;
+	if (w->first_post_ns)
+		w->stats.wire_ns = rdmig__now_ns() - w->first_post_ns;
 	return 0;
 }
 
@@ -433,9 +680,17 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 	for (unsigned i = 0; i < dp->nworkers; i++) {
 		struct rdmig__worker *w = &dp->workers[i];
 
+		sum->dirty += w->stats.dirty;
 		sum->pages += w->stats.pages;
 		sum->bytes += w->stats.bytes;
 		sum->writes += w->stats.writes;
+		sum->scanned += w->stats.scanned;
+		sum->skipped_zero += w->stats.skipped_zero;
+		sum->skipped_unchanged += w->stats.skipped_unchanged;
+		sum->skipped_ballooned += w->stats.skipped_ballooned;
+		sum->zero_filled += w->stats.zero_filled;
+		sum->scan_ns += w->stats.scan_ns;
+		sum->wire_ns = RDMIG__MAX(sum->wire_ns, w->stats.wire_ns);
 		/* The first real failure explains the others' -ECANCELED. */
 		if (!ret && w->status && w->status != -ECANCELED) {
 			ret = rdmig__err_set(w->status, w->err);

@@ -23,6 +23,31 @@
 
 #include "../common/util.h"
 #include "../ctrl/conn.h"
+#include "scan.h"
+
+/*
+ * NOTICEs a worker may have unanswered at once; the destination posts this
+ * many receive buffers (plus one for PASS_END) per data QP.
+ */
+#define RDMIG__NOTICE_CREDITS 8
+
+/*
+ * What the source knows the destination holds for a page (DESIGN.md,
+ * invariant 2): learned only from the destination (a HASHES answer, a
+ * zero-fill order it confirmed, a region it declared zero), never from a
+ * hash the source took itself.
+ */
+enum rdmig__pkind {
+	RDMIG__PK_UNKNOWN = 0,
+	RDMIG__PK_ZERO = 1,
+	RDMIG__PK_HASH = 2, /* the page's hash is in phash[] */
+};
+
+/*
+ * Called after a block of pages was scanned and before its WRITEs are
+ * posted: tests use it to change a page the way a running guest would.
+ */
+typedef void (*rdmig__scan_hook_fn)(void *arg, unsigned region, uint64_t first, uint32_t npages);
 
 /* A region as the data plane sees it: where to read, where to write. */
 struct rdmig__dp_region {
@@ -32,6 +57,10 @@ struct rdmig__dp_region {
 	uint64_t raddr;
 	uint32_t rkey;
 	uint64_t chunk_base; /* index of the region's first chunk in the pass */
+	/* Per page, what the destination holds; NULL when nothing is skipped.
+	 * A page is touched by one worker at a time (it lies in one chunk). */
+	uint8_t *pkind;
+	struct rdmig__hash *phash;
 };
 
 struct rdmig__worker;
@@ -45,6 +74,11 @@ struct rdmig__dp {
 	const struct rdmig__dp_region *regions;
 	unsigned nregions;
 	const struct rdmig_dirty *dirty; /* NULL: every page is dirty */
+	const struct rdmig__scanner *scanner;
+	const struct rdmig__scan_key *key;
+	bool notices; /* skipping is on: scan, decide, send NOTICEs */
+	rdmig__scan_hook_fn hook;
+	void *hook_arg;
 	uint64_t nchunks;
 	uint64_t pass;
 	atomic_uint_fast64_t next_chunk;
@@ -59,7 +93,9 @@ struct rdmig__dp {
 
 /* What one worker did in a pass. */
 struct rdmig__worker_stats {
-	uint64_t pages, bytes, writes;
+	uint64_t dirty, pages, bytes, writes; /* pages/bytes: written */
+	uint64_t scanned, skipped_zero, skipped_unchanged, skipped_ballooned, zero_filled;
+	uint64_t scan_ns, wire_ns;
 };
 
 /*

@@ -338,7 +338,8 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	for (unsigned i = 0; i < g.n; i++) {
 		if ((ret = rdmig_src_add_region(src, g.gpa[i], g.hva[i], g.len[i])) < 0)
 			return fail("rdmig_src_add_region", ret);
-		dirty[i] = (struct rdmig_dirty){ g.bitmap[i], (g.len[i] / PAGE + 63) / 64 };
+		dirty[i] = (struct rdmig_dirty){ .bitmap = g.bitmap[i],
+						 .words = (g.len[i] / PAGE + 63) / 64 };
 	}
 	t0 = now_s();
 	if ((ret = rdmig_src_connect(src, host, port))) {

@@ -46,6 +46,13 @@ enum rdmig_pin {
 	RDMIG_PIN_OFF = 2,     /* leave placement to the scheduler */
 };
 
+/* Values of rdmig_opts.skip_zero and rdmig_opts.skip_unchanged. */
+enum rdmig_switch {
+	RDMIG_SWITCH_DEFAULT = 0, /* on */
+	RDMIG_SWITCH_ON = 1,
+	RDMIG_SWITCH_OFF = 2,
+};
+
 /*
  * Values of rdmig_opts.simd: the instruction set of the page scanner (zero
  * check and hash of every dirty page). AUTO takes the best one this CPU
@@ -88,6 +95,17 @@ struct rdmig_opts {
 	uint32_t max_qps;	    /* RDMIG_MAX_QPS: destination: data QPs it accepts (64) */
 	uint32_t pin;		    /* RDMIG_PIN: enum rdmig_pin */
 	uint32_t simd;		    /* RDMIG_SIMD: enum rdmig_simd */
+	/*
+	 * Source: leave pages off the wire when the destination is known to
+	 * hold their content. RDMIG_SKIP_ZERO: a zero page the destination
+	 * holds as zero is skipped, one it may not is zeroed there by a
+	 * zero-fill order (never 4 KiB of zeros on the wire). RDMIG_SKIP_UNCHANGED:
+	 * a page whose hash equals the one the destination computed over what
+	 * landed is skipped. Both enum rdmig_switch, default on; with both off
+	 * every dirty page is written (the benchmark baseline).
+	 */
+	uint32_t skip_zero;
+	uint32_t skip_unchanged;
 };
 
 /* Sets `size` and every field to its default (0). Never fails. */
@@ -110,6 +128,13 @@ struct rdmig_pass_stats {
 	uint64_t duration_ns;	/* wall time of the call */
 	uint32_t workers;	/* workers that took part */
 	uint32_t reserved;
+	uint64_t scanned_pages;	    /* dirty pages read and classified */
+	uint64_t skipped_zero;	    /* zero pages the destination holds as zero */
+	uint64_t skipped_unchanged; /* pages whose content the destination proved it holds */
+	uint64_t skipped_ballooned; /* dirty pages in the skip set: never read, never sent */
+	uint64_t zero_filled_pages; /* zero pages the destination zeroed on order */
+	uint64_t scan_ns;	    /* worker time spent scanning, summed over workers */
+	uint64_t wire_ns;	    /* time the slowest worker's WRITEs were in flight */
 };
 
 /*
@@ -117,10 +142,18 @@ struct rdmig_pass_stats {
  * (64-bit little-endian words, bit i in word i / 64 at position i % 64) says
  * page i of the region is dirty. `words` is the bitmap's length in 64-bit
  * words and must cover the region; bits past the region's end are ignored.
+ *
+ * `skip` (may be NULL), in the same layout and with the same length rule
+ * (`skip_words`), marks pages whose content is don't-care (ballooned, free
+ * page hints): a dirty page in it is never read nor sent, and the
+ * destination's copy of it becomes unknown. A page that leaves the skip set
+ * must be dirty in a later pass to be sent again.
  */
 struct rdmig_dirty {
 	const uint64_t *bitmap;
 	size_t words;
+	const uint64_t *skip;
+	size_t skip_words;
 };
 
 /* Flags for rdmig_src_pass(). */
@@ -179,6 +212,13 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
+
+/*
+ * Statistics summed over every pass so far (`pass` is the number of passes,
+ * duration_ns their total time, workers the current count). `stats->size`
+ * must be set. Returns 0, or -EINVAL.
+ */
+int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
 
 /*
  * Ends the migration after the final pass: the destination stops accepting

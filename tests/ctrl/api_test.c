@@ -273,7 +273,7 @@ static void src_pass_before_connect_enotconn(void **state)
 {
 	struct side *s = *state;
 	uint64_t bm = ~0ull;
-	struct rdmig_dirty d = { &bm, 1 };
+	struct rdmig_dirty d = { .bitmap = &bm, .words = 1 };
 
 	EXPECT_FAIL(rdmig_src_pass(s->src, NULL, 0, RDMIG_PASS_ALL, NULL), -ENOTCONN, "connect");
 	assert_int_equal(add(s, 0, page(s, 0), PAGE), 0);

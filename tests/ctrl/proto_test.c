@@ -39,7 +39,10 @@
 #define HELLO_PAGE     20
 #define HELLO_NQPS     24
 #define HELLO_NREGIONS 28
-#define HELLO_REG(i)   (32 + 16 * (size_t)(i))
+#define HELLO_FLAGS    32
+#define HELLO_RESERVED 36
+#define HELLO_SECRET   40
+#define HELLO_REG(i)   (232 + 16 * (size_t)(i))
 #define ACK_VERSION    16
 #define ACK_RESERVED   18
 #define ACK_PAGE       20
@@ -47,6 +50,7 @@
 #define ACK_NREGIONS   28
 #define ACK_TOKEN      32
 #define ACK_REG(i)     (40 + 32 * (size_t)(i))
+#define ACK_REG_FLAGS  28 /* within a region entry */
 #define PE_PASS	       16
 #define PE_QP	       24
 #define PE_RESERVED    28
@@ -58,6 +62,18 @@
 #define ERR_CODE       16
 #define ERR_LEN	       20
 #define ERR_TEXT       24
+/* NOTICE and HASHES share their first 24 payload bytes. */
+#define BLK_PASS	  16
+#define BLK_REGION	  24
+#define BLK_NPAGES	  28
+#define BLK_FIRST	  32
+#define NOTICE_WRITTEN(w) (40 + 8 * (size_t)(w))
+#define NOTICE_ZEROED(w)  (72 + 8 * (size_t)(w))
+#define NOTICE_LEN	  104
+#define HASHES_LZERO(w)	  (40 + 8 * (size_t)(w))
+#define HASHES_NHASHES	  72
+#define HASHES_RESERVED	  76
+#define HASHES_HASH(i)	  (80 + 16 * (size_t)(i))
 
 #define ERROR_TEXT "destination refused: region 3 gpa 0x100000 ~ [layout mismatch]"
 
@@ -99,15 +115,19 @@ enum sample {
 	S_ERROR,
 	S_ERROR_EMPTY,
 	S_PROGRESS,
+	S_NOTICE,
+	S_HASHES,
+	S_HASHES_EMPTY,
+	S_HASHES_MAX,
 	S_COUNT,
 };
 
 static const size_t sample_len[S_COUNT] = {
 	[S_CONNECT_CTRL] = 32,
 	[S_CONNECT_DATA] = 32,
-	[S_HELLO_1] = 32 + 16,
-	[S_HELLO_3] = 32 + 3 * 16,
-	[S_HELLO_MAX] = 32 + RDMIG__MAX_REGIONS * 16,
+	[S_HELLO_1] = 232 + 16,
+	[S_HELLO_3] = 232 + 3 * 16,
+	[S_HELLO_MAX] = 232 + RDMIG__MAX_REGIONS * 16,
 	[S_ACK_1] = 40 + 32,
 	[S_ACK_3] = 40 + 3 * 32,
 	[S_ACK_MAX] = 40 + RDMIG__MAX_REGIONS * 32,
@@ -118,6 +138,10 @@ static const size_t sample_len[S_COUNT] = {
 	[S_ERROR] = 24 + sizeof(ERROR_TEXT) - 1,
 	[S_ERROR_EMPTY] = 24,
 	[S_PROGRESS] = 32,
+	[S_NOTICE] = NOTICE_LEN,
+	[S_HASHES] = 80 + 5 * 16,
+	[S_HASHES_EMPTY] = 80,
+	[S_HASHES_MAX] = 80 + RDMIG__NOTICE_PAGES * 16,
 };
 
 /*
@@ -140,6 +164,26 @@ static uint64_t reg_addr(unsigned i)
 	return 0x7f0000000000ull + ((uint64_t)i << 32);
 }
 
+/* Secret byte i of a HELLO of n regions: every byte value, different per sample. */
+static uint8_t secret_byte(unsigned i, unsigned n)
+{
+	return (uint8_t)(i * 167 + 13 + n);
+}
+
+/*
+ * Hash i of a HASHES: high bits in both halves, and lo != hi, so a swap or
+ * a cut to 32 bits shows.
+ */
+static uint64_t hash_lo(unsigned i)
+{
+	return 0xc0ffee0000000000ull + i;
+}
+
+static uint64_t hash_hi(unsigned i)
+{
+	return 0x8000000000000000ull | ((uint64_t)i << 32) | 0xdeadbeefu;
+}
+
 static void make_hello(struct rdmig__msg *m, unsigned n, uint32_t ps)
 {
 	memset(m, 0, sizeof(*m));
@@ -149,6 +193,9 @@ static void make_hello(struct rdmig__msg *m, unsigned n, uint32_t ps)
 	m->hello.page_size = ps;
 	m->hello.nqps = 3;
 	m->hello.nregions = n;
+	m->hello.flags = RDMIG__HELLO_NOTICES;
+	for (unsigned i = 0; i < RDMIG__SCAN_SECRET_SIZE; i++)
+		m->hello.secret[i] = secret_byte(i, n);
 	for (unsigned i = 0; i < n; i++) {
 		m->hello.regions[i].gpa = reg_gpa(i);
 		m->hello.regions[i].len = reg_len(i, ps);
@@ -169,6 +216,8 @@ static void make_ack(struct rdmig__msg *m, unsigned n, uint32_t ps)
 		m->hello_ack.regions[i].len = reg_len(i, ps);
 		m->hello_ack.regions[i].addr = reg_addr(i);
 		m->hello_ack.regions[i].rkey = 0x80000000u | (i * 0x01010101u);
+		/* every other region known zero, starting with region 0 */
+		m->hello_ack.regions[i].flags = i % 2 ? 0 : RDMIG__TARGET_ZERO;
 	}
 }
 
@@ -220,6 +269,53 @@ static void make_sample(enum sample s, struct rdmig__msg *m)
 		m->type = RDMIG__MSG_PROGRESS;
 		m->progress.pass = 0x8000000000000004ull;
 		m->progress.elapsed_ms = 0x00000003deadbeefull;
+		break;
+	case S_NOTICE:
+		/* written 0, 63, 96, 255; zeroed 1, 2, 184..191, 192 */
+		m->type = RDMIG__MSG_NOTICE;
+		m->notice.pass = 0x8000000000000005ull;
+		m->notice.region = RDMIG__MAX_REGIONS - 1;
+		m->notice.npages = RDMIG__NOTICE_PAGES;
+		m->notice.first = 0x8000000000000100ull;
+		m->notice.written[0] = 0x8000000000000001ull;
+		m->notice.written[1] = 0x0000000100000000ull;
+		m->notice.written[3] = 0x8000000000000000ull;
+		m->notice.zeroed[0] = 0x6;
+		m->notice.zeroed[2] = 0xff00000000000000ull;
+		m->notice.zeroed[3] = 0x1;
+		break;
+	case S_HASHES:
+		/* 10 pages, 1 and 4 landed zero: room for 8 hashes, 5 sent */
+		m->type = RDMIG__MSG_HASHES;
+		m->hashes.pass = 0x8000000000000006ull;
+		m->hashes.region = 7;
+		m->hashes.npages = 10;
+		m->hashes.first = 0xfffffffffffffff0ull;
+		m->hashes.landed_zero[0] = 0x12;
+		m->hashes.nhashes = 5;
+		for (unsigned i = 0; i < 5; i++) {
+			m->hashes.hash[i].lo = hash_lo(i);
+			m->hashes.hash[i].hi = hash_hi(i);
+		}
+		break;
+	case S_HASHES_EMPTY:
+		/* the one written page landed zero */
+		m->type = RDMIG__MSG_HASHES;
+		m->hashes.pass = 1;
+		m->hashes.npages = 1;
+		m->hashes.landed_zero[0] = 1;
+		break;
+	case S_HASHES_MAX:
+		m->type = RDMIG__MSG_HASHES;
+		m->hashes.pass = 0x8000000000000007ull;
+		m->hashes.region = RDMIG__MAX_REGIONS - 1;
+		m->hashes.npages = RDMIG__NOTICE_PAGES;
+		m->hashes.first = 0x0000123456789a00ull;
+		m->hashes.nhashes = RDMIG__NOTICE_PAGES;
+		for (unsigned i = 0; i < RDMIG__NOTICE_PAGES; i++) {
+			m->hashes.hash[i].lo = hash_lo(i);
+			m->hashes.hash[i].hi = hash_hi(i);
+		}
 		break;
 	case S_COMPLETE:
 		m->type = RDMIG__MSG_COMPLETE;
@@ -273,6 +369,8 @@ static void assert_msg_equal(const struct rdmig__msg *a, const struct rdmig__msg
 		assert_int_equal(a->hello.page_size, b->hello.page_size);
 		assert_int_equal(a->hello.nqps, b->hello.nqps);
 		assert_int_equal(a->hello.nregions, b->hello.nregions);
+		assert_int_equal(a->hello.flags, b->hello.flags);
+		assert_memory_equal(a->hello.secret, b->hello.secret, RDMIG__SCAN_SECRET_SIZE);
 		for (unsigned i = 0; i < a->hello.nregions; i++) {
 			assert_int_equal(a->hello.regions[i].gpa, b->hello.regions[i].gpa);
 			assert_int_equal(a->hello.regions[i].len, b->hello.regions[i].len);
@@ -292,6 +390,30 @@ static void assert_msg_equal(const struct rdmig__msg *a, const struct rdmig__msg
 			assert_int_equal(x->len, y->len);
 			assert_int_equal(x->addr, y->addr);
 			assert_int_equal(x->rkey, y->rkey);
+			assert_int_equal(x->flags, y->flags);
+		}
+		break;
+	case RDMIG__MSG_NOTICE:
+		assert_int_equal(a->notice.pass, b->notice.pass);
+		assert_int_equal(a->notice.region, b->notice.region);
+		assert_int_equal(a->notice.npages, b->notice.npages);
+		assert_int_equal(a->notice.first, b->notice.first);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
+			assert_int_equal(a->notice.written[w], b->notice.written[w]);
+			assert_int_equal(a->notice.zeroed[w], b->notice.zeroed[w]);
+		}
+		break;
+	case RDMIG__MSG_HASHES:
+		assert_int_equal(a->hashes.pass, b->hashes.pass);
+		assert_int_equal(a->hashes.region, b->hashes.region);
+		assert_int_equal(a->hashes.npages, b->hashes.npages);
+		assert_int_equal(a->hashes.first, b->hashes.first);
+		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+			assert_int_equal(a->hashes.landed_zero[w], b->hashes.landed_zero[w]);
+		assert_int_equal(a->hashes.nhashes, b->hashes.nhashes);
+		for (unsigned i = 0; i < a->hashes.nhashes; i++) {
+			assert_int_equal(a->hashes.hash[i].lo, b->hashes.hash[i].lo);
+			assert_int_equal(a->hashes.hash[i].hi, b->hashes.hash[i].hi);
 		}
 		break;
 	case RDMIG__MSG_PASS_END:
@@ -406,6 +528,49 @@ static void proto_progress_round_trips(void **state)
 	round_trip(S_PROGRESS);
 }
 
+static void proto_notice_round_trips(void **state)
+{
+	(void)state;
+	round_trip(S_NOTICE);
+}
+
+static void proto_hashes_round_trips(void **state)
+{
+	(void)state;
+	round_trip(S_HASHES);
+	round_trip(S_HASHES_EMPTY);
+	round_trip(S_HASHES_MAX);
+}
+
+/* HELLO flags and secret, HELLO_ACK region flags: every value allowed survives. */
+static void proto_hello_flags_and_secret_round_trip(void **state)
+{
+	(void)state;
+	make_hello(&msg_in, 1, 4096);
+	msg_in.hello.flags = 0;
+	memset(msg_in.hello.secret, 0, RDMIG__SCAN_SECRET_SIZE);
+	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)), 248);
+	memset(&msg_out, 0xa5, sizeof(msg_out));
+	assert_int_equal(rdmig__msg_decode(buf, 248, &msg_out, err, sizeof(err)), 0);
+	assert_msg_equal(&msg_in, &msg_out);
+
+	memset(msg_in.hello.secret, 0xff, RDMIG__SCAN_SECRET_SIZE);
+	msg_in.hello.flags = RDMIG__HELLO_NOTICES;
+	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)), 248);
+	memset(&msg_out, 0, sizeof(msg_out));
+	assert_int_equal(rdmig__msg_decode(buf, 248, &msg_out, err, sizeof(err)), 0);
+	assert_msg_equal(&msg_in, &msg_out);
+
+	make_ack(&msg_in, 3, 4096);
+	for (unsigned i = 0; i < 3; i++)
+		msg_in.hello_ack.regions[i].flags = i == 1 ? RDMIG__TARGET_ZERO : 0;
+	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)),
+			 40 + 3 * 32);
+	memset(&msg_out, 0xa5, sizeof(msg_out));
+	assert_int_equal(rdmig__msg_decode(buf, 40 + 3 * 32, &msg_out, err, sizeof(err)), 0);
+	assert_msg_equal(&msg_in, &msg_out);
+}
+
 static void proto_complete_round_trips(void **state)
 {
 	(void)state;
@@ -462,8 +627,8 @@ static void proto_hello_gigabyte_pages_round_trips(void **state)
 {
 	(void)state;
 	make_hello(&msg_in, 2, 1u << 30);
-	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)), 64);
-	assert_int_equal(rdmig__msg_decode(buf, 64, &msg_out, err, sizeof(err)), 0);
+	assert_int_equal(rdmig__msg_encode(&msg_in, buf, sizeof(buf), err, sizeof(err)), 264);
+	assert_int_equal(rdmig__msg_decode(buf, 264, &msg_out, err, sizeof(err)), 0);
 	assert_msg_equal(&msg_in, &msg_out);
 }
 
@@ -498,6 +663,79 @@ static void proto_pass_end_encodes_documented_layout(void **state)
 	assert_memory_equal(buf, want, sizeof(want));
 }
 
+/* HELLO: the fixed part byte for byte, then the secret and the regions. */
+static void proto_hello_encodes_documented_layout(void **state)
+{
+	static const uint8_t want[40] = {
+		'R', 'D', 'M', 'G', 1, 0, 2, 0, 248, 0,	   0, 0,
+		0,   0,	  0,   0,   1, 0, 1, 0, 0,   0x10, 0, 0, /* ver_min, ver_max, page_size */
+		3,   0,	  0,   0,   1, 0, 0, 0,			 /* nqps, nregions */
+		1,   0,	  0,   0,   0, 0, 0, 0,			 /* flags, reserved */
+	};
+
+	(void)state;
+	encode_sample(S_HELLO_1, buf);
+	assert_memory_equal(buf, want, sizeof(want));
+	for (unsigned i = 0; i < RDMIG__SCAN_SECRET_SIZE; i++)
+		assert_int_equal(buf[HELLO_SECRET + i], secret_byte(i, 1));
+	assert_int_equal(HELLO_SECRET + RDMIG__SCAN_SECRET_SIZE, HELLO_REG(0));
+	assert_int_equal(get_le(buf, HELLO_REG(0), 8), reg_gpa(0));
+	assert_int_equal(get_le(buf, HELLO_REG(0) + 8, 8), reg_len(0, 4096));
+}
+
+static void proto_notice_encodes_documented_layout(void **state)
+{
+	static const uint8_t want[NOTICE_LEN] = {
+		'R',  'D', 'M', 'G', 1, 0, 10, 0,    NOTICE_LEN, 0, 0, 0,
+		0,    0,   0,	0,   5, 0, 0,  0,    0,		 0, 0, 0x80, /* pass */
+		0xff, 0,   0,	0,   0, 1, 0,  0,			     /* region, npages */
+		0,    1,   0,	0,   0, 0, 0,  0x80,			     /* first */
+		1,    0,   0,	0,   0, 0, 0,  0x80,			     /* written[0] */
+		0,    0,   0,	0,   1, 0, 0,  0,			     /* written[1] */
+		0,    0,   0,	0,   0, 0, 0,  0,			     /* written[2] */
+		0,    0,   0,	0,   0, 0, 0,  0x80,			     /* written[3] */
+		6,    0,   0,	0,   0, 0, 0,  0,			     /* zeroed[0] */
+		0,    0,   0,	0,   0, 0, 0,  0,			     /* zeroed[1] */
+		0,    0,   0,	0,   0, 0, 0,  0xff,			     /* zeroed[2] */
+		1,    0,   0,	0,   0, 0, 0,  0,			     /* zeroed[3] */
+	};
+
+	(void)state;
+	encode_sample(S_NOTICE, buf);
+	assert_memory_equal(buf, want, sizeof(want));
+}
+
+static void proto_hashes_encodes_documented_layout(void **state)
+{
+	static const uint8_t want[HASHES_HASH(1)] = {
+		'R',  'D',  'M',  'G',	1,    0,    11,	  0,	160, 0, 0, 0,
+		0,    0,    0,	  0,	6,    0,    0,	  0,	0,   0, 0, 0x80, /* pass */
+		7,    0,    0,	  0,	10,   0,    0,	  0,	/* region, npages */
+		0xf0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* first */
+		0x12, 0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[0] */
+		0,    0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[1] */
+		0,    0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[2] */
+		0,    0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[3] */
+		5,    0,    0,	  0,	0,    0,    0,	  0,	/* nhashes, reserved */
+		0,    0,    0,	  0,	0,    0xee, 0xff, 0xc0, /* hash[0].lo */
+		0xef, 0xbe, 0xad, 0xde, 0,    0,    0,	  0x80, /* hash[0].hi */
+	};
+
+	(void)state;
+	encode_sample(S_HASHES, buf);
+	assert_memory_equal(buf, want, sizeof(want));
+	for (unsigned i = 1; i < 5; i++) {
+		assert_int_equal(get_le(buf, HASHES_HASH(i), 8), hash_lo(i));
+		assert_int_equal(get_le(buf, HASHES_HASH(i) + 8, 8), hash_hi(i));
+	}
+	assert_int_equal(HASHES_HASH(5), sample_len[S_HASHES]);
+
+	encode_sample(S_HASHES_MAX, buf);
+	assert_int_equal(get_le(buf, HASHES_NHASHES, 4), RDMIG__NOTICE_PAGES);
+	assert_int_equal(get_le(buf, HASHES_HASH(255), 8), hash_lo(255));
+	assert_int_equal(get_le(buf, HASHES_HASH(255) + 8, 8), hash_hi(255));
+}
+
 /* The region arrays sit at the offsets the patch tests below rely on. */
 static void proto_hello_ack_regions_encode_at_documented_offsets(void **state)
 {
@@ -505,6 +743,11 @@ static void proto_hello_ack_regions_encode_at_documented_offsets(void **state)
 	encode_sample(S_HELLO_3, buf);
 	assert_int_equal(get_le(buf, HELLO_PAGE, 4), 2u << 20);
 	assert_int_equal(get_le(buf, HELLO_NREGIONS, 4), 3);
+	assert_int_equal(get_le(buf, HELLO_FLAGS, 4), RDMIG__HELLO_NOTICES);
+	assert_int_equal(get_le(buf, HELLO_RESERVED, 4), 0);
+	assert_int_equal(buf[HELLO_SECRET], secret_byte(0, 3));
+	assert_int_equal(buf[HELLO_SECRET + RDMIG__SCAN_SECRET_SIZE - 1],
+			 secret_byte(RDMIG__SCAN_SECRET_SIZE - 1, 3));
 	assert_int_equal(get_le(buf, HELLO_REG(2), 8), reg_gpa(2));
 	assert_int_equal(get_le(buf, HELLO_REG(2) + 8, 8), reg_len(2, 2u << 20));
 
@@ -517,7 +760,8 @@ static void proto_hello_ack_regions_encode_at_documented_offsets(void **state)
 	assert_int_equal(get_le(buf, ACK_REG(2) + 8, 8), reg_len(2, 2u << 20));
 	assert_int_equal(get_le(buf, ACK_REG(2) + 16, 8), reg_addr(2));
 	assert_int_equal(get_le(buf, ACK_REG(2) + 24, 4), 0x80000000u | 0x02020202u);
-	assert_int_equal(get_le(buf, ACK_REG(2) + 28, 4), 0);
+	assert_int_equal(get_le(buf, ACK_REG(2) + ACK_REG_FLAGS, 4), RDMIG__TARGET_ZERO);
+	assert_int_equal(get_le(buf, ACK_REG(1) + ACK_REG_FLAGS, 4), 0);
 }
 
 /* --- decode: field validation by patching ----------------------------------- */
@@ -606,8 +850,10 @@ static void proto_decode_nonzero_reserved_ebadmsg(void **state)
 	(void)state;
 	PATCH_FAILS(S_ACK_1, ACK_RESERVED, 1, 2, "reserved");
 	PATCH_FAILS(S_ACK_1, ACK_RESERVED + 1, 0x80, 1, "reserved");
-	PATCH_FAILS(S_ACK_3, ACK_REG(2) + 28, 1, 4, "reserved");
-	PATCH_FAILS(S_ACK_MAX, ACK_REG(RDMIG__MAX_REGIONS - 1) + 31, 0x80, 1, "reserved");
+	PATCH_FAILS(S_HELLO_1, HELLO_RESERVED, 1, 4, "HELLO: reserved");
+	PATCH_FAILS(S_HELLO_MAX, HELLO_RESERVED + 3, 0x80, 1, "HELLO: reserved");
+	PATCH_FAILS(S_HASHES, HASHES_RESERVED, 1, 4, "HASHES: reserved");
+	PATCH_FAILS(S_HASHES_EMPTY, HASHES_RESERVED + 3, 0x80, 1, "HASHES: reserved");
 	PATCH_FAILS(S_PASS_END, PE_RESERVED, 1, 4, "reserved");
 	PATCH_FAILS(S_PASS_END, PE_RESERVED + 3, 0x80, 1, "reserved");
 }
@@ -867,6 +1113,11 @@ static void proto_decode_zero_pass_ebadmsg(void **state)
 	PATCH_OK(S_PASS_ACK, PA_PASS, 1, 8);
 	PATCH_FAILS(S_PROGRESS, PA_PASS, 0, 8, "pass 0");
 	PATCH_OK(S_PROGRESS, PA_PASS, 1, 8);
+	PATCH_FAILS(S_NOTICE, BLK_PASS, 0, 8, "NOTICE: pass 0");
+	PATCH_OK(S_NOTICE, BLK_PASS, 1, 8);
+	PATCH_FAILS(S_HASHES, BLK_PASS, 0, 8, "HASHES: pass 0");
+	PATCH_FAILS(S_HASHES_EMPTY, BLK_PASS, 0, 8, "HASHES: pass 0");
+	PATCH_OK(S_HASHES, BLK_PASS, 1, 8);
 }
 
 static void proto_decode_pass_end_bad_qp_ebadmsg(void **state)
@@ -889,6 +1140,301 @@ static void proto_decode_pass_end_more_writes_than_bytes_ebadmsg(void **state)
 	put_le(buf, PE_WRITES, 0, 8);
 	put_le(buf, PE_BYTES, 0, 8);
 	check_decode(buf, 48, 0, NULL, __LINE__);
+}
+
+/* --- HELLO flags and secret, HELLO_ACK region flags ------------------------- */
+
+static void proto_decode_hello_unknown_flags_ebadmsg(void **state)
+{
+	(void)state;
+	PATCH_FAILS(S_HELLO_1, HELLO_FLAGS, 2, 4, "HELLO: unknown flags 0x2");
+	PATCH_FAILS(S_HELLO_1, HELLO_FLAGS, 3, 4, "HELLO: unknown flags 0x2");
+	PATCH_FAILS(S_HELLO_MAX, HELLO_FLAGS + 3, 0x80, 1, "HELLO: unknown flags 0x80000000");
+	PATCH_OK(S_HELLO_1, HELLO_FLAGS, 0, 4);
+	PATCH_OK(S_HELLO_3, HELLO_FLAGS, RDMIG__HELLO_NOTICES, 4);
+}
+
+/* The secret is opaque: any bytes, zeros included, are the peer's to choose. */
+static void proto_decode_hello_any_secret_accepted(void **state)
+{
+	(void)state;
+	PATCH_OK(S_HELLO_1, HELLO_SECRET, 0, 8);
+	PATCH_OK(S_HELLO_1, HELLO_SECRET + RDMIG__SCAN_SECRET_SIZE - 8, ~0ull, 8);
+	encode_sample(S_HELLO_3, buf);
+	memset(buf + HELLO_SECRET, 0, RDMIG__SCAN_SECRET_SIZE);
+	check_decode(buf, sample_len[S_HELLO_3], 0, NULL, __LINE__);
+	memset(buf + HELLO_SECRET, 0xff, RDMIG__SCAN_SECRET_SIZE);
+	check_decode(buf, sample_len[S_HELLO_3], 0, NULL, __LINE__);
+	for (unsigned i = 0; i < RDMIG__SCAN_SECRET_SIZE; i++)
+		assert_int_equal(msg_out.hello.secret[i], 0xff);
+}
+
+static void proto_decode_ack_unknown_region_flags_ebadmsg(void **state)
+{
+	(void)state;
+	PATCH_FAILS(S_ACK_1, ACK_REG(0) + ACK_REG_FLAGS, 2, 4,
+		    "HELLO_ACK: region 0 has unknown flags 0x2");
+	PATCH_FAILS(S_ACK_3, ACK_REG(2) + ACK_REG_FLAGS, 0xffffffffu, 4,
+		    "HELLO_ACK: region 2 has unknown flags 0xfffffffe");
+	PATCH_FAILS(S_ACK_MAX, ACK_REG(RDMIG__MAX_REGIONS - 1) + ACK_REG_FLAGS + 3, 0x80, 1,
+		    "region 255 has unknown flags 0x80000000");
+	PATCH_OK(S_ACK_3, ACK_REG(1) + ACK_REG_FLAGS, RDMIG__TARGET_ZERO, 4);
+	PATCH_OK(S_ACK_3, ACK_REG(0) + ACK_REG_FLAGS, 0, 4);
+}
+
+/* --- NOTICE and HASHES ------------------------------------------------------- */
+
+static void proto_decode_block_bad_region_ebadmsg(void **state)
+{
+	(void)state;
+	PATCH_FAILS(S_NOTICE, BLK_REGION, RDMIG__MAX_REGIONS, 4, "NOTICE: region 256 >= 256");
+	PATCH_FAILS(S_NOTICE, BLK_REGION, 0xffffffffu, 4, "NOTICE: region");
+	PATCH_OK(S_NOTICE, BLK_REGION, 0, 4);
+	PATCH_FAILS(S_HASHES, BLK_REGION, RDMIG__MAX_REGIONS, 4, "HASHES: region 256 >= 256");
+	PATCH_FAILS(S_HASHES_EMPTY, BLK_REGION + 3, 0x80, 1, "HASHES: region");
+	PATCH_OK(S_HASHES, BLK_REGION, RDMIG__MAX_REGIONS - 1, 4);
+}
+
+static void proto_decode_block_bad_npages_ebadmsg(void **state)
+{
+	(void)state;
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 0, 4, "NOTICE: 0 pages, not in [1, 256]");
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, RDMIG__NOTICE_PAGES + 1, 4, "NOTICE: 257 pages");
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 0x80000100u, 4, "NOTICE: 2147483904 pages");
+	PATCH_FAILS(S_HASHES, BLK_NPAGES, 0, 4, "HASHES: 0 pages, not in [1, 256]");
+	PATCH_FAILS(S_HASHES_MAX, BLK_NPAGES, RDMIG__NOTICE_PAGES + 1, 4, "HASHES: 257 pages");
+	PATCH_FAILS(S_HASHES_EMPTY, BLK_NPAGES, 0xffffffffu, 4, "HASHES: 4294967295 pages");
+	PATCH_OK(S_HASHES_EMPTY, BLK_NPAGES, RDMIG__NOTICE_PAGES, 4);
+}
+
+/* [first, first + npages) must not wrap: its end, first + npages, is a uint64. */
+static void proto_decode_block_wraparound_ebadmsg(void **state)
+{
+	(void)state;
+	/* NOTICE: 256 pages */
+	PATCH_FAILS(S_NOTICE, BLK_FIRST, 0xffffffffffffff01ull, 8, "NOTICE: pages");
+	PATCH_FAILS(S_NOTICE, BLK_FIRST, 0xffffffffffffff00ull, 8, "wrap");
+	PATCH_FAILS(S_NOTICE, BLK_FIRST, ~0ull, 8, "wrap");
+	PATCH_OK(S_NOTICE, BLK_FIRST, 0xfffffffffffffeffull, 8);
+	PATCH_OK(S_NOTICE, BLK_FIRST, 0, 8);
+	/* HASHES: 10 pages */
+	PATCH_FAILS(S_HASHES, BLK_FIRST, 0xfffffffffffffff6ull, 8, "HASHES: pages");
+	PATCH_FAILS(S_HASHES, BLK_FIRST, ~0ull, 8, "wrap");
+	PATCH_OK(S_HASHES, BLK_FIRST, 0xfffffffffffffff5ull, 8);
+	/* HASHES: 1 page */
+	PATCH_FAILS(S_HASHES_EMPTY, BLK_FIRST, ~0ull, 8, "wrap");
+	PATCH_OK(S_HASHES_EMPTY, BLK_FIRST, ~0ull - 1, 8);
+}
+
+/* Encodes S_NOTICE with its bitmaps cleared and npages set, for the bitmap patches below. */
+static void notice_blank(uint32_t npages)
+{
+	encode_sample(S_NOTICE, buf);
+	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
+		put_le(buf, NOTICE_WRITTEN(w), 0, 8);
+		put_le(buf, NOTICE_ZEROED(w), 0, 8);
+	}
+	put_le(buf, BLK_NPAGES, npages, 4);
+}
+
+/* Sets page `bit` in the bitmap of 4 words at off. */
+static void set_page(size_t off, unsigned bit)
+{
+	size_t at = off + 8 * (bit / 64);
+
+	put_le(buf, at, get_le(buf, at, 8) | 1ull << (bit % 64), 8);
+}
+
+static void proto_decode_notice_page_beyond_npages_ebadmsg(void **state)
+{
+	static const uint32_t npages[] = { 1, 2, 63, 64, 65, 100, 128, 200, 255 };
+
+	(void)state;
+	/* the sample's written page 255 with one page less */
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 255, 4,
+		    "NOTICE: written page 255 is beyond its 255 pages");
+	/* its written page 96 and zeroed pages 184..192 */
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 96, 4, "written page 96 is beyond its 96 pages");
+
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(npages); i++) {
+		uint32_t n = npages[i];
+
+		/* the last page is fine, in either bitmap */
+		notice_blank(n);
+		set_page(NOTICE_WRITTEN(0), n - 1);
+		check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+		notice_blank(n);
+		set_page(NOTICE_ZEROED(0), n - 1);
+		check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+
+		/* the next page, or the last of the bitmap, is not */
+		for (unsigned b = 0; b < 2; b++) {
+			unsigned bit = b ? RDMIG__NOTICE_PAGES - 1 : n;
+			char want[64];
+
+			notice_blank(n);
+			set_page(NOTICE_WRITTEN(0), 0);
+			set_page(NOTICE_WRITTEN(0), bit);
+			snprintf(want, sizeof(want),
+				 "NOTICE: written page %u is beyond its %u pages", bit, n);
+			check_decode(buf, NOTICE_LEN, -EBADMSG, want, __LINE__);
+
+			notice_blank(n);
+			set_page(NOTICE_WRITTEN(0), 0);
+			set_page(NOTICE_ZEROED(0), bit);
+			snprintf(want, sizeof(want),
+				 "NOTICE: zeroed page %u is beyond its %u pages", bit, n);
+			check_decode(buf, NOTICE_LEN, -EBADMSG, want, __LINE__);
+		}
+	}
+}
+
+static void proto_decode_notice_page_written_and_zeroed_ebadmsg(void **state)
+{
+	(void)state;
+	/* the sample's written pages 0, 63, 96 and 255, zeroed as well */
+	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(0), 0x7, 8,
+		    "NOTICE: page 0 is both written and zeroed");
+	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(0) + 7, 0x80, 1, "page 63 is both");
+	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(1), 0x0000000100000000ull, 8, "page 96 is both");
+	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(3), 0x8000000000000001ull, 8, "page 255 is both");
+	/* and the sample's zeroed pages 1 and 192, written as well */
+	PATCH_FAILS(S_NOTICE, NOTICE_WRITTEN(0), 0x8000000000000003ull, 8, "page 1 is both");
+	PATCH_FAILS(S_NOTICE, NOTICE_WRITTEN(3), 0x8000000000000001ull, 8, "page 192 is both");
+
+	notice_blank(8);
+	set_page(NOTICE_WRITTEN(0), 3);
+	set_page(NOTICE_ZEROED(0), 3);
+	check_decode(buf, NOTICE_LEN, -EBADMSG, "NOTICE: page 3 is both written and zeroed",
+		     __LINE__);
+	/* neighbours are fine */
+	notice_blank(8);
+	set_page(NOTICE_WRITTEN(0), 3);
+	set_page(NOTICE_ZEROED(0), 2);
+	set_page(NOTICE_ZEROED(0), 4);
+	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+}
+
+/* A NOTICE says something: at least one page is written or zeroed. */
+static void proto_decode_notice_without_pages_ebadmsg(void **state)
+{
+	(void)state;
+	notice_blank(RDMIG__NOTICE_PAGES);
+	check_decode(buf, NOTICE_LEN, -EBADMSG, "NOTICE: no page is written or zeroed", __LINE__);
+	notice_blank(1);
+	check_decode(buf, NOTICE_LEN, -EBADMSG, "NOTICE: no page", __LINE__);
+	/* one page, either way, is enough */
+	set_page(NOTICE_WRITTEN(0), 0);
+	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+	notice_blank(RDMIG__NOTICE_PAGES);
+	set_page(NOTICE_ZEROED(0), RDMIG__NOTICE_PAGES - 1);
+	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+	/* all written, or all zeroed */
+	notice_blank(RDMIG__NOTICE_PAGES);
+	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+		put_le(buf, NOTICE_WRITTEN(w), ~0ull, 8);
+	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+	notice_blank(RDMIG__NOTICE_PAGES);
+	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
+		put_le(buf, NOTICE_ZEROED(w), ~0ull, 8);
+	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+}
+
+static void proto_decode_hashes_landed_zero_beyond_npages_ebadmsg(void **state)
+{
+	(void)state;
+	/* the sample's landed-zero pages 1 and 4 */
+	PATCH_FAILS(S_HASHES, BLK_NPAGES, 4, 4, "HASHES: landed-zero page 4 is beyond its 4 pages");
+	PATCH_FAILS(S_HASHES, HASHES_LZERO(0), 0x412, 8, "landed-zero page 10 is beyond its 10");
+	PATCH_FAILS(S_HASHES, HASHES_LZERO(3) + 7, 0x80, 1, "landed-zero page 255 is beyond");
+	PATCH_FAILS(S_HASHES_EMPTY, HASHES_LZERO(0), 0x2, 8, "landed-zero page 1 is beyond its 1");
+	PATCH_OK(S_HASHES, HASHES_LZERO(0), 0x212, 8); /* page 9, the last */
+	/* 256 pages: every bit is in range */
+	PATCH_OK(S_HASHES_MAX, BLK_NPAGES, RDMIG__NOTICE_PAGES, 4);
+}
+
+/*
+ * HASHES of npages pages, z of them landed zero, with n hashes present and
+ * claimed: the message as a valid peer would send it, whatever the counts.
+ */
+static size_t hashes_build(uint32_t npages, unsigned z, uint32_t n)
+{
+	size_t len = HASHES_HASH(n);
+
+	memset(buf, 0, sizeof(buf));
+	put_le(buf, OFF_MAGIC, RDMIG__PROTO_MAGIC, 4);
+	put_le(buf, OFF_VERSION, RDMIG__PROTO_VERSION, 2);
+	put_le(buf, OFF_TYPE, RDMIG__MSG_HASHES, 2);
+	put_le(buf, OFF_LEN, len, 4);
+	put_le(buf, BLK_PASS, 3, 8);
+	put_le(buf, BLK_REGION, 1, 4);
+	put_le(buf, BLK_NPAGES, npages, 4);
+	put_le(buf, BLK_FIRST, 0x100, 8);
+	for (unsigned i = 0; i < z; i++)
+		set_page(HASHES_LZERO(0), npages - 1 - i); /* the last z pages */
+	put_le(buf, HASHES_NHASHES, n, 4);
+	for (unsigned i = 0; i < n; i++) {
+		put_le(buf, HASHES_HASH(i), hash_lo(i), 8);
+		put_le(buf, HASHES_HASH(i) + 8, hash_hi(i), 8);
+	}
+	return len;
+}
+
+/* A hash for each written page that did not land zero, at most. */
+static void proto_decode_hashes_more_than_pages_ebadmsg(void **state)
+{
+	size_t len;
+
+	(void)state;
+	/* 6 pages, 2 landed zero */
+	len = hashes_build(6, 2, 5);
+	check_decode(buf, len, -EBADMSG, "HASHES: 5 hashes for 4 pages", __LINE__);
+	len = hashes_build(6, 2, 4);
+	check_decode(buf, len, 0, NULL, __LINE__);
+	assert_int_equal(msg_out.hashes.nhashes, 4);
+	/* fewer than that: some written pages may be reported otherwise, not decode's business */
+	len = hashes_build(6, 2, 1);
+	check_decode(buf, len, 0, NULL, __LINE__);
+	/* all landed zero: no hash */
+	len = hashes_build(1, 1, 1);
+	check_decode(buf, len, -EBADMSG, "HASHES: 1 hashes for 0 pages", __LINE__);
+	len = hashes_build(RDMIG__NOTICE_PAGES, RDMIG__NOTICE_PAGES, 1);
+	check_decode(buf, len, -EBADMSG, "1 hashes for 0 pages", __LINE__);
+	len = hashes_build(RDMIG__NOTICE_PAGES, RDMIG__NOTICE_PAGES, 0);
+	check_decode(buf, len, 0, NULL, __LINE__);
+	/* 256 pages, one landed zero */
+	len = hashes_build(RDMIG__NOTICE_PAGES, 1, RDMIG__NOTICE_PAGES);
+	check_decode(buf, len, -EBADMSG, "256 hashes for 255 pages", __LINE__);
+	len = hashes_build(RDMIG__NOTICE_PAGES, 1, RDMIG__NOTICE_PAGES - 1);
+	check_decode(buf, len, 0, NULL, __LINE__);
+	/* the samples, with fewer pages */
+	PATCH_FAILS(S_HASHES, BLK_NPAGES, 6, 4, "HASHES: 5 hashes for 4 pages");
+	PATCH_OK(S_HASHES, BLK_NPAGES, 7, 4);
+	PATCH_OK(S_HASHES_EMPTY, HASHES_LZERO(0), 0, 8); /* 0 hashes for 1 page */
+}
+
+/* The payload holds exactly nhashes hashes; a count over 256 is refused before any size math. */
+static void proto_decode_hashes_count_mismatch_ebadmsg(void **state)
+{
+	size_t len;
+
+	(void)state;
+	PATCH_FAILS(S_HASHES, HASHES_NHASHES, 6, 4, "HASHES: payload of 144 bytes, expected 160");
+	PATCH_FAILS(S_HASHES, HASHES_NHASHES, 4, 4, "HASHES: payload of 144 bytes, expected 128");
+	PATCH_FAILS(S_HASHES, HASHES_NHASHES, 0, 4, "expected 64");
+	PATCH_FAILS(S_HASHES_EMPTY, HASHES_NHASHES, 1, 4,
+		    "HASHES: payload of 64 bytes, expected 80");
+	PATCH_FAILS(S_HASHES_MAX, HASHES_NHASHES, RDMIG__NOTICE_PAGES - 1, 4, "payload");
+	/* over 256, with the hashes present */
+	len = encode_sample(S_HASHES_MAX, buf);
+	put_le(buf, len, hash_lo(256), 8);
+	put_le(buf, len + 8, hash_hi(256), 8);
+	put_le(buf, HASHES_NHASHES, RDMIG__NOTICE_PAGES + 1, 4);
+	put_le(buf, OFF_LEN, len + 16, 4);
+	check_decode(buf, len + 16, -EBADMSG, "HASHES: 257 hashes > 256", __LINE__);
+	/* a huge count must not be multiplied into a small payload size */
+	PATCH_FAILS(S_HASHES, HASHES_NHASHES, 0x10000005u, 4, "HASHES: 268435461 hashes > 256");
+	PATCH_FAILS(S_HASHES_EMPTY, HASHES_NHASHES, 0xffffffffu, 4, "hashes > 256");
 }
 
 static void proto_decode_error_code_out_of_range_ebadmsg(void **state)
@@ -1158,6 +1704,51 @@ static void proto_encode_invalid_message_einval(void **state)
 	msg_in.pass_ack.pass = 0;
 	ENCODE_EINVAL("pass 0");
 
+	make_sample(S_HELLO_1, &msg_in);
+	msg_in.hello.flags = 0x10;
+	ENCODE_EINVAL("HELLO: unknown flags 0x10");
+	make_sample(S_ACK_3, &msg_in);
+	msg_in.hello_ack.regions[2].flags = RDMIG__TARGET_ZERO | 4;
+	ENCODE_EINVAL("HELLO_ACK: region 2 has unknown flags 0x4");
+
+	make_sample(S_NOTICE, &msg_in);
+	msg_in.notice.pass = 0;
+	ENCODE_EINVAL("NOTICE: pass 0");
+	make_sample(S_NOTICE, &msg_in);
+	msg_in.notice.region = RDMIG__MAX_REGIONS;
+	ENCODE_EINVAL("NOTICE: region 256");
+	make_sample(S_NOTICE, &msg_in);
+	msg_in.notice.npages = 0;
+	ENCODE_EINVAL("NOTICE: 0 pages");
+	make_sample(S_NOTICE, &msg_in);
+	msg_in.notice.written[3] = 0;
+	msg_in.notice.npages = 190;
+	ENCODE_EINVAL("NOTICE: zeroed page 190 is beyond its 190 pages");
+	make_sample(S_NOTICE, &msg_in);
+	msg_in.notice.zeroed[0] |= 1ull << 63;
+	ENCODE_EINVAL("NOTICE: page 63 is both written and zeroed");
+	make_sample(S_NOTICE, &msg_in);
+	memset(msg_in.notice.written, 0, sizeof(msg_in.notice.written));
+	memset(msg_in.notice.zeroed, 0, sizeof(msg_in.notice.zeroed));
+	ENCODE_EINVAL("NOTICE: no page");
+	make_sample(S_NOTICE, &msg_in);
+	msg_in.notice.first = ~0ull - 100;
+	ENCODE_EINVAL("NOTICE: pages 0xffffffffffffff9b+256 wrap around");
+
+	make_sample(S_HASHES, &msg_in);
+	msg_in.hashes.pass = 0;
+	ENCODE_EINVAL("HASHES: pass 0");
+	make_sample(S_HASHES, &msg_in);
+	msg_in.hashes.landed_zero[2] = 1;
+	ENCODE_EINVAL("HASHES: landed-zero page 128 is beyond its 10 pages");
+	make_sample(S_HASHES, &msg_in);
+	msg_in.hashes.nhashes = 9;
+	ENCODE_EINVAL("HASHES: 9 hashes for 8 pages");
+	/* a count far beyond the array is refused, not encoded */
+	make_sample(S_HASHES_MAX, &msg_in);
+	msg_in.hashes.nhashes = 0x10000000u;
+	ENCODE_EINVAL("HASHES: 268435456 hashes for 256 pages");
+
 	make_sample(S_ERROR, &msg_in);
 	msg_in.error.code = 0;
 	ENCODE_EINVAL("code");
@@ -1215,8 +1806,9 @@ static void proto_connect_fits_private_data(void **state)
 static void proto_type_name_names_every_type(void **state)
 {
 	static const char *const want[] = {
-		"unknown",  "CONNECT",	    "HELLO", "HELLO_ACK", "PASS_END", "PASS_ACK",
-		"COMPLETE", "COMPLETE_ACK", "ERROR", "PROGRESS",  "unknown",
+		"unknown",  "CONNECT",	"HELLO",	"HELLO_ACK", "PASS_END",
+		"PASS_ACK", "COMPLETE", "COMPLETE_ACK", "ERROR",     "PROGRESS",
+		"NOTICE",   "HASHES",	"unknown",
 	};
 
 	(void)state;
@@ -1237,6 +1829,9 @@ int main(void)
 		cmocka_unit_test(proto_pass_end_round_trips),
 		cmocka_unit_test(proto_pass_ack_round_trips),
 		cmocka_unit_test(proto_progress_round_trips),
+		cmocka_unit_test(proto_notice_round_trips),
+		cmocka_unit_test(proto_hashes_round_trips),
+		cmocka_unit_test(proto_hello_flags_and_secret_round_trip),
 		cmocka_unit_test(proto_complete_round_trips),
 		cmocka_unit_test(proto_complete_ack_round_trips),
 		cmocka_unit_test(proto_error_round_trips),
@@ -1245,6 +1840,9 @@ int main(void)
 		cmocka_unit_test(proto_hello_gigabyte_pages_round_trips),
 		cmocka_unit_test(proto_connect_data_encodes_documented_layout),
 		cmocka_unit_test(proto_pass_end_encodes_documented_layout),
+		cmocka_unit_test(proto_hello_encodes_documented_layout),
+		cmocka_unit_test(proto_notice_encodes_documented_layout),
+		cmocka_unit_test(proto_hashes_encodes_documented_layout),
 		cmocka_unit_test(proto_hello_ack_regions_encode_at_documented_offsets),
 		cmocka_unit_test(proto_decode_bad_magic_ebadmsg),
 		cmocka_unit_test(proto_decode_unknown_version_eproto),
@@ -1272,6 +1870,18 @@ int main(void)
 		cmocka_unit_test(proto_decode_zero_pass_ebadmsg),
 		cmocka_unit_test(proto_decode_pass_end_bad_qp_ebadmsg),
 		cmocka_unit_test(proto_decode_pass_end_more_writes_than_bytes_ebadmsg),
+		cmocka_unit_test(proto_decode_hello_unknown_flags_ebadmsg),
+		cmocka_unit_test(proto_decode_hello_any_secret_accepted),
+		cmocka_unit_test(proto_decode_ack_unknown_region_flags_ebadmsg),
+		cmocka_unit_test(proto_decode_block_bad_region_ebadmsg),
+		cmocka_unit_test(proto_decode_block_bad_npages_ebadmsg),
+		cmocka_unit_test(proto_decode_block_wraparound_ebadmsg),
+		cmocka_unit_test(proto_decode_notice_page_beyond_npages_ebadmsg),
+		cmocka_unit_test(proto_decode_notice_page_written_and_zeroed_ebadmsg),
+		cmocka_unit_test(proto_decode_notice_without_pages_ebadmsg),
+		cmocka_unit_test(proto_decode_hashes_landed_zero_beyond_npages_ebadmsg),
+		cmocka_unit_test(proto_decode_hashes_more_than_pages_ebadmsg),
+		cmocka_unit_test(proto_decode_hashes_count_mismatch_ebadmsg),
 		cmocka_unit_test(proto_decode_error_code_out_of_range_ebadmsg),
 		cmocka_unit_test(proto_decode_error_unprintable_text_ebadmsg),
 		cmocka_unit_test(proto_decode_error_text_too_long_ebadmsg),

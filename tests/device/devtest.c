@@ -9,6 +9,11 @@
 
 #include <infiniband/verbs.h>
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
 #include "devtest.h"
 
 const char *devtest_ip(void)
@@ -144,4 +149,65 @@ int dt_mr_count(pid_t pid)
 		if (strstr(line, needle))
 			n++;
 	return pclose(f) == 0 ? n : -1;
+}
+
+static void *dst_main(void *arg)
+{
+	struct dt_dst *d = arg;
+
+	d->ret = rdmig_dst_run(d->dst, NULL);
+	snprintf(d->err, sizeof(d->err), "%s", rdmig_last_error());
+	return NULL;
+}
+
+void dt_dst_start(struct dt_dst *d, const char *ip, const struct dt_guest *g, unsigned flags,
+		  const struct rdmig_opts *opts)
+{
+	struct rdmig_opts o;
+	int port;
+
+	memset(d, 0, sizeof(*d));
+	if (opts)
+		o = *opts;
+	else
+		rdmig_opts_init(&o);
+	o.accept_timeout_ms = 60000;
+	assert_int_equal(rdmig_dst_create(&o, &d->dst), 0);
+	for (unsigned i = 0; i < g->n; i++)
+		assert_int_equal(
+			rdmig_dst_add_region(d->dst, g->gpa[i], g->hva[i], g->len[i], flags),
+			(int)i);
+	port = rdmig_dst_listen(d->dst, ip, "0");
+	assert_true(port > 0);
+	snprintf(d->port, sizeof(d->port), "%d", port);
+	assert_int_equal(pthread_create(&d->thread, NULL, dst_main, d), 0);
+}
+
+int dt_dst_join(struct dt_dst *d)
+{
+	pthread_join(d->thread, NULL);
+	rdmig_dst_destroy(d->dst);
+	d->dst = NULL;
+	return d->ret;
+}
+
+struct rdmig_src *dt_src_connect(const char *ip, const struct dt_dst *d, const struct dt_guest *g,
+				 const struct rdmig_opts *opts)
+{
+	struct rdmig_src *src;
+
+	assert_int_equal(rdmig_src_create(opts, &src), 0);
+	for (unsigned i = 0; i < g->n; i++)
+		assert_int_equal(rdmig_src_add_region(src, g->gpa[i], g->hva[i], g->len[i]),
+				 (int)i);
+	if (rdmig_src_connect(src, ip, d->port))
+		fail_msg("connect: %s", rdmig_last_error());
+	return src;
+}
+
+void dt_dirty(const struct dt_guest *g, struct rdmig_dirty *dirty)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		dirty[i] = (struct rdmig_dirty){ .bitmap = g->bitmap[i],
+						 .words = (g->len[i] / DT_PAGE + 63) / 64 };
 }

@@ -9,7 +9,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
+
+#include <rdmig/rdmig.h>
 
 #define DT_PAGE	       4096ull
 #define DT_MAX_REGIONS 8
@@ -44,5 +47,30 @@ uint64_t dt_now_ms(void);
 
 /* Memory registrations held by task `pid` on any RDMA device, or -1. */
 int dt_mr_count(pid_t pid);
+
+struct rdmig_dst;
+struct rdmig_src;
+struct rdmig_opts;
+
+/* A destination serving one session from a thread of its own. */
+struct dt_dst {
+	struct rdmig_dst *dst;
+	pthread_t thread;
+	int ret;
+	char err[512];
+	char port[16];
+};
+
+/* Creates a destination for g (regions added with `flags`), listens on a
+ * free port and serves from a thread. opts may be NULL. */
+void dt_dst_start(struct dt_dst *d, const char *ip, const struct dt_guest *g, unsigned flags,
+		  const struct rdmig_opts *opts);
+/* Joins the thread, destroys the handle, returns what rdmig_dst_run did. */
+int dt_dst_join(struct dt_dst *d);
+/* A source for g, connected to d. opts may be NULL. */
+struct rdmig_src *dt_src_connect(const char *ip, const struct dt_dst *d, const struct dt_guest *g,
+				 const struct rdmig_opts *opts);
+/* The KVM-layout dirty logs of g, for rdmig_src_pass (no skip set). */
+void dt_dirty(const struct dt_guest *g, struct rdmig_dirty *dirty);
 
 #endif

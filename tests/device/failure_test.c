@@ -54,6 +54,9 @@ static struct rdmig_opts opts(void)
 	struct rdmig_opts o;
 
 	rdmig_opts_init(&o);
+	/* Every pass writes the whole guest, so a kill lands among WRITEs. */
+	o.skip_zero = RDMIG_SWITCH_OFF;
+	o.skip_unchanged = RDMIG_SWITCH_OFF;
 	o.timeout_ms = TIMEOUT_MS;
 	o.idle_timeout_ms = IDLE_MS;
 	o.accept_timeout_ms = 30000;

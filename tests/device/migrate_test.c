@@ -120,7 +120,8 @@ static void migrate_64mib_3regions_writer_image_exact(void **state)
 	dst_start(&d, &dg, RDMIG_REGION_ZERO_FILLED);
 	src = src_for(&sg);
 	for (unsigned i = 0; i < 3; i++)
-		dirty[i] = (struct rdmig_dirty){ sg.bitmap[i], (len[i] / DT_PAGE + 63) / 64 };
+		dirty[i] = (struct rdmig_dirty){ .bitmap = sg.bitmap[i],
+						 .words = (len[i] / DT_PAGE + 63) / 64 };
 
 	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
 	/* A second connect is refused and leaves the session as it was. */
@@ -203,7 +204,8 @@ static void migrate_tight_credits_image_exact(void **state)
 	assert_int_equal(rdmig_src_create(&o, &src), 0);
 	for (unsigned i = 0; i < 2; i++) {
 		assert_int_equal(rdmig_src_add_region(src, gpa[i], sg.hva[i], len[i]), (int)i);
-		dirty[i] = (struct rdmig_dirty){ sg.bitmap[i], (len[i] / DT_PAGE + 63) / 64 };
+		dirty[i] = (struct rdmig_dirty){ .bitmap = sg.bitmap[i],
+						 .words = (len[i] / DT_PAGE + 63) / 64 };
 	}
 	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
 	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
@@ -253,6 +255,9 @@ static void pass_longer_than_idle_timeout_kept_alive(void **state)
 	o.idle_timeout_ms = idle_ms;
 	dst_start_opts(&d, &dg, RDMIG_REGION_ZERO_FILLED, &o);
 	rdmig_opts_init(&o);
+	/* Every page goes, so that the pass takes long (nothing is skipped). */
+	o.skip_zero = RDMIG_SWITCH_OFF;
+	o.skip_unchanged = RDMIG_SWITCH_OFF;
 	o.workers = 1;
 	o.chunk_pages = 1;
 	o.queue_depth = 4;
@@ -301,7 +306,7 @@ static void complete_with_unsent_pages_refused(void **state)
 	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
 	/* Region 0 entirely, region 1 all but page 200, over two passes. */
 	for (unsigned i = 0; i < 2; i++)
-		dirty[i] = (struct rdmig_dirty){ sg.bitmap[i], 4 };
+		dirty[i] = (struct rdmig_dirty){ .bitmap = sg.bitmap[i], .words = 4 };
 	memset(sg.bitmap[0], 0xff, 32);
 	memset(sg.bitmap[1], 0xff, 32);
 	sg.bitmap[1][200 / 64] &= ~(1ull << (200 % 64));

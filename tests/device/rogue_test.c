@@ -294,9 +294,12 @@ static void bad_version(uint8_t *buf, size_t *len)
 static void overlapping(uint8_t *buf, size_t *len)
 {
 	(void)len;
-	/* Region 1 (second entry after the 32 fixed bytes) moved into region 0. */
+	/* Region 1 (the second entry after the header and the fixed part)
+	 * moved into region 0. */
+	const size_t regions = RDMIG__HDR_LEN + 216;
+
 	for (unsigned i = 0; i < 8; i++)
-		buf[32 + 16 + i] = i == 1 ? 0x10 : 0; /* gpa 0x1000 */
+		buf[regions + 16 + i] = i == 1 ? 0x10 : 0; /* gpa 0x1000 */
 }
 
 static void claims_more(uint8_t *buf, size_t *len)
