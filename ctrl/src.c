@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../dataplane/model.h"
 #include "../dataplane/ranges.h"
 #include "../dataplane/scan.h"
 #include "../dataplane/topo.h"
@@ -66,6 +67,7 @@ struct rdmig_src {
 	rdmig__scan_hook_fn hook;   /* tests only: see ctrl/hooks.h */
 	void *hook_arg;
 	struct rdmig_pass_stats totals; /* summed over passes */
+	struct rdmig__model model;	/* recent passes, for rdmig_src_estimate() */
 	bool dp_started;
 	uint64_t token;
 	uint64_t passes;
@@ -572,6 +574,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if (ret)
 		goto fail;
 	src->dp_started = true;
+	rdmig__model_init(&src->model, src->cfg.page_size);
 	src->dp.scanner = &src->scanner;
 	src->dp.key = &src->key;
 	src->dp.notices = src_notices(src);
@@ -584,6 +587,33 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 fail:
 	src_teardown(src);
 	return ret;
+}
+
+/* Checks the VMM's dirty logs (and skip sets) against the regions. */
+static int src_check_dirty(const struct rdmig_src *src, const struct rdmig_dirty *dirty,
+			   unsigned ndirty)
+{
+	if (!dirty)
+		return rdmig__err(-EINVAL, "dirty is NULL (use RDMIG_PASS_ALL to send all)");
+	if (ndirty != src->nregions)
+		return rdmig__err(-EINVAL, "%u dirty logs for %u regions", ndirty, src->nregions);
+	for (unsigned i = 0; i < ndirty; i++) {
+		uint64_t need = (src->dpr[i].npages + 63) / 64;
+
+		if (!dirty[i].bitmap)
+			return rdmig__err(-EINVAL, "region %u: dirty bitmap is NULL", i);
+		if (dirty[i].words < need)
+			return rdmig__err(-EINVAL,
+					  "region %u: dirty bitmap of %zu words is shorter than "
+					  "the region (%" PRIu64 " pages need %" PRIu64 " words)",
+					  i, dirty[i].words, src->dpr[i].npages, need);
+		if (dirty[i].skip && dirty[i].skip_words < need)
+			return rdmig__err(-EINVAL,
+					  "region %u: skip bitmap of %zu words is shorter than "
+					  "the region (%" PRIu64 " pages need %" PRIu64 " words)",
+					  i, dirty[i].skip_words, src->dpr[i].npages, need);
+	}
+	return 0;
 }
 
 /* Makes room to record which pages a partial pass sends (before it runs). */
@@ -681,30 +711,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
 				  stats->size);
 	if (!(flags & RDMIG_PASS_ALL)) {
-		if (!dirty)
-			return rdmig__err(-EINVAL,
-					  "dirty is NULL (use RDMIG_PASS_ALL to send all)");
-		if (ndirty != src->nregions)
-			return rdmig__err(-EINVAL, "%u dirty logs for %u regions", ndirty,
-					  src->nregions);
-		for (unsigned i = 0; i < ndirty; i++) {
-			uint64_t need = (src->dpr[i].npages + 63) / 64;
-
-			if (!dirty[i].bitmap)
-				return rdmig__err(-EINVAL, "region %u: dirty bitmap is NULL", i);
-			if (dirty[i].words < need)
-				return rdmig__err(-EINVAL,
-						  "region %u: dirty bitmap of %zu words is "
-						  "shorter than the region (%" PRIu64
-						  " pages need %" PRIu64 " words)",
-						  i, dirty[i].words, src->dpr[i].npages, need);
-			if (dirty[i].skip && dirty[i].skip_words < need)
-				return rdmig__err(-EINVAL,
-						  "region %u: skip bitmap of %zu words is "
-						  "shorter than the region (%" PRIu64
-						  " pages need %" PRIu64 " words)",
-						  i, dirty[i].skip_words, src->dpr[i].npages, need);
-		}
+		if ((ret = src_check_dirty(src, dirty, ndirty)))
+			return ret;
 		if ((ret = src_coverage_prepare(src)))
 			return ret;
 	} else {
@@ -758,6 +766,19 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 		.wire_ns = sum->wire_ns,
 	};
 	struct rdmig_pass_stats *t = &src->totals;
+	struct rdmig__model_pass mp = {
+		.dirty = sum->dirty,
+		.ballooned = sum->skipped_ballooned,
+		.scanned = sum->scanned,
+		.written = sum->pages,
+		.zero_filled = sum->zero_filled,
+		.wire_bytes = sum->bytes,
+		.writes = sum->writes,
+		.scan_ns = sum->scan_ns,
+		.wire_ns = sum->wire_ns,
+		.duration_ns = duration_ns,
+		.workers = src->nqps,
+	};
 
 	t->pass = src->passes;
 	t->dirty_pages += s.dirty_pages;
@@ -773,10 +794,51 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 	t->zero_filled_pages += s.zero_filled_pages;
 	t->scan_ns += s.scan_ns;
 	t->wire_ns += s.wire_ns;
+	rdmig__model_add(&src->model, &mp);
 	if (stats) {
 		s.size = stats->size;
 		memcpy(stats, &s, RDMIG__MIN(stats->size, sizeof(s)));
 	}
+}
+
+int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+		       uint64_t dirty_pages, struct rdmig_estimate *est)
+{
+	struct rdmig_estimate e = { .size = sizeof(e) };
+	uint64_t ballooned = UINT64_MAX;
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)))
+		return ret;
+	if (!est || est->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "est is NULL or est->size is not set");
+	if (dirty) {
+		if ((ret = src_check_dirty(src, dirty, ndirty)))
+			return ret;
+		dirty_pages = 0;
+		ballooned = 0;
+		for (unsigned i = 0; i < ndirty; i++) {
+			uint64_t np = src->dpr[i].npages;
+
+			dirty_pages += rdmig__bitmap_count(dirty[i].bitmap, np);
+			if (!dirty[i].skip)
+				continue;
+			for (uint64_t w = 0; w < (np + 63) / 64; w++) {
+				uint64_t both = dirty[i].bitmap[w] & dirty[i].skip[w];
+
+				if (w == np / 64)
+					both &= (1ull << (np % 64)) - 1;
+				ballooned += (uint64_t)__builtin_popcountll(both);
+			}
+		}
+	}
+	ret = rdmig__model_estimate(&src->model, dirty_pages, ballooned, src->nqps, &e);
+	if (ret)
+		return ret;
+	e.size = est->size;
+	memcpy(est, &e, RDMIG__MIN(est->size, sizeof(e)));
+	return 0;
 }
 
 int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats)

@@ -310,10 +310,12 @@ static void print_pass(const struct args *a, const struct rdmig_pass_stats *s)
 
 	if (a->quiet)
 		return;
-	printf("  pass %2" PRIu64 ": %8" PRIu64 " dirty pages %9.1f MiB %7" PRIu64
-	       " writes %8.3f s %8.1f MiB/s\n",
-	       s->pass, s->dirty_pages, (double)s->wire_bytes / (1 << 20), s->writes, secs,
-	       secs > 0 ? (double)s->wire_bytes / (1 << 20) / secs : 0.0);
+	printf("  pass %2" PRIu64 ": %8" PRIu64 " dirty %8" PRIu64 " written %8" PRIu64
+	       " zero-skip %7" PRIu64 " same %7" PRIu64 " zero-fill %9.1f MiB %8.3f s "
+	       "%8.1f MiB/s wire\n",
+	       s->pass, s->dirty_pages, s->written_pages, s->skipped_zero, s->skipped_unchanged,
+	       s->zero_filled_pages, (double)s->wire_bytes / (1 << 20), secs,
+	       s->wire_ns ? (double)s->wire_bytes / (1 << 20) / ((double)s->wire_ns / 1e9) : 0.0);
 	fflush(stdout);
 }
 
@@ -358,12 +360,29 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	total_bytes += st.wire_bytes;
 	total_pages += st.written_pages;
 	for (unsigned p = 0; p < a->passes; p++) {
+		struct rdmig_estimate est = { .size = sizeof(est), .final_pass_ns = 0 };
+		bool final = p + 1 == a->passes;
+
 		writer_round(&g, a->dirty_pct, &rng);
+		/* The VMM's question before it pauses the guest. */
+		if (final && rdmig_src_estimate(src, dirty, g.n, 0, &est) == 0)
+			printf("  final pass predicted: %.3f s for %" PRIu64
+			       " dirty pages, %.1f MiB "
+			       "on the wire (wire %.1f MiB/s, scan %.1f MiB/s, overhead %.3f s)\n",
+			       (double)est.final_pass_ns / 1e9, est.dirty_pages,
+			       (double)est.wire_bytes / (1 << 20),
+			       (double)est.wire_rate / (1 << 20), (double)est.scan_rate / (1 << 20),
+			       (double)est.overhead_ns / 1e9);
 		if ((ret = rdmig_src_pass(src, dirty, g.n, 0, &st))) {
 			ret = fail("pass", ret);
 			goto out;
 		}
 		print_pass(a, &st);
+		if (final && est.final_pass_ns)
+			printf("  final pass measured: %.3f s, predicted %.3f s (error %+.1f%%)\n",
+			       (double)st.duration_ns / 1e9, (double)est.final_pass_ns / 1e9,
+			       100.0 * ((double)est.final_pass_ns - (double)st.duration_ns) /
+				       (double)st.duration_ns);
 		total_bytes += st.wire_bytes;
 		total_pages += st.written_pages;
 	}

@@ -214,6 +214,38 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 		   unsigned flags, struct rdmig_pass_stats *stats);
 
 /*
+ * A prediction of the final pass (DESIGN.md, the bandwidth model), filled by
+ * rdmig_src_estimate(). A pass is modelled as its slower stage, the scan of
+ * the dirty pages or the wire carrying what must go, plus a fixed overhead;
+ * the rates and the share of pages written come from recent passes, and
+ * bytes that are skipped never count as wire bytes.
+ */
+struct rdmig_estimate {
+	size_t size;		  /* set by the caller: sizeof(struct rdmig_estimate) */
+	uint64_t final_pass_ns;	  /* predicted duration of a pass over the dirty set */
+	uint64_t dirty_pages;	  /* the dirty set asked about */
+	uint64_t wire_bytes;	  /* predicted bytes on the wire */
+	uint64_t scan_ns;	  /* predicted scan stage */
+	uint64_t wire_ns;	  /* predicted wire stage */
+	uint64_t overhead_ns;	  /* per-pass overhead, measured */
+	uint64_t scan_rate;	  /* bytes per second, all workers */
+	uint64_t wire_rate;	  /* bytes per second of busy wire */
+	uint32_t write_share_ppm; /* of dirty pages not ballooned, the share written */
+	uint32_t passes;	  /* recent passes the figures come from */
+};
+
+/*
+ * "If the guest stopped now, how long would the final pass take?" The dirty
+ * set is given as bitmaps (`dirty`/`ndirty` as for rdmig_src_pass(), skip
+ * bitmaps honoured: ballooned pages cost nothing), or, with dirty NULL, as a
+ * count of dirty pages. Does not block; no I/O. Returns 0, -ENOTCONN, -EINVAL
+ * (bad bitmaps), or -ENODATA (no pass has run, or nothing was ever written
+ * so the wire rate is unknown).
+ */
+int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+		       uint64_t dirty_pages, struct rdmig_estimate *est);
+
+/*
  * Statistics summed over every pass so far (`pass` is the number of passes,
  * duration_ns their total time, workers the current count). `stats->size`
  * must be set. Returns 0, or -EINVAL.

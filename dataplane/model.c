@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* The bandwidth model; see model.h. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "../common/util.h"
+#include "model.h"
+
+void rdmig__model_init(struct rdmig__model *m, uint32_t page_size)
+{
+	memset(m, 0, sizeof(*m));
+	m->page_size = page_size;
+}
+
+void rdmig__model_add(struct rdmig__model *m, const struct rdmig__model_pass *p)
+{
+	if (m->n == RDMIG__MODEL_WINDOW) {
+		memmove(&m->win[0], &m->win[1], sizeof(m->win[0]) * (RDMIG__MODEL_WINDOW - 1));
+		m->n--;
+	}
+	m->win[m->n++] = *p;
+	m->passes++;
+	m->all_wire_bytes += p->wire_bytes;
+	m->all_wire_ns += p->wire_bytes ? p->wire_ns : 0;
+	m->all_scan_bytes += p->scanned * m->page_size;
+	m->all_scan_ns += p->scan_ns;
+}
+
+/* a * b / c without overflow for the magnitudes here (c > 0). */
+static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
+{
+	return (uint64_t)((unsigned __int128)a * b / c);
+}
+
+/*
+ * Fits t = bytes * x + writes * y over the window's passes that wrote
+ * something (x: seconds per byte, y: seconds per WRITE). When the passes
+ * cannot tell the two apart (one pass, or the same bytes per WRITE in all)
+ * or the fit is not physical, all the time is put on the bytes (y = 0).
+ * Returns false when no pass wrote anything.
+ */
+static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
+{
+	double sbb = 0, sbw = 0, sww = 0, stb = 0, stw = 0, st = 0, sb = 0, det;
+
+	for (unsigned i = 0; i < m->n; i++) {
+		const struct rdmig__model_pass *p = &m->win[i];
+		double b = (double)p->wire_bytes, w = (double)p->writes, t = p->wire_ns / 1e9;
+
+		if (!p->wire_bytes || !p->wire_ns)
+			continue;
+		sbb += b * b;
+		sbw += b * w;
+		sww += w * w;
+		stb += t * b;
+		stw += t * w;
+		st += t;
+		sb += b;
+	}
+	if (sb == 0)
+		return false;
+	det = sbb * sww - sbw * sbw;
+	if (det > 1e-6 * sbb * sww) {
+		*x = (stb * sww - stw * sbw) / det;
+		*y = (stw * sbb - stb * sbw) / det;
+		if (*x > 0 && *y >= 0)
+			return true;
+	}
+	*x = st / sb;
+	*y = 0;
+	return true;
+}
+
+int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t ballooned,
+			  uint32_t workers, struct rdmig_estimate *e)
+{
+	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0, w_writes = 0;
+	uint64_t w_sbytes = 0, w_sns = 0, overhead = 0, base, w_base, scanned, written, writes;
+	double x = 0, y = 0;
+	size_t size = e->size;
+
+	memset(e, 0, sizeof(*e));
+	e->size = size;
+	if (!m->passes)
+		return rdmig__err(-ENODATA, "no pass has run yet: nothing to estimate from");
+	for (unsigned i = 0; i < m->n; i++) {
+		const struct rdmig__model_pass *p = &m->win[i];
+		uint64_t scan_stage = p->workers ? p->scan_ns / p->workers : p->scan_ns;
+		uint64_t slower = RDMIG__MAX(scan_stage, p->wire_ns);
+
+		w_dirty += p->dirty;
+		w_ball += p->ballooned;
+		w_scanned += p->scanned;
+		w_written += p->written;
+		w_writes += p->writes;
+		w_sbytes += p->scanned * m->page_size;
+		w_sns += p->scan_ns;
+		overhead += p->duration_ns > slower ? p->duration_ns - slower : 0;
+	}
+	overhead /= m->n;
+
+	/* Shares of the non-ballooned dirty pages that were scanned and written. */
+	if (ballooned == UINT64_MAX)
+		ballooned = w_dirty ? muldiv(dirty, w_ball, w_dirty) : 0;
+	base = dirty > ballooned ? dirty - ballooned : 0;
+	w_base = w_dirty - w_ball;
+	scanned = w_base ? muldiv(base, w_scanned, w_base) : 0;
+	written = w_base ? muldiv(base, w_written, w_base) : base;
+
+	/* WRITEs per written page, as recent passes coalesced them. */
+	writes = w_written ? muldiv(written, w_writes, w_written) : written;
+	if (written && !writes)
+		writes = 1;
+
+	/* The wire from the window; from the whole history if the window
+	 * wrote nothing (a quiet window says nothing of the wire). */
+	if (!fit_wire(m, &x, &y) && m->all_wire_bytes && m->all_wire_ns)
+		x = (double)m->all_wire_ns / 1e9 / (double)m->all_wire_bytes;
+	if (x > 0)
+		e->wire_rate = (uint64_t)(1.0 / x + 0.5);
+	if (w_sbytes && w_sns)
+		e->scan_rate = muldiv(w_sbytes, 1000000000, w_sns) * RDMIG__MAX(workers, 1u);
+	else if (m->all_scan_bytes && m->all_scan_ns)
+		e->scan_rate = muldiv(m->all_scan_bytes, 1000000000, m->all_scan_ns) *
+			       RDMIG__MAX(workers, 1u);
+
+	e->dirty_pages = dirty;
+	e->wire_bytes = written * m->page_size;
+	e->passes = m->n;
+	e->write_share_ppm = w_base ? (uint32_t)muldiv(1000000, w_written, w_base) : 1000000;
+	e->overhead_ns = overhead;
+	if (e->wire_bytes && !e->wire_rate)
+		return rdmig__err(-ENODATA,
+				  "no byte has been written yet: the wire rate is unknown");
+	e->wire_ns =
+		e->wire_bytes
+			? (uint64_t)(((double)e->wire_bytes * x + (double)writes * y) * 1e9 + 0.5)
+			: 0;
+	e->scan_ns = scanned && e->scan_rate
+			     ? muldiv(scanned * m->page_size, 1000000000, e->scan_rate)
+			     : 0;
+	e->final_pass_ns = RDMIG__MAX(e->scan_ns, e->wire_ns) + e->overhead_ns;
+	return 0;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bandwidth model (DESIGN.md): a pass is a two-stage pipeline, the
+ * scanner reading every dirty page and the wire carrying only what must go,
+ *
+ *   t_pass ~ max(scan_bytes / scan_rate, wire_bytes / wire_rate) + overhead
+ *
+ * - the wire: t_wire = bytes / B + writes * c, a per-byte and a per-WRITE
+ *   cost fitted (least squares) to the busy wire time of recent passes:
+ *   many small scattered WRITEs cost more per byte than a few large ones.
+ *   Only bytes actually written enter it, never skipped ones
+ *   (cloud-hypervisor's inflated bandwidth);
+ * - scan_rate: bytes scanned per worker-second, times the workers;
+ * - the shares of pages scanned and written, from recent passes, so the
+ *   wire bytes of a dirty set are predicted from what recent passes sent,
+ *   not from its size (QEMU's pessimistic cutoff);
+ * - overhead: what a pass costs beyond its slower stage (handshakes, the
+ *   last completions), averaged.
+ * Pure: no I/O, no locks; the source feeds it after every pass.
+ */
+#ifndef RDMIG_DATAPLANE_MODEL_H
+#define RDMIG_DATAPLANE_MODEL_H
+
+#include <stdint.h>
+
+#include <rdmig/rdmig.h>
+
+/* Passes the shares and rates are taken from: recent behaviour, not history. */
+#define RDMIG__MODEL_WINDOW 4
+
+/* What the model keeps of one pass. */
+struct rdmig__model_pass {
+	uint64_t dirty, ballooned, scanned, written, zero_filled; /* pages */
+	uint64_t wire_bytes, writes;
+	uint64_t scan_ns; /* summed over workers */
+	uint64_t wire_ns; /* the wire's busy time */
+	uint64_t duration_ns;
+	uint32_t workers;
+};
+
+struct rdmig__model {
+	uint32_t page_size;
+	struct rdmig__model_pass win[RDMIG__MODEL_WINDOW];
+	unsigned n;	 /* passes in the window */
+	uint64_t passes; /* passes ever added */
+	/* Every pass since the start, for rates a quiet window cannot give
+	 * (a window of passes that wrote nothing says nothing of the wire). */
+	uint64_t all_wire_bytes, all_wire_ns, all_scan_bytes, all_scan_ns;
+};
+
+void rdmig__model_init(struct rdmig__model *m, uint32_t page_size);
+void rdmig__model_add(struct rdmig__model *m, const struct rdmig__model_pass *p);
+
+/*
+ * Predicts a pass over `dirty` dirty pages of which `ballooned` are in the
+ * skip set (UINT64_MAX: unknown, use the recent share) with `workers`
+ * workers. Fills *e (all of it; e->size is the caller's). Returns 0, or
+ * -ENODATA (no pass yet, or pages to write and no byte ever written).
+ */
+int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t ballooned,
+			  uint32_t workers, struct rdmig_estimate *e);
+
+#endif /* RDMIG_DATAPLANE_MODEL_H */

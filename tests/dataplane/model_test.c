@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the bandwidth model (dataplane/model.c) on synthetic pass
+ * histories: the prediction is the slower stage plus the overhead, skipped
+ * bytes never count as wire bytes, shares and rates come from recent passes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "dataplane/model.h"
+
+#define PS 4096ull
+#define MS 1000000ull
+
+static struct rdmig__model m;
+static struct rdmig_estimate e;
+
+/* A pass: `dirty` pages, all scanned, `written` of them written, the wire
+ * busy `wire_ms`, scanning `scan_ms` per worker (2 workers), and `extra_ms`
+ * of overhead on top of the slower stage. */
+static void add(uint64_t dirty, uint64_t written, uint64_t wire_ms, uint64_t scan_ms,
+		uint64_t extra_ms)
+{
+	struct rdmig__model_pass p = {
+		.dirty = dirty,
+		.scanned = dirty,
+		.written = written,
+		.wire_bytes = written * PS,
+		.writes = written,
+		.wire_ns = written ? wire_ms * MS : 0,
+		.scan_ns = 2 * scan_ms * MS,
+		.workers = 2,
+	};
+
+	p.duration_ns = (wire_ms > scan_ms ? wire_ms : scan_ms) * MS + extra_ms * MS;
+	rdmig__model_add(&m, &p);
+}
+
+static int estimate(uint64_t dirty, uint64_t ballooned)
+{
+	memset(&e, 0xee, sizeof(e));
+	e.size = sizeof(e);
+	return rdmig__model_estimate(&m, dirty, ballooned, 2, &e);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	rdmig__model_init(&m, PS);
+	return 0;
+}
+
+static void model_no_pass_enodata(void **state)
+{
+	(void)state;
+	assert_int_equal(estimate(100, 0), -ENODATA);
+	assert_int_equal(e.size, sizeof(e));
+}
+
+static void model_wire_bound_predicts_wire_time_plus_overhead(void **state)
+{
+	(void)state;
+	/* 1000 dirty, half written in 100 ms of wire (20.48 MB/s), scan 10 ms. */
+	for (int i = 0; i < 3; i++)
+		add(1000, 500, 100, 10, 5);
+	assert_int_equal(estimate(2000, 0), 0);
+	assert_int_equal(e.wire_bytes, 1000 * PS);
+	assert_int_equal(e.wire_rate, 500 * PS * 1000 / 100);
+	assert_int_equal(e.wire_ns, 200 * MS);
+	assert_int_equal(e.scan_ns, 20 * MS);
+	assert_int_equal(e.overhead_ns, 5 * MS);
+	assert_int_equal(e.final_pass_ns, 205 * MS);
+	assert_int_equal(e.write_share_ppm, 500000);
+	assert_int_equal(e.dirty_pages, 2000);
+	assert_int_equal(e.passes, 3);
+}
+
+static void model_scan_bound_predicts_scan_time(void **state)
+{
+	(void)state;
+	/* Few pages written: the scan (40 ms per worker for 1000 pages) wins. */
+	add(1000, 10, 2, 40, 1);
+	assert_int_equal(estimate(500, 0), 0);
+	assert_int_equal(e.scan_rate, 2 * (1000 * PS * 1000 / 80));
+	assert_int_equal(e.scan_ns, 20 * MS);
+	assert_int_equal(e.wire_ns, 1 * MS);
+	assert_int_equal(e.final_pass_ns, 21 * MS);
+}
+
+static void model_skipped_pages_never_count_as_wire_bytes(void **state)
+{
+	(void)state;
+	add(1000, 1000, 100, 10, 0); /* everything written once */
+	add(1000, 0, 0, 10, 0);	     /* then everything skipped */
+	assert_int_equal(estimate(1000, 0), 0);
+	/* The share written is over the window: 1000 of 2000. */
+	assert_int_equal(e.wire_bytes, 500 * PS);
+	/* The rate is bytes over busy time: the idle pass did not dilute it. */
+	assert_int_equal(e.wire_rate, 1000 * PS * 1000 / 100);
+	assert_int_equal(e.wire_ns, 50 * MS);
+}
+
+static void model_window_forgets_old_passes(void **state)
+{
+	(void)state;
+	add(1000, 1000, 100, 10, 0); /* writes everything */
+	for (int i = 0; i < RDMIG__MODEL_WINDOW; i++)
+		add(1000, 0, 0, 10, 0); /* then writes nothing */
+	assert_int_equal(estimate(1000, 0), 0);
+	assert_int_equal(e.wire_bytes, 0);
+	assert_int_equal(e.write_share_ppm, 0);
+	assert_int_equal(e.final_pass_ns, 10 * MS); /* the scan alone: 2 workers, 10 ms each */
+	/* The wire rate is still known, from the whole history. */
+	assert_int_equal(e.wire_rate, 1000 * PS * 1000 / 100);
+}
+
+static void model_ballooned_pages_cost_nothing(void **state)
+{
+	(void)state;
+	add(1000, 1000, 100, 10, 0);
+	assert_int_equal(estimate(1000, 400), 0);
+	assert_int_equal(e.wire_bytes, 600 * PS);
+	assert_int_equal(e.wire_ns, 60 * MS);
+	assert_int_equal(e.scan_ns, 6 * MS);
+}
+
+static void model_unknown_ballooned_uses_recent_share(void **state)
+{
+	struct rdmig__model_pass p = { .dirty = 1000,
+				       .ballooned = 250,
+				       .scanned = 750,
+				       .written = 750,
+				       .wire_bytes = 750 * PS,
+				       .wire_ns = 75 * MS,
+				       .scan_ns = 20 * MS,
+				       .duration_ns = 75 * MS,
+				       .workers = 2 };
+
+	(void)state;
+	rdmig__model_add(&m, &p);
+	assert_int_equal(estimate(2000, UINT64_MAX), 0);
+	assert_int_equal(e.wire_bytes, 1500 * PS); /* a quarter ballooned, the rest written */
+	assert_int_equal(e.wire_ns, 150 * MS);
+}
+
+static void model_pages_to_write_without_wire_rate_enodata(void **state)
+{
+	(void)state;
+	add(0, 0, 0, 0, 1); /* an empty pass: no share, no rate */
+	assert_int_equal(estimate(10, 0), -ENODATA);
+	assert_int_equal(estimate(0, 0), 0);
+	assert_int_equal(e.final_pass_ns, 1 * MS);
+}
+
+static void model_skipping_off_counts_every_dirty_page(void **state)
+{
+	struct rdmig__model_pass p = { .dirty = 800,
+				       .written = 800,
+				       .wire_bytes = 800 * PS,
+				       .wire_ns = 80 * MS,
+				       .duration_ns = 90 * MS,
+				       .workers = 2 };
+
+	(void)state;
+	rdmig__model_add(&m, &p); /* nothing scanned */
+	assert_int_equal(estimate(400, 0), 0);
+	assert_int_equal(e.wire_bytes, 400 * PS);
+	assert_int_equal(e.scan_ns, 0);
+	assert_int_equal(e.final_pass_ns, 40 * MS + 10 * MS);
+}
+
+/*
+ * Large WRITEs and small scattered ones cost differently per byte: with
+ * passes of both, the per-byte and per-WRITE costs are recovered and a
+ * third mix is predicted exactly.
+ */
+static void model_write_sizes_fitted_per_byte_and_per_write(void **state)
+{
+	/* Truth: 1 ns per byte (1 GB/s) plus 20 us per WRITE. */
+	struct rdmig__model_pass big = { .dirty = 2560,
+					 .scanned = 2560,
+					 .written = 2560,
+					 .wire_bytes = 2560 * PS,
+					 .writes = 10,
+					 .workers = 2 };
+	struct rdmig__model_pass small = { .dirty = 1000,
+					   .scanned = 1000,
+					   .written = 1000,
+					   .wire_bytes = 1000 * PS,
+					   .writes = 1000,
+					   .workers = 2 };
+
+	(void)state;
+	big.wire_ns = big.wire_bytes + big.writes * 20000;
+	small.wire_ns = small.wire_bytes + small.writes * 20000;
+	big.duration_ns = big.wire_ns;
+	small.duration_ns = small.wire_ns;
+	rdmig__model_add(&m, &big);
+	rdmig__model_add(&m, &small);
+	/* Next: 500 pages; the window wrote 1010 WRITEs for 3560 pages. */
+	assert_int_equal(estimate(500, 0), 0);
+	assert_int_equal(e.wire_bytes, 500 * PS);
+	assert_int_equal(e.wire_rate, 1000000000);
+	assert_int_equal(e.wire_ns, 500 * PS + (500 * 1010 / 3560) * 20000);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup(f, setup)
+	const struct CMUnitTest tests[] = {
+		T(model_no_pass_enodata),
+		T(model_wire_bound_predicts_wire_time_plus_overhead),
+		T(model_scan_bound_predicts_scan_time),
+		T(model_skipped_pages_never_count_as_wire_bytes),
+		T(model_window_forgets_old_passes),
+		T(model_ballooned_pages_cost_nothing),
+		T(model_unknown_ballooned_uses_recent_share),
+		T(model_pages_to_write_without_wire_rate_enodata),
+		T(model_skipping_off_counts_every_dirty_page),
+		T(model_write_sizes_fitted_per_byte_and_per_write),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
