@@ -198,9 +198,11 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
 
 /*
- * Runs one pass: writes every dirty page to the destination and returns when
- * all of it is placed in the destination's memory (the destination has
- * confirmed). `dirty` holds one entry per region, in region index order
+ * Runs one pass: brings every dirty page up to date at the destination and
+ * returns when all of it is placed there (the destination has confirmed).
+ * A page goes on the wire unless the destination is proven to hold its
+ * content (see opts.skip_zero and opts.skip_unchanged); a dirty page in
+ * the region's skip set is neither read nor sent. `dirty` holds one entry per region, in region index order
  * (`ndirty` must equal the number of regions), unless flags has
  * RDMIG_PASS_ALL. The guest may keep running during a pass; a page it
  * changes meanwhile must be dirty again in a later pass. `stats` may be NULL.
