@@ -104,7 +104,10 @@ int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
 	rdmig__err_clear();
 	if (!dstp)
 		return rdmig__err(-EINVAL, "dstp is NULL");
-	dst = calloc(1, sizeof(*dst));
+	/* Aligned: the scan key inside is read with aligned vector loads. */
+	dst = aligned_alloc(64, sizeof(*dst));
+	if (dst)
+		memset(dst, 0, sizeof(*dst));
 	if (!dst)
 		return rdmig__err(-ENOMEM, "no memory for a destination handle");
 	ret = rdmig__config_resolve(opts, &dst->cfg);
@@ -579,7 +582,11 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	if (m->type == RDMIG__MSG_HELLO && s->state == DST_WAIT_HELLO)
 		return dst_on_hello(dst, m);
 	if (m->type == RDMIG__MSG_COMPLETE && s->state == DST_RUNNING) {
-		if (s->seen || m->complete.passes != s->passes || !s->passes)
+		bool pending = false;
+
+		for (unsigned q = 0; q < s->nqps; q++)
+			pending |= s->backlog[q].n != 0;
+		if (s->seen || pending || m->complete.passes != s->passes || !s->passes)
 			return dst_refuse(dst, -EPROTO,
 					  "COMPLETE after %" PRIu64 " passes, but %" PRIu64
 					  " passes are placed%s",
@@ -651,6 +658,11 @@ static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig_
 	if (!s->notices)
 		return dst_refuse(dst, -EPROTO, "NOTICE on data QP %u, but HELLO announced none",
 				  qp);
+	/* Only while guest memory is exposed, and before this QP ended the pass. */
+	if (s->state != DST_RUNNING || (s->seen & (1ull << qp)))
+		return dst_refuse(dst, -EPROTO, "NOTICE on data QP %u %s", qp,
+				  s->state != DST_RUNNING ? "outside the session's write window"
+							  : "after its PASS_END");
 	if (m->notice.pass != s->passes + 1)
 		return dst_refuse(dst, -EPROTO,
 				  "NOTICE for pass %" PRIu64 " on data QP %u while pass %" PRIu64

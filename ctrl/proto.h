@@ -46,7 +46,7 @@
 #include "../dataplane/scan.h"
 
 #define RDMIG__PROTO_MAGIC   0x474d4452u /* "RDMG" little-endian */
-#define RDMIG__PROTO_VERSION 1
+#define RDMIG__PROTO_VERSION 2		 /* 2: NOTICE, HASHES, the HELLO key */
 #define RDMIG__HDR_LEN	     16
 #define RDMIG__MSG_MAX	     16384 /* largest message; receive buffers are this big */
 #define RDMIG__ERRMSG_MAX    1024

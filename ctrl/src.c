@@ -44,6 +44,13 @@ struct src_region {
 	 */
 	uint64_t *sent;
 	bool all_sent;
+	/*
+	 * Pages left unsent as don't-care (dirty while in the skip set). One
+	 * that leaves the skip set must be dirty when it does, or the
+	 * destination keeps a stale copy: a pass refuses that. NULL until a
+	 * pass has a skip set.
+	 */
+	uint64_t *ballooned;
 };
 
 struct rdmig_src {
@@ -88,7 +95,10 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 	rdmig__err_clear();
 	if (!srcp)
 		return rdmig__err(-EINVAL, "srcp is NULL");
-	src = calloc(1, sizeof(*src));
+	/* Aligned: the scan key inside is read with aligned vector loads. */
+	src = aligned_alloc(64, sizeof(*src));
+	if (src)
+		memset(src, 0, sizeof(*src));
 	if (!src)
 		return rdmig__err(-ENOMEM, "no memory for a source handle");
 	ret = rdmig__config_resolve(opts, &src->cfg);
@@ -616,11 +626,34 @@ static int src_check_dirty(const struct rdmig_src *src, const struct rdmig_dirty
 	return 0;
 }
 
-/* Makes room to record which pages a partial pass sends (before it runs). */
-static int src_coverage_prepare(struct rdmig_src *src)
+/*
+ * Before a partial pass: refuses a page that left the skip set without
+ * being dirty (its destination copy would stay stale), and makes room to
+ * record which pages the pass sends.
+ */
+static int src_coverage_prepare(struct rdmig_src *src, const struct rdmig_dirty *dirty)
 {
 	for (unsigned i = 0; i < src->nregions; i++) {
 		struct src_region *r = &src->regions[i];
+		uint64_t words = (src->dpr[i].npages + 63) / 64;
+
+		for (uint64_t w = 0; r->ballooned && w < words; w++) {
+			uint64_t stale = r->ballooned[w] & ~dirty[i].bitmap[w] &
+					 ~(dirty[i].skip ? dirty[i].skip[w] : 0);
+
+			if (stale)
+				return rdmig__err(-EINVAL,
+						  "page %" PRIu64 " of region %u left the skip set "
+						  "without being marked dirty: its copy at the "
+						  "destination would stay stale",
+						  w * 64 + (uint64_t)__builtin_ctzll(stale), i);
+		}
+		if (dirty[i].skip && !r->ballooned) {
+			r->ballooned = calloc(words, sizeof(uint64_t));
+			if (!r->ballooned)
+				return rdmig__err(-ENOMEM, "no memory to track region %u's pages",
+						  i);
+		}
 
 		if (r->all_sent || r->sent)
 			continue;
@@ -631,12 +664,21 @@ static int src_coverage_prepare(struct rdmig_src *src)
 	return 0;
 }
 
-/* Records the pages a pass placed at the destination. */
+/* Records the pages a pass placed at the destination (or left as don't-care). */
 static void src_coverage_record(struct rdmig_src *src, const struct rdmig_dirty *dirty)
 {
 	for (unsigned i = 0; i < src->nregions; i++) {
 		struct src_region *r = &src->regions[i];
 		uint64_t npages = src->dpr[i].npages, words = (npages + 63) / 64;
+
+		/* A dirty page is now either sent or ballooned; others keep
+		 * what they were. RDMIG_PASS_ALL sends everything. */
+		for (uint64_t w = 0; r->ballooned && w < words; w++)
+			r->ballooned[w] = dirty ? (r->ballooned[w] & ~dirty[i].bitmap[w]) |
+							  (dirty[i].skip ? dirty[i].bitmap[w] &
+										   dirty[i].skip[w]
+									 : 0)
+						: 0;
 
 		if (r->all_sent)
 			continue;
@@ -713,7 +755,7 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	if (!(flags & RDMIG_PASS_ALL)) {
 		if ((ret = src_check_dirty(src, dirty, ndirty)))
 			return ret;
-		if ((ret = src_coverage_prepare(src)))
+		if ((ret = src_coverage_prepare(src, dirty)))
 			return ret;
 	} else {
 		dirty = NULL;
@@ -909,7 +951,9 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	if (!src)
 		return;
 	src_teardown(src);
-	for (unsigned i = 0; i < src->nregions; i++)
+	for (unsigned i = 0; i < src->nregions; i++) {
 		free(src->regions[i].sent);
+		free(src->regions[i].ballooned);
+	}
 	free(src);
 }

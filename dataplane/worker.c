@@ -60,7 +60,7 @@ struct rdmig__worker {
 	/* NOTICEs: slots[nhead % K .. ntail % K) await their HASHES. */
 	struct notice_slot slots[RDMIG__NOTICE_CREDITS];
 	uint64_t nhead, ntail;
-	uint64_t first_post_ns;
+	uint64_t busy_since_ns; /* the wire went busy (bytes outstanding) at */
 
 	uint64_t max_wr_bytes;
 	struct rdmig__worker_stats stats;
@@ -94,6 +94,9 @@ static int flush(struct rdmig__worker *w)
 	for (unsigned i = 0; i + 1 < w->batched; i++)
 		w->wr[i].next = &w->wr[i + 1];
 	w->wr[w->batched - 1].next = NULL;
+	/* The wire goes busy when bytes are posted with none outstanding. */
+	if (w->posted_bytes == w->done_bytes)
+		w->busy_since_ns = rdmig__now_ns();
 	ret = ibv_post_send(w->ep->qp, &w->wr[0], &bad);
 	if (ret)
 		return wfail(w, -ret, "ibv_post_send of %u WRs: %s", w->batched, strerror(ret));
@@ -224,6 +227,10 @@ static int reap(struct rdmig__worker *w, bool block)
 		m = &w->marks[rdmig__wr_val_of(wc[i].wr_id) % w->nmarks];
 		w->done_wrs = m->wrs;
 		w->done_bytes = m->bytes;
+		/* ... and idle when the last of them completed: only that time
+		 * counts as wire time (not scanning, not waiting for answers). */
+		if (w->done_bytes == w->posted_bytes)
+			w->stats.wire_ns += rdmig__now_ns() - w->busy_since_ns;
 	}
 	return 0;
 }
@@ -325,8 +332,6 @@ static int write_run(struct rdmig__worker *w, const struct rdmig__dp_region *r,
 	uint64_t off = run->first * ps;
 	uint64_t len = run->count * ps;
 
-	if (!w->first_post_ns)
-		w->first_post_ns = rdmig__now_ns();
 	w->stats.pages += run->count;
 	w->stats.writes++;
 	w->stats.bytes += len;
@@ -417,15 +422,16 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 		if (dirty && !bit(dirty, p))
 			continue;
 		w->stats.dirty++;
-		if (!dp->notices) {
-			set_bit(write, i);
-			continue;
-		}
 		if (skip && bit(skip, p)) {
 			/* Don't-care content: not read, not sent, and whatever
 			 * the destination holds is no longer known. */
 			w->stats.skipped_ballooned++;
-			r->pkind[p] = RDMIG__PK_UNKNOWN;
+			if (r->pkind)
+				r->pkind[p] = RDMIG__PK_UNKNOWN;
+			continue;
+		}
+		if (!dp->notices) {
+			set_bit(write, i);
 			continue;
 		}
 		w->stats.scanned++;
@@ -512,7 +518,7 @@ static int worker_pass(struct rdmig__worker *w)
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;
 	w->nhead = w->ntail = 0;
 	w->since_signal = 0;
-	w->first_post_ns = 0;
+	w->busy_since_ns = 0;
 	w->err[0] = '\0';
 
 	while ((c = atomic_fetch_add(&dp->next_chunk, 1)) < dp->nchunks) {
@@ -543,8 +549,6 @@ static int worker_pass(struct rdmig__worker *w)
 	while (w->done_wrs < w->posted_wrs)
 		if ((ret = reap(w, true)))
 			return ret;
-	if (w->first_post_ns)
-		w->stats.wire_ns = rdmig__now_ns() - w->first_post_ns;
 	return 0;
 }
 

@@ -639,8 +639,13 @@ static void proto_hello_gigabyte_pages_round_trips(void **state)
 static void proto_connect_data_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[32] = {
-		'R', 'D', 'M', 'G', 1,	0, 1, 0, 32,   0,    0,	   0,	 0,    0,    0,	   0,
-		2,   0,	  0,   0,   63, 0, 0, 0, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x81,
+		'R',  'D',  'M',  'G',	RDMIG__PROTO_VERSION,
+		0,    1,    0,	  32,	0,
+		0,    0,    0,	  0,	0,
+		0,    2,    0,	  0,	0,
+		63,   0,    0,	  0,	0xef,
+		0xcd, 0xab, 0x89, 0x67, 0x45,
+		0x23, 0x81,
 	};
 
 	(void)state;
@@ -651,11 +656,17 @@ static void proto_connect_data_encodes_documented_layout(void **state)
 static void proto_pass_end_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[48] = {
-		'R',  'D',  'M',  'G',	1,    0,    4, 0, 48, 0, 0, 0,
-		0,    0,    0,	  0,	1,    0,    0, 0, 0,  0, 0, 0x80, /* pass */
-		63,   0,    0,	  0,	0,    0,    0, 0,		  /* qp, reserved */
-		0xef, 0xbe, 0xad, 0xde, 1,    0,    0, 0,		  /* writes */
-		0xef, 0xbe, 0xad, 0xde, 0xff, 0xff, 0, 0,		  /* bytes */
+		'R',  'D',  'M',  'G',	RDMIG__PROTO_VERSION,
+		0,    4,    0,	  48,	0,
+		0,    0,    0,	  0,	0,
+		0,    1,    0,	  0,	0,
+		0,    0,    0,	  0x80, /* pass */
+		63,   0,    0,	  0,	0,
+		0,    0,    0, /* qp, reserved */
+		0xef, 0xbe, 0xad, 0xde, 1,
+		0,    0,    0, /* writes */
+		0xef, 0xbe, 0xad, 0xde, 0xff,
+		0xff, 0,    0, /* bytes */
 	};
 
 	(void)state;
@@ -667,10 +678,15 @@ static void proto_pass_end_encodes_documented_layout(void **state)
 static void proto_hello_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[40] = {
-		'R', 'D', 'M', 'G', 1, 0, 2, 0, 248, 0,	   0, 0,
-		0,   0,	  0,   0,   1, 0, 1, 0, 0,   0x10, 0, 0, /* ver_min, ver_max, page_size */
-		3,   0,	  0,   0,   1, 0, 0, 0,			 /* nqps, nregions */
-		1,   0,	  0,   0,   0, 0, 0, 0,			 /* flags, reserved */
+		'R', 'D',  'M', 'G', RDMIG__PROTO_VERSION,
+		0,   2,	   0,	248, 0,
+		0,   0,	   0,	0,   0,
+		0,   1,	   0,	1,   0,
+		0,   0x10, 0,	0, /* ver_min, ver_max, page_size */
+		3,   0,	   0,	0,   1,
+		0,   0,	   0, /* nqps, nregions */
+		1,   0,	   0,	0,   0,
+		0,   0,	   0, /* flags, reserved */
 	};
 
 	(void)state;
@@ -686,18 +702,31 @@ static void proto_hello_encodes_documented_layout(void **state)
 static void proto_notice_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[NOTICE_LEN] = {
-		'R',  'D', 'M', 'G', 1, 0, 10, 0,    NOTICE_LEN, 0, 0, 0,
-		0,    0,   0,	0,   5, 0, 0,  0,    0,		 0, 0, 0x80, /* pass */
-		0xff, 0,   0,	0,   0, 1, 0,  0,			     /* region, npages */
-		0,    1,   0,	0,   0, 0, 0,  0x80,			     /* first */
-		1,    0,   0,	0,   0, 0, 0,  0x80,			     /* written[0] */
-		0,    0,   0,	0,   1, 0, 0,  0,			     /* written[1] */
-		0,    0,   0,	0,   0, 0, 0,  0,			     /* written[2] */
-		0,    0,   0,	0,   0, 0, 0,  0x80,			     /* written[3] */
-		6,    0,   0,	0,   0, 0, 0,  0,			     /* zeroed[0] */
-		0,    0,   0,	0,   0, 0, 0,  0,			     /* zeroed[1] */
-		0,    0,   0,	0,   0, 0, 0,  0xff,			     /* zeroed[2] */
-		1,    0,   0,	0,   0, 0, 0,  0,			     /* zeroed[3] */
+		'R',  'D', 'M',	 'G',	     RDMIG__PROTO_VERSION,
+		0,    10,  0,	 NOTICE_LEN, 0,
+		0,    0,   0,	 0,	     0,
+		0,    5,   0,	 0,	     0,
+		0,    0,   0,	 0x80, /* pass */
+		0xff, 0,   0,	 0,	     0,
+		1,    0,   0, /* region, npages */
+		0,    1,   0,	 0,	     0,
+		0,    0,   0x80, /* first */
+		1,    0,   0,	 0,	     0,
+		0,    0,   0x80, /* written[0] */
+		0,    0,   0,	 0,	     1,
+		0,    0,   0, /* written[1] */
+		0,    0,   0,	 0,	     0,
+		0,    0,   0, /* written[2] */
+		0,    0,   0,	 0,	     0,
+		0,    0,   0x80, /* written[3] */
+		6,    0,   0,	 0,	     0,
+		0,    0,   0, /* zeroed[0] */
+		0,    0,   0,	 0,	     0,
+		0,    0,   0, /* zeroed[1] */
+		0,    0,   0,	 0,	     0,
+		0,    0,   0xff, /* zeroed[2] */
+		1,    0,   0,	 0,	     0,
+		0,    0,   0, /* zeroed[3] */
 	};
 
 	(void)state;
@@ -708,17 +737,29 @@ static void proto_notice_encodes_documented_layout(void **state)
 static void proto_hashes_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[HASHES_HASH(1)] = {
-		'R',  'D',  'M',  'G',	1,    0,    11,	  0,	160, 0, 0, 0,
-		0,    0,    0,	  0,	6,    0,    0,	  0,	0,   0, 0, 0x80, /* pass */
-		7,    0,    0,	  0,	10,   0,    0,	  0,	/* region, npages */
-		0xf0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* first */
-		0x12, 0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[0] */
-		0,    0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[1] */
-		0,    0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[2] */
-		0,    0,    0,	  0,	0,    0,    0,	  0,	/* landed_zero[3] */
-		5,    0,    0,	  0,	0,    0,    0,	  0,	/* nhashes, reserved */
-		0,    0,    0,	  0,	0,    0xee, 0xff, 0xc0, /* hash[0].lo */
-		0xef, 0xbe, 0xad, 0xde, 0,    0,    0,	  0x80, /* hash[0].hi */
+		'R',  'D',  'M',  'G',	RDMIG__PROTO_VERSION,
+		0,    11,   0,	  160,	0,
+		0,    0,    0,	  0,	0,
+		0,    6,    0,	  0,	0,
+		0,    0,    0,	  0x80, /* pass */
+		7,    0,    0,	  0,	10,
+		0,    0,    0, /* region, npages */
+		0xf0, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, /* first */
+		0x12, 0,    0,	  0,	0,
+		0,    0,    0, /* landed_zero[0] */
+		0,    0,    0,	  0,	0,
+		0,    0,    0, /* landed_zero[1] */
+		0,    0,    0,	  0,	0,
+		0,    0,    0, /* landed_zero[2] */
+		0,    0,    0,	  0,	0,
+		0,    0,    0, /* landed_zero[3] */
+		5,    0,    0,	  0,	0,
+		0,    0,    0, /* nhashes, reserved */
+		0,    0,    0,	  0,	0,
+		0xee, 0xff, 0xc0, /* hash[0].lo */
+		0xef, 0xbe, 0xad, 0xde, 0,
+		0,    0,    0x80, /* hash[0].hi */
 	};
 
 	(void)state;
@@ -813,7 +854,7 @@ static void proto_decode_bad_magic_ebadmsg(void **state)
 static void proto_decode_unknown_version_eproto(void **state)
 {
 	(void)state;
-	PATCH_EPROTO(S_PASS_ACK, OFF_VERSION, 2, 2, "version");
+	PATCH_EPROTO(S_PASS_ACK, OFF_VERSION, RDMIG__PROTO_VERSION + 1, 2, "version");
 	PATCH_EPROTO(S_PASS_ACK, OFF_VERSION, 0, 2, "version");
 	PATCH_EPROTO(S_HELLO_1, OFF_VERSION, 0xffff, 2, "version");
 	PATCH_EPROTO(S_CONNECT_CTRL, OFF_VERSION, 0x0100, 2, "version");

@@ -247,6 +247,78 @@ static void ballooned_never_written_then_sent_once_back(void **state)
 	dt_guest_fini(&dg);
 }
 
+/* A page that leaves the skip set must be dirty, or its copy stays stale. */
+static void page_back_from_balloon_without_dirty_refused(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	uint64_t skip[1] = { 1ull << 3 };
+	struct rdmig_dirty dirty[1];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct dt_dst d;
+
+	(void)state;
+	one_region(&sg, &dg, 64, 7);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
+	src = dt_src_connect(ip, &d, &sg, NULL);
+	dt_dirty(&sg, dirty);
+	dirty[0].skip = skip;
+	dirty[0].skip_words = 1;
+	all_dirty(&sg);
+	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
+	assert_int_equal(st.skipped_ballooned, 1);
+
+	/* Deflated, written by the guest, but the VMM forgot the dirty bit. */
+	skip[0] = 0;
+	*page_word(&sg, 0, 3) += 1;
+	clear_dirty(&sg);
+	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), -EINVAL);
+	if (!strstr(rdmig_last_error(), "page 3 of region 0 left the skip set"))
+		fail_msg("the refusal does not name the page: %s", rdmig_last_error());
+	/* Nothing was sent and the session goes on: with the bit, it is fine. */
+	set_page(&sg, 0, 3);
+	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
+	assert_int_equal(st.written_pages, 1);
+	finish(src, &d);
+	assert_same(&sg, &dg);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
+/* With both switches off nothing is scanned, but the skip set still holds. */
+static void switches_off_skip_set_still_honoured(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	uint64_t skip[1] = { 1ull << 1 | 1ull << 2 };
+	struct rdmig_dirty dirty[1];
+	struct dt_guest sg, dg;
+	struct rdmig_opts o;
+	struct rdmig_src *src;
+	struct dt_dst d;
+
+	(void)state;
+	one_region(&sg, &dg, 64, 8);
+	memset(dg.hva[0], 0xa5, dg.len[0]);
+	dt_dst_start(&d, ip, &dg, 0, NULL);
+	rdmig_opts_init(&o);
+	o.skip_zero = RDMIG_SWITCH_OFF;
+	o.skip_unchanged = RDMIG_SWITCH_OFF;
+	src = dt_src_connect(ip, &d, &sg, &o);
+	dt_dirty(&sg, dirty);
+	dirty[0].skip = skip;
+	dirty[0].skip_words = 1;
+	all_dirty(&sg);
+	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
+	assert_int_equal(st.skipped_ballooned, 2);
+	assert_int_equal(st.written_pages, 62);
+	assert_int_equal(st.scanned_pages, 0);
+	finish(src, &d);
+	assert_int_equal(dg.hva[0][1 * DT_PAGE], 0xa5);
+	assert_int_equal(dg.hva[0][2 * DT_PAGE], 0xa5);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
 /* --- (e) an all-zero guest -------------------------------------------------- */
 
 static void all_zero_guest_first_pass_writes_nothing(void **state)
@@ -349,7 +421,7 @@ static void identical_rewrite_skipped_from_second_pass(void **state)
 
 /* --- (g) randomized ----------------------------------------------------------- */
 
-#define RND_PAGES 96
+#define RND_MAX_PAGES 640
 
 struct rnd_flip {
 	struct dt_guest *g;
@@ -375,11 +447,12 @@ static void rnd_hook(void *arg, unsigned region, uint64_t first, uint32_t npages
  * of the balloon, and one page flips a lock word after its scan (and back
  * before the next pass). The final image must match except where ballooned.
  */
-static void one_seed(uint64_t seed, struct rdmig_pass_stats *total)
+static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *opts,
+		     struct rdmig_pass_stats *total)
 {
 	const uint64_t gpa[2] = { 0, 1ull << 32 };
-	const uint64_t len[2] = { RND_PAGES * DT_PAGE, RND_PAGES * DT_PAGE };
-	uint64_t skip[2][(RND_PAGES + 63) / 64] = { { 0 } };
+	const uint64_t len[2] = { npages * DT_PAGE, npages * DT_PAGE };
+	uint64_t skip[2][(RND_MAX_PAGES + 63) / 64] = { { 0 } };
 	struct rnd_flip f = { 0 };
 	struct rdmig_dirty dirty[2];
 	struct dt_guest sg, dg;
@@ -392,17 +465,17 @@ static void one_seed(uint64_t seed, struct rdmig_pass_stats *total)
 	dt_guest_init(&dg, 2, gpa, len);
 	dt_guest_fill(&sg, &rng);
 	for (unsigned r = 0; r < 2; r++) /* a third zero */
-		for (uint64_t p = 0; p < RND_PAGES; p++)
+		for (uint64_t p = 0; p < npages; p++)
 			if (dt_rng(&rng) % 3 == 0)
 				memset(sg.hva[r] + p * DT_PAGE, 0, DT_PAGE);
 	if (seed & 1)
 		memset(dg.hva[1], 0x5a, dg.len[1]); /* garbage, not declared zero */
 	dt_dst_start(&d, ip, &dg, seed & 1 ? 0 : RDMIG_REGION_ZERO_FILLED, NULL);
-	src = dt_src_connect(ip, &d, &sg, NULL);
+	src = dt_src_connect(ip, &d, &sg, opts);
 	dt_dirty(&sg, dirty);
 	for (unsigned r = 0; r < 2; r++) {
 		dirty[r].skip = skip[r];
-		dirty[r].skip_words = RND_PAGES / 64 + 1;
+		dirty[r].skip_words = RND_MAX_PAGES / 64 + 1;
 	}
 	f.g = &sg;
 	rdmig__src_set_scan_hook(src, rnd_hook, &f);
@@ -421,7 +494,7 @@ static void one_seed(uint64_t seed, struct rdmig_pass_stats *total)
 		}
 		for (unsigned k = 0; pass && k < ops; k++) {
 			unsigned r = (unsigned)(dt_rng(&rng) % 2);
-			uint64_t p = dt_rng(&rng) % RND_PAGES;
+			uint64_t p = dt_rng(&rng) % npages;
 			uint8_t *page = sg.hva[r] + p * DT_PAGE;
 
 			switch (dt_rng(&rng) % 5) {
@@ -446,7 +519,7 @@ static void one_seed(uint64_t seed, struct rdmig_pass_stats *total)
 		}
 		/* A lock word flips after the scan of a dirty page, before the read. */
 		f.region = (unsigned)(dt_rng(&rng) % 2);
-		f.page = dt_rng(&rng) % RND_PAGES;
+		f.page = dt_rng(&rng) % npages;
 		if (!(skip[f.region][f.page / 64] >> (f.page % 64) & 1) &&
 		    (sg.bitmap[f.region][f.page / 64] >> (f.page % 64) & 1)) {
 			atomic_store(&f.armed, 1);
@@ -469,7 +542,7 @@ static void one_seed(uint64_t seed, struct rdmig_pass_stats *total)
 	}
 	finish(src, &d);
 	for (unsigned r = 0; r < 2; r++)
-		for (uint64_t p = 0; p < RND_PAGES; p++)
+		for (uint64_t p = 0; p < npages; p++)
 			if (!(skip[r][p / 64] >> (p % 64) & 1) &&
 			    memcmp(sg.hva[r] + p * DT_PAGE, dg.hva[r] + p * DT_PAGE, DT_PAGE))
 				fail_msg("seed %llu: page %llu of region %u differs",
@@ -485,7 +558,7 @@ static void randomized_200_seeds_six_passes_image_exact(void **state)
 
 	(void)state;
 	for (uint64_t seed = 1; seed <= 200; seed++) {
-		one_seed(seed, &total);
+		one_seed(seed, 96, NULL, &total);
 		written += total.written_pages;
 		zero += total.skipped_zero;
 		unchanged += total.skipped_unchanged;
@@ -501,6 +574,27 @@ static void randomized_200_seeds_six_passes_image_exact(void **state)
 	assert_true(written && zero && unchanged && ballooned && filled);
 }
 
+/*
+ * The same over bigger regions cut in chunks of 300 pages (two blocks per
+ * chunk, the second partial), two workers and a queue of 8: the credit
+ * window fills and wraps, blocks end at odd places.
+ */
+static void randomized_multiblock_two_workers_image_exact(void **state)
+{
+	struct rdmig_pass_stats total = { .size = sizeof(total) };
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.workers = 2;
+	o.chunk_pages = 300;
+	o.queue_depth = 8;
+	o.signal_interval = 4;
+	for (uint64_t seed = 1000; seed < 1030; seed++)
+		one_seed(seed, RND_MAX_PAGES, &o, &total);
+	assert_int_equal(total.workers, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,10 +602,13 @@ int main(void)
 		cmocka_unit_test(page_zeroed_after_send_zero_filled_without_write),
 		cmocka_unit_test(garbage_destination_zero_pages_zeroed_there),
 		cmocka_unit_test(ballooned_never_written_then_sent_once_back),
+		cmocka_unit_test(page_back_from_balloon_without_dirty_refused),
+		cmocka_unit_test(switches_off_skip_set_still_honoured),
 		cmocka_unit_test(all_zero_guest_first_pass_writes_nothing),
 		cmocka_unit_test(switches_off_every_dirty_page_written),
 		cmocka_unit_test(identical_rewrite_skipped_from_second_pass),
 		cmocka_unit_test(randomized_200_seeds_six_passes_image_exact),
+		cmocka_unit_test(randomized_multiblock_two_workers_image_exact),
 	};
 
 	ip = devtest_ip();
