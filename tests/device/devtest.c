@@ -155,7 +155,8 @@ static void *dst_main(void *arg)
 {
 	struct dt_dst *d = arg;
 
-	d->ret = rdmig_dst_run(d->dst, NULL);
+	d->stats.size = sizeof(d->stats);
+	d->ret = rdmig_dst_run(d->dst, &d->stats);
 	snprintf(d->err, sizeof(d->err), "%s", rdmig_last_error());
 	return NULL;
 }

@@ -59,6 +59,7 @@ struct dt_dst {
 	int ret;
 	char err[512];
 	char port[16];
+	struct rdmig_dst_stats stats;
 };
 
 /* Creates a destination for g (regions added with `flags`), listens on a

@@ -23,59 +23,6 @@
 
 static const char *ip;
 
-struct dst_run {
-	struct rdmig_dst *dst;
-	pthread_t thread;
-	int ret;
-	char err[512];
-	struct rdmig_dst_stats stats;
-	char port[16];
-};
-
-static void *dst_main(void *arg)
-{
-	struct dst_run *d = arg;
-
-	d->stats.size = sizeof(d->stats);
-	d->ret = rdmig_dst_run(d->dst, &d->stats);
-	snprintf(d->err, sizeof(d->err), "%s", rdmig_last_error());
-	return NULL;
-}
-
-/* A destination for guest g, listening on a free port, served by a thread. */
-static void dst_start_opts(struct dst_run *d, const struct dt_guest *g, unsigned flags,
-			   const struct rdmig_opts *opts)
-{
-	struct rdmig_opts o = *opts;
-	int port;
-
-	memset(d, 0, sizeof(*d));
-	o.accept_timeout_ms = 60000;
-	assert_int_equal(rdmig_dst_create(&o, &d->dst), 0);
-	for (unsigned i = 0; i < g->n; i++)
-		assert_int_equal(
-			rdmig_dst_add_region(d->dst, g->gpa[i], g->hva[i], g->len[i], flags),
-			(int)i);
-	port = rdmig_dst_listen(d->dst, ip, "0");
-	assert_true(port > 0);
-	snprintf(d->port, sizeof(d->port), "%d", port);
-	assert_int_equal(pthread_create(&d->thread, NULL, dst_main, d), 0);
-}
-
-static void dst_start(struct dst_run *d, const struct dt_guest *g, unsigned flags)
-{
-	struct rdmig_opts o;
-
-	rdmig_opts_init(&o);
-	dst_start_opts(d, g, flags, &o);
-}
-
-static void dst_join(struct dst_run *d)
-{
-	pthread_join(d->thread, NULL);
-	rdmig_dst_destroy(d->dst);
-}
-
 static struct rdmig_src *src_for(const struct dt_guest *g)
 {
 	struct rdmig_src *src;
@@ -107,7 +54,7 @@ static void migrate_64mib_3regions_writer_image_exact(void **state)
 	struct dt_guest sg, dg;
 	struct rdmig_dirty dirty[3];
 	struct rdmig_pass_stats st = { .size = sizeof(st) };
-	struct dst_run d;
+	struct dt_dst d;
 	struct rdmig_src *src;
 	uint64_t rng = 42, want;
 	unsigned region;
@@ -117,7 +64,7 @@ static void migrate_64mib_3regions_writer_image_exact(void **state)
 	dt_guest_init(&sg, 3, gpa, len);
 	dt_guest_init(&dg, 3, gpa, len);
 	dt_guest_fill(&sg, &rng);
-	dst_start(&d, &dg, RDMIG_REGION_ZERO_FILLED);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
 	src = src_for(&sg);
 	for (unsigned i = 0; i < 3; i++)
 		dirty[i] = (struct rdmig_dirty){ .bitmap = sg.bitmap[i],
@@ -154,7 +101,7 @@ static void migrate_64mib_3regions_writer_image_exact(void **state)
 	/* Every change was followed by a pass; compare once the destination
 	 * has let go of the memory. */
 	assert_int_equal(rdmig_src_complete(src), 0);
-	dst_join(&d);
+	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(d.stats.passes, 7);
 
@@ -185,7 +132,7 @@ static void migrate_tight_credits_image_exact(void **state)
 	struct dt_guest sg, dg;
 	struct rdmig_opts o;
 	struct rdmig_src *src;
-	struct dst_run d;
+	struct dt_dst d;
 	uint64_t rng = 9, want;
 	unsigned region;
 	int64_t page;
@@ -194,7 +141,7 @@ static void migrate_tight_credits_image_exact(void **state)
 	dt_guest_init(&sg, 2, gpa, len);
 	dt_guest_init(&dg, 2, gpa, len);
 	dt_guest_fill(&sg, &rng);
-	dst_start(&d, &dg, RDMIG_REGION_ZERO_FILLED);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
 	rdmig_opts_init(&o);
 	o.workers = 3;
 	o.queue_depth = 4;
@@ -217,7 +164,7 @@ static void migrate_tight_credits_image_exact(void **state)
 		assert_int_equal(st.dirty_pages, want);
 	}
 	assert_int_equal(rdmig_src_complete(src), 0);
-	dst_join(&d);
+	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	page = dt_guest_diff(&sg, &dg, &region);
 	if (page >= 0)
@@ -242,7 +189,7 @@ static void pass_longer_than_idle_timeout_kept_alive(void **state)
 	struct dt_guest sg, dg;
 	struct rdmig_opts o;
 	struct rdmig_src *src;
-	struct dst_run d;
+	struct dt_dst d;
 	uint64_t rng = 11;
 	unsigned region;
 
@@ -253,7 +200,7 @@ static void pass_longer_than_idle_timeout_kept_alive(void **state)
 		memset(sg.hva[0] + p * DT_PAGE, (int)(dt_rng(&rng) | 1), 64);
 	rdmig_opts_init(&o);
 	o.idle_timeout_ms = idle_ms;
-	dst_start_opts(&d, &dg, RDMIG_REGION_ZERO_FILLED, &o);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, &o);
 	rdmig_opts_init(&o);
 	/* Every page goes, so that the pass takes long (nothing is skipped). */
 	o.skip_zero = RDMIG_SWITCH_OFF;
@@ -273,7 +220,7 @@ static void pass_longer_than_idle_timeout_kept_alive(void **state)
 		fail_msg("the pass took %llu ms: too fast to prove anything; slow it down",
 			 (unsigned long long)(st.duration_ns / 1000000));
 	assert_int_equal(rdmig_src_complete(src), 0);
-	dst_join(&d);
+	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(dt_guest_diff(&sg, &dg, &region), -1);
 	rdmig_src_destroy(src);
@@ -293,7 +240,7 @@ static void complete_with_unsent_pages_refused(void **state)
 	struct rdmig_dirty dirty[2];
 	struct dt_guest sg, dg;
 	struct rdmig_src *src;
-	struct dst_run d;
+	struct dt_dst d;
 	uint64_t rng = 5;
 	unsigned region;
 
@@ -301,7 +248,7 @@ static void complete_with_unsent_pages_refused(void **state)
 	dt_guest_init(&sg, 2, gpa, len);
 	dt_guest_init(&dg, 2, gpa, len);
 	dt_guest_fill(&sg, &rng);
-	dst_start(&d, &dg, RDMIG_REGION_ZERO_FILLED);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
 	src = src_for(&sg);
 	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
 	/* Region 0 entirely, region 1 all but page 200, over two passes. */
@@ -321,7 +268,7 @@ static void complete_with_unsent_pages_refused(void **state)
 	sg.bitmap[1][200 / 64] |= 1ull << (200 % 64);
 	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, NULL), 0);
 	assert_int_equal(rdmig_src_complete(src), 0);
-	dst_join(&d);
+	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(dt_guest_diff(&sg, &dg, &region), -1);
 	rdmig_src_destroy(src);
@@ -336,7 +283,7 @@ static void migrate_unsent_change_detected_by_compare(void **state)
 	const uint64_t gpa[1] = { 0 };
 	const uint64_t len[1] = { 1ull << 20 };
 	struct dt_guest sg, dg;
-	struct dst_run d;
+	struct dt_dst d;
 	struct rdmig_src *src;
 	uint64_t rng = 7;
 	unsigned region;
@@ -345,13 +292,13 @@ static void migrate_unsent_change_detected_by_compare(void **state)
 	dt_guest_init(&sg, 1, gpa, len);
 	dt_guest_init(&dg, 1, gpa, len);
 	dt_guest_fill(&sg, &rng);
-	dst_start(&d, &dg, RDMIG_REGION_ZERO_FILLED);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
 	src = src_for(&sg);
 	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
 	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, NULL), 0);
 	sg.hva[0][5 * DT_PAGE + 17] ^= 0xff; /* changed, never marked dirty */
 	assert_int_equal(rdmig_src_complete(src), 0);
-	dst_join(&d);
+	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(dt_guest_diff(&sg, &dg, &region), 5);
 	rdmig_src_destroy(src);
@@ -364,19 +311,19 @@ static void layout_check(const uint64_t *sgpa, const uint64_t *slen, unsigned sn
 			 const char *needle)
 {
 	struct dt_guest sg, dg;
-	struct dst_run d;
+	struct dt_dst d;
 	struct rdmig_src *src;
 
 	dt_guest_init(&sg, sn, sgpa, slen);
 	dt_guest_init(&dg, dn, dgpa, dlen);
-	dst_start(&d, &dg, 0);
+	dt_dst_start(&d, ip, &dg, 0, NULL);
 	src = src_for(&sg);
 	assert_int_equal(rdmig_src_connect(src, ip, d.port), -EPROTO);
 	if (!strstr(rdmig_last_error(), "region layout mismatch") ||
 	    !strstr(rdmig_last_error(), needle))
 		fail_msg("source error does not name the mismatch (%s): %s", needle,
 			 rdmig_last_error());
-	dst_join(&d);
+	dt_dst_join(&d);
 	assert_true(d.ret < 0);
 	if (!strstr(d.err, "region layout mismatch") || !strstr(d.err, needle))
 		fail_msg("destination error does not name the mismatch (%s): %s", needle, d.err);
