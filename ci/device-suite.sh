@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs inside ci/rxe-run.sh (one VM boot for all of it): the device tests
-# over soft-RoCE, then a demo migration through rdmig-perf. Usage:
+# over soft-RoCE, a demo migration through rdmig-perf, a small rdmig-perf
+# matrix (fails only if an image is not exact, never on speed) and the wire
+# rate against ib_write_bw on the same device (printed, never failing). Usage:
 #   ci/rxe-run.sh ci/device-suite.sh BUILD_DIR
 # Writes BUILD_DIR/device-junit.xml for ci/test.sh to count from.
 set -uo pipefail
@@ -12,4 +14,10 @@ echo "== device tests over ${RDMIG_TEST_DEV:-?} (${RDMIG_TEST_IP:-?})"
 
 echo "== demo migration: rdmig-perf --local"
 "$build/perf/rdmig-perf" --local --size 64 --regions 3 --passes 5 --dirty 10 || rc=1
+
+echo "== rdmig-perf matrix (16 MiB guest, 3 passes after the first)"
+"$build/perf/rdmig-perf" --local --matrix --size 16 --passes 3 || rc=1
+
+echo "== against ib_write_bw on the same device"
+"$(dirname "$0")/vs-perftest.sh" "$build" 64 || echo "(comparison unavailable)"
 exit $rc

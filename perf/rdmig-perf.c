@@ -6,6 +6,8 @@
  *   rdmig-perf [options]            destination: listen and receive
  *   rdmig-perf [options] HOST       source: connect to HOST and migrate
  *   rdmig-perf --local [options]    both ends in one process over one device
+ *   rdmig-perf --local --matrix     the same over guest touched 0/50/100%, skipping
+ *                                   off/on and 1/2/4 workers, as one table
  *
  * The source fills its guest with random data, runs a first pass over all of
  * it, then `--passes` more passes, each after a writer changed a share of
@@ -39,8 +41,19 @@ struct args {
 	unsigned regions, passes, dirty_pct;
 	uint64_t seed;
 	unsigned workers;
+	unsigned touched_pct; /* share of pages with data; the rest are zero */
+	int skip;	      /* -1: the library's default, 0: off, 1: on */
 	bool local;
 	bool quiet;
+	bool matrix;
+};
+
+/* What one migration did, for the summary and the matrix. */
+struct result {
+	bool exact;
+	unsigned passes;
+	double secs;
+	struct rdmig_pass_stats total;
 };
 
 struct guest {
@@ -81,6 +94,9 @@ static void usage(FILE *f)
 		"  -n, --passes N   passes after the first, each after the writer (default 5)\n"
 		"  -d, --dirty PCT  share of pages the writer changes between passes (default 10)\n"
 		"  -w, --workers N  source workers (default: RDMIG_WORKERS or automatic)\n"
+		"  -t, --touched PCT share of guest pages holding data, the rest zero (100)\n"
+		"  --skip on|off    skip zero and unchanged pages (default: on, or RDMIG_SKIP_*)\n"
+		"  --matrix         with --local: touched 0/50/100%%, skip off/on, 1/2/4 workers\n"
 		"  --seed N         random seed (default 1)\n"
 		"  -q, --quiet      no per-pass lines\n");
 }
@@ -97,6 +113,9 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "dirty", required_argument, NULL, 'd' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "touched", required_argument, NULL, 't' },
+		{ "skip", required_argument, NULL, 'K' },
+		{ "matrix", no_argument, NULL, 'M' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -111,7 +130,9 @@ static int parse(int argc, char **argv, struct args *a)
 	a->passes = 5;
 	a->dirty_pct = 10;
 	a->seed = 1;
-	while ((c = getopt_long(argc, argv, "b:p:s:r:n:d:w:qh", opts, NULL)) != -1) {
+	a->touched_pct = 100;
+	a->skip = -1;
+	while ((c = getopt_long(argc, argv, "b:p:s:r:n:d:w:t:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
 			a->local = true;
@@ -143,6 +164,19 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'q':
 			a->quiet = true;
 			break;
+		case 't':
+			a->touched_pct = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'K':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				usage(stderr);
+				return -1;
+			}
+			a->skip = !strcmp(optarg, "on");
+			break;
+		case 'M':
+			a->matrix = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -154,8 +188,8 @@ static int parse(int argc, char **argv, struct args *a)
 	if (optind < argc)
 		a->host = argv[optind++];
 	if (optind < argc || (a->local && a->host) || !a->regions || a->regions > 16 ||
-	    a->dirty_pct > 100 || a->size_mib == 0 ||
-	    a->size_mib * 1024 * 1024 / PAGE < a->regions) {
+	    a->dirty_pct > 100 || a->touched_pct > 100 || a->size_mib == 0 ||
+	    (a->matrix && !a->local) || a->size_mib * 1024 * 1024 / PAGE < a->regions) {
 		usage(stderr);
 		return -1;
 	}
@@ -184,6 +218,29 @@ static int guest_alloc(struct guest *g, const struct args *a)
 		}
 	}
 	return 0;
+}
+
+static void guest_free(struct guest *g)
+{
+	for (unsigned i = 0; i < g->n; i++) {
+		munmap(g->hva[i], g->len[i]);
+		free(g->bitmap[i]);
+	}
+	g->n = 0;
+}
+
+/* Random data in touched_pct of the pages, zero in the rest. */
+static void guest_fill(struct guest *g, unsigned touched_pct, uint64_t *rng)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		for (uint64_t p = 0; p < g->len[i] / PAGE; p++) {
+			uint64_t *w = (uint64_t *)(g->hva[i] + p * PAGE);
+
+			if (rng_next(rng) % 100 >= touched_pct)
+				continue; /* left zero */
+			for (uint64_t k = 0; k < PAGE / 8; k++)
+				w[k] = rng_next(rng);
+		}
 }
 
 static uint64_t guest_digest(const struct guest *g)
@@ -234,6 +291,8 @@ static struct rdmig_opts make_opts(const struct args *a)
 
 	rdmig_opts_init(&o);
 	o.workers = a->workers;
+	if (a->skip >= 0)
+		o.skip_zero = o.skip_unchanged = a->skip ? RDMIG_SWITCH_ON : RDMIG_SWITCH_OFF;
 	/* Both ends in one process: a source that never comes must not leave
 	 * the destination waiting forever. */
 	if (a->local)
@@ -319,7 +378,8 @@ static void print_pass(const struct args *a, const struct rdmig_pass_stats *s)
 	fflush(stdout);
 }
 
-static int run_src(const struct args *a, const char *host, const char *port, struct guest *dstg)
+static int run_src(const struct args *a, const char *host, const char *port, struct guest *dstg,
+		   struct result *res)
 {
 	struct rdmig_opts o = make_opts(a);
 	struct rdmig_dirty dirty[16];
@@ -330,13 +390,15 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	double t0;
 	int ret;
 
+	memset(res, 0, sizeof(*res));
+	res->total.size = sizeof(res->total);
 	if (guest_alloc(&g, a))
 		return 1;
-	for (unsigned i = 0; i < g.n; i++)
-		for (uint64_t k = 0; k < g.len[i] / 8; k++)
-			((uint64_t *)g.hva[i])[k] = rng_next(&rng);
-	if ((ret = rdmig_src_create(&o, &src)))
+	guest_fill(&g, a->touched_pct, &rng);
+	if ((ret = rdmig_src_create(&o, &src))) {
+		guest_free(&g);
 		return fail("rdmig_src_create", ret);
+	}
 	for (unsigned i = 0; i < g.n; i++) {
 		if ((ret = rdmig_src_add_region(src, g.gpa[i], g.hva[i], g.len[i])) < 0)
 			return fail("rdmig_src_add_region", ret);
@@ -348,8 +410,10 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		ret = fail("rdmig_src_connect", ret);
 		goto out;
 	}
-	printf("source: connected to %s port %s in %.3f s; guest %" PRIu64 " MiB in %u regions\n",
-	       host, port, now_s() - t0, a->size_mib, a->regions);
+	if (!a->quiet)
+		printf("source: connected to %s port %s in %.3f s; guest %" PRIu64
+		       " MiB in %u regions\n",
+		       host, port, now_s() - t0, a->size_mib, a->regions);
 
 	t0 = now_s();
 	if ((ret = rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st))) {
@@ -365,7 +429,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 
 		writer_round(&g, a->dirty_pct, &rng);
 		/* The VMM's question before it pauses the guest. */
-		if (final && rdmig_src_estimate(src, dirty, g.n, 0, &est) == 0)
+		if (final && rdmig_src_estimate(src, dirty, g.n, 0, &est) == 0 && !a->quiet)
 			printf("  final pass predicted: %.3f s for %" PRIu64
 			       " dirty pages, %.1f MiB "
 			       "on the wire (wire %.1f MiB/s, scan %.1f MiB/s, overhead %.3f s)\n",
@@ -378,7 +442,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 			goto out;
 		}
 		print_pass(a, &st);
-		if (final && est.final_pass_ns)
+		if (final && est.final_pass_ns && !a->quiet)
 			printf("  final pass measured: %.3f s, predicted %.3f s (error %+.1f%%)\n",
 			       (double)st.duration_ns / 1e9, (double)est.final_pass_ns / 1e9,
 			       100.0 * ((double)est.final_pass_ns - (double)st.duration_ns) /
@@ -386,18 +450,18 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		total_bytes += st.wire_bytes;
 		total_pages += st.written_pages;
 	}
+	rdmig_src_stats(src, &res->total);
 	if ((ret = rdmig_src_complete(src))) {
 		ret = fail("rdmig_src_complete", ret);
 		goto out;
 	}
-	{
-		double secs = now_s() - t0;
-
+	res->passes = a->passes + 1;
+	res->secs = now_s() - t0;
+	if (!a->quiet)
 		printf("source: %u passes, %" PRIu64 " pages, %.1f MiB written in %.3f s "
 		       "(%.1f MiB/s), image digest %016" PRIx64 "\n",
-		       a->passes + 1, total_pages, (double)total_bytes / (1 << 20), secs,
-		       (double)total_bytes / (1 << 20) / secs, guest_digest(&g));
-	}
+		       res->passes, total_pages, (double)total_bytes / (1 << 20), res->secs,
+		       (double)total_bytes / (1 << 20) / res->secs, guest_digest(&g));
 	rdmig_src_destroy(src);
 	src = NULL;
 
@@ -410,45 +474,106 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 						       g.gpa[i] + off);
 						break;
 					}
+				guest_free(&g);
 				return 1;
 			}
 		}
-		printf("image: MATCH (%" PRIu64 " MiB compared byte for byte)\n", a->size_mib);
+		res->exact = true;
+		if (!a->quiet)
+			printf("image: MATCH (%" PRIu64 " MiB compared byte for byte)\n",
+			       a->size_mib);
 	}
+	guest_free(&g);
 	return 0;
 out:
 	/* Abandoning the session tells the destination, which then fails too. */
 	rdmig_src_destroy(src);
+	guest_free(&g);
 	return ret;
 }
 
-int main(int argc, char **argv)
+/* Both ends in this process: a destination thread and the source. */
+static int run_local(const struct args *a, struct result *res)
 {
-	struct args a;
 	struct dst_job j;
 	pthread_t t;
 	char port[16];
 	int ret;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (parse(argc, argv, &a))
-		return 2;
-	if (!a.local)
-		return a.host ? run_src(&a, a.host, a.port, NULL) : run_dst(&a);
-
 	memset(&j, 0, sizeof(j));
-	j.a = &a;
+	j.a = a;
 	if (dst_prepare(&j))
 		return 1;
 	snprintf(port, sizeof(port), "%d", j.port);
 	pthread_create(&t, NULL, dst_thread, &j);
-	ret = run_src(&a, a.bind, port, &j.g);
+	ret = run_src(a, a->bind, port, &j.g, res);
 	pthread_join(t, NULL);
 	if (!ret && j.ret)
 		ret = 1;
-	if (!ret)
+	if (!ret && !a->quiet)
 		printf("destination: %" PRIu64 " passes confirmed, %.1f MiB received\n",
 		       j.stats.passes, (double)j.stats.wire_bytes / (1 << 20));
 	rdmig_dst_destroy(j.dst);
+	guest_free(&j.g);
 	return ret;
+}
+
+/*
+ * The matrix: guest touched 0%, 50%, 100%; skipping off and on; 1, 2 and
+ * 4 workers. Fails (1) only if a destination image was not exact.
+ */
+static int run_matrix(const struct args *base)
+{
+	static const unsigned touched[] = { 0, 50, 100 }, workers[] = { 1, 2, 4 };
+	int bad = 0;
+
+	printf("%-8s %-5s %-7s %6s %10s %10s %10s %8s %10s %10s  %s\n", "touched", "skip",
+	       "workers", "passes", "wire MiB", "zero MiB", "same MiB", "time s", "eff MiB/s",
+	       "wire MiB/s", "image");
+	for (unsigned t = 0; t < 3; t++)
+		for (int sk = 0; sk < 2; sk++)
+			for (unsigned w = 0; w < 3; w++) {
+				struct args a = *base;
+				struct result r;
+				int ret;
+
+				a.touched_pct = touched[t];
+				a.skip = sk;
+				a.workers = workers[w];
+				a.quiet = true;
+				a.port = "0";
+				ret = run_local(&a, &r);
+				bad |= ret || !r.exact;
+				printf("%7u%% %-5s %7u %6u %10.1f %10.1f %10.1f %8.3f %10.1f "
+				       "%10.1f  "
+				       "%s\n",
+				       touched[t], sk ? "on" : "off", workers[w], r.passes,
+				       (double)r.total.wire_bytes / (1 << 20),
+				       (double)(r.total.skipped_zero + r.total.zero_filled_pages) *
+					       PAGE / (1 << 20),
+				       (double)r.total.skipped_unchanged * PAGE / (1 << 20), r.secs,
+				       r.secs > 0 ? (double)a.size_mib / r.secs : 0.0,
+				       r.total.wire_ns ? (double)r.total.wire_bytes / (1 << 20) /
+								 ((double)r.total.wire_ns / 1e9)
+						       : 0.0,
+				       ret	 ? "FAILED"
+				       : r.exact ? "exact"
+						 : "MISMATCH");
+			}
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct result r;
+	struct args a;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (parse(argc, argv, &a))
+		return 2;
+	if (a.matrix)
+		return run_matrix(&a);
+	if (a.local)
+		return run_local(&a, &r);
+	return a.host ? run_src(&a, a.host, a.port, NULL, &r) : run_dst(&a);
 }
