@@ -110,10 +110,14 @@ struct rogue {
 	struct ibv_pd *pd;
 	struct ibv_mr *mr;
 	uint8_t page[DT_PAGE];
-	struct rdmig__ep ep;
+	struct rdmig__ep ep;   /* control */
+	struct rdmig__ep data; /* data QP 0, once connected */
+	struct sockaddr_storage ss;
 };
 
-static void rogue_connect(struct rogue *r, const char *port)
+/* Connects one more rdma_cm id as `kind` (with index and token for data). */
+static void rogue_connect_ep(struct rogue *r, struct rdmig__ep *ep, uint32_t epi, uint32_t kind,
+			     uint64_t token)
 {
 	struct rdmig__ep_attr attr = { .send_depth = 8,
 				       .recv_depth = 4,
@@ -122,32 +126,29 @@ static void rogue_connect(struct rogue *r, const char *port)
 				       .bufsize = RDMIG__MSG_MAX + 8192,
 				       .qp_timeout = 18 };
 	struct rdma_conn_param param;
-	struct sockaddr_storage ss;
 	struct rdma_cm_id *id;
 	uint8_t pdata[RDMIG__CONNECT_LEN];
 	char why[128];
 
-	memset(r, 0, sizeof(*r));
-	r->ec = rdma_create_event_channel();
-	assert_non_null(r->ec);
-	assert_int_equal(rdmig__set_nonblock(r->ec->fd), 0);
-	assert_int_equal(rdmig__resolve(ip, port, &ss), 0);
 	assert_int_equal(rdma_create_id(r->ec, &id, NULL, RDMA_PS_TCP), 0);
-	assert_int_equal(rdma_resolve_addr(id, NULL, (struct sockaddr *)&ss, 5000), 0);
+	assert_int_equal(rdma_resolve_addr(id, NULL, (struct sockaddr *)&r->ss, 5000), 0);
 	assert_int_equal(rdmig__cm_expect(r->ec, id, RDMA_CM_EVENT_ADDR_RESOLVED, 5000, "addr"), 0);
 	assert_int_equal(rdma_resolve_route(id, 5000), 0);
 	assert_int_equal(rdmig__cm_expect(r->ec, id, RDMA_CM_EVENT_ROUTE_RESOLVED, 5000, "route"),
 			 0);
-	r->pd = ibv_alloc_pd(id->verbs);
-	assert_non_null(r->pd);
-	memset(r->page, 0x5a, sizeof(r->page));
-	r->mr = ibv_reg_mr(r->pd, r->page, sizeof(r->page), 0);
-	assert_non_null(r->mr);
-	assert_int_equal(rdmig__ep_setup(&r->ep, id, r->pd, NULL, 0, &attr), 0);
+	if (!r->pd) {
+		r->pd = ibv_alloc_pd(id->verbs);
+		assert_non_null(r->pd);
+		memset(r->page, 0x5a, sizeof(r->page));
+		r->mr = ibv_reg_mr(r->pd, r->page, sizeof(r->page), 0);
+		assert_non_null(r->mr);
+	}
+	assert_int_equal(rdmig__ep_setup(ep, id, r->pd, NULL, epi, &attr), 0);
 
 	memset(&msg, 0, sizeof(msg));
 	msg.type = RDMIG__MSG_CONNECT;
-	msg.connect.kind = RDMIG__CONN_CTRL;
+	msg.connect.kind = kind;
+	msg.connect.token = token;
 	memset(&param, 0, sizeof(param));
 	param.private_data = pdata;
 	param.private_data_len =
@@ -160,25 +161,43 @@ static void rogue_connect(struct rogue *r, const char *port)
 			 0);
 }
 
+static void rogue_connect(struct rogue *r, const char *port)
+{
+	memset(r, 0, sizeof(*r));
+	r->ec = rdma_create_event_channel();
+	assert_non_null(r->ec);
+	assert_int_equal(rdmig__set_nonblock(r->ec->fd), 0);
+	assert_int_equal(rdmig__resolve(ip, port, &r->ss), 0);
+	rogue_connect_ep(r, &r->ep, 0, RDMIG__CONN_CTRL, 0);
+}
+
+static void rogue_close_ep(struct rdmig__ep *ep)
+{
+	struct rdma_cm_id *id = ep->id;
+
+	if (!id)
+		return;
+	rdma_disconnect(id);
+	rdmig__ep_teardown(ep);
+	rdma_destroy_id(id);
+}
+
 static void rogue_close(struct rogue *r)
 {
-	struct rdma_cm_id *id = r->ep.id;
-
-	rdma_disconnect(id);
-	rdmig__ep_teardown(&r->ep);
-	rdma_destroy_id(id);
+	rogue_close_ep(&r->data);
+	rogue_close_ep(&r->ep);
 	ibv_dereg_mr(r->mr);
 	ibv_dealloc_pd(r->pd);
 	rdma_destroy_event_channel(r->ec);
 }
 
-/* Waits for one completion; returns its status, or -1 if none came. */
-static int rogue_wait(struct rogue *r, struct ibv_wc *wc)
+/* Waits for one completion on ep; returns its status, or -1 if none came. */
+static int rogue_wait_on(struct rdmig__ep *ep, struct ibv_wc *wc)
 {
 	uint64_t end = dt_now_ms() + 5000;
 
 	while (dt_now_ms() < end) {
-		int n = rdmig__cq_wait(r->ep.cq, r->ep.ch, wc, 1, 100);
+		int n = rdmig__cq_wait(ep->cq, ep->ch, wc, 1, 100);
 
 		if (n == 1)
 			return wc->status;
@@ -186,11 +205,16 @@ static int rogue_wait(struct rogue *r, struct ibv_wc *wc)
 	return -1;
 }
 
-/* Posts `len` raw bytes as one SEND; returns its completion status. */
-static int rogue_send_raw(struct rogue *r, const void *buf, size_t len)
+static int rogue_wait(struct rogue *r, struct ibv_wc *wc)
 {
-	uint8_t *sbuf = r->ep.bufs + (size_t)r->ep.attr.nrecv * r->ep.attr.bufsize;
-	struct ibv_sge sge = { (uintptr_t)sbuf, (uint32_t)len, r->ep.mr->lkey };
+	return rogue_wait_on(&r->ep, wc);
+}
+
+/* Posts `len` raw bytes as one SEND on ep; returns its completion status. */
+static int rogue_send_on(struct rdmig__ep *ep, const void *buf, size_t len)
+{
+	uint8_t *sbuf = ep->bufs + (size_t)ep->attr.nrecv * ep->attr.bufsize;
+	struct ibv_sge sge = { (uintptr_t)sbuf, (uint32_t)len, ep->mr->lkey };
 	struct ibv_send_wr wr = { .wr_id = rdmig__wr_id(RDMIG__WR_SEND, 0, 0),
 				  .sg_list = &sge,
 				  .num_sge = 1,
@@ -199,10 +223,15 @@ static int rogue_send_raw(struct rogue *r, const void *buf, size_t len)
 	struct ibv_send_wr *bad;
 	struct ibv_wc wc;
 
-	assert_true(len <= r->ep.attr.bufsize);
+	assert_true(len <= ep->attr.bufsize);
 	memcpy(sbuf, buf, len);
-	assert_int_equal(ibv_post_send(r->ep.qp, &wr, &bad), 0);
-	return rogue_wait(r, &wc);
+	assert_int_equal(ibv_post_send(ep->qp, &wr, &bad), 0);
+	return rogue_wait_on(ep, &wc);
+}
+
+static int rogue_send_raw(struct rogue *r, const void *buf, size_t len)
+{
+	return rogue_send_on(&r->ep, buf, len);
 }
 
 /* The next message from the destination (decoded into msg), or fails. */
@@ -222,7 +251,7 @@ static void rogue_recv(struct rogue *r, unsigned want_type)
 }
 
 /* A valid HELLO for the destination's layout, encoded into buf. */
-static size_t hello(uint8_t *buf)
+static size_t hello_flags(uint8_t *buf, uint32_t flags)
 {
 	char why[128];
 	int len;
@@ -235,9 +264,15 @@ static size_t hello(uint8_t *buf)
 	msg.hello.nregions = 2;
 	msg.hello.regions[0] = (struct rdmig__wire_region){ 0, REGION };
 	msg.hello.regions[1] = (struct rdmig__wire_region){ 1ull << 32, REGION };
+	msg.hello.flags = flags;
 	len = rdmig__msg_encode(&msg, buf, RDMIG__MSG_MAX, why, sizeof(why));
 	assert_true(len > 0);
 	return (size_t)len;
+}
+
+static size_t hello(uint8_t *buf)
+{
+	return hello_flags(buf, RDMIG__HELLO_NOTICES);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -402,6 +437,68 @@ static void garbage_after_hello_withdraws_memory(void **state)
 	dt_guest_fini(&d.g);
 }
 
+/*
+ * A source that got through HELLO and onto a data QP sends a NOTICE the
+ * destination must refuse. Every NOTICE orders page 0..npages zeroed, so
+ * guest memory still holding the pattern proves nothing was applied.
+ */
+static void bad_notice(uint32_t hello_flags_, uint64_t pass, uint32_t region, uint64_t first,
+		       uint32_t npages, int want_ret, const char *want)
+{
+	static uint8_t buf[RDMIG__MSG_MAX];
+	struct dst_run d;
+	struct rogue r;
+	char why[128];
+	int len;
+
+	dst_start(&d);
+	rogue_connect(&r, d.port);
+	assert_int_equal(rogue_send_raw(&r, buf, hello_flags(buf, hello_flags_)), IBV_WC_SUCCESS);
+	rogue_recv(&r, RDMIG__MSG_HELLO_ACK);
+	rogue_connect_ep(&r, &r.data, 1, RDMIG__CONN_DATA, msg.hello_ack.token);
+
+	memset(&msg, 0, sizeof(msg));
+	msg.type = RDMIG__MSG_NOTICE;
+	msg.notice.pass = pass;
+	msg.notice.region = region;
+	msg.notice.first = first;
+	msg.notice.npages = npages;
+	for (uint32_t i = 0; i < npages; i++)
+		msg.notice.zeroed[i / 64] |= 1ull << (i % 64);
+	len = rdmig__msg_encode(&msg, buf, sizeof(buf), why, sizeof(why));
+	assert_true(len > 0);
+	assert_int_equal(rogue_send_on(&r.data, buf, (size_t)len), IBV_WC_SUCCESS);
+	rogue_recv(&r, RDMIG__MSG_ERROR);
+	if (!strstr(msg.error.text, want))
+		fail_msg("ERROR to the source says '%s', expected '%s'", msg.error.text, want);
+	dst_finish(&d, want_ret, want);
+	rogue_close(&r);
+}
+
+static void notice_region_out_of_range_refused(void **state)
+{
+	(void)state;
+	bad_notice(RDMIG__HELLO_NOTICES, 1, 2, 0, 8, -EBADMSG, "NOTICE for region 2 of 2");
+}
+
+static void notice_pages_past_region_end_refused(void **state)
+{
+	(void)state;
+	bad_notice(RDMIG__HELLO_NOTICES, 1, 0, REGION / DT_PAGE - 4, 8, -EBADMSG, "which has 256");
+}
+
+static void notice_wrong_pass_refused(void **state)
+{
+	(void)state;
+	bad_notice(RDMIG__HELLO_NOTICES, 5, 0, 0, 8, -EPROTO, "NOTICE for pass 5");
+}
+
+static void notice_not_announced_refused(void **state)
+{
+	(void)state;
+	bad_notice(0, 1, 0, 0, 8, -EPROTO, "HELLO announced none");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +508,10 @@ int main(void)
 		cmocka_unit_test(hello_length_lie_refused),
 		cmocka_unit_test(hello_oversized_refused),
 		cmocka_unit_test(garbage_after_hello_withdraws_memory),
+		cmocka_unit_test(notice_region_out_of_range_refused),
+		cmocka_unit_test(notice_pages_past_region_end_refused),
+		cmocka_unit_test(notice_wrong_pass_refused),
+		cmocka_unit_test(notice_not_announced_refused),
 	};
 
 	ip = devtest_ip();
