@@ -133,6 +133,18 @@ void rdmig__ep_teardown(struct rdmig__ep *ep)
 	ep->cq = NULL;
 }
 
+void rdmig__ep_destroy(struct rdmig__ep *ep)
+{
+	struct rdma_cm_id *id = ep->id;
+
+	if (id)
+		rdma_disconnect(id); /* -EINVAL on an id that never connected: harmless */
+	rdmig__ep_teardown(ep);
+	if (id)
+		rdma_destroy_id(id);
+	memset(ep, 0, sizeof(*ep));
+}
+
 int rdmig__ep_post_recv(struct rdmig__ep *ep, uint32_t i)
 {
 	struct ibv_sge sge = {

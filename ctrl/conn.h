@@ -65,7 +65,6 @@ struct rdmig__ep {
 	struct rdmig__ep_attr attr;
 	uint32_t send_busy; /* bit i: send buffer i is posted */
 	uint32_t index;	    /* in wr_ids */
-	bool connected;
 };
 
 /*
@@ -77,6 +76,11 @@ int rdmig__ep_setup(struct rdmig__ep *ep, struct rdma_cm_id *id, struct ibv_pd *
 		    struct ibv_cq *shared_cq, uint32_t index, const struct rdmig__ep_attr *attr);
 /* Destroys what rdmig__ep_setup() made (not the id). Safe on a zeroed ep. */
 void rdmig__ep_teardown(struct rdmig__ep *ep);
+/*
+ * Disconnects (so the peer learns at once), tears down and destroys the id,
+ * leaving ep zeroed. Safe on an ep that never connected, or has no id.
+ */
+void rdmig__ep_destroy(struct rdmig__ep *ep);
 
 /* Posts receive buffer i again. */
 int rdmig__ep_post_recv(struct rdmig__ep *ep, uint32_t i);

@@ -201,18 +201,6 @@ static void dst_withdraw_memory(struct rdmig_dst *dst)
 	}
 }
 
-static void dst_destroy_ep(struct rdmig__ep *ep)
-{
-	struct rdma_cm_id *id = ep->id;
-
-	if (!id)
-		return;
-	rdma_disconnect(id);
-	rdmig__ep_teardown(ep);
-	rdma_destroy_id(id);
-	memset(ep, 0, sizeof(*ep));
-}
-
 /* Ends the session: guest memory first, so nothing can write it any more. */
 static void dst_end_session(struct rdmig_dst *dst)
 {
@@ -220,8 +208,8 @@ static void dst_end_session(struct rdmig_dst *dst)
 
 	dst_withdraw_memory(dst);
 	for (unsigned i = 0; i < RDMIG__MAX_QPS; i++)
-		dst_destroy_ep(&s->data[i]);
-	dst_destroy_ep(&s->ctrl);
+		rdmig__ep_destroy(&s->data[i]);
+	rdmig__ep_destroy(&s->ctrl);
 	if (s->cq)
 		ibv_destroy_cq(s->cq);
 	if (s->ch)

@@ -165,18 +165,6 @@ static int src_fail(struct rdmig_src *src, int err)
 	return err;
 }
 
-static void destroy_ep(struct rdmig__ep *ep)
-{
-	struct rdma_cm_id *id = ep->id;
-
-	if (id && ep->connected)
-		rdma_disconnect(id);
-	rdmig__ep_teardown(ep);
-	if (id)
-		rdma_destroy_id(id);
-	memset(ep, 0, sizeof(*ep));
-}
-
 /* Undoes connect: workers, connections, registrations. Back to SRC_IDLE's resources. */
 static void src_teardown(struct rdmig_src *src)
 {
@@ -184,9 +172,9 @@ static void src_teardown(struct rdmig_src *src)
 		rdmig__dp_stop(&src->dp);
 	src->dp_started = false;
 	for (unsigned i = 0; i < src->nqps; i++)
-		destroy_ep(&src->data[i]);
+		rdmig__ep_destroy(&src->data[i]);
 	src->nqps = 0;
-	destroy_ep(&src->ctrl);
+	rdmig__ep_destroy(&src->ctrl);
 	for (unsigned i = 0; i < src->nregions; i++) {
 		if (src->regions[i].mr)
 			ibv_dereg_mr(src->regions[i].mr);
@@ -264,10 +252,11 @@ static int src_ctrl_recv(struct rdmig_src *src, int timeout_ms, struct rdmig__ms
 		return 0;
 	}
 	for (;;) {
+		int left = rdmig__ms_left(deadline);
+
 		/* Completions before connection events: an ERROR that arrived
 		 * before the disconnect says more than the disconnect does. */
-		n = rdmig__cq_wait(src->ctrl.cq, src->ctrl.ch, &wc, 1,
-				   RDMIG__MIN(rdmig__ms_left(deadline), 50));
+		n = rdmig__cq_wait(src->ctrl.cq, src->ctrl.ch, &wc, 1, RDMIG__MIN(left, 50));
 		if (n < 0)
 			return n;
 		if (n == 1 && (ret = src_ctrl_wc(src, &wc, m)) != 0)
@@ -382,7 +371,7 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 		goto fail;
 	}
 	if ((ret = rdmig__ep_setup(ep, id, src->pd, NULL, index, attr)))
-		goto fail_id;
+		goto fail;
 
 	len = rdmig__msg_encode(hello, pdata, sizeof(pdata), why, sizeof(why));
 	if (len < 0) {
@@ -403,14 +392,10 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 	if ((ret = rdmig__cm_expect(src->ec, id, RDMA_CM_EVENT_ESTABLISHED, tmo,
 				    index ? "connecting a data QP" : "connecting")))
 		goto fail;
-	ep->connected = true;
 	return 0;
 
 fail:
-	rdmig__ep_teardown(ep);
-fail_id:
-	rdma_destroy_id(id);
-	memset(ep, 0, sizeof(*ep));
+	rdmig__ep_destroy(ep);
 	return ret;
 }
 
@@ -864,15 +849,9 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 			uint64_t np = src->dpr[i].npages;
 
 			dirty_pages += rdmig__bitmap_count(dirty[i].bitmap, np);
-			if (!dirty[i].skip)
-				continue;
-			for (uint64_t w = 0; w < (np + 63) / 64; w++) {
-				uint64_t both = dirty[i].bitmap[w] & dirty[i].skip[w];
-
-				if (w == np / 64)
-					both &= (1ull << (np % 64)) - 1;
-				ballooned += (uint64_t)__builtin_popcountll(both);
-			}
+			if (dirty[i].skip)
+				ballooned +=
+					rdmig__bitmap_count_and(dirty[i].bitmap, dirty[i].skip, np);
 		}
 	}
 	ret = rdmig__model_estimate(&src->model, dirty_pages, ballooned, src->nqps, &e);

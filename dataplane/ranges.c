@@ -4,6 +4,8 @@
  * time: a clean word costs one load and compare, a run is found with
  * count-trailing-zeros rather than bit by bit.
  */
+#include <stddef.h>
+
 #include "ranges.h"
 
 /* Index of the first bit in [from, end) equal to `want`, or end. */
@@ -42,13 +44,19 @@ bool rdmig__bitmap_next_run(const uint64_t *bm, uint64_t *pos, uint64_t end,
 	return true;
 }
 
-uint64_t rdmig__bitmap_count(const uint64_t *bm, uint64_t nbits)
+uint64_t rdmig__bitmap_count_and(const uint64_t *a, const uint64_t *b, uint64_t nbits)
 {
 	uint64_t n = 0, full = nbits / 64;
 
 	for (uint64_t i = 0; i < full; i++)
-		n += (uint64_t)__builtin_popcountll(bm[i]);
+		n += (uint64_t)__builtin_popcountll(a[i] & (b ? b[i] : ~0ull));
 	if (nbits % 64)
-		n += (uint64_t)__builtin_popcountll(bm[full] & ((1ull << (nbits % 64)) - 1));
+		n += (uint64_t)__builtin_popcountll(a[full] & (b ? b[full] : ~0ull) &
+						    ((1ull << (nbits % 64)) - 1));
 	return n;
+}
+
+uint64_t rdmig__bitmap_count(const uint64_t *bm, uint64_t nbits)
+{
+	return rdmig__bitmap_count_and(bm, NULL, nbits);
 }

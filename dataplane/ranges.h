@@ -49,5 +49,7 @@ bool rdmig__bitmap_next_run(const uint64_t *bm, uint64_t *pos, uint64_t end,
 
 /* Number of set bits in [0, nbits). */
 uint64_t rdmig__bitmap_count(const uint64_t *bm, uint64_t nbits);
+/* Number of bits in [0, nbits) set in both a and b. */
+uint64_t rdmig__bitmap_count_and(const uint64_t *a, const uint64_t *b, uint64_t nbits);
 
 #endif /* RDMIG_DATAPLANE_RANGES_H */

@@ -535,6 +535,21 @@ static void ranges_count_random_bitmaps_match_naive_count(void **state)
 	}
 }
 
+/* Bits set in both bitmaps, partial last word included, beyond it ignored. */
+static void ranges_count_and_counts_common_bits_within_nbits(void **state)
+{
+	const uint64_t a[2] = { 0xff00ff00ff00ff00ull, ~0ull };
+	const uint64_t b[2] = { 0x0ff00ff00ff00ff0ull, 0x5ull };
+
+	(void)state;
+	assert_int_equal(rdmig__bitmap_count_and(a, b, 128), 16 + 2);
+	assert_int_equal(rdmig__bitmap_count_and(a, b, 64), 16);
+	assert_int_equal(rdmig__bitmap_count_and(a, b, 65), 17);
+	assert_int_equal(rdmig__bitmap_count_and(a, b, 66), 17); /* bit 65: b is 0 */
+	assert_int_equal(rdmig__bitmap_count_and(a, b, 0), 0);
+	assert_int_equal(rdmig__bitmap_count_and(a, NULL, 72), 32 + 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +571,7 @@ int main(void)
 		cmocka_unit_test(ranges_next_run_random_bitmaps_match_naive_scan),
 		cmocka_unit_test(ranges_count_partial_words_counts_only_nbits),
 		cmocka_unit_test(ranges_count_random_bitmaps_match_naive_count),
+		cmocka_unit_test(ranges_count_and_counts_common_bits_within_nbits),
 	};
 
 	return cmocka_run_group_tests(tests, map_area, unmap_area);

@@ -171,21 +171,10 @@ static void rogue_connect(struct rogue *r, const char *port)
 	rogue_connect_ep(r, &r->ep, 0, RDMIG__CONN_CTRL, 0);
 }
 
-static void rogue_close_ep(struct rdmig__ep *ep)
-{
-	struct rdma_cm_id *id = ep->id;
-
-	if (!id)
-		return;
-	rdma_disconnect(id);
-	rdmig__ep_teardown(ep);
-	rdma_destroy_id(id);
-}
-
 static void rogue_close(struct rogue *r)
 {
-	rogue_close_ep(&r->data);
-	rogue_close_ep(&r->ep);
+	rdmig__ep_destroy(&r->data);
+	rdmig__ep_destroy(&r->ep);
 	ibv_dereg_mr(r->mr);
 	ibv_dealloc_pd(r->pd);
 	rdma_destroy_event_channel(r->ec);
