@@ -178,6 +178,33 @@ static int resolve_simd(const struct rdmig_opts *o, uint32_t *simd)
 	return 0;
 }
 
+/*
+ * The transport, for tests and benchmarks: RDMIG_TRANSPORT=verbs (the
+ * default) or loopback (both ends in this process, no device), and the
+ * loopback's wire-rate cap RDMIG_LOOPBACK_RATE_MBPS in megabits per second
+ * (0 or unset: as fast as memory copies go).
+ */
+static int resolve_transport(struct rdmig__config *cfg)
+{
+	const char *t = getenv("RDMIG_TRANSPORT");
+	const char *r = getenv("RDMIG_LOOPBACK_RATE_MBPS");
+	uint64_t v = 0;
+
+	if (!t || !strcmp(t, "verbs"))
+		cfg->transport = RDMIG__XPORT_VERBS;
+	else if (!strcmp(t, "loopback"))
+		cfg->transport = RDMIG__XPORT_LOOPBACK;
+	else
+		return rdmig__err(-EINVAL, "RDMIG_TRANSPORT: '%s' is not verbs|loopback", t);
+	if (r && (parse_u64(r, &v) || v > 10000000))
+		return rdmig__err(-EINVAL,
+				  "RDMIG_LOOPBACK_RATE_MBPS: '%s' is not a rate in Mb/s "
+				  "from 0 (uncapped) to 10000000",
+				  r);
+	cfg->loopback_rate_mbps = (uint32_t)v;
+	return 0;
+}
+
 int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg)
 {
 	struct rdmig_opts o;
@@ -244,6 +271,8 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 		return ret;
 	ret = resolve_simd(&o, &cfg->simd);
 	if (ret)
+		return ret;
+	if ((ret = resolve_transport(cfg)))
 		return ret;
 	if (cfg->inflight_bytes < cfg->page_size)
 		return rdmig__err(-EINVAL,

@@ -64,6 +64,11 @@ static inline uint64_t rdmig__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+enum rdmig__transport {
+	RDMIG__XPORT_VERBS = 0,
+	RDMIG__XPORT_LOOPBACK = 1, /* dataplane/xport_loop.c */
+};
+
 /* The configuration a handle runs with: every field resolved and checked. */
 struct rdmig__config {
 	uint32_t page_size;
@@ -81,6 +86,8 @@ struct rdmig__config {
 	uint32_t simd; /* enum rdmig_simd; AUTO is resolved by rdmig__scanner_init() */
 	bool skip_zero;
 	bool skip_unchanged;
+	uint32_t transport; /* enum rdmig__transport (RDMIG_TRANSPORT) */
+	uint32_t loopback_rate_mbps;
 };
 
 /* Limits that the wire protocol and the data plane share. */

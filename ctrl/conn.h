@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Connections: an rdma_cm id with its RC QP, CQ and message buffers, and the
- * bounded waits on rdma_cm events and completions that both sides build on.
- * Every verbs/rdma_cm result is turned into a negative errno here, once.
+ * Connections: a connection id with its RC QP, CQ and message buffers, and
+ * the bounded waits on connection events and completions that both sides
+ * build on, over either transport (dataplane/xport.h).
  */
 #ifndef RDMIG_CTRL_CONN_H
 #define RDMIG_CTRL_CONN_H
@@ -11,10 +11,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include <infiniband/verbs.h>
-#include <rdma/rdma_cma.h>
-
 #include "../common/util.h"
+#include "../dataplane/xport.h"
 #include "proto.h"
 
 /* wr_id = kind << 56 | endpoint index << 32 | value (buffer or mark index) */
@@ -53,14 +51,15 @@ struct rdmig__ep_attr {
 	uint32_t nrecv, nsend;
 	uint32_t bufsize; /* bytes per message buffer */
 	uint32_t qp_timeout;
+	uint32_t rate_mbps; /* loopback wire-rate cap, 0: none */
 };
 
 struct rdmig__ep {
-	struct rdma_cm_id *id;
-	struct ibv_qp *qp;
-	struct ibv_cq *cq;
-	struct ibv_comp_channel *ch; /* NULL when the CQ is shared (not owned) */
-	struct ibv_mr *mr;
+	struct rdmig__xp_id *id;
+	bool has_qp;
+	struct rdmig__xp_cq *cq;
+	bool own_cq; /* false when the CQ is shared */
+	struct rdmig__xp_mr *mr;
 	uint8_t *bufs; /* nrecv receive buffers, then nsend send buffers */
 	struct rdmig__ep_attr attr;
 	uint32_t send_busy; /* bit i: send buffer i is posted */
@@ -68,12 +67,13 @@ struct rdmig__ep {
 };
 
 /*
- * Creates the QP on `id` (and a CQ with its own completion channel unless
- * `shared_cq` is given), registers message buffers and posts the receives.
- * On failure everything it made is undone.
+ * Creates the QP on `id` (and a CQ of its own unless `shared_cq` is given),
+ * registers message buffers and posts the receives. On failure everything
+ * it made is undone.
  */
-int rdmig__ep_setup(struct rdmig__ep *ep, struct rdma_cm_id *id, struct ibv_pd *pd,
-		    struct ibv_cq *shared_cq, uint32_t index, const struct rdmig__ep_attr *attr);
+int rdmig__ep_setup(struct rdmig__ep *ep, struct rdmig__xp_id *id, struct rdmig__xp_pd *pd,
+		    struct rdmig__xp_cq *shared_cq, uint32_t index,
+		    const struct rdmig__ep_attr *attr);
 /* Destroys what rdmig__ep_setup() made (not the id). Safe on a zeroed ep. */
 void rdmig__ep_teardown(struct rdmig__ep *ep);
 /*
@@ -101,22 +101,11 @@ static inline void rdmig__ep_send_done(struct rdmig__ep *ep, uint32_t i)
 	ep->send_busy &= ~(1u << i);
 }
 
-/* Sets the rdma_cm event channel's fd, or a completion channel's, non-blocking. */
-int rdmig__set_nonblock(int fd);
-
 /*
- * Waits for the next rdma_cm event for at most timeout_ms (< 0: forever).
+ * Waits for the next connection event for at most timeout_ms (< 0: forever).
  * Returns 0 with *ev (to be acked), -ETIMEDOUT, or another error.
  */
-int rdmig__cm_next(struct rdma_event_channel *ec, int timeout_ms, struct rdma_cm_event **ev);
-
-/*
- * Waits until `id` reports `want` (ADDR_RESOLVED, ROUTE_RESOLVED,
- * ESTABLISHED). Any other event for any id is a failure. Returns 0 or a
- * negative errno with rdmig__err set; `what` names the step for messages.
- */
-int rdmig__cm_expect(struct rdma_event_channel *ec, struct rdma_cm_id *id,
-		     enum rdma_cm_event_type want, int timeout_ms, const char *what);
+int rdmig__cm_next(struct rdmig__xp_chan *ch, int timeout_ms, struct rdmig__xp_event *ev);
 
 /* Resolves host:port (numeric or a name) to an address. */
 int rdmig__resolve(const char *host, const char *port, struct sockaddr_storage *ss);
@@ -126,10 +115,9 @@ int rdmig__ms_left(uint64_t deadline_ns);
 
 /*
  * Polls the CQ once for up to n completions. If none, arms the CQ and waits
- * on its completion channel for at most wait_ms. Returns the number of
- * completions (0 if the wait ran out), or a negative errno.
+ * on its fd for at most wait_ms. Returns the number of completions (0 if the
+ * wait ran out), or a negative errno.
  */
-int rdmig__cq_wait(struct ibv_cq *cq, struct ibv_comp_channel *ch, struct ibv_wc *wc, int n,
-		   int wait_ms);
+int rdmig__cq_wait(struct rdmig__xp_cq *cq, struct ibv_wc *wc, int n, int wait_ms);
 
 #endif /* RDMIG_CTRL_CONN_H */

@@ -6,9 +6,8 @@
  * PASS_END has arrived (and so every WRITE before it is placed).
  *
  * One thread (the caller of rdmig_dst_run) does everything: it waits on the
- * rdma_cm event channel and on one completion channel shared by all of the
- * session's QPs, so a disconnect, an error completion or a message each
- * wake it.
+ * connection event channel and on one CQ shared by all of the session's
+ * QPs, so a disconnect, an error completion or a message each wake it.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -30,7 +29,7 @@ struct dst_region {
 	uint8_t *hva;
 	uint64_t len;
 	unsigned flags;
-	struct ibv_mr *mr;
+	struct rdmig__xp_mr *mr;
 };
 
 enum dst_state {
@@ -43,9 +42,8 @@ enum dst_state {
 
 struct dst_session {
 	enum dst_state state;
-	struct ibv_pd *pd;
-	struct ibv_comp_channel *ch;
-	struct ibv_cq *cq;
+	struct rdmig__xp_pd *pd;
+	struct rdmig__xp_cq *cq;
 	struct rdmig__ep ctrl;		       /* endpoint index 0 */
 	struct rdmig__ep data[RDMIG__MAX_QPS]; /* endpoint index i + 1 */
 	unsigned nqps;			       /* data QPs agreed */
@@ -76,8 +74,9 @@ struct rdmig_dst {
 	struct rdmig__scanner scanner; /* chosen at create: RDMIG_SIMD errors show early */
 	struct dst_region regions[RDMIG__MAX_REGIONS];
 	unsigned nregions;
-	struct rdma_event_channel *ec;
-	struct rdma_cm_id *listen_id;
+	const struct rdmig__xp_ops *xp; /* the transport (RDMIG_TRANSPORT) */
+	struct rdmig__xp_chan *ch;
+	struct rdmig__xp_id *listen_id;
 	struct dst_session s;
 	struct rdmig__msg msg; /* scratch */
 };
@@ -149,6 +148,7 @@ int rdmig_dst_add_region(struct rdmig_dst *dst, uint64_t gpa, void *hva, uint64_
 int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 {
 	struct sockaddr_storage ss;
+	char why[512];
 	int ret;
 
 	rdmig__err_clear();
@@ -160,35 +160,23 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before listening");
 	if ((ret = rdmig__resolve(host, port, &ss)))
 		return ret;
-	dst->ec = rdma_create_event_channel();
-	if (!dst->ec)
-		return rdmig__err(errno == ENOENT || errno == ENODEV ? -ENODEV : -errno,
-				  "rdma_create_event_channel: %s (is an RDMA device present?)",
-				  strerror(errno));
-	if ((ret = rdmig__set_nonblock(dst->ec->fd)))
+	dst->xp = rdmig__xp_ops_of(dst->cfg.transport);
+	if ((ret = dst->xp->chan_create(&dst->ch)))
+		return ret;
+	if ((ret = dst->xp->id_create(dst->ch, &dst->listen_id)))
 		goto fail;
-	if (rdma_create_id(dst->ec, &dst->listen_id, NULL, RDMA_PS_TCP)) {
-		ret = rdmig__err(-errno, "rdma_create_id: %s", strerror(errno));
-		goto fail;
-	}
-	if (rdma_bind_addr(dst->listen_id, (struct sockaddr *)&ss)) {
-		ret = rdmig__err(-errno, "cannot bind %s:%s: %s", host ? host : "*", port,
-				 strerror(errno));
-		goto fail;
-	}
-	if (rdma_listen(dst->listen_id, 16)) {
-		ret = rdmig__err(-errno, "cannot listen on %s:%s: %s", host ? host : "*", port,
-				 strerror(errno));
-		goto fail;
-	}
-	return ntohs(rdma_get_src_port(dst->listen_id));
+	ret = dst->xp->listen(dst->listen_id, (struct sockaddr *)&ss);
+	if (ret >= 0)
+		return ret;
+	snprintf(why, sizeof(why), "%s", rdmig_last_error());
+	rdmig__err(ret, "listening on %s:%s: %s", host ? host : "*", port, why);
 
 fail:
 	if (dst->listen_id)
-		rdma_destroy_id(dst->listen_id);
+		dst->xp->id_destroy(dst->listen_id);
 	dst->listen_id = NULL;
-	rdma_destroy_event_channel(dst->ec);
-	dst->ec = NULL;
+	dst->xp->chan_destroy(dst->ch);
+	dst->ch = NULL;
 	return ret;
 }
 
@@ -196,7 +184,7 @@ static void dst_withdraw_memory(struct rdmig_dst *dst)
 {
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		if (dst->regions[i].mr)
-			ibv_dereg_mr(dst->regions[i].mr);
+			dst->xp->mr_dereg(dst->regions[i].mr);
 		dst->regions[i].mr = NULL;
 	}
 }
@@ -211,11 +199,9 @@ static void dst_end_session(struct rdmig_dst *dst)
 		rdmig__ep_destroy(&s->data[i]);
 	rdmig__ep_destroy(&s->ctrl);
 	if (s->cq)
-		ibv_destroy_cq(s->cq);
-	if (s->ch)
-		ibv_destroy_comp_channel(s->ch);
+		dst->xp->cq_destroy(s->cq);
 	if (s->pd)
-		ibv_dealloc_pd(s->pd);
+		dst->xp->pd_free(s->pd);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -233,7 +219,7 @@ static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
 	struct ibv_wc wc;
 	uint32_t before = s->ctrl.send_busy, mine;
 
-	if (!s->ctrl.qp)
+	if (!s->ctrl.has_qp)
 		return;
 	memset(m, 0, sizeof(*m));
 	m->type = RDMIG__MSG_ERROR;
@@ -246,7 +232,7 @@ static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
 	mine = s->ctrl.send_busy & ~before;
 	/* Let it reach the source before the disconnect does (bounded). */
 	while (rdmig__ms_left(deadline) > 0) {
-		int n = rdmig__cq_wait(s->cq, s->ch, &wc, 1, 50);
+		int n = rdmig__cq_wait(s->cq, &wc, 1, 50);
 
 		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
 			return;
@@ -288,71 +274,50 @@ static int dst_send(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	return ret;
 }
 
-static int dst_accept(struct rdmig_dst *dst, struct rdma_cm_id *id)
-{
-	struct rdma_conn_param param;
-
-	memset(&param, 0, sizeof(param));
-	param.responder_resources = 1;
-	param.initiator_depth = 1;
-	param.rnr_retry_count = 7;
-	if (rdma_accept(id, &param))
-		return rdmig__err(-errno, "rdma_accept: %s", strerror(errno));
-	(void)dst;
-	return 0;
-}
-
 /* A control connection request: set up the session's PD, CQ and control QP. */
-static int dst_accept_ctrl(struct rdmig_dst *dst, struct rdma_cm_id *id)
+static int dst_accept_ctrl(struct rdmig_dst *dst, struct rdmig__xp_id *id)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__ep_attr attr = CTRL_ATTR;
 	int ret;
 
 	attr.qp_timeout = dst->cfg.qp_timeout;
-	s->pd = ibv_alloc_pd(id->verbs);
-	if (!s->pd)
-		return rdmig__err(-errno, "ibv_alloc_pd: %s", strerror(errno));
-	s->ch = ibv_create_comp_channel(id->verbs);
-	if (!s->ch)
-		return rdmig__err(-errno, "ibv_create_comp_channel: %s", strerror(errno));
-	if ((ret = rdmig__set_nonblock(s->ch->fd)))
+	if ((ret = dst->xp->pd_alloc(id, &s->pd)))
 		return ret;
-	s->cq = ibv_create_cq(id->verbs, CQ_DEPTH, NULL, s->ch, 0);
-	if (!s->cq)
-		return rdmig__err(-errno, "ibv_create_cq(%d): %s", CQ_DEPTH, strerror(errno));
+	if ((ret = dst->xp->cq_create(s->pd, CQ_DEPTH, &s->cq)))
+		return ret;
 	if ((ret = rdmig__ep_setup(&s->ctrl, id, s->pd, s->cq, 0, &attr)))
 		return ret;
-	if ((ret = dst_accept(dst, id)))
+	if ((ret = dst->xp->accept(id)))
 		return ret;
 	s->state = DST_WAIT_HELLO;
 	dst_arm(dst, dst->cfg.timeout_ms);
 	return 0;
 }
 
-static int dst_accept_data(struct rdmig_dst *dst, struct rdma_cm_id *id, uint32_t index)
+static int dst_accept_data(struct rdmig_dst *dst, struct rdmig__xp_id *id, uint32_t index)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__ep_attr attr = DATA_ATTR;
 	int ret;
 
 	attr.qp_timeout = dst->cfg.qp_timeout;
-	if (id->verbs != s->pd->context)
+	if (!dst->xp->pd_on_dev_of(s->pd, id))
 		return rdmig__err(-ENODEV, "data QP %u arrived on another device", index);
 	if ((ret = rdmig__ep_setup(&s->data[index], id, s->pd, s->cq, index + 1, &attr)))
 		return ret;
-	return dst_accept(dst, id);
+	return dst->xp->accept(id);
 }
 
 /*
  * A connection request. Returns 1 if the id must be rejected and destroyed,
  * 0 if it became part of the session, or a negative errno (session over).
  */
-static int dst_on_connect(struct rdmig_dst *dst, struct rdma_cm_event *ev)
+static int dst_on_connect(struct rdmig_dst *dst, const struct rdmig__xp_event *ev)
 {
 	struct dst_session *s = &dst->s;
-	const void *pd = ev->param.conn.private_data;
-	size_t pdlen = ev->param.conn.private_data_len;
+	const void *pd = ev->pdata;
+	size_t pdlen = ev->pdlen;
 	struct rdmig__msg m;
 	char why[256];
 	int len, ret;
@@ -392,7 +357,7 @@ static int dst_on_connect(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 }
 
 /* Does the session own this id? */
-static bool dst_owns(const struct dst_session *s, const struct rdma_cm_id *id)
+static bool dst_owns(const struct dst_session *s, const struct rdmig__xp_id *id)
 {
 	if (s->ctrl.id == id)
 		return true;
@@ -402,10 +367,10 @@ static bool dst_owns(const struct dst_session *s, const struct rdma_cm_id *id)
 	return false;
 }
 
-static int dst_on_cm(struct rdmig_dst *dst, struct rdma_cm_event *ev)
+static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 {
 	struct dst_session *s = &dst->s;
-	struct rdma_cm_id *id = ev->id;
+	struct rdmig__xp_id *id = ev->id;
 	int ret = 0;
 
 	switch (ev->event) {
@@ -425,9 +390,9 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 						}
 				}
 			}
-			rdma_reject(id, NULL, 0);
-			rdma_ack_cm_event(ev);
-			rdma_destroy_id(id);
+			dst->xp->reject(id);
+			dst->xp->chan_ack(ev);
+			dst->xp->id_destroy(id);
 			return ret > 0 ? 0 : ret;
 		}
 		break;
@@ -450,7 +415,7 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdma_cm_event *ev)
 					 rdma_event_str(ev->event), ev->status);
 		break;
 	}
-	rdma_ack_cm_event(ev);
+	dst->xp->chan_ack(ev);
 	return ret;
 }
 
@@ -512,13 +477,13 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		struct dst_region *r = &dst->regions[i];
 
-		r->mr = ibv_reg_mr(s->pd, r->hva, r->len,
-				   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-		if (!r->mr)
-			return dst_refuse(dst, -errno,
+		ret = dst->xp->mr_reg(s->pd, r->hva, r->len,
+				      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &r->mr);
+		if (ret)
+			return dst_refuse(dst, ret,
 					  "destination cannot register region %u (gpa "
 					  "0x%" PRIx64 ", %" PRIu64 " bytes): %s",
-					  i, r->gpa, r->len, strerror(errno));
+					  i, r->gpa, r->len, strerror(-ret));
 	}
 	do {
 		if (getrandom(&s->token, sizeof(s->token), 0) != sizeof(s->token))
@@ -779,14 +744,14 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 static int dst_serve(struct rdmig_dst *dst)
 {
 	struct dst_session *s = &dst->s;
-	struct rdma_cm_event *ev;
+	struct rdmig__xp_event ev;
 	struct ibv_wc wc[16];
 	int ret;
 
 	dst_arm(dst, dst->cfg.accept_timeout_ms);
 	while (s->state != DST_DONE) {
-		struct pollfd pfd[2] = { { .fd = dst->ec->fd, .events = POLLIN },
-					 { .fd = s->ch ? s->ch->fd : -1, .events = POLLIN } };
+		struct pollfd pfd[2] = { { .fd = dst->ch->fd, .events = POLLIN },
+					 { .fd = s->cq ? s->cq->fd : -1, .events = POLLIN } };
 		int wait = s->deadline ? rdmig__ms_left(s->deadline) : -1;
 		int n;
 
@@ -807,27 +772,22 @@ static int dst_serve(struct rdmig_dst *dst)
 						  dst->cfg.timeout_ms);
 			}
 		}
-		if (s->cq && ibv_req_notify_cq(s->cq, 0))
-			return rdmig__err(-EIO, "ibv_req_notify_cq failed");
+		if (s->cq && s->cq->ops->cq_arm(s->cq))
+			return rdmig__err(-EIO, "arming the CQ failed");
 		/* Anything already completed is handled before sleeping. */
-		n = s->cq ? ibv_poll_cq(s->cq, RDMIG__ARRAY_SIZE(wc), wc) : 0;
+		n = s->cq ? rdmig__xp_poll(s->cq, RDMIG__ARRAY_SIZE(wc), wc) : 0;
 		if (n == 0 && poll(pfd, 2, wait) < 0 && errno != EINTR)
 			return rdmig__err(-errno, "poll: %s", strerror(errno));
 
 		/* Completions first: a message that arrived before a disconnect
 		 * (an ERROR, the last PASS_END) is worth reading. */
-		if (s->ch) {
-			struct ibv_cq *ev_cq;
-			void *ctx;
-
-			while (!ibv_get_cq_event(s->ch, &ev_cq, &ctx))
-				ibv_ack_cq_events(ev_cq, 1);
-		}
+		if (s->cq)
+			s->cq->ops->cq_ack(s->cq);
 		while (s->cq && n >= 0) {
 			if (n == 0)
-				n = ibv_poll_cq(s->cq, RDMIG__ARRAY_SIZE(wc), wc);
+				n = rdmig__xp_poll(s->cq, RDMIG__ARRAY_SIZE(wc), wc);
 			if (n < 0)
-				return rdmig__err(-EIO, "ibv_poll_cq failed");
+				return rdmig__err(-EIO, "polling the CQ failed");
 			if (n == 0)
 				break;
 			for (int i = 0; i < n; i++)
@@ -836,8 +796,8 @@ static int dst_serve(struct rdmig_dst *dst)
 			n = 0;
 		}
 		ret = 0;
-		while (s->state != DST_DONE && !(ret = rdmig__cm_next(dst->ec, 0, &ev)))
-			if ((ret = dst_on_cm(dst, ev)))
+		while (s->state != DST_DONE && !(ret = rdmig__cm_next(dst->ch, 0, &ev)))
+			if ((ret = dst_on_cm(dst, &ev)))
 				return ret;
 		if (ret && ret != -ETIMEDOUT)
 			return ret;
@@ -879,8 +839,8 @@ void rdmig_dst_destroy(struct rdmig_dst *dst)
 		return;
 	dst_end_session(dst);
 	if (dst->listen_id)
-		rdma_destroy_id(dst->listen_id);
-	if (dst->ec)
-		rdma_destroy_event_channel(dst->ec);
+		dst->xp->id_destroy(dst->listen_id);
+	if (dst->ch)
+		dst->xp->chan_destroy(dst->ch);
 	free(dst);
 }

@@ -13,7 +13,6 @@
 #include "../dataplane/model.h"
 #include "../dataplane/ranges.h"
 #include "../dataplane/scan.h"
-#include "../dataplane/topo.h"
 #include "../dataplane/worker.h"
 #include "conn.h"
 #include "proto.h"
@@ -37,7 +36,7 @@ struct src_region {
 	uint64_t gpa;
 	uint8_t *hva;
 	uint64_t len;
-	struct ibv_mr *mr;
+	struct rdmig__xp_mr *mr;
 	/*
 	 * Pages that some pass has sent: complete refuses while any page never
 	 * was (DESIGN.md invariant 1), NULL until the first partial pass.
@@ -64,8 +63,9 @@ struct rdmig_src {
 	struct rdmig__dp_region dpr[RDMIG__MAX_REGIONS];
 	unsigned nregions;
 
-	struct rdma_event_channel *ec;
-	struct ibv_pd *pd;
+	const struct rdmig__xp_ops *xp; /* the transport (RDMIG_TRANSPORT) */
+	struct rdmig__xp_chan *ch;
+	struct rdmig__xp_pd *pd;
 	struct rdmig__ep ctrl;
 	struct rdmig__ep data[RDMIG__MAX_QPS];
 	unsigned nqps; /* data endpoints set up */
@@ -159,9 +159,9 @@ static int src_fail(struct rdmig_src *src, int err)
 	if (src->dp_started)
 		atomic_store(&src->dp.abort, true);
 	if (src->ctrl.id)
-		rdma_disconnect(src->ctrl.id);
+		src->xp->disconnect(src->ctrl.id);
 	for (unsigned i = 0; i < src->nqps; i++)
-		rdma_disconnect(src->data[i].id);
+		src->xp->disconnect(src->data[i].id);
 	return err;
 }
 
@@ -177,7 +177,7 @@ static void src_teardown(struct rdmig_src *src)
 	rdmig__ep_destroy(&src->ctrl);
 	for (unsigned i = 0; i < src->nregions; i++) {
 		if (src->regions[i].mr)
-			ibv_dereg_mr(src->regions[i].mr);
+			src->xp->mr_dereg(src->regions[i].mr);
 		src->regions[i].mr = NULL;
 		free(src->dpr[i].pkind);
 		free(src->dpr[i].phash);
@@ -185,27 +185,27 @@ static void src_teardown(struct rdmig_src *src)
 		src->dpr[i].phash = NULL;
 	}
 	if (src->pd)
-		ibv_dealloc_pd(src->pd);
+		src->xp->pd_free(src->pd);
 	src->pd = NULL;
-	if (src->ec)
-		rdma_destroy_event_channel(src->ec);
-	src->ec = NULL;
+	if (src->ch)
+		src->xp->chan_destroy(src->ch);
+	src->ch = NULL;
 	src->stashed = false;
 }
 
-/* Looks at rdma_cm events without blocking: any of them now means trouble. */
+/* Looks at connection events without blocking: any of them now means trouble. */
 static int src_check_cm(struct rdmig_src *src)
 {
-	struct rdma_cm_event *ev;
+	struct rdmig__xp_event ev;
 	int ret = 0;
 
-	while (!ret && !rdmig__cm_next(src->ec, 0, &ev)) {
-		if (ev->event != RDMA_CM_EVENT_TIMEWAIT_EXIT &&
-		    ev->event != RDMA_CM_EVENT_ESTABLISHED)
+	while (!ret && !rdmig__cm_next(src->ch, 0, &ev)) {
+		if (ev.event != RDMA_CM_EVENT_TIMEWAIT_EXIT &&
+		    ev.event != RDMA_CM_EVENT_ESTABLISHED)
 			ret = rdmig__err(
-				ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL ? -ENODEV : -ECONNRESET,
-				"the destination connection broke: %s", rdma_event_str(ev->event));
-		rdma_ack_cm_event(ev);
+				ev.event == RDMA_CM_EVENT_DEVICE_REMOVAL ? -ENODEV : -ECONNRESET,
+				"the destination connection broke: %s", rdma_event_str(ev.event));
+		src->xp->chan_ack(&ev);
 	}
 	return ret;
 }
@@ -256,7 +256,7 @@ static int src_ctrl_recv(struct rdmig_src *src, int timeout_ms, struct rdmig__ms
 
 		/* Completions before connection events: an ERROR that arrived
 		 * before the disconnect says more than the disconnect does. */
-		n = rdmig__cq_wait(src->ctrl.cq, src->ctrl.ch, &wc, 1, RDMIG__MIN(left, 50));
+		n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, RDMIG__MIN(left, 50));
 		if (n < 0)
 			return n;
 		if (n == 1 && (ret = src_ctrl_wc(src, &wc, m)) != 0)
@@ -277,7 +277,7 @@ static int src_ctrl_send(struct rdmig_src *src, const struct rdmig__msg *m)
 	int n, ret;
 
 	while ((ret = rdmig__ep_send(&src->ctrl, m)) == -EAGAIN) {
-		n = rdmig__cq_wait(src->ctrl.cq, src->ctrl.ch, &wc, 1, 50);
+		n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, 50);
 		if (n < 0)
 			return n;
 		if (n == 1 && (ret = src_ctrl_wc(src, &wc, &src->stash)) != 0) {
@@ -296,78 +296,61 @@ static int src_ctrl_send(struct rdmig_src *src, const struct rdmig__msg *m)
  * Registers guest memory for local read (the source never lets anything
  * write it) and checks that the largest WRITE fits the device.
  */
-static int src_register(struct rdmig_src *src, struct rdma_cm_id *id)
+static int src_register(struct rdmig_src *src)
 {
 	uint64_t max_wr = (uint64_t)src->cfg.chunk_pages * src->cfg.page_size;
-	struct ibv_port_attr pa;
+	uint64_t max_msg = src->xp->max_msg(src->pd);
+	int ret;
 
-	if (!ibv_query_port(id->verbs, id->port_num, &pa) && max_wr > pa.max_msg_sz)
+	if (max_wr > max_msg)
 		return rdmig__err(-EINVAL,
 				  "RDMIG_CHUNK_PAGES: %u pages of %u bytes make WRITEs of %" PRIu64
-				  " bytes, more than %s allows (%u)",
+				  " bytes, more than %s allows (%" PRIu64 ")",
 				  src->cfg.chunk_pages, src->cfg.page_size, max_wr,
-				  ibv_get_device_name(id->verbs->device), pa.max_msg_sz);
+				  src->xp->dev_name(src->pd), max_msg);
 	for (unsigned i = 0; i < src->nregions; i++) {
 		struct src_region *r = &src->regions[i];
 
-		r->mr = ibv_reg_mr(src->pd, r->hva, r->len, 0);
-		if (!r->mr)
-			return rdmig__err(-errno,
+		ret = src->xp->mr_reg(src->pd, r->hva, r->len, 0, &r->mr);
+		if (ret)
+			return rdmig__err(ret,
 					  "registering region %u (gpa 0x%" PRIx64 ", %" PRIu64
 					  " bytes): %s%s",
-					  i, r->gpa, r->len, strerror(errno),
-					  errno == ENOMEM || errno == EPERM
+					  i, r->gpa, r->len, strerror(-ret),
+					  ret == -ENOMEM || ret == -EPERM
 						  ? " (is RLIMIT_MEMLOCK large enough?)"
 						  : "");
 	}
 	return 0;
 }
 
-/* Resolves, sets up the endpoint and connects one rdma_cm id. */
+/* Resolves, sets up the endpoint and connects one connection id. */
 static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct rdmig__ep *ep,
 			  uint32_t index, const struct rdmig__ep_attr *attr,
 			  const struct rdmig__msg *hello)
 {
 	int tmo = (int)src->cfg.timeout_ms;
-	struct rdma_conn_param param;
-	struct rdma_cm_id *id;
+	struct rdmig__xp_id *id;
 	uint8_t pdata[RDMIG__CONNECT_LEN];
 	char why[128];
 	int ret, len;
 
-	if (rdma_create_id(src->ec, &id, NULL, RDMA_PS_TCP))
-		return rdmig__err(-errno, "rdma_create_id: %s", strerror(errno));
+	if ((ret = src->xp->id_create(src->ch, &id)))
+		return ret;
 	ep->id = id;
-	if (rdma_resolve_addr(id, NULL, addr, tmo)) {
-		ret = rdmig__err(-errno, "rdma_resolve_addr: %s", strerror(errno));
-		goto fail;
-	}
-	if ((ret = rdmig__cm_expect(src->ec, id, RDMA_CM_EVENT_ADDR_RESOLVED, tmo,
-				    "resolving the destination address")))
-		goto fail;
-	if (rdma_resolve_route(id, tmo)) {
-		ret = rdmig__err(-errno, "rdma_resolve_route: %s", strerror(errno));
-		goto fail;
-	}
-	if ((ret = rdmig__cm_expect(src->ec, id, RDMA_CM_EVENT_ROUTE_RESOLVED, tmo,
-				    "resolving the route to the destination")))
+	if ((ret = src->xp->resolve(id, addr, tmo)))
 		goto fail;
 
 	if (!src->pd) {
-		src->pd = ibv_alloc_pd(id->verbs);
-		if (!src->pd) {
-			ret = rdmig__err(-errno, "ibv_alloc_pd(%s): %s",
-					 ibv_get_device_name(id->verbs->device), strerror(errno));
+		if ((ret = src->xp->pd_alloc(id, &src->pd)))
 			goto fail;
-		}
 		/* Before the control connection exists: registering a large
 		 * guest takes time that no protocol timeout should include. */
-		if ((ret = src_register(src, id)))
+		if ((ret = src_register(src)))
 			goto fail;
-	} else if (src->pd->context != id->verbs) {
-		ret = rdmig__err(-ENODEV, "data connection %u resolved to device %s, not %s", index,
-				 ibv_get_device_name(id->verbs->device),
-				 ibv_get_device_name(src->pd->context->device));
+	} else if (!src->xp->pd_on_dev_of(src->pd, id)) {
+		ret = rdmig__err(-ENODEV, "data connection %u resolved to another device than %s",
+				 index, src->xp->dev_name(src->pd));
 		goto fail;
 	}
 	if ((ret = rdmig__ep_setup(ep, id, src->pd, NULL, index, attr)))
@@ -378,19 +361,7 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 		ret = rdmig__err(len, "internal: cannot encode CONNECT: %s", why);
 		goto fail;
 	}
-	memset(&param, 0, sizeof(param));
-	param.private_data = pdata;
-	param.private_data_len = (uint8_t)len;
-	param.responder_resources = 1;
-	param.initiator_depth = 1;
-	param.retry_count = 7;
-	param.rnr_retry_count = 7;
-	if (rdma_connect(id, &param)) {
-		ret = rdmig__err(-errno, "rdma_connect: %s", strerror(errno));
-		goto fail;
-	}
-	if ((ret = rdmig__cm_expect(src->ec, id, RDMA_CM_EVENT_ESTABLISHED, tmo,
-				    index ? "connecting a data QP" : "connecting")))
+	if ((ret = src->xp->connect(id, pdata, (uint8_t)len, tmo)))
 		goto fail;
 	return 0;
 
@@ -521,13 +492,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if ((ret = rdmig__scan_key_random(&src->key)))
 		return ret;
 
-	src->ec = rdma_create_event_channel();
-	if (!src->ec)
-		return rdmig__err(errno == ENOENT || errno == ENODEV ? -ENODEV : -errno,
-				  "rdma_create_event_channel: %s (is an RDMA device present?)",
-				  strerror(errno));
-	if ((ret = rdmig__set_nonblock(src->ec->fd)))
-		goto fail;
+	src->xp = rdmig__xp_ops_of(src->cfg.transport);
+	if ((ret = src->xp->chan_create(&src->ch)))
+		return ret;
 
 	ctrl_attr.qp_timeout = src->cfg.qp_timeout;
 	memset(&conn, 0, sizeof(conn));
@@ -537,7 +504,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr, &conn)))
 		goto fail;
 
-	ncpus = rdmig__topo_device_cpus(src->pd->context->device, cpus, RDMIG__MAX_WORKERS);
+	ncpus = src->xp->dev_cpus(src->pd, cpus, RDMIG__MAX_WORKERS);
 	if (ncpus < 0) {
 		ret = ncpus;
 		goto fail;
@@ -554,7 +521,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 					     .nrecv = RDMIG__NOTICE_CREDITS,
 					     .nsend = RDMIG__NOTICE_CREDITS + 1,
 					     .bufsize = RDMIG__DATA_MSG_MAX,
-					     .qp_timeout = src->cfg.qp_timeout };
+					     .qp_timeout = src->cfg.qp_timeout,
+					     .rate_mbps = src->cfg.loopback_rate_mbps };
 	for (int i = 0; i < nqps; i++) {
 		conn.connect.kind = RDMIG__CONN_DATA;
 		conn.connect.index = (uint32_t)i;
@@ -576,7 +544,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	src->dp.hook = src->hook;
 	src->dp.hook_arg = src->hook_arg;
 	src->state = SRC_CONNECTED;
-	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs", host, port, src->nqps);
+	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs over %s", host, port,
+		   src->nqps, src->xp->name);
 	return 0;
 
 fail:
@@ -703,9 +672,9 @@ static int src_poll_cb(void *arg)
 
 	/* The destination may report an error while we write; anything else
 	 * (its PASS_ACK racing our last completion) is kept for later. */
-	ret = ibv_poll_cq(src->ctrl.cq, 1, &wc);
+	ret = rdmig__xp_poll(src->ctrl.cq, 1, &wc);
 	if (ret < 0)
-		return rdmig__err(-EIO, "ibv_poll_cq(control) failed");
+		return rdmig__err(-EIO, "polling the control CQ failed");
 	if (ret == 1) {
 		ret = src_ctrl_wc(src, &wc, &src->stash);
 		if (ret < 0)

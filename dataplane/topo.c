@@ -23,9 +23,9 @@ int rdmig__topo_device_cpus(struct ibv_device *dev, int *cpus, int max)
 	if (sched_getaffinity(0, sizeof(allowed), &allowed))
 		return rdmig__err(-errno, "sched_getaffinity: %s", strerror(errno));
 
-	if (!hwloc_topology_init(&topo) && !hwloc_topology_load(topo)) {
+	if (dev && !hwloc_topology_init(&topo) && !hwloc_topology_load(topo)) {
 		near = hwloc_bitmap_alloc();
-		if (near && !hwloc_ibv_get_device_cpuset(topo, dev, near)) {
+		if (near && dev && !hwloc_ibv_get_device_cpuset(topo, dev, near)) {
 			hwloc_bitmap_foreach_begin(cpu, near) {
 				if (n < max && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed))
 					cpus[n++] = cpu;
@@ -43,6 +43,7 @@ int rdmig__topo_device_cpus(struct ibv_device *dev, int *cpus, int max)
 			if (CPU_ISSET(cpu, &allowed))
 				cpus[n++] = cpu;
 	}
-	rdmig__log(RDMIG__LOG_INFO, "%d CPUs near %s", n, ibv_get_device_name(dev));
+	rdmig__log(RDMIG__LOG_INFO, "%d CPUs near %s", n,
+		   dev ? ibv_get_device_name(dev) : "loopback");
 	return n ? n : rdmig__err(-ENODEV, "no CPU to run workers on");
 }

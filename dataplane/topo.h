@@ -8,7 +8,8 @@
 /*
  * Fills cpus[] (at most max) with the CPUs this process may run on that are
  * local to `dev` per hwloc (the device's NUMA node); if the device reports
- * no locality (soft-RoCE, a single-node host), every allowed CPU. Returns the
+ * no locality (soft-RoCE, a single-node host) or is NULL (the loopback
+ * transport), every allowed CPU. Returns the
  * count (>= 1) or a negative errno.
  */
 int rdmig__topo_device_cpus(struct ibv_device *dev, int *cpus, int max);

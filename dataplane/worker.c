@@ -97,9 +97,9 @@ static int flush(struct rdmig__worker *w)
 	/* The wire goes busy when bytes are posted with none outstanding. */
 	if (w->posted_bytes == w->done_bytes)
 		w->busy_since_ns = rdmig__now_ns();
-	ret = ibv_post_send(w->ep->qp, &w->wr[0], &bad);
+	ret = rdmig__xp_post_send(w->ep->id, &w->wr[0], &bad);
 	if (ret)
-		return wfail(w, -ret, "ibv_post_send of %u WRs: %s", w->batched, strerror(ret));
+		return wfail(w, -ret, "posting %u WRs: %s", w->batched, strerror(ret));
 	w->posted_wrs += w->batched;
 	w->posted_bytes += w->batched_bytes;
 	w->batched = 0;
@@ -189,8 +189,8 @@ static int reap(struct rdmig__worker *w, bool block)
 	int n;
 
 	for (;;) {
-		n = block ? rdmig__cq_wait(w->ep->cq, w->ep->ch, wc, POLL_BATCH, WAIT_SLICE_MS)
-			  : ibv_poll_cq(w->ep->cq, POLL_BATCH, wc);
+		n = block ? rdmig__cq_wait(w->ep->cq, wc, POLL_BATCH, WAIT_SLICE_MS)
+			  : rdmig__xp_poll(w->ep->cq, POLL_BATCH, wc);
 		if (n < 0)
 			return wfail(w, -EIO, "polling the CQ failed");
 		if (n > 0 || !block)

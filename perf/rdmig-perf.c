@@ -5,27 +5,53 @@
  *
  *   rdmig-perf [options]            destination: listen and receive
  *   rdmig-perf [options] HOST       source: connect to HOST and migrate
- *   rdmig-perf --local [options]    both ends in one process over one device
+ *   rdmig-perf --local [options]    both ends in one process
  *   rdmig-perf --local --matrix     the same over guest touched 0/50/100%, skipping
  *                                   off/on and 1/2/4 workers, as one table
  *
- * The source fills its guest with random data, runs a first pass over all of
- * it, then `--passes` more passes, each after a writer changed a share of
- * random pages (and marked them in KVM-layout dirty bitmaps), then completes.
- * Both ends print an XXH64 digest of the guest image; --local compares the
- * two images byte for byte and exits 1 if they differ.
+ * The source fills --touched of its guest's pages with random data (the rest
+ * stay zero) and migrates it in one of two ways:
+ *
+ * - The VMM loop (when --rate, --downtime or --max-passes is given). A
+ *   writer thread stores to --rate random pages per second while pre-copy
+ *   runs and logs each in a live dirty bitmap (KVM's layout; the bit is set
+ *   atomically after the store, see writer_page()). The loop runs a first
+ *   pass over everything; then, over and over, it syncs the dirty log (each
+ *   live word exchanged with 0 and ORed into the bitmap rdmig gets, as
+ *   KVM_GET_DIRTY_LOG with clear), asks rdmig_src_estimate() how long a final
+ *   pass over that set would take, and stops when the answer is at most
+ *   --downtime or when the next pass would be pass --max-passes; otherwise it
+ *   runs a pass. Then it pauses the writer (a handshake: the writer says it
+ *   has stopped), syncs once more and runs the final pass over the set of
+ *   the last sync and everything since, timed, and completes.
+ * - Fixed passes (otherwise): a first pass, then --passes more, each after a
+ *   writer round changed --dirty of the pages with the guest stopped.
+ *
+ * Of the writer's stores, --same rewrite the bytes the page holds (the page
+ * is dirty, its content unchanged: skipping of unchanged pages at work); in
+ * the loop, of the others --touched store data and the rest zero the page.
+ *
+ * The source reports passes, total time, the final pass measured next to
+ * its prediction, wire bytes, bytes skipped per reason, effective rate (guest
+ * bytes over total time) and wire rate: a table, or one JSON object on stdout
+ * with --json; a progress line goes to stderr before each pass (rewritten in
+ * place on a terminal). Both ends report an XXH64 digest of the guest image;
+ * --local compares the two images byte for byte and exits 1 if they differ.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -34,6 +60,7 @@
 
 #define PAGE	   4096ull
 #define REGION_GAP (1ull << 32) /* guest-physical distance between regions */
+#define MIB	   (1024.0 * 1024.0)
 
 struct args {
 	const char *host, *bind, *port;
@@ -42,25 +69,65 @@ struct args {
 	uint64_t seed;
 	unsigned workers;
 	unsigned touched_pct; /* share of pages with data; the rest are zero */
+	unsigned same_pct;    /* share of the writer's stores that change nothing */
 	int skip;	      /* -1: the library's default, 0: off, 1: on */
+	bool loop;	      /* the VMM loop: --rate, --downtime or --max-passes given */
+	uint64_t rate;	      /* writer thread: pages per second during pre-copy */
+	uint64_t downtime_ns; /* target for the predicted final pass */
+	unsigned max_passes;  /* passes in all, the final one included */
+	const char *transport;
+	bool have_wire_mbps;
+	uint64_t wire_mbps; /* Mbit/s, 0: no cap */
 	bool local;
 	bool quiet;
+	bool json;
 	bool matrix;
+	bool silent; /* a matrix run: no output of its own */
 };
 
-/* What one migration did, for the summary and the matrix. */
-struct result {
-	bool exact;
-	unsigned passes;
+/* The writer thread's stores by kind, and how long it ran. */
+struct writer_stats {
+	uint64_t data, zero, same;
 	double secs;
+};
+
+/* One pass, and the estimate taken for its dirty set just before it. */
+struct pass_rec {
+	struct rdmig_pass_stats st;
+	bool predicted;
+	uint64_t predicted_ns;
+};
+
+/* What one migration did, for the report and the matrix. */
+struct result {
+	bool ok;      /* migrated and completed */
+	bool checked; /* --local: the images were compared */
+	bool exact;   /* and they are equal */
+	uint64_t mismatch_gpa;
+	const char *stop; /* why pre-copy ended */
+	double connect_secs;
+	double secs; /* from the first pass to completion */
+	struct pass_rec *pass;
+	unsigned npass;
+	bool have_decision;		/* the estimate that ended pre-copy (loop) */
+	struct rdmig_estimate decision; /* for the dirty set of the last sync before it */
+	bool have_predicted;
+	struct rdmig_estimate predicted; /* for the final pass's own dirty set */
 	struct rdmig_pass_stats total;
+	bool have_writer;
+	struct writer_stats writer;
+	uint64_t digest;
+	bool have_dst;
+	struct rdmig_dst_stats dst;
 };
 
 struct guest {
 	unsigned n;
-	uint64_t gpa[16], len[16];
+	uint64_t pages;
+	uint64_t gpa[16], len[16], words[16];
 	uint8_t *hva[16];
-	uint64_t *bitmap[16];
+	uint64_t *bitmap[16]; /* the dirty log a pass gets */
+	uint64_t *live[16];   /* the writer thread's dirty log (the loop), atomic */
 };
 
 static double now_s(void)
@@ -80,6 +147,52 @@ static uint64_t rng_next(uint64_t *s) /* splitmix64 */
 	return z ^ (z >> 31);
 }
 
+/* --- progress line ---------------------------------------------------------- */
+
+static bool progress_tty;   /* stderr is a terminal: one line, rewritten */
+static bool progress_shown; /* that line is on the screen now */
+
+/* Takes the progress line off the screen before something else is printed. */
+static void progress_clear(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = false;
+}
+
+static void progress(const struct args *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Says what runs now: on a terminal as one line rewritten in place, else as
+ * a plain line. The per-pass lines and the report go to stdout.
+ */
+static void progress(const struct args *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (a->quiet || a->silent)
+		return;
+	fputs(progress_tty ? "\rrdmig-perf: " : "rdmig-perf: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(progress_tty ? "\033[K" : "\n", stderr);
+	progress_shown = progress_tty;
+}
+
+/* --- options ---------------------------------------------------------------- */
+
+enum {
+	OPT_SAME = 256,
+	OPT_RATE,
+	OPT_DOWNTIME,
+	OPT_MAX_PASSES,
+	OPT_JSON,
+	OPT_TRANSPORT,
+	OPT_WIRE_MBPS,
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -91,14 +204,54 @@ static void usage(FILE *f)
 		"  -p, --port PORT  port (default 18515)\n"
 		"  -s, --size MIB   guest size in MiB (default 64)\n"
 		"  -r, --regions N  guest memory regions, 1-16 (default 3)\n"
-		"  -n, --passes N   passes after the first, each after the writer (default 5)\n"
-		"  -d, --dirty PCT  share of pages the writer changes between passes (default 10)\n"
+		"  -t, --touched PCT share of guest pages holding data, the rest zero (100);\n"
+		"                   in the loop also the share of the writer's changing stores\n"
+		"                   that write data (the others zero their page)\n"
+		"  --same PCT       share of the writer's stores that rewrite the bytes the page\n"
+		"                   holds: dirty, content unchanged (default 0)\n"
 		"  -w, --workers N  source workers (default: RDMIG_WORKERS or automatic)\n"
-		"  -t, --touched PCT share of guest pages holding data, the rest zero (100)\n"
 		"  --skip on|off    skip zero and unchanged pages (default: on, or RDMIG_SKIP_*)\n"
-		"  --matrix         with --local: touched 0/50/100%%, skip off/on, 1/2/4 workers\n"
 		"  --seed N         random seed (default 1)\n"
-		"  -q, --quiet      no per-pass lines\n");
+		" the VMM loop, run when one of these is given:\n"
+		"  --rate N         a writer thread stores to N random pages per second while\n"
+		"                   pre-copy runs, logging them in a dirty bitmap (default 0)\n"
+		"  --downtime MS    end pre-copy once the predicted final pass takes at most MS\n"
+		"                   milliseconds (default 300)\n"
+		"  --max-passes N   at most N passes, the final one included, N >= 2 (default 30)\n"
+		" fixed passes, otherwise:\n"
+		"  -n, --passes N   passes after the first, each after a writer round (default 5)\n"
+		"  -d, --dirty PCT  share of pages a writer round changes (default 10)\n"
+		" output:\n"
+		"  --json           one JSON object on stdout instead of the table\n"
+		"  -q, --quiet      no per-pass lines, no progress line\n"
+		"  --matrix         with --local: touched 0/50/100%%, skip off/on, 1/2/4 workers\n"
+		" transport (set before any rdmig handle exists):\n"
+		"  --transport verbs|loopback  sets RDMIG_TRANSPORT; loopback (an in-process\n"
+		"                   memory copy) only with --local\n"
+		"  --wire-mbps N    sets RDMIG_LOOPBACK_RATE_MBPS: wire-rate cap, Mbit/s, 0 = "
+		"none\n");
+}
+
+/* A whole number in [min, max]; anything else is false. */
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+	unsigned long long x;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || *end || x < min || x > max)
+		return false;
+	*v = x;
+	return true;
+}
+
+static int bad_value(const char *opt, const char *val, const char *want)
+{
+	fprintf(stderr, "rdmig-perf: %s %s: expected %s\n", opt, val, want);
+	return -1;
 }
 
 static int parse(int argc, char **argv, struct args *a)
@@ -118,8 +271,19 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "matrix", no_argument, NULL, 'M' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "same", required_argument, NULL, OPT_SAME },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "downtime", required_argument, NULL, OPT_DOWNTIME },
+		{ "max-passes", required_argument, NULL, OPT_MAX_PASSES },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "transport", required_argument, NULL, OPT_TRANSPORT },
+		{ "wire-mbps", required_argument, NULL, OPT_WIRE_MBPS },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *transport;
+	uint64_t v;
+	double ms;
+	char *end;
 	int c;
 
 	memset(a, 0, sizeof(*a));
@@ -132,6 +296,8 @@ static int parse(int argc, char **argv, struct args *a)
 	a->seed = 1;
 	a->touched_pct = 100;
 	a->skip = -1;
+	a->downtime_ns = 300 * 1000000ull;
+	a->max_passes = 30;
 	while ((c = getopt_long(argc, argv, "b:p:s:r:n:d:w:t:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
@@ -177,6 +343,47 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'M':
 			a->matrix = true;
 			break;
+		case OPT_SAME:
+			if (!parse_u64(optarg, 0, 100, &v))
+				return bad_value("--same", optarg, "a percentage, 0-100");
+			a->same_pct = (unsigned)v;
+			break;
+		case OPT_RATE:
+			if (!parse_u64(optarg, 0, 1000000000, &v))
+				return bad_value("--rate", optarg, "pages per second");
+			a->rate = v;
+			a->loop = true;
+			break;
+		case OPT_DOWNTIME:
+			errno = 0;
+			ms = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(ms >= 0) || ms > 1e9)
+				return bad_value("--downtime", optarg, "milliseconds");
+			a->downtime_ns = (uint64_t)(ms * 1e6);
+			a->loop = true;
+			break;
+		case OPT_MAX_PASSES:
+			if (!parse_u64(optarg, 2, 1000000, &v))
+				return bad_value("--max-passes", optarg,
+						 "a number of passes, at least 2");
+			a->max_passes = (unsigned)v;
+			a->loop = true;
+			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
+		case OPT_TRANSPORT:
+			if (strcmp(optarg, "verbs") && strcmp(optarg, "loopback"))
+				return bad_value("--transport", optarg, "verbs or loopback");
+			a->transport = optarg;
+			break;
+		case OPT_WIRE_MBPS:
+			if (!parse_u64(optarg, 0, UINT32_MAX, &v))
+				return bad_value("--wire-mbps", optarg,
+						 "megabits per second, 0 for no cap");
+			a->wire_mbps = v;
+			a->have_wire_mbps = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -193,7 +400,27 @@ static int parse(int argc, char **argv, struct args *a)
 		usage(stderr);
 		return -1;
 	}
+	/* The loopback transport copies inside one process: no peer elsewhere. */
+	transport = a->transport ? a->transport : getenv("RDMIG_TRANSPORT");
+	if (transport && !strcmp(transport, "loopback") && !a->local) {
+		fprintf(stderr, "rdmig-perf: the loopback transport copies within one process: "
+				"it needs --local (both ends here)\n");
+		return -1;
+	}
 	return 0;
+}
+
+/* --- the synthetic guest ------------------------------------------------------ */
+
+static void guest_free(struct guest *g)
+{
+	for (unsigned i = 0; i < g->n; i++) {
+		if (g->hva[i] && g->hva[i] != MAP_FAILED)
+			munmap(g->hva[i], g->len[i]);
+		free(g->bitmap[i]);
+		free(g->live[i]);
+	}
+	g->n = 0;
 }
 
 /* Splits the guest into regions of whole pages, the last taking the rest. */
@@ -203,30 +430,25 @@ static int guest_alloc(struct guest *g, const struct args *a)
 
 	memset(g, 0, sizeof(*g));
 	g->n = a->regions;
+	g->pages = pages;
 	for (unsigned i = 0; i < g->n; i++) {
 		uint64_t np = i + 1 < g->n ? pages / g->n : pages - (pages / g->n) * (g->n - 1);
 
 		g->gpa[i] = i * REGION_GAP;
 		g->len[i] = np * PAGE;
+		g->words[i] = (np + 63) / 64;
 		g->hva[i] = mmap(NULL, g->len[i], PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		g->bitmap[i] = calloc((np + 63) / 64, sizeof(uint64_t));
-		if (g->hva[i] == MAP_FAILED || !g->bitmap[i]) {
+		g->bitmap[i] = calloc(g->words[i], sizeof(uint64_t));
+		g->live[i] = calloc(g->words[i], sizeof(uint64_t));
+		if (g->hva[i] == MAP_FAILED || !g->bitmap[i] || !g->live[i]) {
 			fprintf(stderr, "rdmig-perf: cannot allocate a %" PRIu64 "-byte region\n",
 				g->len[i]);
+			guest_free(g);
 			return -1;
 		}
 	}
 	return 0;
-}
-
-static void guest_free(struct guest *g)
-{
-	for (unsigned i = 0; i < g->n; i++) {
-		munmap(g->hva[i], g->len[i]);
-		free(g->bitmap[i]);
-	}
-	g->n = 0;
 }
 
 /* Random data in touched_pct of the pages, zero in the rest. */
@@ -256,21 +478,28 @@ static uint64_t guest_digest(const struct guest *g)
 	return d;
 }
 
-/* The writer: changes `pct` percent of random pages and marks them dirty. */
-static uint64_t writer_round(struct guest *g, unsigned pct, uint64_t *rng)
+/*
+ * A writer round, the guest stopped (fixed passes): stores to `pct` percent
+ * of random pages and marks them dirty; `same_pct` of those stores rewrite
+ * the word they hit with its own value. Returns the pages now dirty.
+ */
+static uint64_t writer_round(struct guest *g, unsigned pct, unsigned same_pct, uint64_t *rng)
 {
 	uint64_t dirty = 0;
 
 	for (unsigned i = 0; i < g->n; i++) {
 		uint64_t np = g->len[i] / PAGE, count = np * pct / 100;
 
-		memset(g->bitmap[i], 0, (np + 63) / 64 * sizeof(uint64_t));
+		memset(g->bitmap[i], 0, g->words[i] * sizeof(uint64_t));
 		for (uint64_t k = 0; k < count; k++) {
 			uint64_t p = rng_next(rng) % np;
 			uint64_t *w =
 				(uint64_t *)(g->hva[i] + p * PAGE) + rng_next(rng) % (PAGE / 8);
 
-			*w = rng_next(rng);
+			if (same_pct && rng_next(rng) % 100 < same_pct)
+				*(volatile uint64_t *)w = *(volatile uint64_t *)w;
+			else
+				*w = rng_next(rng);
 			if (!(g->bitmap[i][p / 64] & (1ull << (p % 64))))
 				dirty++;
 			g->bitmap[i][p / 64] |= 1ull << (p % 64);
@@ -279,8 +508,194 @@ static uint64_t writer_round(struct guest *g, unsigned pct, uint64_t *rng)
 	return dirty;
 }
 
+/*
+ * The VMM's dirty-log sync (KVM_GET_DIRTY_LOG with clear): takes each word
+ * of the live bitmap, leaving 0 there, and ORs it into the bitmap the next
+ * pass gets, which may still hold pages that no pass has sent since they
+ * were logged. Returns the dirty pages there.
+ */
+static uint64_t sync_dirty_log(struct guest *g)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < g->n; i++)
+		for (uint64_t k = 0; k < g->words[i]; k++) {
+			g->bitmap[i][k] |= __atomic_exchange_n(&g->live[i][k], 0, __ATOMIC_ACQUIRE);
+			n += (uint64_t)__builtin_popcountll(g->bitmap[i][k]);
+		}
+	return n;
+}
+
+static uint64_t count_dirty(const struct guest *g)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < g->n; i++)
+		for (uint64_t k = 0; k < g->words[i]; k++)
+			n += (uint64_t)__builtin_popcountll(g->bitmap[i][k]);
+	return n;
+}
+
+/* After a pass: what the bitmap held is at the destination. */
+static void clear_dirty(struct guest *g)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		memset(g->bitmap[i], 0, g->words[i] * sizeof(uint64_t));
+}
+
+/* --- the writer thread (the guest's vCPUs, in the loop) ---------------------- */
+
+struct writer {
+	struct guest *g;
+	uint64_t rate; /* pages per second */
+	unsigned touched_pct, same_pct;
+	uint64_t rng;
+	bool started;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool paused, stop;	/* under lock */
+	atomic_bool attn;	/* look under the lock: pause or stop asked */
+	struct writer_stats st; /* the writer's own until it has paused */
+};
+
+/*
+ * One store to a random page, then its bit in the live dirty log. The bit
+ * goes after the store, and with release order: a sync that takes the bit
+ * (an acquiring exchange) sees the store, and the pass after that sync reads
+ * the page after it; a sync that comes between the store and the bit leaves
+ * the bit to the next sync, whose pass covers the store. Either way every
+ * store is followed by a pass that reads the page after it, and once the
+ * writer has paused, the final sync has every bit set since the last one.
+ * The other order (bit, then store) would lose a store that lands after a
+ * sync took the bit and its pass had read the page; KVM avoids that by
+ * write-protecting the page again when it clears the bit, so that a later
+ * store faults and sets the bit again.
+ */
+static void writer_page(struct writer *w)
+{
+	struct guest *g = w->g;
+	uint64_t p = rng_next(&w->rng) % g->pages, r = rng_next(&w->rng);
+	volatile uint64_t *word;
+	unsigned i = 0;
+	uint8_t *page;
+
+	while (p >= g->len[i] / PAGE)
+		p -= g->len[i++] / PAGE;
+	page = g->hva[i] + p * PAGE;
+	word = (volatile uint64_t *)page + rng_next(&w->rng) % (PAGE / 8);
+	if (r % 100 < w->same_pct) {
+		*word = *word; /* the bytes it holds: dirty, unchanged */
+		w->st.same++;
+	} else if (r / 100 % 100 >= w->touched_pct) {
+		memset(page, 0, PAGE);
+		w->st.zero++;
+	} else {
+		*word = rng_next(&w->rng);
+		w->st.data++;
+	}
+	__atomic_fetch_or(&g->live[i][p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
+}
+
+/*
+ * Stores at w->rate pages per second, paced by the clock (a writer that
+ * fell behind catches up), until asked to pause; then it says so and waits
+ * to be stopped.
+ */
+static void *writer_thread(void *arg)
+{
+	struct writer *w = arg;
+	double t0 = now_s();
+	uint64_t done = 0;
+
+	for (;;) {
+		double t;
+		uint64_t due;
+
+		if (atomic_load_explicit(&w->attn, memory_order_acquire)) {
+			pthread_mutex_lock(&w->lock);
+			w->st.secs = now_s() - t0;
+			w->paused = true;
+			pthread_cond_broadcast(&w->cond);
+			while (!w->stop)
+				pthread_cond_wait(&w->cond, &w->lock);
+			pthread_mutex_unlock(&w->lock);
+			return NULL;
+		}
+		t = now_s() - t0;
+		due = (uint64_t)(t * (double)w->rate);
+		if (done >= due) {
+			/* Until the next store is due, at most 1 ms: a pause
+			 * is answered within about that. */
+			double wait = (double)(done + 1) / (double)w->rate - t;
+			struct timespec ts = { 0, (long)((wait < 1e-3 ? wait : 1e-3) * 1e9) };
+
+			if (ts.tv_nsec > 0)
+				nanosleep(&ts, NULL);
+			continue;
+		}
+		for (uint64_t n = due - done < 64 ? due - done : 64; n; n--, done++)
+			writer_page(w);
+	}
+}
+
+static int writer_start(struct writer *w, struct guest *g, const struct args *a)
+{
+	int ret;
+
+	w->g = g;
+	w->rate = a->rate;
+	w->touched_pct = a->touched_pct;
+	w->same_pct = a->same_pct;
+	w->rng = a->seed ^ 0x5752495445520000ull; /* apart from the fill's */
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	atomic_init(&w->attn, false);
+	if ((ret = pthread_create(&w->thread, NULL, writer_thread, w))) {
+		fprintf(stderr, "rdmig-perf: cannot start the writer: %s\n", strerror(ret));
+		return -1;
+	}
+	w->started = true;
+	return 0;
+}
+
+/*
+ * Pauses the writer, as a VMM pauses the vCPUs: returns once the writer has
+ * said it stopped storing. Its stores and dirty bits are visible here after
+ * (the lock orders them).
+ */
+static void writer_pause(struct writer *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	atomic_store_explicit(&w->attn, true, memory_order_release);
+	while (!w->paused)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Ends the writer thread, paused or not. */
+static void writer_stop(struct writer *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	atomic_store_explicit(&w->attn, true, memory_order_release);
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	w->started = false;
+}
+
+/* --- both ends ---------------------------------------------------------------- */
+
 static int fail(const char *what, int ret)
 {
+	progress_clear();
 	fprintf(stderr, "rdmig-perf: %s: %s (%s)\n", what, strerror(-ret), rdmig_last_error());
 	return 1;
 }
@@ -346,150 +761,519 @@ static void *dst_thread(void *arg)
 static int run_dst(const struct args *a)
 {
 	struct dst_job j = { .a = a };
+	uint64_t digest;
 
 	if (dst_prepare(&j))
 		return 1;
-	printf("destination: listening on %s port %d, guest %" PRIu64 " MiB in %u regions\n",
-	       a->bind, j.port, a->size_mib, a->regions);
+	fprintf(a->json ? stderr : stdout,
+		"destination: listening on %s port %d, guest %" PRIu64 " MiB in %u regions\n",
+		a->bind, j.port, a->size_mib, a->regions);
 	fflush(stdout);
 	dst_thread(&j);
 	if (j.ret)
 		return 1;
-	printf("destination: %" PRIu64 " passes, %.1f MiB received, image digest %016" PRIx64 "\n",
-	       j.stats.passes, (double)j.stats.wire_bytes / (1 << 20), guest_digest(&j.g));
+	digest = guest_digest(&j.g);
+	if (a->json)
+		printf("{\"role\":\"destination\",\"guest_bytes\":%" PRIu64 ",\"regions\":%u,"
+		       "\"passes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64 ",\"duration_ns\":%" PRIu64
+		       ",\"image_digest\":\"%016" PRIx64 "\"}\n",
+		       a->size_mib << 20, a->regions, j.stats.passes, j.stats.wire_bytes,
+		       j.stats.duration_ns, digest);
+	else
+		printf("destination: %" PRIu64
+		       " passes, %.1f MiB received, image digest %016" PRIx64 "\n",
+		       j.stats.passes, (double)j.stats.wire_bytes / MIB, digest);
 	rdmig_dst_destroy(j.dst);
+	guest_free(&j.g);
 	return 0;
 }
 
 /* --- source --------------------------------------------------------------- */
 
+/* Per-pass lines and the like go to stdout in the human form only. */
+static bool human(const struct args *a)
+{
+	return !a->quiet && !a->silent && !a->json;
+}
+
 static void print_pass(const struct args *a, const struct rdmig_pass_stats *s)
 {
 	double secs = (double)s->duration_ns / 1e9;
 
-	if (a->quiet)
+	if (!human(a))
 		return;
+	progress_clear();
 	printf("  pass %2" PRIu64 ": %8" PRIu64 " dirty %8" PRIu64 " written %8" PRIu64
 	       " zero-skip %7" PRIu64 " same %7" PRIu64 " zero-fill %9.1f MiB %8.3f s "
 	       "%8.1f MiB/s wire\n",
 	       s->pass, s->dirty_pages, s->written_pages, s->skipped_zero, s->skipped_unchanged,
-	       s->zero_filled_pages, (double)s->wire_bytes / (1 << 20), secs,
-	       s->wire_ns ? (double)s->wire_bytes / (1 << 20) / ((double)s->wire_ns / 1e9) : 0.0);
+	       s->zero_filled_pages, (double)s->wire_bytes / MIB, secs,
+	       s->wire_ns ? (double)s->wire_bytes / MIB / ((double)s->wire_ns / 1e9) : 0.0);
 	fflush(stdout);
 }
 
+/* Keeps a pass for the report, with the estimate taken for it if any. */
+static int record_pass(const struct args *a, struct result *res, const struct rdmig_pass_stats *s,
+		       const struct rdmig_estimate *est)
+{
+	struct pass_rec *p = realloc(res->pass, (res->npass + 1) * sizeof(*p));
+
+	if (!p) {
+		fprintf(stderr, "rdmig-perf: out of memory\n");
+		return 1;
+	}
+	res->pass = p;
+	p += res->npass++;
+	p->st = *s;
+	p->predicted = est != NULL;
+	p->predicted_ns = est ? est->final_pass_ns : 0;
+	print_pass(a, s);
+	return 0;
+}
+
+static void result_free(struct result *res)
+{
+	free(res->pass);
+	res->pass = NULL;
+	res->npass = 0;
+}
+
+/* Runs a pass over the dirty log in g->bitmap and records it. */
+static int dirty_pass(const struct args *a, struct rdmig_src *src, struct guest *g,
+		      const struct rdmig_dirty *dirty, const struct rdmig_estimate *est,
+		      struct result *res)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	int ret;
+
+	if ((ret = rdmig_src_pass(src, dirty, g->n, 0, &st)))
+		return fail("pass", ret);
+	return record_pass(a, res, &st, est);
+}
+
+/*
+ * Fixed passes: each after a writer round with the guest stopped. Returns
+ * with the last round's pages in g->bitmap, for the final pass.
+ */
+static int precopy_fixed(const struct args *a, struct rdmig_src *src, struct guest *g,
+			 const struct rdmig_dirty *dirty, uint64_t *rng, struct result *res,
+			 double t0)
+{
+	res->stop = "fixed";
+	for (unsigned p = 0; p < a->passes; p++) {
+		struct rdmig_estimate est = { .size = sizeof(est) };
+		uint64_t n = writer_round(g, a->dirty_pct, a->same_pct, rng);
+		bool have;
+
+		if (p + 1 == a->passes)
+			break;
+		have = rdmig_src_estimate(src, dirty, g->n, 0, &est) == 0;
+		progress(a, "pass %u: %" PRIu64 " dirty pages; %.1f s elapsed", res->npass + 1, n,
+			 now_s() - t0);
+		if (dirty_pass(a, src, g, dirty, have ? &est : NULL, res))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The VMM's loop, the writer thread running: sync the dirty log, ask for
+ * the final pass it would take, run a pass unless that is short enough or
+ * the pass limit is near. Returns with the writer paused and the final
+ * pass's pages (the last sync's and everything since) in g->bitmap.
+ */
+static int precopy_loop(const struct args *a, struct rdmig_src *src, struct guest *g,
+			const struct rdmig_dirty *dirty, struct writer *w, struct result *res,
+			double t0)
+{
+	for (;;) {
+		struct rdmig_estimate est = { .size = sizeof(est) };
+		uint64_t n = sync_dirty_log(g);
+		int ret = rdmig_src_estimate(src, dirty, g->n, 0, &est);
+
+		if (ret == -ENODATA) {
+			/* Nothing ever needed the wire: no rate to predict
+			 * with, and nothing so far that the final pass could
+			 * not skip. */
+			res->stop = "no-estimate";
+			break;
+		}
+		if (ret)
+			return fail("rdmig_src_estimate", ret);
+		res->decision = est;
+		res->have_decision = true;
+		if (est.final_pass_ns <= a->downtime_ns) {
+			res->stop = "converged";
+			break;
+		}
+		if (res->npass + 1 >= a->max_passes) {
+			res->stop = "max-passes";
+			break;
+		}
+		progress(a,
+			 "pass %u: %" PRIu64 " dirty pages, final pass predicted %.2f ms > "
+			 "target %.2f ms; %.1f s elapsed",
+			 res->npass + 1, n, (double)est.final_pass_ns / 1e6,
+			 (double)a->downtime_ns / 1e6, now_s() - t0);
+		if (dirty_pass(a, src, g, dirty, &est, res))
+			return 1;
+		clear_dirty(g);
+	}
+	writer_pause(w);
+	sync_dirty_log(g);
+	return 0;
+}
+
+/*
+ * Migrates a synthetic guest to host:port and fills *res. Returns 0 when
+ * the migration completed (the image check is in *res), else 1.
+ */
 static int run_src(const struct args *a, const char *host, const char *port, struct guest *dstg,
 		   struct result *res)
 {
 	struct rdmig_opts o = make_opts(a);
-	struct rdmig_dirty dirty[16];
 	struct rdmig_pass_stats st = { .size = sizeof(st) };
-	struct rdmig_src *src;
-	uint64_t rng = a->seed, total_bytes = 0, total_pages = 0;
+	struct rdmig_dirty dirty[16];
+	struct rdmig_src *src = NULL;
+	uint64_t rng = a->seed;
+	struct writer w;
 	struct guest g;
 	double t0;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
+	memset(&w, 0, sizeof(w));
 	res->total.size = sizeof(res->total);
+	res->predicted.size = sizeof(res->predicted);
 	if (guest_alloc(&g, a))
 		return 1;
 	guest_fill(&g, a->touched_pct, &rng);
 	if ((ret = rdmig_src_create(&o, &src))) {
-		guest_free(&g);
-		return fail("rdmig_src_create", ret);
+		src = NULL;
+		ret = fail("rdmig_src_create", ret);
+		goto out;
 	}
 	for (unsigned i = 0; i < g.n; i++) {
-		if ((ret = rdmig_src_add_region(src, g.gpa[i], g.hva[i], g.len[i])) < 0)
-			return fail("rdmig_src_add_region", ret);
-		dirty[i] = (struct rdmig_dirty){ .bitmap = g.bitmap[i],
-						 .words = (g.len[i] / PAGE + 63) / 64 };
+		if ((ret = rdmig_src_add_region(src, g.gpa[i], g.hva[i], g.len[i])) < 0) {
+			ret = fail("rdmig_src_add_region", ret);
+			goto out;
+		}
+		dirty[i] = (struct rdmig_dirty){ .bitmap = g.bitmap[i], .words = g.words[i] };
 	}
 	t0 = now_s();
 	if ((ret = rdmig_src_connect(src, host, port))) {
 		ret = fail("rdmig_src_connect", ret);
 		goto out;
 	}
-	if (!a->quiet)
+	res->connect_secs = now_s() - t0;
+	if (human(a))
 		printf("source: connected to %s port %s in %.3f s; guest %" PRIu64
 		       " MiB in %u regions\n",
-		       host, port, now_s() - t0, a->size_mib, a->regions);
+		       host, port, res->connect_secs, a->size_mib, a->regions);
 
+	/* Dirty logging is on from here: the first pass runs with the guest live. */
 	t0 = now_s();
+	if (a->loop && a->rate && writer_start(&w, &g, a)) {
+		ret = 1;
+		goto out;
+	}
+	progress(a, "pass 1: all %" PRIu64 " pages%s", g.pages,
+		 w.started ? ", the writer running" : "");
 	if ((ret = rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st))) {
 		ret = fail("first pass", ret);
 		goto out;
 	}
-	print_pass(a, &st);
-	total_bytes += st.wire_bytes;
-	total_pages += st.written_pages;
-	for (unsigned p = 0; p < a->passes; p++) {
-		struct rdmig_estimate est = { .size = sizeof(est), .final_pass_ns = 0 };
-		bool final = p + 1 == a->passes;
+	if ((ret = record_pass(a, res, &st, NULL)))
+		goto out;
+	if (a->loop)
+		ret = precopy_loop(a, src, &g, dirty, &w, res, t0);
+	else
+		ret = precopy_fixed(a, src, &g, dirty, &rng, res, t0);
+	if (ret)
+		goto out;
 
-		writer_round(&g, a->dirty_pct, &rng);
-		/* The VMM's question before it pauses the guest. */
-		if (final && rdmig_src_estimate(src, dirty, g.n, 0, &est) == 0 && !a->quiet)
-			printf("  final pass predicted: %.3f s for %" PRIu64
-			       " dirty pages, %.1f MiB "
-			       "on the wire (wire %.1f MiB/s, scan %.1f MiB/s, overhead %.3f s)\n",
-			       (double)est.final_pass_ns / 1e9, est.dirty_pages,
-			       (double)est.wire_bytes / (1 << 20),
-			       (double)est.wire_rate / (1 << 20), (double)est.scan_rate / (1 << 20),
-			       (double)est.overhead_ns / 1e9);
-		if ((ret = rdmig_src_pass(src, dirty, g.n, 0, &st))) {
-			ret = fail("pass", ret);
+	/*
+	 * The guest is stopped and g.bitmap holds what changed since the pass
+	 * before. (Fixed passes with --passes 0: the first pass was the final
+	 * one, a stop-and-copy.)
+	 */
+	if (a->loop || a->passes > 0) {
+		ret = rdmig_src_estimate(src, dirty, g.n, 0, &res->predicted);
+		if (ret && ret != -ENODATA) {
+			ret = fail("rdmig_src_estimate", ret);
 			goto out;
 		}
-		print_pass(a, &st);
-		if (final && est.final_pass_ns && !a->quiet)
-			printf("  final pass measured: %.3f s, predicted %.3f s (error %+.1f%%)\n",
-			       (double)st.duration_ns / 1e9, (double)est.final_pass_ns / 1e9,
-			       100.0 * ((double)est.final_pass_ns - (double)st.duration_ns) /
-				       (double)st.duration_ns);
-		total_bytes += st.wire_bytes;
-		total_pages += st.written_pages;
+		res->have_predicted = ret == 0;
+		if (res->have_predicted && human(a)) {
+			const struct rdmig_estimate *e = &res->predicted;
+
+			progress_clear();
+			printf("  final pass predicted: %.3f s for %" PRIu64 " dirty pages, "
+			       "%.1f MiB on the wire (wire %.1f MiB/s, scan %.1f MiB/s, "
+			       "overhead %.3f s)\n",
+			       (double)e->final_pass_ns / 1e9, e->dirty_pages,
+			       (double)e->wire_bytes / MIB, (double)e->wire_rate / MIB,
+			       (double)e->scan_rate / MIB, (double)e->overhead_ns / 1e9);
+		}
+		progress(a, "final pass %u: %" PRIu64 " dirty pages, the guest stopped",
+			 res->npass + 1, count_dirty(&g));
+		if (dirty_pass(a, src, &g, dirty, res->have_predicted ? &res->predicted : NULL,
+			       res)) {
+			ret = 1;
+			goto out;
+		}
 	}
 	rdmig_src_stats(src, &res->total);
 	if ((ret = rdmig_src_complete(src))) {
 		ret = fail("rdmig_src_complete", ret);
 		goto out;
 	}
-	res->passes = a->passes + 1;
 	res->secs = now_s() - t0;
-	if (!a->quiet)
-		printf("source: %u passes, %" PRIu64 " pages, %.1f MiB written in %.3f s "
-		       "(%.1f MiB/s), image digest %016" PRIx64 "\n",
-		       res->passes, total_pages, (double)total_bytes / (1 << 20), res->secs,
-		       (double)total_bytes / (1 << 20) / res->secs, guest_digest(&g));
+	res->ok = true;
+	progress_clear();
+	writer_stop(&w);
+	res->have_writer = a->loop && a->rate;
+	res->writer = w.st;
+	res->digest = guest_digest(&g);
 	rdmig_src_destroy(src);
 	src = NULL;
 
 	if (dstg) {
-		for (unsigned i = 0; i < g.n; i++) {
-			if (memcmp(g.hva[i], dstg->hva[i], g.len[i])) {
-				for (uint64_t off = 0; off < g.len[i]; off += PAGE)
-					if (memcmp(g.hva[i] + off, dstg->hva[i] + off, PAGE)) {
-						printf("image: MISMATCH at gpa 0x%" PRIx64 "\n",
-						       g.gpa[i] + off);
-						break;
-					}
-				guest_free(&g);
-				return 1;
-			}
-		}
+		res->checked = true;
 		res->exact = true;
-		if (!a->quiet)
-			printf("image: MATCH (%" PRIu64 " MiB compared byte for byte)\n",
-			       a->size_mib);
+		for (unsigned i = 0; i < g.n && res->exact; i++) {
+			if (!memcmp(g.hva[i], dstg->hva[i], g.len[i]))
+				continue;
+			res->exact = false;
+			for (uint64_t off = 0; off < g.len[i]; off += PAGE)
+				if (memcmp(g.hva[i] + off, dstg->hva[i] + off, PAGE)) {
+					res->mismatch_gpa = g.gpa[i] + off;
+					break;
+				}
+		}
 	}
 	guest_free(&g);
 	return 0;
 out:
 	/* Abandoning the session tells the destination, which then fails too. */
+	progress_clear();
+	writer_stop(&w);
 	rdmig_src_destroy(src);
 	guest_free(&g);
 	return ret;
+}
+
+/* --- the report ------------------------------------------------------------- */
+
+static double ratio(double num, double den)
+{
+	return den > 0 ? num / den : 0.0;
+}
+
+/* The predicted final pass's error against the measured one, in percent. */
+static double error_pct(const struct result *r)
+{
+	double m = (double)r->pass[r->npass - 1].st.duration_ns;
+
+	return ratio(100.0 * ((double)r->predicted.final_pass_ns - m), m);
+}
+
+static const char *skip_name(const struct args *a)
+{
+	return a->skip < 0 ? "default" : a->skip ? "on" : "off";
+}
+
+static void print_human(const struct args *a, const struct result *r)
+{
+	const struct rdmig_pass_stats *t = &r->total, *fin = &r->pass[r->npass - 1].st;
+	double guest = (double)(a->size_mib << 20);
+
+	if (!strcmp(r->stop, "converged"))
+		printf("result: %u passes; pre-copy converged: final pass predicted %.2f ms <= "
+		       "target %.2f ms\n",
+		       r->npass, (double)r->decision.final_pass_ns / 1e6,
+		       (double)a->downtime_ns / 1e6);
+	else if (!strcmp(r->stop, "max-passes"))
+		printf("result: %u passes; pre-copy stopped at the pass limit (%u): final pass "
+		       "predicted %.2f ms > target %.2f ms\n",
+		       r->npass, a->max_passes, (double)r->decision.final_pass_ns / 1e6,
+		       (double)a->downtime_ns / 1e6);
+	else if (!strcmp(r->stop, "no-estimate"))
+		printf("result: %u passes; pre-copy ended: no estimate (nothing has needed the "
+		       "wire)\n",
+		       r->npass);
+	else
+		printf("result: %u passes; fixed: %u after the first\n", r->npass, a->passes);
+	printf("  %-20s %u (%u pre-copy, 1 final)\n", "passes", r->npass, r->npass - 1);
+	printf("  %-20s %.3f s from the first pass to completion (connect %.3f s)\n", "total time",
+	       r->secs, r->connect_secs);
+	printf("  %-20s %.2f ms measured", "final pass", (double)fin->duration_ns / 1e6);
+	if (r->have_predicted)
+		printf(", %.2f ms predicted (error %+.1f%%)",
+		       (double)r->predicted.final_pass_ns / 1e6, error_pct(r));
+	else
+		printf(", no prediction");
+	printf(", %" PRIu64 " dirty pages\n", fin->dirty_pages);
+	if (r->have_decision)
+		printf("  %-20s %.2f ms predicted for %" PRIu64 " dirty pages at the last sync\n",
+		       "pre-copy decision", (double)r->decision.final_pass_ns / 1e6,
+		       r->decision.dirty_pages);
+	printf("  %-20s %.1f MiB in %" PRIu64 " WRITEs, %" PRIu64 " pages written\n", "wire",
+	       (double)t->wire_bytes / MIB, t->writes, t->written_pages);
+	printf("  %-20s %.1f MiB (%" PRIu64 " pages)\n", "skipped: zero",
+	       (double)(t->skipped_zero * PAGE) / MIB, t->skipped_zero);
+	printf("  %-20s %.1f MiB (%" PRIu64 " pages)\n", "skipped: unchanged",
+	       (double)(t->skipped_unchanged * PAGE) / MIB, t->skipped_unchanged);
+	printf("  %-20s %.1f MiB (%" PRIu64 " pages)\n", "skipped: ballooned",
+	       (double)(t->skipped_ballooned * PAGE) / MIB, t->skipped_ballooned);
+	printf("  %-20s %.1f MiB (%" PRIu64 " pages)\n", "zero-filled",
+	       (double)(t->zero_filled_pages * PAGE) / MIB, t->zero_filled_pages);
+	printf("  %-20s %.1f MiB/s (guest %" PRIu64 " MiB over the total time)\n", "effective rate",
+	       ratio(guest / MIB, r->secs), a->size_mib);
+	printf("  %-20s %.1f MiB/s over the time the wire was busy (%.3f s), %.1f MiB/s over "
+	       "the total time\n",
+	       "wire rate", ratio((double)t->wire_bytes / MIB, (double)t->wire_ns / 1e9),
+	       (double)t->wire_ns / 1e9, ratio((double)t->wire_bytes / MIB, r->secs));
+	if (r->have_writer)
+		printf("  %-20s %" PRIu64 " pages/s asked, %.0f done: %" PRIu64 " stores (%" PRIu64
+		       " data, %" PRIu64 " zero, %" PRIu64 " same) in %.3f s\n",
+		       "writer", a->rate,
+		       ratio((double)(r->writer.data + r->writer.zero + r->writer.same),
+			     r->writer.secs),
+		       r->writer.data + r->writer.zero + r->writer.same, r->writer.data,
+		       r->writer.zero, r->writer.same, r->writer.secs);
+	if (!r->checked)
+		printf("  %-20s digest %016" PRIx64 "\n", "image", r->digest);
+	else if (r->exact)
+		printf("  %-20s MATCH (%" PRIu64 " MiB compared byte for byte), digest %016" PRIx64
+		       "\n",
+		       "image", a->size_mib, r->digest);
+	else
+		printf("  %-20s MISMATCH at gpa 0x%" PRIx64 "\n", "image", r->mismatch_gpa);
+	if (r->have_dst)
+		printf("  %-20s %" PRIu64 " passes confirmed, %.1f MiB received\n", "destination",
+		       r->dst.passes, (double)r->dst.wire_bytes / MIB);
+}
+
+/* One JSON object, no newline. Keys are stable; a value unknown is null. */
+static void print_json(const struct args *a, const struct result *r)
+{
+	const struct rdmig_pass_stats *t = &r->total;
+	double guest = (double)(a->size_mib << 20);
+	uint64_t stores = r->writer.data + r->writer.zero + r->writer.same;
+
+	printf("{\"role\":\"source\",\"ok\":%s,\"mode\":\"%s\",\"stop\":", r->ok ? "true" : "false",
+	       a->loop ? "loop" : "fixed");
+	if (r->stop)
+		printf("\"%s\"", r->stop);
+	else
+		printf("null");
+	printf(",\"guest_bytes\":%" PRIu64 ",\"regions\":%u,\"page_size\":%llu,"
+	       "\"touched_pct\":%u,\"same_pct\":%u,\"skip\":\"%s\",\"workers\":%u,"
+	       "\"rate_pages_per_s\":%" PRIu64 ",",
+	       a->size_mib << 20, a->regions, PAGE, a->touched_pct, a->same_pct, skip_name(a),
+	       t->workers, a->loop ? a->rate : 0);
+	if (a->loop)
+		printf("\"downtime_target_ns\":%" PRIu64 ",\"max_passes\":%u,", a->downtime_ns,
+		       a->max_passes);
+	else
+		printf("\"downtime_target_ns\":null,\"max_passes\":null,");
+	printf("\"passes\":%u,\"connect_ns\":%.0f,\"total_ns\":%.0f,", r->npass,
+	       r->connect_secs * 1e9, r->secs * 1e9);
+	if (r->npass) {
+		const struct rdmig_pass_stats *fin = &r->pass[r->npass - 1].st;
+
+		printf("\"final_pass\":{\"measured_ns\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
+		       ",\"wire_bytes\":%" PRIu64 ",",
+		       fin->duration_ns, fin->dirty_pages, fin->wire_bytes);
+		if (r->have_predicted)
+			printf("\"predicted_ns\":%" PRIu64 ",\"predicted_wire_bytes\":%" PRIu64
+			       ",\"error_pct\":%.2f},",
+			       r->predicted.final_pass_ns, r->predicted.wire_bytes, error_pct(r));
+		else
+			printf("\"predicted_ns\":null,\"predicted_wire_bytes\":null,"
+			       "\"error_pct\":null},");
+	} else {
+		printf("\"final_pass\":null,");
+	}
+	if (r->have_decision)
+		printf("\"decision\":{\"predicted_ns\":%" PRIu64 ",\"dirty_pages\":%" PRIu64 "},",
+		       r->decision.final_pass_ns, r->decision.dirty_pages);
+	else
+		printf("\"decision\":null,");
+	printf("\"wire_bytes\":%" PRIu64 ",\"writes\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
+	       ",\"scanned_pages\":%" PRIu64 ",\"written_pages\":%" PRIu64 ","
+	       "\"skipped_bytes\":{\"zero\":%" PRIu64 ",\"unchanged\":%" PRIu64
+	       ",\"ballooned\":%" PRIu64 "},\"zero_filled_bytes\":%" PRIu64 ","
+	       "\"wire_ns\":%" PRIu64 ",\"scan_ns\":%" PRIu64 ",",
+	       t->wire_bytes, t->writes, t->dirty_pages, t->scanned_pages, t->written_pages,
+	       (uint64_t)(t->skipped_zero * PAGE), (uint64_t)(t->skipped_unchanged * PAGE),
+	       (uint64_t)(t->skipped_ballooned * PAGE), (uint64_t)(t->zero_filled_pages * PAGE),
+	       t->wire_ns, t->scan_ns);
+	printf("\"effective_rate_bytes_per_s\":%.0f,\"wire_rate_bytes_per_s\":%.0f,"
+	       "\"wire_rate_total_bytes_per_s\":%.0f,",
+	       ratio(guest, r->secs), ratio((double)t->wire_bytes, (double)t->wire_ns / 1e9),
+	       ratio((double)t->wire_bytes, r->secs));
+	if (r->have_writer)
+		printf("\"writer\":{\"rate_pages_per_s\":%" PRIu64 ",\"stores\":%" PRIu64
+		       ",\"data\":%" PRIu64 ",\"zero\":%" PRIu64 ",\"same\":%" PRIu64
+		       ",\"secs\":%.3f,\"achieved_pages_per_s\":%.0f},",
+		       a->rate, stores, r->writer.data, r->writer.zero, r->writer.same,
+		       r->writer.secs, ratio((double)stores, r->writer.secs));
+	else
+		printf("\"writer\":null,");
+	printf("\"per_pass\":[");
+	for (unsigned i = 0; i < r->npass; i++) {
+		const struct pass_rec *p = &r->pass[i];
+
+		printf("%s{\"pass\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
+		       ",\"written_pages\":%" PRIu64 ",\"wire_bytes\":%" PRIu64
+		       ",\"writes\":%" PRIu64 ",\"skipped_zero\":%" PRIu64
+		       ",\"skipped_unchanged\":%" PRIu64 ",\"skipped_ballooned\":%" PRIu64
+		       ",\"zero_filled_pages\":%" PRIu64 ",\"duration_ns\":%" PRIu64
+		       ",\"wire_ns\":%" PRIu64 ",\"scan_ns\":%" PRIu64 ",\"predicted_ns\":",
+		       i ? "," : "", p->st.pass, p->st.dirty_pages, p->st.written_pages,
+		       p->st.wire_bytes, p->st.writes, p->st.skipped_zero, p->st.skipped_unchanged,
+		       p->st.skipped_ballooned, p->st.zero_filled_pages, p->st.duration_ns,
+		       p->st.wire_ns, p->st.scan_ns);
+		if (p->predicted)
+			printf("%" PRIu64 "}", p->predicted_ns);
+		else
+			printf("null}");
+	}
+	printf("],\"image\":\"%s\",", !r->ok	    ? "failed"
+				      : !r->checked ? "unchecked"
+				      : r->exact    ? "exact"
+						    : "mismatch");
+	if (r->checked && !r->exact)
+		printf("\"mismatch_gpa\":%" PRIu64 ",", r->mismatch_gpa);
+	else
+		printf("\"mismatch_gpa\":null,");
+	if (r->ok)
+		printf("\"image_digest\":\"%016" PRIx64 "\",", r->digest);
+	else
+		printf("\"image_digest\":null,");
+	if (r->have_dst)
+		printf("\"destination\":{\"passes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64
+		       ",\"duration_ns\":%" PRIu64 "}}",
+		       r->dst.passes, r->dst.wire_bytes, r->dst.duration_ns);
+	else
+		printf("\"destination\":null}");
+}
+
+/*
+ * Prints the report of a source run (not for a matrix row) and returns the
+ * exit status: 1 if the migration failed or the image is not exact.
+ */
+static int report(const struct args *a, const struct result *r, int ret)
+{
+	if (a->json) {
+		print_json(a, r);
+		printf("\n");
+	} else if (!ret && r->ok) {
+		print_human(a, r);
+	}
+	return ret || !r->ok || (r->checked && !r->exact) ? 1 : 0;
 }
 
 /* Both ends in this process: a destination thread and the source. */
@@ -500,19 +1284,24 @@ static int run_local(const struct args *a, struct result *res)
 	char port[16];
 	int ret;
 
+	memset(res, 0, sizeof(*res));
 	memset(&j, 0, sizeof(j));
 	j.a = a;
-	if (dst_prepare(&j))
+	if (dst_prepare(&j)) {
+		rdmig_dst_destroy(j.dst);
+		guest_free(&j.g);
 		return 1;
+	}
 	snprintf(port, sizeof(port), "%d", j.port);
 	pthread_create(&t, NULL, dst_thread, &j);
 	ret = run_src(a, a->bind, port, &j.g, res);
 	pthread_join(t, NULL);
 	if (!ret && j.ret)
 		ret = 1;
-	if (!ret && !a->quiet)
-		printf("destination: %" PRIu64 " passes confirmed, %.1f MiB received\n",
-		       j.stats.passes, (double)j.stats.wire_bytes / (1 << 20));
+	if (!j.ret) {
+		res->have_dst = true;
+		res->dst = j.stats;
+	}
 	rdmig_dst_destroy(j.dst);
 	guest_free(&j.g);
 	return ret;
@@ -525,11 +1314,15 @@ static int run_local(const struct args *a, struct result *res)
 static int run_matrix(const struct args *base)
 {
 	static const unsigned touched[] = { 0, 50, 100 }, workers[] = { 1, 2, 4 };
+	bool first = true;
 	int bad = 0;
 
-	printf("%-8s %-5s %-7s %6s %10s %10s %10s %8s %10s %10s  %s\n", "touched", "skip",
-	       "workers", "passes", "wire MiB", "zero MiB", "same MiB", "time s", "eff MiB/s",
-	       "wire MiB/s", "image");
+	if (base->json)
+		printf("{\"matrix\":[");
+	else
+		printf("%-8s %-5s %-7s %6s %10s %10s %10s %8s %10s %10s  %s\n", "touched", "skip",
+		       "workers", "passes", "wire MiB", "zero MiB", "same MiB", "time s",
+		       "eff MiB/s", "wire MiB/s", "image");
 	for (unsigned t = 0; t < 3; t++)
 		for (int sk = 0; sk < 2; sk++)
 			for (unsigned w = 0; w < 3; w++) {
@@ -540,26 +1333,35 @@ static int run_matrix(const struct args *base)
 				a.touched_pct = touched[t];
 				a.skip = sk;
 				a.workers = workers[w];
-				a.quiet = true;
+				a.silent = true;
 				a.port = "0";
 				ret = run_local(&a, &r);
-				bad |= ret || !r.exact;
+				bad |= ret || !r.ok || !r.exact;
+				if (base->json) {
+					printf("%s", first ? "" : ",");
+					print_json(&a, &r);
+					first = false;
+					result_free(&r);
+					continue;
+				}
 				printf("%7u%% %-5s %7u %6u %10.1f %10.1f %10.1f %8.3f %10.1f "
 				       "%10.1f  "
 				       "%s\n",
-				       touched[t], sk ? "on" : "off", workers[w], r.passes,
-				       (double)r.total.wire_bytes / (1 << 20),
+				       touched[t], sk ? "on" : "off", workers[w], r.npass,
+				       (double)r.total.wire_bytes / MIB,
 				       (double)(r.total.skipped_zero + r.total.zero_filled_pages) *
-					       PAGE / (1 << 20),
-				       (double)r.total.skipped_unchanged * PAGE / (1 << 20), r.secs,
-				       r.secs > 0 ? (double)a.size_mib / r.secs : 0.0,
-				       r.total.wire_ns ? (double)r.total.wire_bytes / (1 << 20) /
-								 ((double)r.total.wire_ns / 1e9)
-						       : 0.0,
-				       ret	 ? "FAILED"
-				       : r.exact ? "exact"
-						 : "MISMATCH");
+					       PAGE / MIB,
+				       (double)r.total.skipped_unchanged * PAGE / MIB, r.secs,
+				       ratio((double)a.size_mib, r.secs),
+				       ratio((double)r.total.wire_bytes / MIB,
+					     (double)r.total.wire_ns / 1e9),
+				       ret || !r.ok ? "FAILED"
+				       : r.exact    ? "exact"
+						    : "MISMATCH");
+				result_free(&r);
 			}
+	if (base->json)
+		printf("],\"exact\":%s}\n", bad ? "false" : "true");
 	return bad ? 1 : 0;
 }
 
@@ -567,13 +1369,30 @@ int main(int argc, char **argv)
 {
 	struct result r;
 	struct args a;
+	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	progress_tty = isatty(STDERR_FILENO);
 	if (parse(argc, argv, &a))
 		return 2;
+	/* Read when a handle is created: set before any is. */
+	if (a.transport)
+		setenv("RDMIG_TRANSPORT", a.transport, 1);
+	if (a.have_wire_mbps) {
+		char mbps[24];
+
+		snprintf(mbps, sizeof(mbps), "%" PRIu64, a.wire_mbps);
+		setenv("RDMIG_LOOPBACK_RATE_MBPS", mbps, 1);
+	}
 	if (a.matrix)
 		return run_matrix(&a);
+	if (!a.local && !a.host)
+		return run_dst(&a);
 	if (a.local)
-		return run_local(&a, &r);
-	return a.host ? run_src(&a, a.host, a.port, NULL, &r) : run_dst(&a);
+		ret = run_local(&a, &r);
+	else
+		ret = run_src(&a, a.host, a.port, NULL, &r);
+	ret = report(&a, &r, ret);
+	result_free(&r);
+	return ret;
 }

@@ -14,11 +14,20 @@
 
 #include <rdmig/rdmig.h>
 
+struct rdmig__xp_ops;
+
 #define DT_PAGE	       4096ull
 #define DT_MAX_REGIONS 8
 
-/* The IP of the RDMA device to test on; exits 77 when there is none. */
+/*
+ * The IP of the RDMA device to test on; exits 77 when there is none. With
+ * RDMIG_TRANSPORT=loopback no device is needed: 127.0.0.1.
+ */
 const char *devtest_ip(void);
+/* Is this run over the loopback transport (RDMIG_TRANSPORT=loopback)? */
+bool dt_loopback(void);
+/* The transport's operations (for tests that speak it directly). */
+const struct rdmig__xp_ops *dt_transport(void);
 
 struct dt_guest {
 	unsigned n;
@@ -45,7 +54,10 @@ uint64_t dt_guest_bytes(const struct dt_guest *g);
 uint64_t dt_rng(uint64_t *s);
 uint64_t dt_now_ms(void);
 
-/* Memory registrations held by task `pid` on any RDMA device, or -1. */
+/*
+ * Memory registrations held by task `pid` on any RDMA device, or -1. Over
+ * loopback: the process's MRs open to remote write (exposed memory).
+ */
 int dt_mr_count(pid_t pid);
 
 struct rdmig_dst;

@@ -106,16 +106,17 @@ static void dst_finish(struct dst_run *d, int want_ret, const char *want_text)
 }
 
 struct rogue {
-	struct rdma_event_channel *ec;
-	struct ibv_pd *pd;
-	struct ibv_mr *mr;
+	const struct rdmig__xp_ops *xp;
+	struct rdmig__xp_chan *ch;
+	struct rdmig__xp_pd *pd;
+	struct rdmig__xp_mr *mr;
 	uint8_t page[DT_PAGE];
 	struct rdmig__ep ep;   /* control */
 	struct rdmig__ep data; /* data QP 0, once connected */
 	struct sockaddr_storage ss;
 };
 
-/* Connects one more rdma_cm id as `kind` (with index and token for data). */
+/* Connects one more connection id as `kind` (with index and token for data). */
 static void rogue_connect_ep(struct rogue *r, struct rdmig__ep *ep, uint32_t epi, uint32_t kind,
 			     uint64_t token)
 {
@@ -125,23 +126,17 @@ static void rogue_connect_ep(struct rogue *r, struct rdmig__ep *ep, uint32_t epi
 				       .nsend = 2,
 				       .bufsize = RDMIG__MSG_MAX + 8192,
 				       .qp_timeout = 18 };
-	struct rdma_conn_param param;
-	struct rdma_cm_id *id;
+	struct rdmig__xp_id *id;
 	uint8_t pdata[RDMIG__CONNECT_LEN];
 	char why[128];
+	int len;
 
-	assert_int_equal(rdma_create_id(r->ec, &id, NULL, RDMA_PS_TCP), 0);
-	assert_int_equal(rdma_resolve_addr(id, NULL, (struct sockaddr *)&r->ss, 5000), 0);
-	assert_int_equal(rdmig__cm_expect(r->ec, id, RDMA_CM_EVENT_ADDR_RESOLVED, 5000, "addr"), 0);
-	assert_int_equal(rdma_resolve_route(id, 5000), 0);
-	assert_int_equal(rdmig__cm_expect(r->ec, id, RDMA_CM_EVENT_ROUTE_RESOLVED, 5000, "route"),
-			 0);
+	assert_int_equal(r->xp->id_create(r->ch, &id), 0);
+	assert_int_equal(r->xp->resolve(id, (struct sockaddr *)&r->ss, 5000), 0);
 	if (!r->pd) {
-		r->pd = ibv_alloc_pd(id->verbs);
-		assert_non_null(r->pd);
+		assert_int_equal(r->xp->pd_alloc(id, &r->pd), 0);
 		memset(r->page, 0x5a, sizeof(r->page));
-		r->mr = ibv_reg_mr(r->pd, r->page, sizeof(r->page), 0);
-		assert_non_null(r->mr);
+		assert_int_equal(r->xp->mr_reg(r->pd, r->page, sizeof(r->page), 0, &r->mr), 0);
 	}
 	assert_int_equal(rdmig__ep_setup(ep, id, r->pd, NULL, epi, &attr), 0);
 
@@ -149,24 +144,16 @@ static void rogue_connect_ep(struct rogue *r, struct rdmig__ep *ep, uint32_t epi
 	msg.type = RDMIG__MSG_CONNECT;
 	msg.connect.kind = kind;
 	msg.connect.token = token;
-	memset(&param, 0, sizeof(param));
-	param.private_data = pdata;
-	param.private_data_len =
-		(uint8_t)rdmig__msg_encode(&msg, pdata, sizeof(pdata), why, sizeof(why));
-	param.responder_resources = 1;
-	param.initiator_depth = 1;
-	param.retry_count = 3;
-	assert_int_equal(rdma_connect(id, &param), 0);
-	assert_int_equal(rdmig__cm_expect(r->ec, id, RDMA_CM_EVENT_ESTABLISHED, 5000, "connect"),
-			 0);
+	len = rdmig__msg_encode(&msg, pdata, sizeof(pdata), why, sizeof(why));
+	assert_true(len > 0);
+	assert_int_equal(r->xp->connect(id, pdata, (uint8_t)len, 5000), 0);
 }
 
 static void rogue_connect(struct rogue *r, const char *port)
 {
 	memset(r, 0, sizeof(*r));
-	r->ec = rdma_create_event_channel();
-	assert_non_null(r->ec);
-	assert_int_equal(rdmig__set_nonblock(r->ec->fd), 0);
+	r->xp = dt_transport();
+	assert_int_equal(r->xp->chan_create(&r->ch), 0);
 	assert_int_equal(rdmig__resolve(ip, port, &r->ss), 0);
 	rogue_connect_ep(r, &r->ep, 0, RDMIG__CONN_CTRL, 0);
 }
@@ -175,9 +162,9 @@ static void rogue_close(struct rogue *r)
 {
 	rdmig__ep_destroy(&r->data);
 	rdmig__ep_destroy(&r->ep);
-	ibv_dereg_mr(r->mr);
-	ibv_dealloc_pd(r->pd);
-	rdma_destroy_event_channel(r->ec);
+	r->xp->mr_dereg(r->mr);
+	r->xp->pd_free(r->pd);
+	r->xp->chan_destroy(r->ch);
 }
 
 /* Waits for one completion on ep; returns its status, or -1 if none came. */
@@ -186,7 +173,7 @@ static int rogue_wait_on(struct rdmig__ep *ep, struct ibv_wc *wc)
 	uint64_t end = dt_now_ms() + 5000;
 
 	while (dt_now_ms() < end) {
-		int n = rdmig__cq_wait(ep->cq, ep->ch, wc, 1, 100);
+		int n = rdmig__cq_wait(ep->cq, wc, 1, 100);
 
 		if (n == 1)
 			return wc->status;
@@ -214,7 +201,7 @@ static int rogue_send_on(struct rdmig__ep *ep, const void *buf, size_t len)
 
 	assert_true(len <= ep->attr.bufsize);
 	memcpy(sbuf, buf, len);
-	assert_int_equal(ibv_post_send(ep->qp, &wr, &bad), 0);
+	assert_int_equal(rdmig__xp_post_send(ep->id, &wr, &bad), 0);
 	return rogue_wait_on(ep, &wc);
 }
 
@@ -401,7 +388,7 @@ static void garbage_after_hello_withdraws_memory(void **state)
 	wr.send_flags = IBV_SEND_SIGNALED;
 	wr.wr.rdma.remote_addr = addr;
 	wr.wr.rdma.rkey = rkey;
-	assert_int_equal(ibv_post_send(r.ep.qp, &wr, &bad), 0);
+	assert_int_equal(rdmig__xp_post_send(r.ep.id, &wr, &bad), 0);
 	assert_int_equal(rogue_wait(&r, &wc), IBV_WC_SUCCESS);
 
 	memset(buf, 0xee, 64); /* no magic: garbage */
@@ -411,7 +398,7 @@ static void garbage_after_hello_withdraws_memory(void **state)
 
 	/* The session is over: a second write must not land. */
 	wr.wr.rdma.remote_addr = addr + DT_PAGE;
-	st = ibv_post_send(r.ep.qp, &wr, &bad) ? -2 : rogue_wait(&r, &wc);
+	st = rdmig__xp_post_send(r.ep.id, &wr, &bad) ? -2 : rogue_wait(&r, &wc);
 	print_message("write after the failure: %s\n",
 		      st >= 0 ? ibv_wc_status_str((enum ibv_wc_status)st) : "not posted");
 	assert_int_not_equal(st, IBV_WC_SUCCESS);

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport seam: the part of verbs and rdma_cm that rdmig uses, behind
+ * one table of operations with two implementations.
+ *
+ *   verbs     (xport_verbs.c)  libibverbs and librdmacm on a real device.
+ *   loopback  (xport_loop.c)   memory copies between a source and a
+ *                              destination in one process: a software
+ *                              "NIC" thread per QP, an optional wire-rate
+ *                              cap, and a hook in the middle of every read
+ *                              of source memory, so tests run without a
+ *                              device and can inject races deterministically.
+ *
+ * The objects mirror verbs' (event channel, cm id, PD, MR, CQ, QP owned by
+ * its id) and so do the semantics the library relies on: an RC send queue
+ * executes in order and a SEND is delivered only after every WRITE before it
+ * is placed; a CQ completes in order; a WRITE needs a remote key registered
+ * for remote write in the peer's PD and covering the range; a QP in error
+ * completes every outstanding WR with IBV_WC_WR_FLUSH_ERR; a disconnect
+ * puts both QPs in error and raises DISCONNECTED at the peer; deregistering
+ * an MR returns only once no access to it is under way.
+ *
+ * Work requests and completions are verbs' own plain structs (ibv_send_wr,
+ * ibv_recv_wr, ibv_wc, one SGE at most); post calls return a positive errno
+ * like ibv_post_send(). Only the verbs transport touches a device.
+ */
+#ifndef RDMIG_DATAPLANE_XPORT_H
+#define RDMIG_DATAPLANE_XPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#include "../common/util.h"
+
+struct rdmig__xp_ops;
+
+/* An event channel: `fd` is readable while events wait. */
+struct rdmig__xp_chan {
+	const struct rdmig__xp_ops *ops;
+	int fd;
+};
+
+/* A connection id; it owns at most one QP. */
+struct rdmig__xp_id {
+	const struct rdmig__xp_ops *ops;
+	struct rdmig__xp_chan *chan;
+};
+
+/* A protection domain on the device an id resolved to. */
+struct rdmig__xp_pd {
+	const struct rdmig__xp_ops *ops;
+};
+
+struct rdmig__xp_mr {
+	const struct rdmig__xp_ops *ops;
+	uint32_t lkey, rkey;
+};
+
+/* A CQ: once armed, `fd` becomes readable at the next completion. */
+struct rdmig__xp_cq {
+	const struct rdmig__xp_ops *ops;
+	int fd;
+};
+
+/* A connection event; valid until acked. */
+struct rdmig__xp_event {
+	enum rdma_cm_event_type event; /* verbs' names for both transports */
+	int status;
+	struct rdmig__xp_id *id; /* CONNECT_REQUEST: a new id, the caller's to keep or destroy */
+	const void *pdata;
+	uint8_t pdlen;
+	void *impl;
+};
+
+struct rdmig__xp_qp_attr {
+	struct rdmig__xp_cq *cq; /* send and receive completions */
+	uint32_t send_depth, recv_depth;
+	uint32_t qp_timeout; /* verbs: the RC ACK timeout exponent */
+	uint32_t rate_mbps;  /* loopback: wire-rate cap of what this QP sends, 0 = none */
+};
+
+struct rdmig__xp_ops {
+	const char *name;
+
+	/* Connection management. */
+	int (*chan_create)(struct rdmig__xp_chan **chp);
+	void (*chan_destroy)(struct rdmig__xp_chan *ch);
+	/* The next event without blocking: 0, or -EAGAIN when none waits. */
+	int (*chan_get)(struct rdmig__xp_chan *ch, struct rdmig__xp_event *ev);
+	void (*chan_ack)(struct rdmig__xp_event *ev);
+	int (*id_create)(struct rdmig__xp_chan *ch, struct rdmig__xp_id **idp);
+	/* Destroys the id (its QP first, if any); drops its pending events. */
+	void (*id_destroy)(struct rdmig__xp_id *id);
+	/* Binds and listens; returns the port (an ephemeral one for port 0). */
+	int (*listen)(struct rdmig__xp_id *id, const struct sockaddr *addr);
+	/* Active side, each bounded by timeout_ms: resolve address and route,
+	 * then (after qp_create) connect with private data. */
+	int (*resolve)(struct rdmig__xp_id *id, const struct sockaddr *addr, int timeout_ms);
+	int (*connect)(struct rdmig__xp_id *id, const void *pdata, uint8_t len, int timeout_ms);
+	/* Passive side, on a CONNECT_REQUEST's id (after qp_create). */
+	int (*accept)(struct rdmig__xp_id *id);
+	void (*reject)(struct rdmig__xp_id *id);
+	void (*disconnect)(struct rdmig__xp_id *id);
+
+	/* The device behind a resolved or requesting id. */
+	int (*pd_alloc)(struct rdmig__xp_id *id, struct rdmig__xp_pd **pdp);
+	void (*pd_free)(struct rdmig__xp_pd *pd);
+	bool (*pd_on_dev_of)(const struct rdmig__xp_pd *pd, const struct rdmig__xp_id *id);
+	const char *(*dev_name)(const struct rdmig__xp_pd *pd);
+	uint64_t (*max_msg)(const struct rdmig__xp_pd *pd);
+	/* CPUs near the device (every allowed CPU when it says nothing). */
+	int (*dev_cpus)(const struct rdmig__xp_pd *pd, int *cpus, int max);
+
+	int (*mr_reg)(struct rdmig__xp_pd *pd, void *addr, size_t len, int access,
+		      struct rdmig__xp_mr **mrp);
+	void (*mr_dereg)(struct rdmig__xp_mr *mr);
+
+	int (*cq_create)(struct rdmig__xp_pd *pd, int depth, struct rdmig__xp_cq **cqp);
+	void (*cq_destroy)(struct rdmig__xp_cq *cq);
+	/* Up to n completions; a negative value on failure. */
+	int (*cq_poll)(struct rdmig__xp_cq *cq, int n, struct ibv_wc *wc);
+	int (*cq_arm)(struct rdmig__xp_cq *cq);
+	/* Consumes the wakeups that made fd readable. */
+	void (*cq_ack)(struct rdmig__xp_cq *cq);
+
+	int (*qp_create)(struct rdmig__xp_id *id, struct rdmig__xp_pd *pd,
+			 const struct rdmig__xp_qp_attr *attr);
+	void (*qp_destroy)(struct rdmig__xp_id *id);
+	int (*post_send)(struct rdmig__xp_id *id, struct ibv_send_wr *wr, struct ibv_send_wr **bad);
+	int (*post_recv)(struct rdmig__xp_id *id, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
+};
+
+extern const struct rdmig__xp_ops rdmig__xp_verbs;
+extern const struct rdmig__xp_ops rdmig__xp_loopback;
+
+static inline const struct rdmig__xp_ops *rdmig__xp_ops_of(uint32_t transport)
+{
+	return transport == RDMIG__XPORT_LOOPBACK ? &rdmig__xp_loopback : &rdmig__xp_verbs;
+}
+
+static inline int rdmig__xp_post_send(struct rdmig__xp_id *id, struct ibv_send_wr *wr,
+				      struct ibv_send_wr **bad)
+{
+	return id->ops->post_send(id, wr, bad);
+}
+
+static inline int rdmig__xp_post_recv(struct rdmig__xp_id *id, struct ibv_recv_wr *wr,
+				      struct ibv_recv_wr **bad)
+{
+	return id->ops->post_recv(id, wr, bad);
+}
+
+static inline int rdmig__xp_poll(struct rdmig__xp_cq *cq, int n, struct ibv_wc *wc)
+{
+	return cq->ops->cq_poll(cq, n, wc);
+}
+
+/*
+ * Loopback test hook: called by the loopback NIC before it reads each piece
+ * of src[off .. off + RDMIG__LOOP_PIECE) for an RDMA WRITE of len bytes, so
+ * a test can change a page while it is being read (the destination then
+ * holds a page that is half old, half new). Global; NULL removes it.
+ */
+#define RDMIG__LOOP_PIECE 2048
+typedef void (*rdmig__loop_read_hook_fn)(void *arg, const uint8_t *src, uint64_t len, uint64_t off);
+void rdmig__loopback_set_read_hook(rdmig__loop_read_hook_fn fn, void *arg);
+
+/*
+ * Loopback: MRs registered for remote write right now, in this process (the
+ * loopback analogue of listing a device's MRs: exposed memory).
+ */
+int rdmig__loopback_exposed_mrs(void);
+
+#endif /* RDMIG_DATAPLANE_XPORT_H */

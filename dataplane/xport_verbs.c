@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The verbs transport: thin wrappers over libibverbs and librdmacm. Each
+ * rdma_cm id's `context` points at its wrapper, so events map back to it.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+#include "topo.h"
+#include "xport.h"
+
+struct vb_chan {
+	struct rdmig__xp_chan pub;
+	struct rdma_event_channel *ec;
+};
+
+struct vb_id {
+	struct rdmig__xp_id pub;
+	struct rdma_cm_id *id;
+};
+
+struct vb_pd {
+	struct rdmig__xp_pd pub;
+	struct ibv_pd *pd;
+};
+
+struct vb_mr {
+	struct rdmig__xp_mr pub;
+	struct ibv_mr *mr;
+};
+
+struct vb_cq {
+	struct rdmig__xp_cq pub;
+	struct ibv_comp_channel *ch;
+	struct ibv_cq *cq;
+};
+
+#define VB(type, p)  ((struct type *)(void *)(p))
+#define VBC(type, p) ((const struct type *)(const void *)(p))
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return rdmig__err(-errno, "fcntl(O_NONBLOCK): %s", strerror(errno));
+	return 0;
+}
+
+static int vb_chan_create(struct rdmig__xp_chan **chp)
+{
+	struct vb_chan *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c)
+		return rdmig__err(-ENOMEM, "no memory for an event channel");
+	c->ec = rdma_create_event_channel();
+	if (!c->ec) {
+		ret = rdmig__err(errno == ENOENT || errno == ENODEV ? -ENODEV : -errno,
+				 "rdma_create_event_channel: %s (is an RDMA device present?)",
+				 strerror(errno));
+		free(c);
+		return ret;
+	}
+	if ((ret = set_nonblock(c->ec->fd))) {
+		rdma_destroy_event_channel(c->ec);
+		free(c);
+		return ret;
+	}
+	c->pub.ops = &rdmig__xp_verbs;
+	c->pub.fd = c->ec->fd;
+	*chp = &c->pub;
+	return 0;
+}
+
+static void vb_chan_destroy(struct rdmig__xp_chan *ch)
+{
+	if (!ch)
+		return;
+	rdma_destroy_event_channel(VB(vb_chan, ch)->ec);
+	free(ch);
+}
+
+static struct vb_id *vb_wrap(struct rdmig__xp_chan *ch, struct rdma_cm_id *id)
+{
+	struct vb_id *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->pub.ops = &rdmig__xp_verbs;
+	v->pub.chan = ch;
+	v->id = id;
+	id->context = v;
+	return v;
+}
+
+static int vb_chan_get(struct rdmig__xp_chan *ch, struct rdmig__xp_event *ev)
+{
+	struct rdma_cm_event *e;
+
+	if (rdma_get_cm_event(VB(vb_chan, ch)->ec, &e)) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -EAGAIN;
+		return rdmig__err(-errno, "rdma_get_cm_event: %s", strerror(errno));
+	}
+	memset(ev, 0, sizeof(*ev));
+	ev->event = e->event;
+	ev->status = e->status;
+	ev->impl = e;
+	if (e->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+		struct vb_id *v = vb_wrap(ch, e->id);
+
+		if (!v) {
+			rdma_reject(e->id, NULL, 0);
+			rdma_ack_cm_event(e);
+			rdma_destroy_id(e->id);
+			return rdmig__err(-ENOMEM, "no memory for a connection request");
+		}
+		ev->id = &v->pub;
+		ev->pdata = e->param.conn.private_data;
+		ev->pdlen = e->param.conn.private_data_len;
+	} else {
+		ev->id = e->id ? e->id->context : NULL;
+	}
+	return 0;
+}
+
+static void vb_chan_ack(struct rdmig__xp_event *ev)
+{
+	rdma_ack_cm_event(ev->impl);
+}
+
+static int vb_id_create(struct rdmig__xp_chan *ch, struct rdmig__xp_id **idp)
+{
+	struct rdma_cm_id *id;
+	struct vb_id *v;
+
+	if (rdma_create_id(VB(vb_chan, ch)->ec, &id, NULL, RDMA_PS_TCP))
+		return rdmig__err(-errno, "rdma_create_id: %s", strerror(errno));
+	v = vb_wrap(ch, id);
+	if (!v) {
+		rdma_destroy_id(id);
+		return rdmig__err(-ENOMEM, "no memory for a connection id");
+	}
+	*idp = &v->pub;
+	return 0;
+}
+
+static void vb_qp_destroy(struct rdmig__xp_id *id)
+{
+	struct rdma_cm_id *cm = VB(vb_id, id)->id;
+
+	if (cm->qp)
+		rdma_destroy_qp(cm);
+}
+
+static void vb_id_destroy(struct rdmig__xp_id *id)
+{
+	if (!id)
+		return;
+	vb_qp_destroy(id);
+	rdma_destroy_id(VB(vb_id, id)->id);
+	free(id);
+}
+
+static int vb_listen(struct rdmig__xp_id *id, const struct sockaddr *addr)
+{
+	struct rdma_cm_id *cm = VB(vb_id, id)->id;
+
+	if (rdma_bind_addr(cm, (struct sockaddr *)(uintptr_t)addr))
+		return rdmig__err(-errno, "cannot bind: %s", strerror(errno));
+	if (rdma_listen(cm, 16))
+		return rdmig__err(-errno, "cannot listen: %s", strerror(errno));
+	return ntohs(rdma_get_src_port(cm));
+}
+
+/* The errno that best describes an unexpected rdma_cm event. */
+static int cm_event_errno(const struct rdma_cm_event *ev)
+{
+	switch (ev->event) {
+	case RDMA_CM_EVENT_ADDR_ERROR:
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+	case RDMA_CM_EVENT_UNREACHABLE:
+		return -EHOSTUNREACH;
+	case RDMA_CM_EVENT_REJECTED:
+		return -ECONNREFUSED;
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		return -ENODEV;
+	case RDMA_CM_EVENT_DISCONNECTED:
+		return -ECONNRESET;
+	default:
+		return -EPROTO;
+	}
+}
+
+/*
+ * Waits until `id` reports `want`. Any other event for any id is a
+ * failure; `what` names the step for messages.
+ */
+static int cm_expect(struct vb_id *v, enum rdma_cm_event_type want, int timeout_ms,
+		     const char *what)
+{
+	struct rdma_event_channel *ec = VB(vb_chan, v->pub.chan)->ec;
+	uint64_t deadline = rdmig__now_ns() + (uint64_t)timeout_ms * 1000000;
+	struct rdma_cm_event *ev;
+	int ret;
+
+	while (rdma_get_cm_event(ec, &ev)) {
+		struct pollfd pfd = { .fd = ec->fd, .events = POLLIN };
+		uint64_t now = rdmig__now_ns();
+
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return rdmig__err(-errno, "rdma_get_cm_event: %s", strerror(errno));
+		if (now >= deadline)
+			return rdmig__err(-ETIMEDOUT, "%s: no answer within %d ms", what,
+					  timeout_ms);
+		if (poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000)) < 0 && errno != EINTR)
+			return rdmig__err(-errno, "poll: %s", strerror(errno));
+	}
+	if (ev->id == v->id && ev->event == want) {
+		rdma_ack_cm_event(ev);
+		return 0;
+	}
+	ret = cm_event_errno(ev);
+	rdmig__err(ret, "%s: %s (status %d)%s", what, rdma_event_str(ev->event), ev->status,
+		   ev->id == v->id ? "" : " on another connection");
+	rdma_ack_cm_event(ev);
+	return ret;
+}
+
+static int vb_resolve(struct rdmig__xp_id *id, const struct sockaddr *addr, int timeout_ms)
+{
+	struct vb_id *v = VB(vb_id, id);
+	int ret;
+
+	if (rdma_resolve_addr(v->id, NULL, (struct sockaddr *)(uintptr_t)addr, timeout_ms))
+		return rdmig__err(-errno, "rdma_resolve_addr: %s", strerror(errno));
+	if ((ret = cm_expect(v, RDMA_CM_EVENT_ADDR_RESOLVED, timeout_ms,
+			     "resolving the destination address")))
+		return ret;
+	if (rdma_resolve_route(v->id, timeout_ms))
+		return rdmig__err(-errno, "rdma_resolve_route: %s", strerror(errno));
+	return cm_expect(v, RDMA_CM_EVENT_ROUTE_RESOLVED, timeout_ms,
+			 "resolving the route to the destination");
+}
+
+static int vb_connect(struct rdmig__xp_id *id, const void *pdata, uint8_t len, int timeout_ms)
+{
+	struct vb_id *v = VB(vb_id, id);
+	struct rdma_conn_param param;
+
+	memset(&param, 0, sizeof(param));
+	param.private_data = pdata;
+	param.private_data_len = len;
+	param.responder_resources = 1;
+	param.initiator_depth = 1;
+	param.retry_count = 7;
+	param.rnr_retry_count = 7;
+	if (rdma_connect(v->id, &param))
+		return rdmig__err(-errno, "rdma_connect: %s", strerror(errno));
+	return cm_expect(v, RDMA_CM_EVENT_ESTABLISHED, timeout_ms, "connecting");
+}
+
+static int vb_accept(struct rdmig__xp_id *id)
+{
+	struct rdma_conn_param param;
+
+	memset(&param, 0, sizeof(param));
+	param.responder_resources = 1;
+	param.initiator_depth = 1;
+	param.rnr_retry_count = 7;
+	if (rdma_accept(VB(vb_id, id)->id, &param))
+		return rdmig__err(-errno, "rdma_accept: %s", strerror(errno));
+	return 0;
+}
+
+static void vb_reject(struct rdmig__xp_id *id)
+{
+	rdma_reject(VB(vb_id, id)->id, NULL, 0);
+}
+
+static void vb_disconnect(struct rdmig__xp_id *id)
+{
+	rdma_disconnect(VB(vb_id, id)->id); /* -EINVAL if never connected: harmless */
+}
+
+static int vb_pd_alloc(struct rdmig__xp_id *id, struct rdmig__xp_pd **pdp)
+{
+	struct ibv_context *ctx = VB(vb_id, id)->id->verbs;
+	struct vb_pd *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return rdmig__err(-ENOMEM, "no memory for a protection domain");
+	p->pd = ibv_alloc_pd(ctx);
+	if (!p->pd) {
+		int ret = rdmig__err(-errno, "ibv_alloc_pd(%s): %s",
+				     ibv_get_device_name(ctx->device), strerror(errno));
+
+		free(p);
+		return ret;
+	}
+	p->pub.ops = &rdmig__xp_verbs;
+	*pdp = &p->pub;
+	return 0;
+}
+
+static void vb_pd_free(struct rdmig__xp_pd *pd)
+{
+	if (!pd)
+		return;
+	ibv_dealloc_pd(VB(vb_pd, pd)->pd);
+	free(pd);
+}
+
+static bool vb_pd_on_dev_of(const struct rdmig__xp_pd *pd, const struct rdmig__xp_id *id)
+{
+	return VBC(vb_pd, pd)->pd->context == VBC(vb_id, id)->id->verbs;
+}
+
+static const char *vb_dev_name(const struct rdmig__xp_pd *pd)
+{
+	return ibv_get_device_name(VBC(vb_pd, pd)->pd->context->device);
+}
+
+static uint64_t vb_max_msg(const struct rdmig__xp_pd *pd)
+{
+	struct ibv_context *ctx = VBC(vb_pd, pd)->pd->context;
+	struct ibv_port_attr pa;
+
+	/* Port 1: rdma_cm binds RoCE and IB ids to a port; all report alike. */
+	if (ibv_query_port(ctx, 1, &pa))
+		return UINT64_MAX;
+	return pa.max_msg_sz;
+}
+
+static int vb_dev_cpus(const struct rdmig__xp_pd *pd, int *cpus, int max)
+{
+	return rdmig__topo_device_cpus(VBC(vb_pd, pd)->pd->context->device, cpus, max);
+}
+
+static int vb_mr_reg(struct rdmig__xp_pd *pd, void *addr, size_t len, int access,
+		     struct rdmig__xp_mr **mrp)
+{
+	struct vb_mr *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->mr = ibv_reg_mr(VB(vb_pd, pd)->pd, addr, len, access);
+	if (!m->mr) {
+		int ret = -errno;
+
+		free(m);
+		return ret ? ret : -EIO;
+	}
+	m->pub.ops = &rdmig__xp_verbs;
+	m->pub.lkey = m->mr->lkey;
+	m->pub.rkey = m->mr->rkey;
+	*mrp = &m->pub;
+	return 0;
+}
+
+static void vb_mr_dereg(struct rdmig__xp_mr *mr)
+{
+	if (!mr)
+		return;
+	ibv_dereg_mr(VB(vb_mr, mr)->mr);
+	free(mr);
+}
+
+static void vb_cq_destroy(struct rdmig__xp_cq *cq)
+{
+	struct vb_cq *c = VB(vb_cq, cq);
+
+	if (!cq)
+		return;
+	if (c->cq)
+		ibv_destroy_cq(c->cq);
+	if (c->ch)
+		ibv_destroy_comp_channel(c->ch);
+	free(c);
+}
+
+static int vb_cq_create(struct rdmig__xp_pd *pd, int depth, struct rdmig__xp_cq **cqp)
+{
+	struct ibv_context *ctx = VB(vb_pd, pd)->pd->context;
+	struct vb_cq *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c)
+		return rdmig__err(-ENOMEM, "no memory for a CQ");
+	c->pub.ops = &rdmig__xp_verbs;
+	c->ch = ibv_create_comp_channel(ctx);
+	if (!c->ch) {
+		ret = rdmig__err(-errno, "ibv_create_comp_channel: %s", strerror(errno));
+		goto fail;
+	}
+	if ((ret = set_nonblock(c->ch->fd)))
+		goto fail;
+	c->cq = ibv_create_cq(ctx, depth, NULL, c->ch, 0);
+	if (!c->cq) {
+		ret = rdmig__err(-errno, "ibv_create_cq(%d): %s", depth, strerror(errno));
+		goto fail;
+	}
+	c->pub.fd = c->ch->fd;
+	*cqp = &c->pub;
+	return 0;
+fail:
+	vb_cq_destroy(&c->pub);
+	return ret;
+}
+
+static int vb_cq_poll(struct rdmig__xp_cq *cq, int n, struct ibv_wc *wc)
+{
+	return ibv_poll_cq(VB(vb_cq, cq)->cq, n, wc);
+}
+
+static int vb_cq_arm(struct rdmig__xp_cq *cq)
+{
+	return ibv_req_notify_cq(VB(vb_cq, cq)->cq, 0) ? -EIO : 0;
+}
+
+static void vb_cq_ack(struct rdmig__xp_cq *cq)
+{
+	struct ibv_cq *ev_cq;
+	void *ctx;
+
+	while (!ibv_get_cq_event(VB(vb_cq, cq)->ch, &ev_cq, &ctx))
+		ibv_ack_cq_events(ev_cq, 1);
+}
+
+static int vb_qp_create(struct rdmig__xp_id *id, struct rdmig__xp_pd *pd,
+			const struct rdmig__xp_qp_attr *attr)
+{
+	struct rdma_cm_id *cm = VB(vb_id, id)->id;
+	struct ibv_cq *cq = VB(vb_cq, attr->cq)->cq;
+	uint8_t timeout = (uint8_t)attr->qp_timeout;
+	struct ibv_qp_init_attr qa;
+
+	memset(&qa, 0, sizeof(qa));
+	qa.qp_type = IBV_QPT_RC;
+	qa.send_cq = cq;
+	qa.recv_cq = cq;
+	qa.cap.max_send_wr = attr->send_depth;
+	qa.cap.max_recv_wr = attr->recv_depth;
+	qa.cap.max_send_sge = 1;
+	qa.cap.max_recv_sge = 1;
+	qa.sq_sig_all = 0;
+	if (rdma_create_qp(cm, VB(vb_pd, pd)->pd, &qa))
+		return rdmig__err(-errno, "rdma_create_qp(send %u, recv %u): %s", attr->send_depth,
+				  attr->recv_depth, strerror(errno));
+	/*
+	 * The RC ACK timeout: rdma_cm's default (from the path, ~67 ms on RoCE)
+	 * is too short for large writes under soft-RoCE, which then retries
+	 * forever without completing anything (notes/soft-roce.md).
+	 */
+	if (rdma_set_option(cm, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &timeout,
+			    sizeof(timeout)))
+		rdmig__log(RDMIG__LOG_WARN, "cannot set the ACK timeout to %u: %s", timeout,
+			   strerror(errno));
+	return 0;
+}
+
+static int vb_post_send(struct rdmig__xp_id *id, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
+{
+	return ibv_post_send(VB(vb_id, id)->id->qp, wr, bad);
+}
+
+static int vb_post_recv(struct rdmig__xp_id *id, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	return ibv_post_recv(VB(vb_id, id)->id->qp, wr, bad);
+}
+
+const struct rdmig__xp_ops rdmig__xp_verbs = {
+	.name = "verbs",
+	.chan_create = vb_chan_create,
+	.chan_destroy = vb_chan_destroy,
+	.chan_get = vb_chan_get,
+	.chan_ack = vb_chan_ack,
+	.id_create = vb_id_create,
+	.id_destroy = vb_id_destroy,
+	.listen = vb_listen,
+	.resolve = vb_resolve,
+	.connect = vb_connect,
+	.accept = vb_accept,
+	.reject = vb_reject,
+	.disconnect = vb_disconnect,
+	.pd_alloc = vb_pd_alloc,
+	.pd_free = vb_pd_free,
+	.pd_on_dev_of = vb_pd_on_dev_of,
+	.dev_name = vb_dev_name,
+	.max_msg = vb_max_msg,
+	.dev_cpus = vb_dev_cpus,
+	.mr_reg = vb_mr_reg,
+	.mr_dereg = vb_mr_dereg,
+	.cq_create = vb_cq_create,
+	.cq_destroy = vb_cq_destroy,
+	.cq_poll = vb_cq_poll,
+	.cq_arm = vb_cq_arm,
+	.cq_ack = vb_cq_ack,
+	.qp_create = vb_qp_create,
+	.qp_destroy = vb_qp_destroy,
+	.post_send = vb_post_send,
+	.post_recv = vb_post_recv,
+};
