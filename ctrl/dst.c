@@ -400,7 +400,8 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
-		if (dst_owns(s, id) && s->state != DST_DONE)
+		/* While completing, the ACK's completion decides (dst_on_wc). */
+		if (dst_owns(s, id) && s->state != DST_DONE && s->state != DST_COMPLETING)
 			ret = rdmig__err(
 				-ECONNRESET,
 				"the source disconnected after %" PRIu64 " confirmed passes%s",
@@ -705,6 +706,14 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 				  "%s connection %u: a message larger than %u bytes (%s)",
 				  epi ? "data" : "control", epi, ep->attr.bufsize,
 				  ibv_wc_status_str(wc->status));
+	/*
+	 * Once COMPLETE_ACK is posted the source closes as soon as it reads
+	 * it, and its disconnect may overtake our ACK's own completion: then
+	 * only that completion says whether the ACK arrived.
+	 */
+	if (wc->status != IBV_WC_SUCCESS && s->state >= DST_COMPLETING &&
+	    !(epi == 0 && rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND))
+		return 0;
 	if (wc->status != IBV_WC_SUCCESS)
 		return rdmig__err(wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
 				  "%s connection %u: %s (status %d)%s", epi ? "data" : "control",
@@ -790,7 +799,7 @@ static int dst_serve(struct rdmig_dst *dst)
 				return rdmig__err(-EIO, "polling the CQ failed");
 			if (n == 0)
 				break;
-			for (int i = 0; i < n; i++)
+			for (int i = 0; i < n && s->state != DST_DONE; i++)
 				if ((ret = dst_on_wc(dst, &wc[i])))
 					return ret;
 			n = 0;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Device tests of skipping (zero, unchanged and ballooned pages) over real
- * verbs: what is left off the wire is exactly what the destination is
- * proven to hold, and every completed migration is exact while the "guest"
- * keeps writing, including a lock word that flips after the scan and before
- * the NIC reads the page (the ABA case of DESIGN.md invariant 3).
+ * Tests of skipping (zero, unchanged and ballooned pages) over real verbs,
+ * or over the loopback transport with RDMIG_TRANSPORT=loopback: what is
+ * left off the wire is exactly what the destination is proven to hold, and
+ * every completed migration is exact while the "guest" keeps writing,
+ * including a lock word that flips after the scan and before the NIC reads
+ * the page (the ABA case of DESIGN.md invariant 3) and, over loopback, a
+ * page that changes while the NIC reads it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +23,7 @@
 #include <rdmig/rdmig.h>
 
 #include "ctrl/hooks.h"
+#include "dataplane/xport.h"
 #include "device/devtest.h"
 
 static const char *ip;
@@ -129,6 +132,134 @@ static void aba_lock_word_flips_after_scan_image_exact(void **state)
 	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
 	assert_int_equal(st.written_pages, 1);
 	assert_int_equal(st.skipped_unchanged, 0);
+	finish(src, &d);
+	assert_same(&sg, &dg);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
+/* --- (a') the lock word flips while the NIC reads the page (loopback) ------- */
+
+struct tear {
+	const uint8_t *page; /* the page to change in the middle of its read */
+	uint64_t *word;	     /* a word in its second half */
+	uint64_t value;
+	atomic_int fired;
+};
+
+/* The loopback NIC has read the first half of the page, not the second. */
+static void tear_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t off)
+{
+	struct tear *t = arg;
+
+	(void)len;
+	if (atomic_load(&t->fired) == 0 && src + off == t->page + DT_PAGE / 2) {
+		*t->word = t->value;
+		atomic_fetch_add(&t->fired, 1);
+	}
+}
+
+static void aba_lock_word_flips_during_read_image_exact(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	const uint64_t page = 9;
+	struct rdmig_dirty dirty[1];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct tear t = { 0 };
+	struct dt_dst d;
+
+	(void)state;
+	if (!dt_loopback())
+		skip(); /* only the loopback NIC can be stopped in mid-read */
+	one_region(&sg, &dg, 64, 2);
+	t.page = sg.hva[0] + page * DT_PAGE;
+	t.word = page_word(&sg, 0, page) + 400; /* byte 3200: the second half */
+	*t.word = 0;				/* the lock is free */
+	t.value = 1;
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
+	src = dt_src_connect(ip, &d, &sg, NULL);
+	dt_dirty(&sg, dirty);
+
+	/* Pass 1: the lock is taken while the NIC is half-way through the page. */
+	rdmig__loopback_set_read_hook(tear_hook, &t);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+	rdmig__loopback_set_read_hook(NULL, NULL);
+	assert_int_equal(atomic_load(&t.fired), 1);
+	assert_int_equal(page_word(&dg, 0, page)[400], 1); /* what landed: the 1 */
+
+	/* The guest frees the lock and the page holds again what was scanned:
+	 * only the destination's hash shows that the 1 is there. */
+	*t.word = 0;
+	clear_dirty(&sg);
+	set_page(&sg, 0, page);
+	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
+	assert_int_equal(st.written_pages, 1);
+	finish(src, &d);
+	assert_same(&sg, &dg);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
+/*
+ * A torn page: the first half of a page changes after the NIC read it and
+ * the second half before, so the destination holds a page that never
+ * existed at the source. The next pass must send it.
+ */
+struct torn {
+	const uint8_t *page;
+	uint64_t *first, *second;
+	atomic_int fired;
+};
+
+static void torn_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t off)
+{
+	struct torn *t = arg;
+
+	(void)len;
+	if (atomic_load(&t->fired) == 0 && src + off == t->page + DT_PAGE / 2) {
+		*t->first += 1;
+		*t->second += 1;
+		atomic_fetch_add(&t->fired, 1);
+	}
+}
+
+static void page_torn_during_read_sent_again(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	const uint64_t page = 20;
+	struct rdmig_dirty dirty[1];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct torn t = { 0 };
+	uint64_t first_before;
+	struct dt_dst d;
+
+	(void)state;
+	if (!dt_loopback())
+		skip();
+	one_region(&sg, &dg, 64, 3);
+	t.page = sg.hva[0] + page * DT_PAGE;
+	t.first = page_word(&sg, 0, page) + 10;
+	t.second = page_word(&sg, 0, page) + 300;
+	first_before = *t.first;
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
+	src = dt_src_connect(ip, &d, &sg, NULL);
+	dt_dirty(&sg, dirty);
+
+	rdmig__loopback_set_read_hook(torn_hook, &t);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+	rdmig__loopback_set_read_hook(NULL, NULL);
+	assert_int_equal(atomic_load(&t.fired), 1);
+	/* Old first half, new second half. */
+	assert_int_equal(page_word(&dg, 0, page)[10], first_before);
+	assert_int_equal(page_word(&dg, 0, page)[300], *t.second);
+
+	/* The guest wrote the page, so it is dirty. Nothing else is. */
+	clear_dirty(&sg);
+	set_page(&sg, 0, page);
+	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
+	assert_int_equal(st.written_pages, 1);
 	finish(src, &d);
 	assert_same(&sg, &dg);
 	dt_guest_fini(&sg);
@@ -441,19 +572,40 @@ static void rnd_hook(void *arg, unsigned region, uint64_t first, uint32_t npages
 	}
 }
 
+static uint64_t rnd_tears; /* pages changed while read, over all seeds */
+
+/* Over loopback: a random dirty page changes while the NIC reads it. */
+static void rnd_tear_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t off)
+{
+	struct torn *t = arg;
+
+	(void)len;
+	if (atomic_load(&t->fired) == 0 && src + off == t->page + DT_PAGE / 2) {
+		*t->second ^= 0x8000;
+		atomic_fetch_add(&t->fired, 1);
+	}
+}
+
 /*
  * One seed: two regions, six passes; before each pass random pages get new
  * data, become zero, are rewritten with their own content, or go in or out
  * of the balloon, and one page flips a lock word after its scan (and back
- * before the next pass). The final image must match except where ballooned.
+ * before the next pass). With `tear` (loopback only), another dirty page
+ * also changes in the middle of the NIC's read of it. The final image must
+ * match except where ballooned. per_pass (7 entries, may be NULL) receives
+ * each pass's statistics.
  */
-static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *opts,
-		     struct rdmig_pass_stats *total)
+static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *opts, bool tear,
+		     struct rdmig_pass_stats *total, struct rdmig_pass_stats *per_pass)
 {
 	const uint64_t gpa[2] = { 0, 1ull << 32 };
 	const uint64_t len[2] = { npages * DT_PAGE, npages * DT_PAGE };
 	uint64_t skip[2][(RND_MAX_PAGES + 63) / 64] = { { 0 } };
 	struct rnd_flip f = { 0 };
+	struct torn t = { 0 };
+	unsigned t_region = 0;
+	uint64_t t_page = 0;
+	bool torn = false;
 	struct rdmig_dirty dirty[2];
 	struct dt_guest sg, dg;
 	struct rdmig_src *src;
@@ -479,6 +631,8 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 	}
 	f.g = &sg;
 	rdmig__src_set_scan_hook(src, rnd_hook, &f);
+	if (tear)
+		rdmig__loopback_set_read_hook(rnd_tear_hook, &t);
 
 	all_dirty(&sg);
 	for (unsigned pass = 0; pass < 6; pass++) {
@@ -490,6 +644,10 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 				*page_word(&sg, f.region, f.page) ^= 1;
 				set_page(&sg, f.region, f.page);
 				flipped = false;
+			}
+			if (torn) { /* written during the last pass's read */
+				set_page(&sg, t_region, t_page);
+				torn = false;
 			}
 		}
 		for (unsigned k = 0; pass && k < ops; k++) {
@@ -525,9 +683,25 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 			atomic_store(&f.armed, 1);
 			flipped = true;
 		}
-		if (rdmig_src_pass(src, dirty, 2, 0, NULL))
+		/* And, over loopback, another one changes while it is read. */
+		t_region = (unsigned)(dt_rng(&rng) % 2);
+		t_page = dt_rng(&rng) % npages;
+		atomic_store(&t.fired, 2); /* disarmed */
+		if (tear && !(skip[t_region][t_page / 64] >> (t_page % 64) & 1) &&
+		    (sg.bitmap[t_region][t_page / 64] >> (t_page % 64) & 1) &&
+		    !(t_region == f.region && t_page == f.page)) {
+			t.page = sg.hva[t_region] + t_page * DT_PAGE;
+			t.second = page_word(&sg, t_region, t_page) + 300;
+			atomic_store(&t.fired, 0);
+		}
+		if (per_pass)
+			per_pass[pass].size = sizeof(per_pass[pass]);
+		if (rdmig_src_pass(src, dirty, 2, 0, per_pass ? &per_pass[pass] : NULL))
 			fail_msg("seed %llu pass %u: %s", (unsigned long long)seed, pass,
 				 rdmig_last_error());
+		/* A zero page is not read by the NIC (zero-filled or skipped). */
+		torn = atomic_load(&t.fired) == 1;
+		rnd_tears += torn;
 		if (flipped && atomic_load(&f.armed))
 			fail_msg("seed %llu pass %u: the hook never fired",
 				 (unsigned long long)seed, pass);
@@ -535,10 +709,18 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 	/* The final pass ran with the lock taken: it is the guest's state now. */
 	assert_int_equal(rdmig_src_stats(src, total), 0);
 	rdmig__src_set_scan_hook(src, NULL, NULL);
-	if (flipped) { /* the lock was taken after the scan: send it */
+	if (tear)
+		rdmig__loopback_set_read_hook(NULL, NULL);
+	if (flipped || torn) { /* changed after the scan: send it */
 		clear_dirty(&sg);
-		set_page(&sg, f.region, f.page);
-		assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, NULL), 0);
+		if (flipped)
+			set_page(&sg, f.region, f.page);
+		if (torn)
+			set_page(&sg, t_region, t_page);
+		if (per_pass)
+			per_pass[6].size = sizeof(per_pass[6]);
+		assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, per_pass ? &per_pass[6] : NULL),
+				 0);
 	}
 	finish(src, &d);
 	for (unsigned r = 0; r < 2; r++)
@@ -558,7 +740,7 @@ static void randomized_200_seeds_six_passes_image_exact(void **state)
 
 	(void)state;
 	for (uint64_t seed = 1; seed <= 200; seed++) {
-		one_seed(seed, 96, NULL, &total);
+		one_seed(seed, 96, NULL, dt_loopback(), &total, NULL);
 		written += total.written_pages;
 		zero += total.skipped_zero;
 		unchanged += total.skipped_unchanged;
@@ -572,6 +754,11 @@ static void randomized_200_seeds_six_passes_image_exact(void **state)
 		      (unsigned long long)ballooned);
 	/* Every kind of decision was exercised. */
 	assert_true(written && zero && unchanged && ballooned && filled);
+	if (dt_loopback()) {
+		print_message("%llu pages changed while the loopback NIC read them\n",
+			      (unsigned long long)rnd_tears);
+		assert_true(rnd_tears >= 100);
+	}
 }
 
 /*
@@ -591,14 +778,63 @@ static void randomized_multiblock_two_workers_image_exact(void **state)
 	o.queue_depth = 8;
 	o.signal_interval = 4;
 	for (uint64_t seed = 1000; seed < 1030; seed++)
-		one_seed(seed, RND_MAX_PAGES, &o, &total);
+		one_seed(seed, RND_MAX_PAGES, &o, dt_loopback(), &total, NULL);
 	assert_int_equal(total.workers, 2);
+}
+
+/*
+ * Over a device: the same seeds over the loopback transport write exactly
+ * as many pages and bytes, zero-fill and skip exactly as many, pass by
+ * pass: what goes on the wire depends on the guest and on what the
+ * destination reported, never on the transport.
+ */
+static void randomized_wire_counts_equal_loopback(void **state)
+{
+	struct rdmig_pass_stats total = { .size = sizeof(total) };
+	struct rdmig_pass_stats dev[7], loop[7];
+	uint64_t written = 0;
+
+	(void)state;
+	if (dt_loopback())
+		skip(); /* loopback against itself proves nothing */
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		memset(dev, 0, sizeof(dev));
+		memset(loop, 0, sizeof(loop));
+		one_seed(seed, 96, NULL, false, &total, dev);
+		setenv("RDMIG_TRANSPORT", "loopback", 1);
+		one_seed(seed, 96, NULL, false, &total, loop);
+		unsetenv("RDMIG_TRANSPORT");
+		for (unsigned p = 0; p < 7; p++) {
+			if (dev[p].wire_bytes != loop[p].wire_bytes ||
+			    dev[p].written_pages != loop[p].written_pages ||
+			    dev[p].zero_filled_pages != loop[p].zero_filled_pages ||
+			    dev[p].skipped_zero != loop[p].skipped_zero ||
+			    dev[p].skipped_unchanged != loop[p].skipped_unchanged ||
+			    dev[p].skipped_ballooned != loop[p].skipped_ballooned)
+				fail_msg("seed %llu pass %u: device wrote %llu bytes (%llu pages, "
+					 "%llu zero-filled), loopback %llu (%llu pages, %llu "
+					 "zero-filled)",
+					 (unsigned long long)seed, p + 1,
+					 (unsigned long long)dev[p].wire_bytes,
+					 (unsigned long long)dev[p].written_pages,
+					 (unsigned long long)dev[p].zero_filled_pages,
+					 (unsigned long long)loop[p].wire_bytes,
+					 (unsigned long long)loop[p].written_pages,
+					 (unsigned long long)loop[p].zero_filled_pages);
+			written += dev[p].wire_bytes;
+		}
+	}
+	print_message("20 seeds: %llu bytes written over the device, the same over loopback\n",
+		      (unsigned long long)written);
+	assert_true(written > 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(aba_lock_word_flips_after_scan_image_exact),
+		cmocka_unit_test(aba_lock_word_flips_during_read_image_exact),
+		cmocka_unit_test(page_torn_during_read_sent_again),
 		cmocka_unit_test(page_zeroed_after_send_zero_filled_without_write),
 		cmocka_unit_test(garbage_destination_zero_pages_zeroed_there),
 		cmocka_unit_test(ballooned_never_written_then_sent_once_back),
@@ -609,6 +845,7 @@ int main(void)
 		cmocka_unit_test(identical_rewrite_skipped_from_second_pass),
 		cmocka_unit_test(randomized_200_seeds_six_passes_image_exact),
 		cmocka_unit_test(randomized_multiblock_two_workers_image_exact),
+		cmocka_unit_test(randomized_wire_counts_equal_loopback),
 	};
 
 	ip = devtest_ip();
