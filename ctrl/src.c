@@ -25,6 +25,9 @@
  */
 #define PROGRESS_NS (1000ull * 1000000)
 
+/* Dirty pages an estimate scans to learn what a pass would send (~0.5 ms). */
+#define ESTIMATE_SAMPLE 1024
+
 enum src_state {
 	SRC_IDLE,      /* adding regions; may connect */
 	SRC_CONNECTED, /* passes may run */
@@ -801,6 +804,7 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 		       uint64_t dirty_pages, struct rdmig_estimate *est)
 {
 	struct rdmig_estimate e = { .size = sizeof(e) };
+	struct rdmig__model_sample sample = { 0 };
 	uint64_t ballooned = UINT64_MAX;
 	int ret;
 
@@ -823,7 +827,12 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 					rdmig__bitmap_count_and(dirty[i].bitmap, dirty[i].skip, np);
 		}
 	}
-	ret = rdmig__model_estimate(&src->model, dirty_pages, ballooned, src->nqps, &e);
+	/* What a pass would do with the dirty set as it is now, from a sample
+	 * of it: recent passes ran while the guest ran, the final one will not. */
+	if (dirty && src_notices(src))
+		rdmig__dp_sample(&src->dp, src->dpr, src->nregions, dirty, dirty_pages - ballooned,
+				 ESTIMATE_SAMPLE, &sample);
+	ret = rdmig__model_estimate(&src->model, dirty_pages, ballooned, src->nqps, &sample, &e);
 	if (ret)
 		return ret;
 	e.size = est->size;

@@ -72,9 +72,11 @@ static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
 }
 
 int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t ballooned,
-			  uint32_t workers, struct rdmig_estimate *e)
+			  uint32_t workers, const struct rdmig__model_sample *sample,
+			  struct rdmig_estimate *e)
 {
-	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0, w_writes = 0;
+	const struct rdmig__model_pass *last = NULL;
+	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0;
 	uint64_t w_sbytes = 0, w_sns = 0, overhead = 0, base, w_base, scanned, written, writes;
 	double x = 0, y = 0;
 	size_t size = e->size;
@@ -92,10 +94,11 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		w_ball += p->ballooned;
 		w_scanned += p->scanned;
 		w_written += p->written;
-		w_writes += p->writes;
 		w_sbytes += p->scanned * m->page_size;
 		w_sns += p->scan_ns;
 		overhead += p->duration_ns > slower ? p->duration_ns - slower : 0;
+		if (p->written)
+			last = p;
 	}
 	overhead /= m->n;
 
@@ -106,9 +109,15 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	w_base = w_dirty - w_ball;
 	scanned = w_base ? muldiv(base, w_scanned, w_base) : 0;
 	written = w_base ? muldiv(base, w_written, w_base) : base;
+	e->write_share_ppm = w_base ? (uint32_t)muldiv(1000000, w_written, w_base) : 1000000;
+	if (sample && sample->pages) {
+		written = muldiv(base, sample->written, sample->pages);
+		e->write_share_ppm = (uint32_t)muldiv(1000000, sample->written, sample->pages);
+	}
 
-	/* WRITEs per written page, as recent passes coalesced them. */
-	writes = w_written ? muldiv(written, w_writes, w_written) : written;
+	/* WRITEs per written page, as the latest pass that wrote coalesced
+	 * them: a first pass over everything says nothing of later ones. */
+	writes = last ? muldiv(written, last->writes, last->written) : written;
 	if (written && !writes)
 		writes = 1;
 
@@ -127,7 +136,6 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->dirty_pages = dirty;
 	e->wire_bytes = written * m->page_size;
 	e->passes = m->n;
-	e->write_share_ppm = w_base ? (uint32_t)muldiv(1000000, w_written, w_base) : 1000000;
 	e->overhead_ns = overhead;
 	if (e->wire_bytes && !e->wire_rate)
 		return rdmig__err(-ENODATA,

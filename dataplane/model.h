@@ -11,9 +11,11 @@
  *   Only bytes actually written enter it, never skipped ones
  *   (cloud-hypervisor's inflated bandwidth);
  * - scan_rate: bytes scanned per worker-second, times the workers;
- * - the shares of pages scanned and written, from recent passes, so the
- *   wire bytes of a dirty set are predicted from what recent passes sent,
- *   not from its size (QEMU's pessimistic cutoff);
+ * - the shares of pages scanned and written, from recent passes or, better,
+ *   from a sample of the dirty set itself, so the wire bytes of a dirty set
+ *   are predicted from what would really be sent, not from its size (QEMU's
+ *   pessimistic cutoff); WRITEs per written page from the latest pass that
+ *   wrote (how densely the guest's writes cluster now);
  * - overhead: what a pass costs beyond its slower stage (handshakes, the
  *   last completions), averaged.
  * Pure: no I/O, no locks; the source feeds it after every pass.
@@ -52,12 +54,26 @@ void rdmig__model_init(struct rdmig__model *m, uint32_t page_size);
 void rdmig__model_add(struct rdmig__model *m, const struct rdmig__model_pass *p);
 
 /*
+ * What a pass would do with a sample of the dirty set as it is now (the
+ * source scans it and applies the pass's own decision): better than recent
+ * passes' shares when the guest's writes change character, as they do once
+ * it is paused.
+ */
+struct rdmig__model_sample {
+	uint64_t pages;		       /* sampled (dirty, not ballooned) */
+	uint64_t written, zero_filled; /* of them */
+};
+
+/*
  * Predicts a pass over `dirty` dirty pages of which `ballooned` are in the
  * skip set (UINT64_MAX: unknown, use the recent share) with `workers`
- * workers. Fills *e (all of it; e->size is the caller's). Returns 0, or
- * -ENODATA (no pass yet, or pages to write and no byte ever written).
+ * workers. The shares of pages written and zero-filled come from `sample`
+ * when it holds pages, else from recent passes. Fills *e (all of it;
+ * e->size is the caller's). Returns 0, or -ENODATA (no pass yet, or pages
+ * to write and no byte ever written).
  */
 int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t ballooned,
-			  uint32_t workers, struct rdmig_estimate *e);
+			  uint32_t workers, const struct rdmig__model_sample *sample,
+			  struct rdmig_estimate *e);
 
 #endif /* RDMIG_DATAPLANE_MODEL_H */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
 #include "ranges.h"
 #include "worker.h"
 
@@ -394,6 +395,16 @@ static int post_notice(struct rdmig__worker *w, unsigned region, uint64_t first,
 	return 0;
 }
 
+/* Zero check, and the hash when unchanged pages may be skipped. */
+static int scan(const struct rdmig__dp *dp, const uint8_t *page, struct rdmig__hash *h)
+{
+	uint32_t ps = dp->cfg->page_size;
+
+	if (dp->cfg->skip_unchanged)
+		return rdmig__scan_page(dp->scanner, dp->key, page, ps, h);
+	return dp->scanner->ops.is_zero(page, ps) ? RDMIG__PAGE_ZERO : RDMIG__PAGE_DATA;
+}
+
 /*
  * One block of at most RDMIG__NOTICE_PAGES pages of a chunk: classify every
  * dirty page, decide (DESIGN.md, invariants 2-4), write what must go, order
@@ -435,40 +446,30 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 			continue;
 		}
 		w->stats.scanned++;
-		if (cfg->skip_unchanged)
-			kind = rdmig__scan_page(dp->scanner, dp->key, page, ps, &h);
-		else
-			kind = dp->scanner->ops.is_zero(page, ps) ? RDMIG__PAGE_ZERO
-								  : RDMIG__PAGE_DATA;
-		if (kind == RDMIG__PAGE_ZERO && r->pkind[p] == RDMIG__PK_ZERO) {
-			/* The destination holds zero (skip_zero or skip_unchanged
-			 * is on, or there would be no notices). */
-			if (cfg->skip_zero)
-				w->stats.skipped_zero++;
-			else
-				w->stats.skipped_unchanged++;
-			continue;
-		}
-		if (kind == RDMIG__PAGE_ZERO && cfg->skip_zero) {
+		kind = scan(dp, page, &h);
+		switch (rdmig__decide(cfg, kind, &h, r->pkind[p], &r->phash[p])) {
+		case RDMIG__GO_SKIP_ZERO:
+			w->stats.skipped_zero++;
+			break;
+		case RDMIG__GO_SKIP_SAME:
+			w->stats.skipped_unchanged++;
+			break;
+		case RDMIG__GO_ZERO_FILL:
 			/* The destination may hold something else: zero it there,
 			 * never 4 KiB of zeros on the wire. */
 			set_bit(zero, i);
 			w->stats.zero_filled++;
 			r->pkind[p] = RDMIG__PK_UNKNOWN;
-			continue;
+			break;
+		case RDMIG__GO_WRITE:
+			/* The destination will hold what the NIC reads, which may
+			 * differ from what we scanned: only its own hash counts. */
+			set_bit(write, i);
+			if (cfg->skip_unchanged)
+				set_bit(hashme, i);
+			r->pkind[p] = RDMIG__PK_UNKNOWN;
+			break;
 		}
-		if (kind == RDMIG__PAGE_DATA && cfg->skip_unchanged &&
-		    r->pkind[p] == RDMIG__PK_HASH && r->phash[p].lo == h.lo &&
-		    r->phash[p].hi == h.hi) {
-			w->stats.skipped_unchanged++;
-			continue;
-		}
-		/* It goes. The destination will hold what the NIC reads, which
-		 * may differ from what we scanned: only its own hash counts. */
-		set_bit(write, i);
-		if (cfg->skip_unchanged)
-			set_bit(hashme, i);
-		r->pkind[p] = RDMIG__PK_UNKNOWN;
 	}
 	if (dp->notices)
 		w->stats.scan_ns += rdmig__now_ns() - t0;
@@ -707,6 +708,48 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 						  (unsigned long long)pass);
 	}
 	return ret;
+}
+
+void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
+		      unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pages,
+		      uint64_t want, struct rdmig__model_sample *s)
+{
+	uint64_t stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull), seen = 0;
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned ri = 0; ri < nregions; ri++) {
+		const struct rdmig__dp_region *r = &regions[ri];
+		const uint64_t *skip = dirty[ri].skip;
+
+		for (uint64_t wd = 0; wd < (r->npages + 63) / 64; wd++) {
+			uint64_t bits = dirty[ri].bitmap[wd] & ~(skip ? skip[wd] : 0);
+
+			if (wd == r->npages / 64)
+				bits &= (1ull << (r->npages % 64)) - 1;
+			while (bits) {
+				uint64_t p = wd * 64 + (uint64_t)__builtin_ctzll(bits);
+				struct rdmig__hash h = { 0, 0 };
+				int kind;
+
+				bits &= bits - 1;
+				if (seen++ % stride)
+					continue;
+				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h);
+				s->pages++;
+				switch (rdmig__decide(dp->cfg, kind, &h, r->pkind[p],
+						      &r->phash[p])) {
+				case RDMIG__GO_WRITE:
+					s->written++;
+					break;
+				case RDMIG__GO_ZERO_FILL:
+					s->zero_filled++;
+					break;
+				default:
+					break;
+				}
+			}
+		}
+	}
 }
 
 void rdmig__dp_stop(struct rdmig__dp *dp)

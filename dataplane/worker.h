@@ -43,6 +43,33 @@ enum rdmig__pkind {
 	RDMIG__PK_HASH = 2, /* the page's hash is in phash[] */
 };
 
+/* What happens to a dirty page, not ballooned, once scanned. */
+enum rdmig__decision {
+	RDMIG__GO_WRITE,
+	RDMIG__GO_ZERO_FILL, /* zero, the destination may hold other bytes: it memsets */
+	RDMIG__GO_SKIP_ZERO, /* zero, and so is the destination's copy */
+	RDMIG__GO_SKIP_SAME, /* the destination's hash of what landed equals ours */
+};
+
+/*
+ * DESIGN.md invariants 2-4 for one page of scan result `kind` (hash h)
+ * whose destination copy is known as pkind/phash. The only place the
+ * decision is made: passes and estimates share it.
+ */
+static inline enum rdmig__decision rdmig__decide(const struct rdmig__config *cfg, int kind,
+						 const struct rdmig__hash *h, uint8_t pkind,
+						 const struct rdmig__hash *phash)
+{
+	if (kind == RDMIG__PAGE_ZERO && pkind == RDMIG__PK_ZERO)
+		return cfg->skip_zero ? RDMIG__GO_SKIP_ZERO : RDMIG__GO_SKIP_SAME;
+	if (kind == RDMIG__PAGE_ZERO && cfg->skip_zero)
+		return RDMIG__GO_ZERO_FILL;
+	if (kind == RDMIG__PAGE_DATA && cfg->skip_unchanged && pkind == RDMIG__PK_HASH &&
+	    phash->lo == h->lo && phash->hi == h->hi)
+		return RDMIG__GO_SKIP_SAME;
+	return RDMIG__GO_WRITE;
+}
+
 /*
  * Called after a block of pages was scanned and before its WRITEs are
  * posted: tests use it to change a page the way a running guest would.
@@ -115,6 +142,16 @@ int rdmig__dp_start(struct rdmig__dp *dp, const struct rdmig__config *cfg, struc
 int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
 		       unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pass,
 		       int (*poll_cb)(void *arg), void *arg, struct rdmig__worker_stats *sum);
+
+/*
+ * For an estimate: scans about `want` of the dirty pages outside the skip
+ * sets, spread evenly, and counts what a pass would do with them now (no
+ * state changes, nothing sent). Only with skipping on. Between passes only.
+ */
+struct rdmig__model_sample;
+void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
+		      unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pages,
+		      uint64_t want, struct rdmig__model_sample *s);
 
 /* Stops and joins the workers. Safe on a pool that never started. */
 void rdmig__dp_stop(struct rdmig__dp *dp);

@@ -46,7 +46,7 @@ static int estimate(uint64_t dirty, uint64_t ballooned)
 {
 	memset(&e, 0xee, sizeof(e));
 	e.size = sizeof(e);
-	return rdmig__model_estimate(&m, dirty, ballooned, 2, &e);
+	return rdmig__model_estimate(&m, dirty, ballooned, 2, NULL, &e);
 }
 
 static int setup(void **state)
@@ -203,11 +203,35 @@ static void model_write_sizes_fitted_per_byte_and_per_write(void **state)
 	small.duration_ns = small.wire_ns;
 	rdmig__model_add(&m, &big);
 	rdmig__model_add(&m, &small);
-	/* Next: 500 pages; the window wrote 1010 WRITEs for 3560 pages. */
+	/* Next: 500 pages, coalesced as the latest pass did (one WRITE each),
+	 * not as the window's sum would say (1010 WRITEs for 3560 pages). */
 	assert_int_equal(estimate(500, 0), 0);
 	assert_int_equal(e.wire_bytes, 500 * PS);
 	assert_int_equal(e.wire_rate, 1000000000);
-	assert_int_equal(e.wire_ns, 500 * PS + (500 * 1010 / 3560) * 20000);
+	assert_int_equal(e.wire_ns, 500 * PS + 500 * 20000);
+}
+
+/*
+ * A sample of the dirty set decides the shares: after a first pass that
+ * wrote all of a big guest, the window says "everything is written", but
+ * the sample shows that 3 pages in 10 would be, and 1 in 10 zero-filled.
+ */
+static void model_sample_shares_replace_the_window(void **state)
+{
+	struct rdmig__model_sample smp = { .pages = 1000, .written = 300, .zero_filled = 100 };
+
+	(void)state;
+	add(100000, 100000, 100000 * 10, 10, 0);
+	add(1000, 900, 9000, 10, 0);
+	assert_int_equal(estimate(2000, 0), 0);
+	assert_true(e.wire_bytes > 1800 * PS); /* the window: almost everything */
+	assert_int_equal(rdmig__model_estimate(&m, 2000, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.wire_bytes, 600 * PS);
+	assert_int_equal(e.write_share_ppm, 300000);
+	/* An empty sample (skipping off, or no bitmaps) leaves the window's. */
+	smp.pages = 0;
+	assert_int_equal(rdmig__model_estimate(&m, 2000, 0, 2, &smp, &e), 0);
+	assert_true(e.wire_bytes > 1800 * PS);
 }
 
 int main(void)
@@ -224,6 +248,7 @@ int main(void)
 		T(model_pages_to_write_without_wire_rate_enodata),
 		T(model_skipping_off_counts_every_dirty_page),
 		T(model_write_sizes_fitted_per_byte_and_per_write),
+		T(model_sample_shares_replace_the_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
