@@ -42,6 +42,9 @@ step "unit tests and loopback-transport tests (host, no device)"
 rm -f "$build"/unit-junit.xml "$build"/device-junit.xml
 (cd "$build" && ctest -L 'unit|loopback' --output-on-failure --test-output-size-passed 1000000 --output-junit unit-junit.xml) || failed+=(unit)
 
+step "estimate against measurement, rate-capped loopback (a report, never failing on accuracy)"
+perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000 || failed+=(model-report)
+
 step "device tests and demo over soft-RoCE ($(ci/rxe-run.sh --mode) mode)"
 ci/rxe-run.sh ci/device-suite.sh "$build" || failed+=(device)
 read -r dev_total dev_failed dev_skipped dev_cases < <(junit_counts "$build/device-junit.xml")
