@@ -698,14 +698,6 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 	char why[256];
 	int ret;
 
-	/* A receive that fails locally met a message too big for its buffer
-	 * (soft-RoCE reports that as a QP operation error). */
-	if ((wc->status == IBV_WC_LOC_LEN_ERR || wc->status == IBV_WC_LOC_QP_OP_ERR) &&
-	    rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_RECV)
-		return dst_refuse(dst, -EBADMSG,
-				  "%s connection %u: a message larger than %u bytes (%s)",
-				  epi ? "data" : "control", epi, ep->attr.bufsize,
-				  ibv_wc_status_str(wc->status));
 	/*
 	 * Once COMPLETE_ACK is posted the source closes as soon as it reads
 	 * it, and its disconnect may overtake our ACK's own completion: then
@@ -714,6 +706,14 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 	if (wc->status != IBV_WC_SUCCESS && s->state >= DST_COMPLETING &&
 	    !(epi == 0 && rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND))
 		return 0;
+	/* A receive that fails locally met a message too big for its buffer
+	 * (soft-RoCE reports that as a QP operation error). */
+	if ((wc->status == IBV_WC_LOC_LEN_ERR || wc->status == IBV_WC_LOC_QP_OP_ERR) &&
+	    rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_RECV)
+		return dst_refuse(dst, -EBADMSG,
+				  "%s connection %u: a message larger than %u bytes (%s)",
+				  epi ? "data" : "control", epi, ep->attr.bufsize,
+				  ibv_wc_status_str(wc->status));
 	if (wc->status != IBV_WC_SUCCESS)
 		return rdmig__err(wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
 				  "%s connection %u: %s (status %d)%s", epi ? "data" : "control",

@@ -714,7 +714,7 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 		      unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pages,
 		      uint64_t want, struct rdmig__model_sample *s)
 {
-	uint64_t stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull), seen = 0;
+	uint64_t stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull), seen = 0, next = 0;
 
 	memset(s, 0, sizeof(*s));
 	for (unsigned ri = 0; ri < nregions; ri++) {
@@ -726,14 +726,19 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 
 			if (wd == r->npages / 64)
 				bits &= (1ull << (r->npages % 64)) - 1;
+			if (seen + (uint64_t)__builtin_popcountll(bits) <= next) {
+				seen += (uint64_t)__builtin_popcountll(bits);
+				continue; /* no page to sample in this word */
+			}
 			while (bits) {
 				uint64_t p = wd * 64 + (uint64_t)__builtin_ctzll(bits);
 				struct rdmig__hash h = { 0, 0 };
 				int kind;
 
 				bits &= bits - 1;
-				if (seen++ % stride)
+				if (seen++ != next)
 					continue;
+				next += stride;
 				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h);
 				s->pages++;
 				switch (rdmig__decide(dp->cfg, kind, &h, r->pkind[p],

@@ -164,7 +164,9 @@ static inline int rdmig__xp_poll(struct rdmig__xp_cq *cq, int n, struct ibv_wc *
  * Loopback test hook: called by the loopback NIC before it reads each piece
  * of src[off .. off + RDMIG__LOOP_PIECE) for an RDMA WRITE of len bytes, so
  * a test can change a page while it is being read (the destination then
- * holds a page that is half old, half new). Global; NULL removes it.
+ * holds a page that is half old, half new). Global; NULL removes it. The
+ * hook runs with the loopback fabric's lock held: it may change memory but
+ * must not call into the transport.
  */
 #define RDMIG__LOOP_PIECE 2048
 typedef void (*rdmig__loop_read_hook_fn)(void *arg, const uint8_t *src, uint64_t len, uint64_t off);

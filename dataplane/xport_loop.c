@@ -462,9 +462,10 @@ static void lb_reject(struct rdmig__xp_id *pub)
 	a = id->peer;
 	if (a && a->state == LB_CONNECTING) {
 		a->state = LB_REJECTED;
-		a->peer = NULL;
 		pthread_cond_broadcast(&fab.cond);
 	}
+	if (a && a->peer == id)
+		a->peer = NULL;
 	id->peer = NULL;
 	id->state = LB_REJECTED;
 	pthread_mutex_unlock(&fab.lock);
@@ -575,7 +576,9 @@ static int lb_mr_reg(struct rdmig__xp_pd *pd, void *addr, size_t len, int access
 	struct lb_mr *m;
 	uint32_t slot;
 
-	if (!addr || !len)
+	/* As verbs: remote write needs local write too. */
+	if (!addr || !len ||
+	    ((access & IBV_ACCESS_REMOTE_WRITE) && !(access & IBV_ACCESS_LOCAL_WRITE)))
 		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -585,8 +588,8 @@ static int lb_mr_reg(struct rdmig__xp_pd *pd, void *addr, size_t len, int access
 		;
 	if (slot == fab.nmrs) {
 		uint32_t n = fab.nmrs ? fab.nmrs * 2 : 64;
-		struct lb_mr **grown =
-			n <= (1u << 20) ? realloc(fab.mrs, n * sizeof(*grown)) : NULL;
+		/* Keys carry slot + 1 in their low 20 bits. */
+		struct lb_mr **grown = n < (1u << 20) ? realloc(fab.mrs, n * sizeof(*grown)) : NULL;
 
 		if (!grown) {
 			pthread_rwlock_unlock(&fab.rw);
@@ -782,8 +785,16 @@ static enum ibv_wc_status do_write(struct lb_qp *q, struct lb_qp *p, const struc
 {
 	const struct lb_mr *to;
 
+	bool dead;
+
 	if (w->len && !mr_find(w->lkey, q->pd, w->addr, w->len, 0))
 		return IBV_WC_LOC_PROT_ERR;
+	/* A responder in error places nothing; the requester retries in vain. */
+	pthread_mutex_lock(&p->lock);
+	dead = p->error;
+	pthread_mutex_unlock(&p->lock);
+	if (dead)
+		return IBV_WC_RETRY_EXC_ERR;
 	to = mr_find(w->rkey, p->pd, w->raddr, w->len, IBV_ACCESS_REMOTE_WRITE);
 	if (!to) {
 		qp_set_error(p); /* the responder's QP fails too */
@@ -903,8 +914,6 @@ static void *nic_main(void *arg)
 		pthread_mutex_lock(&q->lock);
 		if (q->stop)
 			break;
-		if (!q->sq_n)
-			continue; /* flushed meanwhile */
 		q->sq_head = (q->sq_head + 1) % q->sq_cap;
 		q->sq_n--;
 		if (st != IBV_WC_SUCCESS)

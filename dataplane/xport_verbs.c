@@ -26,6 +26,7 @@ struct vb_id {
 struct vb_pd {
 	struct rdmig__xp_pd pub;
 	struct ibv_pd *pd;
+	uint8_t port; /* the port the id it was made for is bound to */
 };
 
 struct vb_mr {
@@ -115,9 +116,11 @@ static int vb_chan_get(struct rdmig__xp_chan *ch, struct rdmig__xp_event *ev)
 		struct vb_id *v = vb_wrap(ch, e->id);
 
 		if (!v) {
-			rdma_reject(e->id, NULL, 0);
+			struct rdma_cm_id *id = e->id;
+
+			rdma_reject(id, NULL, 0);
 			rdma_ack_cm_event(e);
-			rdma_destroy_id(e->id);
+			rdma_destroy_id(id);
 			return rdmig__err(-ENOMEM, "no memory for a connection request");
 		}
 		ev->id = &v->pub;
@@ -304,6 +307,7 @@ static int vb_pd_alloc(struct rdmig__xp_id *id, struct rdmig__xp_pd **pdp)
 		return ret;
 	}
 	p->pub.ops = &rdmig__xp_verbs;
+	p->port = VB(vb_id, id)->id->port_num;
 	*pdp = &p->pub;
 	return 0;
 }
@@ -331,8 +335,7 @@ static uint64_t vb_max_msg(const struct rdmig__xp_pd *pd)
 	struct ibv_context *ctx = VBC(vb_pd, pd)->pd->context;
 	struct ibv_port_attr pa;
 
-	/* Port 1: rdma_cm binds RoCE and IB ids to a port; all report alike. */
-	if (ibv_query_port(ctx, 1, &pa))
+	if (ibv_query_port(ctx, VBC(vb_pd, pd)->port, &pa))
 		return UINT64_MAX;
 	return pa.max_msg_sz;
 }

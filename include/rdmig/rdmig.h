@@ -219,8 +219,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * A prediction of the final pass (DESIGN.md, the bandwidth model), filled by
  * rdmig_src_estimate(). A pass is modelled as its slower stage, the scan of
  * the dirty pages or the wire carrying what must go, plus a fixed overhead.
- * The rates come from recent passes; the share of pages written (and
- * zero-filled) from a sample of about a thousand of the dirty pages when
+ * The rates come from recent passes; the share of pages written from a
+ * sample of about a thousand of the dirty pages when
  * bitmaps are given and skipping is on (scanned and decided as a pass would,
  * now), else from recent passes. Bytes that are skipped never count as wire
  * bytes.
@@ -243,9 +243,9 @@ struct rdmig_estimate {
  * "If the guest stopped now, how long would the final pass take?" The dirty
  * set is given as bitmaps (`dirty`/`ndirty` as for rdmig_src_pass(), skip
  * bitmaps honoured: ballooned pages cost nothing), or, with dirty NULL, as a
- * count of dirty pages. Does not block and does no I/O; it reads up to 4 MiB
- * of guest memory for the sample (about half a millisecond). Call it between
- * passes. Returns 0, -ENOTCONN, -EINVAL (bad bitmaps), or -ENODATA (no pass
+ * count of dirty pages. Does not block and does no I/O; besides counting
+ * the bitmaps' bits it reads up to 4 MiB of guest memory for the sample
+ * (about half a millisecond). Call it between passes. Returns 0, -ENOTCONN, -EINVAL (bad bitmaps), or -ENODATA (no pass
  * has run, or nothing was ever written so the wire rate is unknown).
  */
 int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,

@@ -204,7 +204,9 @@ static void aba_lock_word_flips_during_read_image_exact(void **state)
 /*
  * A torn page: the first half of a page changes after the NIC read it and
  * the second half before, so the destination holds a page that never
- * existed at the source. The next pass must send it.
+ * existed at the source. Then the guest undoes both changes: the page is
+ * again what was scanned, and only the destination's hash of the torn copy
+ * shows that it must go again.
  */
 struct torn {
 	const uint8_t *page;
@@ -255,7 +257,11 @@ static void page_torn_during_read_sent_again(void **state)
 	assert_int_equal(page_word(&dg, 0, page)[10], first_before);
 	assert_int_equal(page_word(&dg, 0, page)[300], *t.second);
 
-	/* The guest wrote the page, so it is dirty. Nothing else is. */
+	/* The guest undoes its writes: the page is dirty, and back to what
+	 * the scan saw. Nothing else is dirty. */
+	*t.first -= 1;
+	*t.second -= 1;
+	assert_int_equal(*t.first, first_before);
 	clear_dirty(&sg);
 	set_page(&sg, 0, page);
 	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
@@ -581,7 +587,8 @@ static void rnd_tear_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t 
 
 	(void)len;
 	if (atomic_load(&t->fired) == 0 && src + off == t->page + DT_PAGE / 2) {
-		*t->second ^= 0x8000;
+		*t->first ^= 0x8000;  /* read already: the destination keeps the old */
+		*t->second ^= 0x8000; /* not read yet: the destination gets the new */
 		atomic_fetch_add(&t->fired, 1);
 	}
 }
@@ -591,7 +598,9 @@ static void rnd_tear_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t 
  * data, become zero, are rewritten with their own content, or go in or out
  * of the balloon, and one page flips a lock word after its scan (and back
  * before the next pass). With `tear` (loopback only), another dirty page
- * also changes in the middle of the NIC's read of it. The final image must
+ * is torn in the middle of the NIC's read of it (a word in the half read
+ * and one in the half not yet read change) and restored before the next
+ * pass. The final image must
  * match except where ballooned. per_pass (7 entries, may be NULL) receives
  * each pass's statistics.
  */
@@ -645,7 +654,9 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 				set_page(&sg, f.region, f.page);
 				flipped = false;
 			}
-			if (torn) { /* written during the last pass's read */
+			if (torn) { /* torn in the last pass's read, now undone */
+				*t.first ^= 0x8000;
+				*t.second ^= 0x8000;
 				set_page(&sg, t_region, t_page);
 				torn = false;
 			}
@@ -691,6 +702,7 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 		    (sg.bitmap[t_region][t_page / 64] >> (t_page % 64) & 1) &&
 		    !(t_region == f.region && t_page == f.page)) {
 			t.page = sg.hva[t_region] + t_page * DT_PAGE;
+			t.first = page_word(&sg, t_region, t_page) + 10;
 			t.second = page_word(&sg, t_region, t_page) + 300;
 			atomic_store(&t.fired, 0);
 		}
@@ -715,8 +727,11 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 		clear_dirty(&sg);
 		if (flipped)
 			set_page(&sg, f.region, f.page);
-		if (torn)
+		if (torn) {
+			*t.first ^= 0x8000;
+			*t.second ^= 0x8000;
 			set_page(&sg, t_region, t_page);
+		}
 		if (per_pass)
 			per_pass[6].size = sizeof(per_pass[6]);
 		assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, per_pass ? &per_pass[6] : NULL),
