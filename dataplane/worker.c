@@ -722,12 +722,13 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 		const uint64_t *skip = dirty[ri].skip;
 
 		for (uint64_t wd = 0; wd < (r->npages + 63) / 64; wd++) {
-			uint64_t bits = dirty[ri].bitmap[wd] & ~(skip ? skip[wd] : 0);
+			uint64_t bits = dirty[ri].bitmap[wd] & ~(skip ? skip[wd] : 0), count;
 
 			if (wd == r->npages / 64)
 				bits &= (1ull << (r->npages % 64)) - 1;
-			if (seen + (uint64_t)__builtin_popcountll(bits) <= next) {
-				seen += (uint64_t)__builtin_popcountll(bits);
+			count = (uint64_t)__builtin_popcountll(bits);
+			if (seen + count <= next) {
+				seen += count;
 				continue; /* no page to sample in this word */
 			}
 			while (bits) {

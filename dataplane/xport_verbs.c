@@ -5,11 +5,11 @@
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/util.h"
+#include "../ctrl/conn.h"
 #include "topo.h"
 #include "xport.h"
 
@@ -182,9 +182,9 @@ static int vb_listen(struct rdmig__xp_id *id, const struct sockaddr *addr)
 }
 
 /* The errno that best describes an unexpected rdma_cm event. */
-static int cm_event_errno(const struct rdma_cm_event *ev)
+static int cm_event_errno(enum rdma_cm_event_type event)
 {
-	switch (ev->event) {
+	switch (event) {
 	case RDMA_CM_EVENT_ADDR_ERROR:
 	case RDMA_CM_EVENT_ROUTE_ERROR:
 	case RDMA_CM_EVENT_UNREACHABLE:
@@ -207,31 +207,23 @@ static int cm_event_errno(const struct rdma_cm_event *ev)
 static int cm_expect(struct vb_id *v, enum rdma_cm_event_type want, int timeout_ms,
 		     const char *what)
 {
-	struct rdma_event_channel *ec = VB(vb_chan, v->pub.chan)->ec;
-	uint64_t deadline = rdmig__now_ns() + (uint64_t)timeout_ms * 1000000;
-	struct rdma_cm_event *ev;
-	int ret;
+	struct rdmig__xp_event ev;
+	int ret = rdmig__cm_next(v->pub.chan, timeout_ms, &ev);
 
-	while (rdma_get_cm_event(ec, &ev)) {
-		struct pollfd pfd = { .fd = ec->fd, .events = POLLIN };
-		uint64_t now = rdmig__now_ns();
-
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return rdmig__err(-errno, "rdma_get_cm_event: %s", strerror(errno));
-		if (now >= deadline)
-			return rdmig__err(-ETIMEDOUT, "%s: no answer within %d ms", what,
-					  timeout_ms);
-		if (poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000)) < 0 && errno != EINTR)
-			return rdmig__err(-errno, "poll: %s", strerror(errno));
-	}
-	if (ev->id == v->id && ev->event == want) {
-		rdma_ack_cm_event(ev);
+	if (ret == -ETIMEDOUT)
+		return rdmig__err(ret, "%s: no answer within %d ms", what, timeout_ms);
+	if (ret)
+		return ret;
+	if (ev.id == &v->pub && ev.event == want) {
+		vb_chan_ack(&ev);
 		return 0;
 	}
-	ret = cm_event_errno(ev);
-	rdmig__err(ret, "%s: %s (status %d)%s", what, rdma_event_str(ev->event), ev->status,
-		   ev->id == v->id ? "" : " on another connection");
-	rdma_ack_cm_event(ev);
+	ret = cm_event_errno(ev.event);
+	rdmig__err(ret, "%s: %s (status %d)%s", what, rdma_event_str(ev.event), ev.status,
+		   ev.id == &v->pub ? "" : " on another connection");
+	vb_chan_ack(&ev);
+	if (ev.event == RDMA_CM_EVENT_CONNECT_REQUEST) /* not ours to keep */
+		vb_id_destroy(ev.id);
 	return ret;
 }
 

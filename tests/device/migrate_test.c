@@ -23,6 +23,18 @@
 
 static const char *ip;
 
+/* Completes; on failure says what both ends reported. */
+static void complete_ok(struct rdmig_src *src, struct dt_dst *d)
+{
+	char why[512];
+
+	if (!rdmig_src_complete(src))
+		return;
+	snprintf(why, sizeof(why), "%s", rdmig_last_error());
+	dt_dst_join(d);
+	fail_msg("complete: %s; destination: %s", why, d->err);
+}
+
 static struct rdmig_src *src_for(const struct dt_guest *g)
 {
 	struct rdmig_src *src;
@@ -100,8 +112,7 @@ static void migrate_64mib_3regions_writer_image_exact(void **state)
 	}
 	/* Every change was followed by a pass; compare once the destination
 	 * has let go of the memory. */
-	if (rdmig_src_complete(src))
-		fail_msg("complete: %s", rdmig_last_error());
+	complete_ok(src, &d);
 	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(d.stats.passes, 7);
@@ -164,7 +175,7 @@ static void migrate_tight_credits_image_exact(void **state)
 		assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, &st), 0);
 		assert_int_equal(st.dirty_pages, want);
 	}
-	assert_int_equal(rdmig_src_complete(src), 0);
+	complete_ok(src, &d);
 	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	page = dt_guest_diff(&sg, &dg, &region);
@@ -225,8 +236,7 @@ static void pass_longer_than_idle_timeout_kept_alive(void **state)
 	if (st.duration_ns < 6ull * idle_ms * 1000000 / 5)
 		fail_msg("the pass took %llu ms: too fast to prove anything; slow it down",
 			 (unsigned long long)(st.duration_ns / 1000000));
-	if (rdmig_src_complete(src))
-		fail_msg("complete: %s", rdmig_last_error());
+	complete_ok(src, &d);
 	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(dt_guest_diff(&sg, &dg, &region), -1);
@@ -274,7 +284,7 @@ static void complete_with_unsent_pages_refused(void **state)
 	memset(sg.bitmap[1], 0, 32);
 	sg.bitmap[1][200 / 64] |= 1ull << (200 % 64);
 	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, NULL), 0);
-	assert_int_equal(rdmig_src_complete(src), 0);
+	complete_ok(src, &d);
 	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(dt_guest_diff(&sg, &dg, &region), -1);
@@ -304,13 +314,7 @@ static void migrate_unsent_change_detected_by_compare(void **state)
 	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
 	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, NULL), 0);
 	sg.hva[0][5 * DT_PAGE + 17] ^= 0xff; /* changed, never marked dirty */
-	if (rdmig_src_complete(src)) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", rdmig_last_error());
-		dt_dst_join(&d);
-		fail_msg("complete: %s; destination: %s", why, d.err);
-	}
+	complete_ok(src, &d);
 	dt_dst_join(&d);
 	assert_int_equal(d.ret, 0);
 	assert_int_equal(dt_guest_diff(&sg, &dg, &region), 5);

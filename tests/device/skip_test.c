@@ -140,57 +140,82 @@ static void aba_lock_word_flips_after_scan_image_exact(void **state)
 
 /* --- (a') the lock word flips while the NIC reads the page (loopback) ------- */
 
+/*
+ * A page changed in the middle of the loopback NIC's read of it: `flip` is
+ * XORed into a word of the half already read (`first`, may be NULL: the
+ * destination keeps the old value) and into one of the half not yet read
+ * (`second`: the destination gets the new value).
+ */
 struct tear {
-	const uint8_t *page; /* the page to change in the middle of its read */
-	uint64_t *word;	     /* a word in its second half */
-	uint64_t value;
-	atomic_int fired;
+	const uint8_t *page;
+	uint64_t *first, *second;
+	uint64_t flip;
+	atomic_int fired; /* 0: armed, 1: fired, 2: disarmed */
 };
 
-/* The loopback NIC has read the first half of the page, not the second. */
 static void tear_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t off)
 {
 	struct tear *t = arg;
 
 	(void)len;
 	if (atomic_load(&t->fired) == 0 && src + off == t->page + DT_PAGE / 2) {
-		*t->word = t->value;
+		if (t->first)
+			*t->first ^= t->flip;
+		*t->second ^= t->flip;
 		atomic_fetch_add(&t->fired, 1);
 	}
 }
 
-static void aba_lock_word_flips_during_read_image_exact(void **state)
+/* The guest undoes the change: the page is again what the scan saw. */
+static void tear_undo(struct tear *t)
+{
+	if (t->first)
+		*t->first ^= t->flip;
+	*t->second ^= t->flip;
+}
+
+/*
+ * Pass 1 tears page `page` of a fresh guest at words first (< 256, or -1
+ * for none) and second (>= 256); the guest then undoes its writes and
+ * marks the page dirty. Only the destination's hash of the torn copy shows
+ * that it must go again: the next pass must write it, and the image must
+ * end exact.
+ */
+static void tear_then_undo(uint64_t page, int first, unsigned second, uint64_t flip, uint64_t seed)
 {
 	struct rdmig_pass_stats st = { .size = sizeof(st) };
-	const uint64_t page = 9;
 	struct rdmig_dirty dirty[1];
 	struct dt_guest sg, dg;
 	struct rdmig_src *src;
-	struct tear t = { 0 };
+	struct tear t = { .flip = flip };
+	uint64_t first_before = 0, second_before;
 	struct dt_dst d;
 
-	(void)state;
 	if (!dt_loopback())
 		skip(); /* only the loopback NIC can be stopped in mid-read */
-	one_region(&sg, &dg, 64, 2);
+	one_region(&sg, &dg, 64, seed);
 	t.page = sg.hva[0] + page * DT_PAGE;
-	t.word = page_word(&sg, 0, page) + 400; /* byte 3200: the second half */
-	*t.word = 0;				/* the lock is free */
-	t.value = 1;
+	if (first >= 0) {
+		t.first = page_word(&sg, 0, page) + first;
+		first_before = *t.first;
+	}
+	t.second = page_word(&sg, 0, page) + second;
+	second_before = *t.second;
 	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
 	src = dt_src_connect(ip, &d, &sg, NULL);
 	dt_dirty(&sg, dirty);
 
-	/* Pass 1: the lock is taken while the NIC is half-way through the page. */
 	rdmig__loopback_set_read_hook(tear_hook, &t);
 	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
 	rdmig__loopback_set_read_hook(NULL, NULL);
 	assert_int_equal(atomic_load(&t.fired), 1);
-	assert_int_equal(page_word(&dg, 0, page)[400], 1); /* what landed: the 1 */
+	/* What landed: the old first half, the new second half. */
+	if (first >= 0)
+		assert_int_equal(page_word(&dg, 0, page)[first], first_before);
+	assert_int_equal(page_word(&dg, 0, page)[second], second_before ^ flip);
 
-	/* The guest frees the lock and the page holds again what was scanned:
-	 * only the destination's hash shows that the 1 is there. */
-	*t.word = 0;
+	tear_undo(&t);
+	assert_int_equal(*t.second, second_before);
 	clear_dirty(&sg);
 	set_page(&sg, 0, page);
 	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
@@ -201,75 +226,20 @@ static void aba_lock_word_flips_during_read_image_exact(void **state)
 	dt_guest_fini(&dg);
 }
 
-/*
- * A torn page: the first half of a page changes after the NIC read it and
- * the second half before, so the destination holds a page that never
- * existed at the source. Then the guest undoes both changes: the page is
- * again what was scanned, and only the destination's hash of the torn copy
- * shows that it must go again.
- */
-struct torn {
-	const uint8_t *page;
-	uint64_t *first, *second;
-	atomic_int fired;
-};
-
-static void torn_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t off)
+/* A lock bit flips while the NIC is half-way through the page, and back
+ * before the next pass: ABA inside the read. */
+static void aba_lock_word_flips_during_read_image_exact(void **state)
 {
-	struct torn *t = arg;
-
-	(void)len;
-	if (atomic_load(&t->fired) == 0 && src + off == t->page + DT_PAGE / 2) {
-		*t->first += 1;
-		*t->second += 1;
-		atomic_fetch_add(&t->fired, 1);
-	}
+	(void)state;
+	tear_then_undo(9, -1, 400, 1, 2);
 }
 
+/* Both halves change in mid-read: the destination holds a page that never
+ * existed at the source; then the guest undoes both changes. */
 static void page_torn_during_read_sent_again(void **state)
 {
-	struct rdmig_pass_stats st = { .size = sizeof(st) };
-	const uint64_t page = 20;
-	struct rdmig_dirty dirty[1];
-	struct dt_guest sg, dg;
-	struct rdmig_src *src;
-	struct torn t = { 0 };
-	uint64_t first_before;
-	struct dt_dst d;
-
 	(void)state;
-	if (!dt_loopback())
-		skip();
-	one_region(&sg, &dg, 64, 3);
-	t.page = sg.hva[0] + page * DT_PAGE;
-	t.first = page_word(&sg, 0, page) + 10;
-	t.second = page_word(&sg, 0, page) + 300;
-	first_before = *t.first;
-	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
-	src = dt_src_connect(ip, &d, &sg, NULL);
-	dt_dirty(&sg, dirty);
-
-	rdmig__loopback_set_read_hook(torn_hook, &t);
-	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
-	rdmig__loopback_set_read_hook(NULL, NULL);
-	assert_int_equal(atomic_load(&t.fired), 1);
-	/* Old first half, new second half. */
-	assert_int_equal(page_word(&dg, 0, page)[10], first_before);
-	assert_int_equal(page_word(&dg, 0, page)[300], *t.second);
-
-	/* The guest undoes its writes: the page is dirty, and back to what
-	 * the scan saw. Nothing else is dirty. */
-	*t.first -= 1;
-	*t.second -= 1;
-	assert_int_equal(*t.first, first_before);
-	clear_dirty(&sg);
-	set_page(&sg, 0, page);
-	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
-	assert_int_equal(st.written_pages, 1);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	tear_then_undo(20, 10, 300, 1, 3);
 }
 
 /* --- (b) zeroed after it was sent ------------------------------------------ */
@@ -580,19 +550,6 @@ static void rnd_hook(void *arg, unsigned region, uint64_t first, uint32_t npages
 
 static uint64_t rnd_tears; /* pages changed while read, over all seeds */
 
-/* Over loopback: a random dirty page changes while the NIC reads it. */
-static void rnd_tear_hook(void *arg, const uint8_t *src, uint64_t len, uint64_t off)
-{
-	struct torn *t = arg;
-
-	(void)len;
-	if (atomic_load(&t->fired) == 0 && src + off == t->page + DT_PAGE / 2) {
-		*t->first ^= 0x8000;  /* read already: the destination keeps the old */
-		*t->second ^= 0x8000; /* not read yet: the destination gets the new */
-		atomic_fetch_add(&t->fired, 1);
-	}
-}
-
 /*
  * One seed: two regions, six passes; before each pass random pages get new
  * data, become zero, are rewritten with their own content, or go in or out
@@ -611,7 +568,7 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 	const uint64_t len[2] = { npages * DT_PAGE, npages * DT_PAGE };
 	uint64_t skip[2][(RND_MAX_PAGES + 63) / 64] = { { 0 } };
 	struct rnd_flip f = { 0 };
-	struct torn t = { 0 };
+	struct tear t = { .flip = 0x8000 };
 	unsigned t_region = 0;
 	uint64_t t_page = 0;
 	bool torn = false;
@@ -641,7 +598,7 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 	f.g = &sg;
 	rdmig__src_set_scan_hook(src, rnd_hook, &f);
 	if (tear)
-		rdmig__loopback_set_read_hook(rnd_tear_hook, &t);
+		rdmig__loopback_set_read_hook(tear_hook, &t);
 
 	all_dirty(&sg);
 	for (unsigned pass = 0; pass < 6; pass++) {
@@ -655,8 +612,7 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 				flipped = false;
 			}
 			if (torn) { /* torn in the last pass's read, now undone */
-				*t.first ^= 0x8000;
-				*t.second ^= 0x8000;
+				tear_undo(&t);
 				set_page(&sg, t_region, t_page);
 				torn = false;
 			}
@@ -728,8 +684,7 @@ static void one_seed(uint64_t seed, uint64_t npages, const struct rdmig_opts *op
 		if (flipped)
 			set_page(&sg, f.region, f.page);
 		if (torn) {
-			*t.first ^= 0x8000;
-			*t.second ^= 0x8000;
+			tear_undo(&t);
 			set_page(&sg, t_region, t_page);
 		}
 		if (per_pass)
