@@ -745,22 +745,37 @@ static void sleep_until(uint64_t t_ns)
 }
 
 /*
- * A capped QP takes the wire for len bytes' worth of time, after whatever
- * is already booked on it. Short slots are not slept one by one: the booked
- * time runs ahead, and a later, longer sleep catches up.
+ * A capped QP books the wire for len bytes' worth of time, after whatever
+ * is already booked on it, and returns when that slot ends (0: uncapped).
+ * The copy runs inside the slot, as a NIC's DMA read overlaps its
+ * transmission: the wire, not the copy, sets the rate while the copy keeps
+ * up. A slot may start up to PACE_SLACK_NS in the past: that is how late a
+ * sleeping NIC thread wakes, and a wire with work queued does not idle.
  */
-static void pace(const struct lb_qp *q, uint64_t len)
+#define PACE_SLACK_NS 100000
+
+static uint64_t book(const struct lb_qp *q, uint64_t len)
 {
 	uint64_t now, end;
 
 	if (!q->rate_mbps)
-		return;
+		return 0;
 	now = rdmig__now_ns();
 	pthread_mutex_lock(&fab.pace_lock);
-	fab.wire_free_ns = RDMIG__MAX(fab.wire_free_ns, now) + len * 8000 / q->rate_mbps;
+	fab.wire_free_ns =
+		RDMIG__MAX(fab.wire_free_ns, now - PACE_SLACK_NS) + len * 8000 / q->rate_mbps;
 	end = fab.wire_free_ns;
 	pthread_mutex_unlock(&fab.pace_lock);
-	if (end > now + 100000)
+	return end;
+}
+
+/*
+ * Completes no earlier than the slot ends. Short waits are not slept one
+ * by one: the booked time runs ahead, and a later, longer sleep catches up.
+ */
+static void pace(uint64_t end)
+{
+	if (end > rdmig__now_ns() + PACE_SLACK_NS)
 		sleep_until(end);
 }
 
@@ -848,9 +863,9 @@ static bool qp_quit(struct lb_qp *q)
 
 static enum ibv_wc_status execute(struct lb_qp *q, const struct lb_swr *w)
 {
+	uint64_t end = book(q, w->len);
 	int st;
 
-	pace(q, w->len);
 	for (;;) {
 		pthread_rwlock_rdlock(&fab.rw);
 		if (!q->peer)
@@ -860,8 +875,10 @@ static enum ibv_wc_status execute(struct lb_qp *q, const struct lb_swr *w)
 		else
 			st = do_send(q, q->peer, w);
 		pthread_rwlock_unlock(&fab.rw);
-		if (st != 1)
+		if (st != 1) {
+			pace(end);
 			return (enum ibv_wc_status)st;
+		}
 		/* Receiver not ready: retry, as rnr_retry 7 does, until torn down. */
 		if (qp_quit(q))
 			return IBV_WC_WR_FLUSH_ERR;
