@@ -71,6 +71,51 @@ static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
 	return true;
 }
 
+/*
+ * The WRITEs of `written` pages. From the dirty set's runs when counted:
+ * each page written with the share p, a run of L dirty pages makes
+ * p + (L - 1) p (1 - p) runs of written pages on average. Otherwise as the
+ * latest pass that wrote coalesced its pages.
+ */
+static uint64_t predict_writes(const struct rdmig__model_sample *s, uint64_t written, uint64_t base,
+			       const struct rdmig__model_pass *last)
+{
+	double p, runs;
+
+	if (!written)
+		return 0;
+	if (s && s->runs && s->run_pages) {
+		p = base ? (double)written / (double)base : 1.0;
+		p = p > 1.0 ? 1.0 : p;
+		/* The runs over all dirty pages, scaled to this estimate's. */
+		runs = (double)s->runs * (double)base / (double)s->run_pages;
+		runs = runs * p + ((double)base - runs) * p * (1.0 - p);
+		return RDMIG__MAX((uint64_t)(runs + 0.5), 1ull);
+	}
+	if (last)
+		return RDMIG__MAX(muldiv(written, last->writes, last->written), 1ull);
+	return written;
+}
+
+/* Did a recent pass write WRITEs of about this size? */
+static bool similar_writes(const struct rdmig__model *m, uint64_t bytes, uint64_t writes)
+{
+	double size = (double)bytes / (double)writes;
+
+	for (unsigned i = 0; i < m->n; i++) {
+		const struct rdmig__model_pass *p = &m->win[i];
+		double ps;
+
+		if (!p->writes || !p->wire_bytes)
+			continue;
+		ps = (double)p->wire_bytes / (double)p->writes;
+		if (ps <= size * RDMIG__MODEL_SIMILAR_WRITES &&
+		    size <= ps * RDMIG__MODEL_SIMILAR_WRITES)
+			return true;
+	}
+	return false;
+}
+
 int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t ballooned,
 			  uint32_t workers, const struct rdmig__model_sample *sample,
 			  struct rdmig_estimate *e)
@@ -115,11 +160,7 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		e->write_share_ppm = (uint32_t)muldiv(1000000, sample->written, sample->pages);
 	}
 
-	/* WRITEs per written page, as the latest pass that wrote coalesced
-	 * them: a first pass over everything says nothing of later ones. */
-	writes = last ? muldiv(written, last->writes, last->written) : written;
-	if (written && !writes)
-		writes = 1;
+	writes = predict_writes(sample, written, base, last);
 
 	/* The wire from the window; from the whole history if the window
 	 * wrote nothing (a quiet window says nothing of the wire). */
@@ -137,6 +178,10 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->wire_bytes = written * m->page_size;
 	e->passes = m->n;
 	e->overhead_ns = overhead;
+	e->writes = writes;
+	e->write_cost_ns = (uint64_t)(y * 1e9 + 0.5);
+	if (writes && !similar_writes(m, e->wire_bytes, writes))
+		e->flags |= RDMIG_ESTIMATE_EXTRAPOLATED;
 	if (e->wire_bytes && !e->wire_rate)
 		return rdmig__err(-ENODATA,
 				  "no byte has been written yet: the wire rate is unknown");

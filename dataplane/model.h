@@ -14,8 +14,12 @@
  * - the shares of pages scanned and written, from recent passes or, better,
  *   from a sample of the dirty set itself, so the wire bytes of a dirty set
  *   are predicted from what would really be sent, not from its size (QEMU's
- *   pessimistic cutoff); WRITEs per written page from the latest pass that
- *   wrote (how densely the guest's writes cluster now);
+ *   pessimistic cutoff);
+ * - the WRITEs: from the runs of the dirty bitmaps, each page written with
+ *   the sampled share; without bitmaps, per written page as in the latest
+ *   pass that wrote. A dirty set whose WRITEs are unlike every recent
+ *   pass's (a scattered set after a first pass of 1 MiB WRITEs) leaves the
+ *   per-WRITE cost unknown: the estimate says it extrapolates;
  * - overhead: what a pass costs beyond its slower stage (handshakes, the
  *   last completions), averaged.
  * Pure: no I/O, no locks; the source feeds it after every pass.
@@ -62,13 +66,23 @@ void rdmig__model_add(struct rdmig__model *m, const struct rdmig__model_pass *p)
 struct rdmig__model_sample {
 	uint64_t pages;		       /* sampled (dirty, not ballooned) */
 	uint64_t written, zero_filled; /* of them */
+	/* All the dirty pages not ballooned (not just the sampled ones), and
+	 * the runs they make, split where a pass splits WRITEs. */
+	uint64_t run_pages, runs;
 };
+
+/*
+ * A WRITE size no recent pass came within this factor of: the estimate
+ * extrapolates (RDMIG_ESTIMATE_EXTRAPOLATED).
+ */
+#define RDMIG__MODEL_SIMILAR_WRITES 4
 
 /*
  * Predicts a pass over `dirty` dirty pages of which `ballooned` are in the
  * skip set (UINT64_MAX: unknown, use the recent share) with `workers`
  * workers. The shares of pages written and zero-filled come from `sample`
- * when it holds pages, else from recent passes. Fills *e (all of it;
+ * when it holds pages, else from recent passes; the WRITEs from its runs
+ * when it counted some. Fills *e (all of it;
  * e->size is the caller's). Returns 0, or -ENODATA (no pass yet, or pages
  * to write and no byte ever written).
  */

@@ -715,18 +715,30 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 		      uint64_t want, struct rdmig__model_sample *s)
 {
 	uint64_t stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull), seen = 0, next = 0;
+	/* A pass's WRITEs never span blocks; blocks start at chunk starts and
+	 * every RDMIG__NOTICE_PAGES after. Word-aligned blocks only: others
+	 * split runs a little more than counted here. */
+	uint64_t block = RDMIG__MIN((uint64_t)dp->cfg->chunk_pages, (uint64_t)RDMIG__NOTICE_PAGES);
 
 	memset(s, 0, sizeof(*s));
 	for (unsigned ri = 0; ri < nregions; ri++) {
 		const struct rdmig__dp_region *r = &regions[ri];
 		const uint64_t *skip = dirty[ri].skip;
+		uint64_t carry = 0; /* the previous word's last page is in a run */
 
 		for (uint64_t wd = 0; wd < (r->npages + 63) / 64; wd++) {
 			uint64_t bits = dirty[ri].bitmap[wd] & ~(skip ? skip[wd] : 0), count;
 
 			if (wd == r->npages / 64)
 				bits &= (1ull << (r->npages % 64)) - 1;
+			if (block % 64 == 0 && wd * 64 % block == 0)
+				carry = 0;
+			s->runs += (uint64_t)__builtin_popcountll(bits & ~(bits << 1 | carry));
+			carry = bits >> 63;
 			count = (uint64_t)__builtin_popcountll(bits);
+			s->run_pages += count;
+			if (!dp->notices)
+				continue; /* nothing skipped: every page is written */
 			if (seen + count <= next) {
 				seen += count;
 				continue; /* no page to sample in this word */

@@ -144,9 +144,11 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 		       int (*poll_cb)(void *arg), void *arg, struct rdmig__worker_stats *sum);
 
 /*
- * For an estimate: scans about `want` of the dirty pages outside the skip
- * sets, spread evenly, and counts what a pass would do with them now (no
- * state changes, nothing sent). Only with skipping on. Between passes only.
+ * For an estimate: counts the runs of dirty pages outside the skip sets as
+ * a pass would split them into WRITEs (at block boundaries), and, with
+ * skipping on, scans about `want` of those pages, spread evenly, and counts
+ * what a pass would do with them now (no state changes, nothing sent).
+ * Between passes only.
  */
 struct rdmig__model_sample;
 void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,

@@ -20,8 +20,8 @@
  *   live word exchanged with 0 and ORed into the bitmap rdmig gets, as
  *   KVM_GET_DIRTY_LOG with clear), asks rdmig_src_estimate() how long a final
  *   pass over that set would take, and stops when the answer is at most
- *   --downtime or when the next pass would be pass --max-passes; otherwise it
- *   runs a pass. Then it pauses the writer (a handshake: the writer says it
+ *   --downtime (and not extrapolated from passes unlike this one) or when
+ *   the next pass would be pass --max-passes; otherwise it runs a pass. Then it pauses the writer (a handshake: the writer says it
  *   has stopped), syncs once more and runs the final pass over the set of
  *   the last sync and everything since, timed, and completes.
  * - Fixed passes (otherwise): a first pass, then --passes more, each after a
@@ -216,7 +216,7 @@ static void usage(FILE *f)
 		"  --rate N         a writer thread stores to N random pages per second while\n"
 		"                   pre-copy runs, logging them in a dirty bitmap (default 0)\n"
 		"  --downtime MS    end pre-copy once the predicted final pass takes at most MS\n"
-		"                   milliseconds (default 300)\n"
+		"                   milliseconds (default 300) and is not extrapolated\n"
 		"  --max-passes N   at most N passes, the final one included, N >= 2 (default 30)\n"
 		" fixed passes, otherwise:\n"
 		"  -n, --passes N   passes after the first, each after a writer round (default 5)\n"
@@ -902,7 +902,10 @@ static int precopy_loop(const struct args *a, struct rdmig_src *src, struct gues
 			return fail("rdmig_src_estimate", ret);
 		res->decision = est;
 		res->have_decision = true;
-		if (est.final_pass_ns <= a->downtime_ns) {
+		/* An estimate from passes unlike this one (a scattered set
+		 * after the first pass's large WRITEs) earns one more pass. */
+		if (est.final_pass_ns <= a->downtime_ns &&
+		    !(est.flags & RDMIG_ESTIMATE_EXTRAPOLATED)) {
 			res->stop = "converged";
 			break;
 		}
@@ -911,9 +914,10 @@ static int precopy_loop(const struct args *a, struct rdmig_src *src, struct gues
 			break;
 		}
 		progress(a,
-			 "pass %u: %" PRIu64 " dirty pages, final pass predicted %.2f ms > "
+			 "pass %u: %" PRIu64 " dirty pages, final pass predicted %.2f ms%s, "
 			 "target %.2f ms; %.1f s elapsed",
 			 res->npass + 1, n, (double)est.final_pass_ns / 1e6,
+			 est.flags & RDMIG_ESTIMATE_EXTRAPOLATED ? " (extrapolated)" : "",
 			 (double)a->downtime_ns / 1e6, now_s() - t0);
 		if (dirty_pass(a, src, g, dirty, &est, res))
 			return 1;
@@ -1184,14 +1188,19 @@ static void print_json(const struct args *a, const struct result *r)
 		const struct rdmig_pass_stats *fin = &r->pass[r->npass - 1].st;
 
 		printf("\"final_pass\":{\"measured_ns\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
-		       ",\"wire_bytes\":%" PRIu64 ",",
-		       fin->duration_ns, fin->dirty_pages, fin->wire_bytes);
+		       ",\"wire_bytes\":%" PRIu64 ",\"writes\":%" PRIu64 ",",
+		       fin->duration_ns, fin->dirty_pages, fin->wire_bytes, fin->writes);
 		if (r->have_predicted)
 			printf("\"predicted_ns\":%" PRIu64 ",\"predicted_wire_bytes\":%" PRIu64
+			       ",\"predicted_writes\":%" PRIu64 ",\"extrapolated\":%s"
 			       ",\"error_pct\":%.2f},",
-			       r->predicted.final_pass_ns, r->predicted.wire_bytes, error_pct(r));
+			       r->predicted.final_pass_ns, r->predicted.wire_bytes,
+			       r->predicted.writes,
+			       r->predicted.flags & RDMIG_ESTIMATE_EXTRAPOLATED ? "true" : "false",
+			       error_pct(r));
 		else
 			printf("\"predicted_ns\":null,\"predicted_wire_bytes\":null,"
+			       "\"predicted_writes\":null,\"extrapolated\":null,"
 			       "\"error_pct\":null},");
 	} else {
 		printf("\"final_pass\":null,");

@@ -220,10 +220,11 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * rdmig_src_estimate(). A pass is modelled as its slower stage, the scan of
  * the dirty pages or the wire carrying what must go, plus a fixed overhead.
  * The rates come from recent passes; the share of pages written from a
- * sample of about a thousand of the dirty pages when
- * bitmaps are given and skipping is on (scanned and decided as a pass would,
- * now), else from recent passes. Bytes that are skipped never count as wire
- * bytes.
+ * sample of about 4096 of the dirty pages when bitmaps are given and
+ * skipping is on (scanned and decided as a pass would, now), else from
+ * recent passes; the WRITEs from the runs of the dirty bitmaps, else as
+ * the latest pass coalesced its pages. Bytes that are skipped never count
+ * as wire bytes.
  */
 struct rdmig_estimate {
 	size_t size;		  /* set by the caller: sizeof(struct rdmig_estimate) */
@@ -237,15 +238,27 @@ struct rdmig_estimate {
 	uint64_t wire_rate;	  /* bytes per second of busy wire */
 	uint32_t write_share_ppm; /* of dirty pages not ballooned, the share written */
 	uint32_t passes;	  /* recent passes the figures come from */
+	uint64_t writes;	  /* predicted RDMA WRITEs (runs of written pages) */
+	uint64_t write_cost_ns;	  /* fitted wire time of a WRITE beyond its bytes */
+	uint32_t flags;		  /* RDMIG_ESTIMATE_* */
 };
+
+/*
+ * No recent pass wrote WRITEs of about the size this pass would (within a
+ * factor of 4), so what a WRITE costs beyond its bytes is not known and
+ * final_pass_ns is likely optimistic. Typical after the first pass alone:
+ * it coalesced everything into large WRITEs, while a running guest's dirty
+ * pages are scattered. Run one more pre-copy pass before trusting it.
+ */
+#define RDMIG_ESTIMATE_EXTRAPOLATED (1u << 0)
 
 /*
  * "If the guest stopped now, how long would the final pass take?" The dirty
  * set is given as bitmaps (`dirty`/`ndirty` as for rdmig_src_pass(), skip
  * bitmaps honoured: ballooned pages cost nothing), or, with dirty NULL, as a
  * count of dirty pages. Does not block and does no I/O; besides counting
- * the bitmaps' bits it reads up to 4 MiB of guest memory for the sample
- * (about half a millisecond). Call it between passes. Returns 0, -ENOTCONN, -EINVAL (bad bitmaps), or -ENODATA (no pass
+ * the bitmaps' bits and runs it reads up to 16 MiB of guest memory for the
+ * sample (about 2 ms). Call it between passes. Returns 0, -ENOTCONN, -EINVAL (bad bitmaps), or -ENODATA (no pass
  * has run, or nothing was ever written so the wire rate is unknown).
  */
 int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,

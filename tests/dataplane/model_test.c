@@ -234,6 +234,101 @@ static void model_sample_shares_replace_the_window(void **state)
 	assert_true(e.wire_bytes > 1800 * PS);
 }
 
+/* A first pass over 4096 pages in 16 WRITEs of 1 MiB, wire-bound. */
+static void add_bulk_pass(void)
+{
+	struct rdmig__model_pass p = { .dirty = 4096,
+				       .scanned = 4096,
+				       .written = 4096,
+				       .wire_bytes = 4096 * PS,
+				       .writes = 16,
+				       .wire_ns = 4096 * PS, /* 1 byte per ns */
+				       .duration_ns = 4096 * PS,
+				       .workers = 2 };
+
+	rdmig__model_add(&m, &p);
+}
+
+/*
+ * The WRITEs come from the runs of the dirty set, each page written with
+ * the sampled share p: a run of L pages makes p + (L - 1) p (1 - p) runs of
+ * written pages on average; not from how the first pass coalesced.
+ */
+static void model_writes_from_dirty_runs(void **state)
+{
+	/* 1000 dirty pages; the sample saw every page written. */
+	struct rdmig__model_sample smp = { .pages = 1000, .written = 1000 };
+
+	(void)state;
+	add_bulk_pass();
+	/* Scattered: 1000 runs of one page. */
+	smp.run_pages = 1000;
+	smp.runs = 1000;
+	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.writes, 1000);
+	/* 10 runs of 100 pages. */
+	smp.runs = 10;
+	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.writes, 10);
+	/* Half the pages written (the rest unchanged): single pages make
+	 * 500 WRITEs; one run of 1000 makes 0.5 + 999 / 4 of them. */
+	smp.written = 500;
+	smp.runs = 1000;
+	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.wire_bytes, 500 * PS);
+	assert_int_equal(e.writes, 500);
+	smp.runs = 1;
+	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.writes, 250);
+	/* Runs counted over the whole set scale to the pages asked about. */
+	smp.runs = 1000;
+	assert_int_equal(rdmig__model_estimate(&m, 2000, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.writes, 1000);
+	/* No runs counted (a page count, no bitmaps): as the last pass. */
+	assert_int_equal(estimate(1024, 0), 0);
+	assert_int_equal(e.writes, 4);
+}
+
+/*
+ * An estimate whose WRITEs are unlike every recent pass's says so: after
+ * the first pass's 1 MiB WRITEs, a scattered set's per-WRITE cost is
+ * unknown. One pass of small WRITEs later, it is not extrapolated.
+ */
+static void model_extrapolation_flagged_until_a_similar_pass(void **state)
+{
+	struct rdmig__model_sample smp = {
+		.pages = 100, .written = 100, .run_pages = 100, .runs = 100
+	};
+	struct rdmig__model_pass small = { .dirty = 100,
+					   .scanned = 100,
+					   .written = 100,
+					   .wire_bytes = 100 * PS,
+					   .writes = 50, /* 8 KiB each: within 4x of 4 KiB */
+					   .wire_ns = 100 * PS * 2,
+					   .duration_ns = 100 * PS * 2,
+					   .workers = 2 };
+
+	(void)state;
+	add_bulk_pass();
+	assert_int_equal(rdmig__model_estimate(&m, 100, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.writes, 100);
+	assert_true(e.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+	/* Coalesced like the bulk pass: not extrapolated. */
+	smp.runs = 1;
+	assert_int_equal(rdmig__model_estimate(&m, 100, 0, 2, &smp, &e), 0);
+	assert_false(e.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+	/* A pass of small WRITEs joins the window. */
+	rdmig__model_add(&m, &small);
+	smp.runs = 100;
+	assert_int_equal(rdmig__model_estimate(&m, 100, 0, 2, &smp, &e), 0);
+	assert_false(e.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+	/* Nothing to write: nothing to extrapolate. */
+	smp.written = 0;
+	assert_int_equal(rdmig__model_estimate(&m, 100, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.writes, 0);
+	assert_false(e.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -249,6 +344,8 @@ int main(void)
 		T(model_skipping_off_counts_every_dirty_page),
 		T(model_write_sizes_fitted_per_byte_and_per_write),
 		T(model_sample_shares_replace_the_window),
+		T(model_writes_from_dirty_runs),
+		T(model_extrapolation_flagged_until_a_similar_pass),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

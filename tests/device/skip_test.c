@@ -526,6 +526,57 @@ static void identical_rewrite_skipped_from_second_pass(void **state)
 	dt_guest_fini(&dg);
 }
 
+/*
+ * The estimate counts the WRITEs a pass will post from the runs of the
+ * dirty bitmap, split where a pass splits them (block boundaries), and
+ * says it extrapolates while only the first pass's large WRITEs are known.
+ */
+static void change(struct dt_guest *g, uint64_t first, uint64_t count, uint64_t step)
+{
+	for (uint64_t p = first; p < first + count; p += step) {
+		*page_word(g, 0, p) += 1;
+		set_page(g, 0, p);
+	}
+}
+
+static void estimate_counts_the_writes_a_pass_posts(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	struct rdmig_estimate est = { .size = sizeof(est) };
+	struct rdmig_dirty dirty[1];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct dt_dst d;
+
+	(void)state;
+	one_region(&sg, &dg, 600, 7);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
+	src = dt_src_connect(ip, &d, &sg, NULL);
+	dt_dirty(&sg, dirty);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+	assert_int_equal(st.writes, 3); /* 256 + 256 + 88 pages */
+
+	for (int round = 0; round < 2; round++) {
+		clear_dirty(&sg);
+		change(&sg, 0, 10, 1);	  /* one run */
+		change(&sg, 100, 100, 2); /* 50 single pages */
+		change(&sg, 250, 10, 1);  /* one run across a block boundary: 2 */
+		assert_int_equal(rdmig_src_estimate(src, dirty, 1, 0, &est), 0);
+		assert_int_equal(est.dirty_pages, 70);
+		assert_int_equal(est.wire_bytes, 70 * DT_PAGE);
+		assert_int_equal(est.writes, 53);
+		/* First the 1 MiB WRITEs alone are known; then a pass like it. */
+		assert_int_equal(!!(est.flags & RDMIG_ESTIMATE_EXTRAPOLATED), round == 0);
+		assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
+		assert_int_equal(st.written_pages, 70);
+		assert_int_equal(st.writes, 53);
+	}
+	finish(src, &d);
+	assert_same(&sg, &dg);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
 /* --- (g) randomized ----------------------------------------------------------- */
 
 #define RND_MAX_PAGES 640
@@ -813,6 +864,7 @@ int main(void)
 		cmocka_unit_test(all_zero_guest_first_pass_writes_nothing),
 		cmocka_unit_test(switches_off_every_dirty_page_written),
 		cmocka_unit_test(identical_rewrite_skipped_from_second_pass),
+		cmocka_unit_test(estimate_counts_the_writes_a_pass_posts),
 		cmocka_unit_test(randomized_200_seeds_six_passes_image_exact),
 		cmocka_unit_test(randomized_multiblock_two_workers_image_exact),
 		cmocka_unit_test(randomized_wire_counts_equal_loopback),
