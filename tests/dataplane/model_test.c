@@ -249,6 +249,19 @@ static void add_bulk_pass(void)
 	rdmig__model_add(&m, &p);
 }
 
+/* The WRITEs predicted for `dirty` pages when a sample of 1000 saw
+ * `written` of them written and the dirty set made `runs` runs. */
+static uint64_t writes_for(uint64_t dirty, uint64_t written, uint64_t runs)
+{
+	struct rdmig__model_sample smp = {
+		.pages = 1000, .written = written, .run_pages = 1000, .runs = runs
+	};
+
+	assert_int_equal(rdmig__model_estimate(&m, dirty, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.wire_bytes, dirty * written / 1000 * PS);
+	return e.writes;
+}
+
 /*
  * The WRITEs come from the runs of the dirty set, each page written with
  * the sampled share p: a run of L pages makes p + (L - 1) p (1 - p) runs of
@@ -256,34 +269,17 @@ static void add_bulk_pass(void)
  */
 static void model_writes_from_dirty_runs(void **state)
 {
-	/* 1000 dirty pages; the sample saw every page written. */
-	struct rdmig__model_sample smp = { .pages = 1000, .written = 1000 };
-
 	(void)state;
 	add_bulk_pass();
-	/* Scattered: 1000 runs of one page. */
-	smp.run_pages = 1000;
-	smp.runs = 1000;
-	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
-	assert_int_equal(e.writes, 1000);
-	/* 10 runs of 100 pages. */
-	smp.runs = 10;
-	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
-	assert_int_equal(e.writes, 10);
-	/* Half the pages written (the rest unchanged): single pages make
-	 * 500 WRITEs; one run of 1000 makes 0.5 + 999 / 4 of them. */
-	smp.written = 500;
-	smp.runs = 1000;
-	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
-	assert_int_equal(e.wire_bytes, 500 * PS);
-	assert_int_equal(e.writes, 500);
-	smp.runs = 1;
-	assert_int_equal(rdmig__model_estimate(&m, 1000, 0, 2, &smp, &e), 0);
-	assert_int_equal(e.writes, 250);
+	/* Every page written: a WRITE per run, scattered or not. */
+	assert_int_equal(writes_for(1000, 1000, 1000), 1000);
+	assert_int_equal(writes_for(1000, 1000, 10), 10);
+	/* Half written (the rest unchanged): single pages make 500 WRITEs;
+	 * one run of 1000 makes 0.5 + 999 / 4 of them. */
+	assert_int_equal(writes_for(1000, 500, 1000), 500);
+	assert_int_equal(writes_for(1000, 500, 1), 250);
 	/* Runs counted over the whole set scale to the pages asked about. */
-	smp.runs = 1000;
-	assert_int_equal(rdmig__model_estimate(&m, 2000, 0, 2, &smp, &e), 0);
-	assert_int_equal(e.writes, 1000);
+	assert_int_equal(writes_for(2000, 500, 1000), 1000);
 	/* No runs counted (a page count, no bitmaps): as the last pass. */
 	assert_int_equal(estimate(1024, 0), 0);
 	assert_int_equal(e.writes, 4);
