@@ -84,7 +84,7 @@ static uint64_t predict_writes(const struct rdmig__model_sample *s, uint64_t wri
 
 	if (!written)
 		return 0;
-	if (s && s->runs && s->run_pages) {
+	if (s && s->runs) { /* a run has pages: run_pages > 0 */
 		p = base ? (double)written / (double)base : 1.0;
 		p = p > 1.0 ? 1.0 : p;
 		/* The runs over all dirty pages, scaled to this estimate's. */

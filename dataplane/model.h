@@ -82,9 +82,9 @@ struct rdmig__model_sample {
  * skip set (UINT64_MAX: unknown, use the recent share) with `workers`
  * workers. The shares of pages written and zero-filled come from `sample`
  * when it holds pages, else from recent passes; the WRITEs from its runs
- * when it counted some. Fills *e (all of it;
- * e->size is the caller's). Returns 0, or -ENODATA (no pass yet, or pages
- * to write and no byte ever written).
+ * when it counted some. Fills *e (all of it; e->size is the caller's).
+ * Returns 0, or -ENODATA (no pass yet, or pages to write and no byte ever
+ * written).
  */
 int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t ballooned,
 			  uint32_t workers, const struct rdmig__model_sample *sample,

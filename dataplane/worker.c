@@ -715,10 +715,6 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 		      uint64_t want, struct rdmig__model_sample *s)
 {
 	uint64_t stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull), seen = 0, next = 0;
-	/* A pass's WRITEs never span blocks; blocks start at chunk starts and
-	 * every RDMIG__NOTICE_PAGES after. Word-aligned blocks only: others
-	 * split runs a little more than counted here. */
-	uint64_t block = RDMIG__MIN((uint64_t)dp->cfg->chunk_pages, (uint64_t)RDMIG__NOTICE_PAGES);
 
 	memset(s, 0, sizeof(*s));
 	for (unsigned ri = 0; ri < nregions; ri++) {
@@ -731,7 +727,11 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 
 			if (wd == r->npages / 64)
 				bits &= (1ull << (r->npages % 64)) - 1;
-			if (block % 64 == 0 && wd * 64 % block == 0)
+			/* A pass's WRITEs never span blocks, which start at each
+			 * chunk's start and every RDMIG__NOTICE_PAGES after. Only
+			 * block starts on a word boundary are seen here: with an
+			 * odd RDMIG_CHUNK_PAGES a few runs go uncounted. */
+			if (wd * 64 % dp->cfg->chunk_pages % RDMIG__NOTICE_PAGES == 0)
 				carry = 0;
 			s->runs += (uint64_t)__builtin_popcountll(bits & ~(bits << 1 | carry));
 			carry = bits >> 63;

@@ -21,9 +21,10 @@
  *   KVM_GET_DIRTY_LOG with clear), asks rdmig_src_estimate() how long a final
  *   pass over that set would take, and stops when the answer is at most
  *   --downtime (and not extrapolated from passes unlike this one) or when
- *   the next pass would be pass --max-passes; otherwise it runs a pass. Then it pauses the writer (a handshake: the writer says it
- *   has stopped), syncs once more and runs the final pass over the set of
- *   the last sync and everything since, timed, and completes.
+ *   the next pass would be pass --max-passes; otherwise it runs a pass.
+ *   Then it pauses the writer (a handshake: the writer says it has
+ *   stopped), syncs once more and runs the final pass over the set of the
+ *   last sync and everything since, timed, and completes.
  * - Fixed passes (otherwise): a first pass, then --passes more, each after a
  *   writer round changed --dirty of the pages with the guest stopped.
  *

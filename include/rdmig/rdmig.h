@@ -258,8 +258,9 @@ struct rdmig_estimate {
  * bitmaps honoured: ballooned pages cost nothing), or, with dirty NULL, as a
  * count of dirty pages. Does not block and does no I/O; besides counting
  * the bitmaps' bits and runs it reads up to 16 MiB of guest memory for the
- * sample (about 2 ms). Call it between passes. Returns 0, -ENOTCONN, -EINVAL (bad bitmaps), or -ENODATA (no pass
- * has run, or nothing was ever written so the wire rate is unknown).
+ * sample (about 2 ms). Call it between passes. Returns 0, -ENOTCONN,
+ * -EINVAL (bad bitmaps), or -ENODATA (no pass has run, or nothing was ever
+ * written so the wire rate is unknown).
  */
 int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		       uint64_t dirty_pages, struct rdmig_estimate *est);
