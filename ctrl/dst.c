@@ -597,8 +597,8 @@ static int dst_on_pass_end(struct rdmig_dst *dst, uint32_t qp, const struct rdmi
 }
 
 /*
- * A NOTICE: the WRITEs before it on this QP are placed. Zero what the
- * source ordered zeroed, hash what it wrote, and answer with what landed.
+ * A NOTICE: the WRITEs before it on this QP are placed. Zero the pages the
+ * source ordered zeroed, hash those it wrote, and answer with what landed.
  */
 static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig__msg *m)
 {
@@ -606,7 +606,7 @@ static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig_
 	struct rdmig__msg *ans = &dst->msg;
 	const uint32_t ps = dst->cfg.page_size;
 	const struct dst_region *r;
-	uint64_t npages;
+	uint64_t npages, last;
 	uint32_t n = 0;
 
 	if (!s->notices)
@@ -627,31 +627,30 @@ static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig_
 				  s->nsrc);
 	r = &dst->regions[s->map[m->notice.region]];
 	npages = r->len / ps;
-	if (m->notice.first > npages || m->notice.npages > npages - m->notice.first)
+	/* The entries increase (decode checked): the last page is the largest. */
+	last = m->notice.page[m->notice.npages - 1] & ~RDMIG__NOTICE_ZERO;
+	if (last >= npages)
 		return dst_refuse(dst, -EBADMSG,
-				  "NOTICE for pages %" PRIu64
-				  "+%u of region %u, which has %" PRIu64,
-				  m->notice.first, m->notice.npages, m->notice.region, npages);
+				  "NOTICE for page %" PRIu64 " of region %u, which has %" PRIu64,
+				  last, m->notice.region, npages);
 
 	memset(ans, 0, sizeof(*ans));
 	ans->type = RDMIG__MSG_HASHES;
 	ans->hashes.pass = m->notice.pass;
 	ans->hashes.region = m->notice.region;
-	ans->hashes.first = m->notice.first;
+	ans->hashes.first = m->notice.page[0] & ~RDMIG__NOTICE_ZERO;
 	ans->hashes.npages = m->notice.npages;
 	for (uint32_t i = 0; i < m->notice.npages; i++) {
-		uint8_t *page = r->hva + (m->notice.first + i) * ps;
-		uint64_t bit = 1ull << (i % 64);
+		uint64_t e = m->notice.page[i];
+		uint8_t *page = r->hva + (e & ~RDMIG__NOTICE_ZERO) * ps;
 
-		if (m->notice.zeroed[i / 64] & bit) {
+		if (e & RDMIG__NOTICE_ZERO)
 			memset(page, 0, ps);
-		} else if (m->notice.written[i / 64] & bit) {
-			if (rdmig__scan_page(&dst->scanner, &s->key, page, ps,
-					     &ans->hashes.hash[n]) == RDMIG__PAGE_ZERO)
-				ans->hashes.landed_zero[i / 64] |= bit;
-			else
-				n++;
-		}
+		else if (rdmig__scan_page(&dst->scanner, &s->key, page, ps,
+					  &ans->hashes.hash[n]) == RDMIG__PAGE_ZERO)
+			ans->hashes.landed_zero[i / 64] |= 1ull << (i % 64);
+		else
+			n++;
 	}
 	ans->hashes.nhashes = n;
 	return rdmig__ep_send(&s->data[qp], ans);

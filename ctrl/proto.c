@@ -14,7 +14,8 @@
 #define HELLO_REGION 16
 #define ACK_FIXED    24
 #define ACK_REGION   32
-#define NOTICE_LEN   (24 + 16 * RDMIG__NOTICE_WORDS)
+#define NOTICE_FIXED 16
+#define NOTICE_PAGE  8
 #define HASHES_FIXED (32 + 8 * RDMIG__NOTICE_WORDS)
 #define HASHES_HASH  16
 
@@ -148,28 +149,7 @@ static uint64_t ack_addr(const void *a, unsigned i)
 	return ((const struct rdmig__wire_target *)a)[i].addr;
 }
 
-/*
- * The block of pages a NOTICE or HASHES covers: [first, first + npages) of a
- * region, in a pass.
- */
-static int check_block(const char *name, uint64_t pass, uint32_t region, uint32_t npages,
-		       uint64_t first, char *err, size_t errlen)
-{
-	if (!pass)
-		return fail(err, errlen, -EBADMSG, "%s: pass 0", name);
-	if (region >= RDMIG__MAX_REGIONS)
-		return fail(err, errlen, -EBADMSG, "%s: region %u >= %u", name, region,
-			    RDMIG__MAX_REGIONS);
-	if (!npages || npages > RDMIG__NOTICE_PAGES)
-		return fail(err, errlen, -EBADMSG, "%s: %u pages, not in [1, %u]", name, npages,
-			    RDMIG__NOTICE_PAGES);
-	if (first + npages < first)
-		return fail(err, errlen, -EBADMSG, "%s: pages 0x%llx+%u wrap around", name,
-			    (unsigned long long)first, npages);
-	return 0;
-}
-
-/* The first bit of a page bitmap at or beyond npages, or -1 if none is set. */
+/* The first bit of an entry bitmap at or beyond npages, or -1 if none is set. */
 static int bit_beyond(const uint64_t *bm, uint32_t npages)
 {
 	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
@@ -194,40 +174,43 @@ static unsigned bitmap_weight(const uint64_t *bm)
 
 static int validate_notice(const struct rdmig__msg *m, char *err, size_t errlen)
 {
-	uint64_t any = 0;
-	int ret, bit;
+	if (!m->notice.pass)
+		return fail(err, errlen, -EBADMSG, "NOTICE: pass 0");
+	if (m->notice.region >= RDMIG__MAX_REGIONS)
+		return fail(err, errlen, -EBADMSG, "NOTICE: region %u >= %u", m->notice.region,
+			    RDMIG__MAX_REGIONS);
+	if (!m->notice.npages || m->notice.npages > RDMIG__NOTICE_PAGES)
+		return fail(err, errlen, -EBADMSG, "NOTICE: %u pages, not in [1, %u]",
+			    m->notice.npages, RDMIG__NOTICE_PAGES);
+	/* Increasing: no page twice, and the last is the largest. */
+	for (uint32_t i = 1; i < m->notice.npages; i++) {
+		uint64_t prev = m->notice.page[i - 1] & ~RDMIG__NOTICE_ZERO;
+		uint64_t page = m->notice.page[i] & ~RDMIG__NOTICE_ZERO;
 
-	if ((ret = check_block("NOTICE", m->notice.pass, m->notice.region, m->notice.npages,
-			       m->notice.first, err, errlen)))
-		return ret;
-	if ((bit = bit_beyond(m->notice.written, m->notice.npages)) >= 0)
-		return fail(err, errlen, -EBADMSG, "NOTICE: written page %d is beyond its %u pages",
-			    bit, m->notice.npages);
-	if ((bit = bit_beyond(m->notice.zeroed, m->notice.npages)) >= 0)
-		return fail(err, errlen, -EBADMSG, "NOTICE: zeroed page %d is beyond its %u pages",
-			    bit, m->notice.npages);
-	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
-		uint64_t both = m->notice.written[w] & m->notice.zeroed[w];
-
-		if (both)
+		if (page <= prev)
 			return fail(err, errlen, -EBADMSG,
-				    "NOTICE: page %u is both written and zeroed",
-				    64 * w + (unsigned)__builtin_ctzll(both));
-		any |= m->notice.written[w] | m->notice.zeroed[w];
+				    "NOTICE: page 0x%llx (entry %u) does not follow page 0x%llx",
+				    (unsigned long long)page, i, (unsigned long long)prev);
 	}
-	if (!any)
-		return fail(err, errlen, -EBADMSG, "NOTICE: no page is written or zeroed");
 	return 0;
 }
 
 static int validate_hashes(const struct rdmig__msg *m, char *err, size_t errlen)
 {
 	unsigned zero;
-	int ret, bit;
+	int bit;
 
-	if ((ret = check_block("HASHES", m->hashes.pass, m->hashes.region, m->hashes.npages,
-			       m->hashes.first, err, errlen)))
-		return ret;
+	if (!m->hashes.pass)
+		return fail(err, errlen, -EBADMSG, "HASHES: pass 0");
+	if (m->hashes.region >= RDMIG__MAX_REGIONS)
+		return fail(err, errlen, -EBADMSG, "HASHES: region %u >= %u", m->hashes.region,
+			    RDMIG__MAX_REGIONS);
+	if (!m->hashes.npages || m->hashes.npages > RDMIG__NOTICE_PAGES)
+		return fail(err, errlen, -EBADMSG, "HASHES: %u pages, not in [1, %u]",
+			    m->hashes.npages, RDMIG__NOTICE_PAGES);
+	if (m->hashes.first & RDMIG__NOTICE_ZERO)
+		return fail(err, errlen, -EBADMSG, "HASHES: first page 0x%llx is not a page index",
+			    (unsigned long long)m->hashes.first);
 	if ((bit = bit_beyond(m->hashes.landed_zero, m->hashes.npages)) >= 0)
 		return fail(err, errlen, -EBADMSG,
 			    "HASHES: landed-zero page %d is beyond its %u pages", bit,
@@ -384,7 +367,7 @@ static size_t payload_len(const struct rdmig__msg *m)
 	case RDMIG__MSG_COMPLETE_ACK:
 		return 8;
 	case RDMIG__MSG_NOTICE:
-		return NOTICE_LEN;
+		return NOTICE_FIXED + (size_t)m->notice.npages * NOTICE_PAGE;
 	case RDMIG__MSG_HASHES:
 		return HASHES_FIXED + (size_t)m->hashes.nhashes * HASHES_HASH;
 	case RDMIG__MSG_ERROR:
@@ -472,11 +455,8 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 		put(&c, m->notice.pass, 8);
 		put(&c, m->notice.region, 4);
 		put(&c, m->notice.npages, 4);
-		put(&c, m->notice.first, 8);
-		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
-			put(&c, m->notice.written[w], 8);
-		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
-			put(&c, m->notice.zeroed[w], 8);
+		for (unsigned i = 0; i < m->notice.npages; i++)
+			put(&c, m->notice.page[i], 8);
 		break;
 	case RDMIG__MSG_HASHES:
 		put(&c, m->hashes.pass, 8);
@@ -643,16 +623,19 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 		m->progress.elapsed_ms = get(&c, 8);
 		break;
 	case RDMIG__MSG_NOTICE:
-		if ((ret = expect(name, c.left, NOTICE_LEN, err, errlen)))
-			return ret;
+		if (c.left < NOTICE_FIXED)
+			return expect(name, c.left, NOTICE_FIXED, err, errlen);
 		m->notice.pass = get(&c, 8);
 		m->notice.region = (uint32_t)get(&c, 4);
-		m->notice.npages = (uint32_t)get(&c, 4);
-		m->notice.first = get(&c, 8);
-		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
-			m->notice.written[w] = get(&c, 8);
-		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
-			m->notice.zeroed[w] = get(&c, 8);
+		n = m->notice.npages = (uint32_t)get(&c, 4);
+		if (!n || n > RDMIG__NOTICE_PAGES)
+			return fail(err, errlen, -EBADMSG, "NOTICE: %u pages, not in [1, %u]", n,
+				    RDMIG__NOTICE_PAGES);
+		if ((ret = expect(name, NOTICE_FIXED + c.left,
+				  NOTICE_FIXED + (size_t)n * NOTICE_PAGE, err, errlen)))
+			return ret;
+		for (unsigned i = 0; i < n; i++)
+			m->notice.page[i] = get(&c, 8);
 		break;
 	case RDMIG__MSG_HASHES:
 		if (c.left < HASHES_FIXED)

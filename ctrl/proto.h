@@ -24,12 +24,16 @@
  *   PROGRESS     u64 pass, u64 elapsed_ms                                    16 bytes
  *   COMPLETE(_ACK) u64 passes                                                 8 bytes
  *   ERROR        u32 code, u32 len, then len bytes of printable ASCII    8 + len bytes
- *   NOTICE       u64 pass, u32 region, u32 npages, u64 first,
- *                u64 written[4], u64 zeroed[4]                               88 bytes
+ *   NOTICE       u64 pass, u32 region, u32 npages                            16 bytes
+ *                then npages x u64 page (bit 63: zero it, else hash it)      + 8 each
  *   HASHES       u64 pass, u32 region, u32 npages, u64 first,
  *                u64 landed_zero[4], u32 nhashes, u32 reserved               64 bytes
  *                then nhashes x { u64 lo, u64 hi }                          + 16 each
- * Bitmaps are words of 64 pages, bit i of word w being page first + 64w + i.
+ * A NOTICE lists its pages in increasing order, so one message covers the
+ * scattered pages of many blocks (a sparse pass would otherwise spend its
+ * time on round trips). Its HASHES answer indexes the same list: bit i of
+ * landed_zero (word i / 64) is the NOTICE's page i; `first` repeats its
+ * first page.
  *
  * Control messages travel on the control QP (SEND/RECV); PASS_END travels on
  * each data QP after that QP's writes of the pass, so that its arrival proves
@@ -46,15 +50,17 @@
 #include "../dataplane/scan.h"
 
 #define RDMIG__PROTO_MAGIC   0x474d4452u /* "RDMG" little-endian */
-#define RDMIG__PROTO_VERSION 2		 /* 2: NOTICE, HASHES, the HELLO key */
+#define RDMIG__PROTO_VERSION 3		 /* 2: NOTICE, HASHES, the HELLO key; 3: NOTICE lists */
 #define RDMIG__HDR_LEN	     16
 #define RDMIG__MSG_MAX	     16384 /* largest message; receive buffers are this big */
 #define RDMIG__ERRMSG_MAX    1024
 #define RDMIG__CONNECT_LEN   (RDMIG__HDR_LEN + 16) /* fits rdma_cm's 56 bytes */
 
-/* Pages one NOTICE (and its HASHES answer) covers at most. */
+/* Pages one NOTICE (and its HASHES answer) lists at most. */
 #define RDMIG__NOTICE_PAGES 256
 #define RDMIG__NOTICE_WORDS (RDMIG__NOTICE_PAGES / 64)
+/* A NOTICE entry with this bit orders its page zeroed; without, hashed. */
+#define RDMIG__NOTICE_ZERO (1ull << 63)
 /* The largest message on a data QP: a HASHES for a full block. */
 #define RDMIG__DATA_MSG_MAX (RDMIG__HDR_LEN + 64 + 16 * RDMIG__NOTICE_PAGES)
 
@@ -148,24 +154,24 @@ struct rdmig__msg {
 			uint64_t elapsed_ms;
 		} progress;
 		/*
-		 * What one block of pages [first, first + npages) of a region
-		 * became in this pass. Sent on a data QP after the WRITEs it
-		 * lists, so they are placed when it arrives. `written`: pages
-		 * just written, to be hashed; `zeroed`: pages to set to zero
-		 * (zero-fill orders). Bit i is page first + i.
+		 * What some pages of a region became in this pass. Sent on a
+		 * data QP after the WRITEs of its pages, so they are placed
+		 * when it arrives. Each entry is a page index, in increasing
+		 * order: with RDMIG__NOTICE_ZERO, a zero-fill order (set the
+		 * page to zero); without, a page just written, to be hashed.
 		 */
 		struct {
 			uint64_t pass;
 			uint32_t region;
 			uint32_t npages; /* 1..RDMIG__NOTICE_PAGES */
-			uint64_t first;
-			uint64_t written[RDMIG__NOTICE_WORDS];
-			uint64_t zeroed[RDMIG__NOTICE_WORDS];
+			uint64_t page[RDMIG__NOTICE_PAGES];
 		} notice;
 		/*
-		 * The answer to one NOTICE: for its written pages, what landed:
-		 * all zero (bit set in landed_zero) or the hash, in page order,
-		 * of every written page that is not zero.
+		 * The answer to one NOTICE, entry by entry (npages and first
+		 * repeat the NOTICE's count and first page): for its written
+		 * pages, what landed: all zero (bit i of landed_zero for entry
+		 * i) or the hash, in entry order, of every written page that
+		 * is not zero.
 		 */
 		struct {
 			uint64_t pass;

@@ -2,14 +2,16 @@
 /*
  * Worker threads: chunk -> blocks of pages -> scan and decide -> runs of
  * pages to write -> RDMA WRITEs, with credits (queue depth and bytes in
- * flight), selective signalling and batched doorbells; then a NOTICE per
- * block telling the destination what to hash and what to zero, whose HASHES
- * answer updates what we know it holds. See worker.h.
+ * flight), selective signalling and batched doorbells; then NOTICEs
+ * telling the destination which pages to hash and which to zero, up to
+ * RDMIG__NOTICE_PAGES pages of several blocks each, whose HASHES answers
+ * update what we know it holds. See worker.h.
  */
 #define _GNU_SOURCE
 #include <numa.h>
 #include <stdarg.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +32,15 @@ struct mark {
 	uint64_t wrs, bytes;
 };
 
-/* A NOTICE not yet answered (or whose send buffer is not yet free). */
+/*
+ * The pages of a NOTICE: being gathered, or sent and not yet answered (or
+ * its send buffer not yet free). page[] as in the message: increasing page
+ * indices, RDMIG__NOTICE_ZERO marking zero-fill orders.
+ */
 struct notice_slot {
 	uint64_t wr_pos; /* its SEND is complete once done_wrs reaches this */
 	uint32_t region, npages;
-	uint64_t first;
-	uint64_t written[RDMIG__NOTICE_WORDS], zeroed[RDMIG__NOTICE_WORDS];
+	uint64_t page[RDMIG__NOTICE_PAGES];
 };
 
 struct rdmig__worker {
@@ -58,9 +63,11 @@ struct rdmig__worker {
 	uint32_t nmarks;
 	uint64_t mark_seq;
 
-	/* NOTICEs: slots[nhead % K .. ntail % K) await their HASHES. */
+	/* NOTICEs: slots[nhead % K .. ntail % K) await their HASHES; `next`
+	 * gathers the pages of the next one, whose WRITEs are posted. */
 	struct notice_slot slots[RDMIG__NOTICE_CREDITS];
 	uint64_t nhead, ntail;
+	struct notice_slot next;
 	uint64_t busy_since_ns; /* the wire went busy (bytes outstanding) at */
 
 	uint64_t max_wr_bytes;
@@ -142,35 +149,34 @@ static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
 	if (w->nhead == w->ntail)
 		return wfail(w, -EPROTO, "HASHES for no NOTICE on data QP %u", w->idx);
 	sl = &w->slots[w->nhead % RDMIG__NOTICE_CREDITS];
-	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++)
-		want += (uint32_t)__builtin_popcountll(sl->written[k] & ~m->hashes.landed_zero[k]);
-	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++)
-		if (m->hashes.landed_zero[k] & ~sl->written[k])
+	for (uint32_t i = 0; i < sl->npages && want != UINT32_MAX; i++) {
+		bool zero = bit(m->hashes.landed_zero, i);
+
+		if (!(sl->page[i] & RDMIG__NOTICE_ZERO))
+			want += !zero;
+		else if (zero)
 			want = UINT32_MAX; /* a zero for a page we did not write */
+	}
 	if (m->hashes.pass != dp->pass || m->hashes.region != sl->region ||
-	    m->hashes.first != sl->first || m->hashes.npages != sl->npages ||
-	    m->hashes.nhashes != want)
+	    m->hashes.first != (sl->page[0] & ~RDMIG__NOTICE_ZERO) ||
+	    m->hashes.npages != sl->npages || m->hashes.nhashes != want)
 		return wfail(w, -EPROTO,
-			     "HASHES (pass %llu, region %u, pages %llu+%u, %u hashes) does not "
-			     "answer our NOTICE (pass %llu, region %u, pages %llu+%u)",
+			     "HASHES (pass %llu, region %u, %u pages from %llu, %u hashes) does "
+			     "not answer our NOTICE (pass %llu, region %u, %u pages from %llu)",
 			     (unsigned long long)m->hashes.pass, m->hashes.region,
-			     (unsigned long long)m->hashes.first, m->hashes.npages,
+			     m->hashes.npages, (unsigned long long)m->hashes.first,
 			     m->hashes.nhashes, (unsigned long long)dp->pass, sl->region,
-			     (unsigned long long)sl->first, sl->npages);
+			     sl->npages, (unsigned long long)(sl->page[0] & ~RDMIG__NOTICE_ZERO));
 
 	r = &dp->regions[sl->region];
 	for (uint32_t i = 0; i < sl->npages; i++) {
-		uint64_t p = sl->first + i;
+		uint64_t p = sl->page[i] & ~RDMIG__NOTICE_ZERO;
 
-		if (bit(sl->zeroed, i)) {
+		if ((sl->page[i] & RDMIG__NOTICE_ZERO) || bit(m->hashes.landed_zero, i)) {
 			r->pkind[p] = RDMIG__PK_ZERO;
-		} else if (bit(sl->written, i)) {
-			if (bit(m->hashes.landed_zero, i)) {
-				r->pkind[p] = RDMIG__PK_ZERO;
-			} else {
-				r->pkind[p] = RDMIG__PK_HASH;
-				r->phash[p] = m->hashes.hash[j++];
-			}
+		} else {
+			r->pkind[p] = RDMIG__PK_HASH;
+			r->phash[p] = m->hashes.hash[j++];
 		}
 	}
 	w->nhead++;
@@ -350,12 +356,11 @@ static int write_run(struct rdmig__worker *w, const struct rdmig__dp_region *r,
 	} while (0)
 
 /*
- * Tells the destination, after this block's WRITEs on the same QP, which
- * pages to hash and which to zero. At most RDMIG__NOTICE_CREDITS are
+ * Sends the gathered NOTICE, after the WRITEs of its pages on the same QP:
+ * which pages to hash and which to zero. At most RDMIG__NOTICE_CREDITS are
  * unanswered; a slot's buffer is reused only once its SEND completed.
  */
-static int post_notice(struct rdmig__worker *w, unsigned region, uint64_t first, uint32_t npages,
-		       const uint64_t *written, const uint64_t *zeroed)
+static int post_notice(struct rdmig__worker *w)
 {
 	struct rdmig__msg *m = &w->msg;
 	struct notice_slot *sl;
@@ -363,23 +368,22 @@ static int post_notice(struct rdmig__worker *w, unsigned region, uint64_t first,
 	char why[128];
 	int len, ret;
 
+	if (!w->next.npages)
+		return 0;
 	WAIT_UNTIL(w, w->ntail - w->nhead < RDMIG__NOTICE_CREDITS);
 	sl = &w->slots[w->ntail % RDMIG__NOTICE_CREDITS];
 	WAIT_UNTIL(w, w->done_wrs >= sl->wr_pos);
 
-	sl->region = region;
-	sl->first = first;
-	sl->npages = npages;
-	memcpy(sl->written, written, sizeof(sl->written));
-	memcpy(sl->zeroed, zeroed, sizeof(sl->zeroed));
-	memset(m, 0, sizeof(*m));
+	sl->region = w->next.region;
+	sl->npages = w->next.npages;
+	memcpy(sl->page, w->next.page, sizeof(sl->page[0]) * sl->npages);
+	w->next.npages = 0;
+	memset(m, 0, offsetof(struct rdmig__msg, notice.page));
 	m->type = RDMIG__MSG_NOTICE;
 	m->notice.pass = w->dp->pass;
-	m->notice.region = region;
-	m->notice.first = first;
-	m->notice.npages = npages;
-	memcpy(m->notice.written, written, sizeof(m->notice.written));
-	memcpy(m->notice.zeroed, zeroed, sizeof(m->notice.zeroed));
+	m->notice.region = sl->region;
+	m->notice.npages = sl->npages;
+	memcpy(m->notice.page, sl->page, sizeof(sl->page[0]) * sl->npages);
 	buf = w->ep->bufs +
 	      (size_t)(w->ep->attr.nrecv + w->ntail % RDMIG__NOTICE_CREDITS) * w->ep->attr.bufsize;
 	len = rdmig__msg_encode(m, buf, w->ep->attr.bufsize, why, sizeof(why));
@@ -392,6 +396,36 @@ static int post_notice(struct rdmig__worker *w, unsigned region, uint64_t first,
 	if ((ret = add_wr(w, IBV_WR_SEND, (uintptr_t)buf, w->ep->mr->lkey, 0, 0, (uint32_t)len, 0)))
 		return ret;
 	sl->wr_pos = w->posted_wrs;
+	return 0;
+}
+
+/*
+ * Adds a block's pages to hash (written) and to zero to the next NOTICE,
+ * their WRITEs being posted: the NOTICE goes when it is full, when the
+ * pages of another region come, and at the end of the pass. In a sparse
+ * pass one NOTICE so covers many blocks, not a round trip each.
+ */
+static int gather_notice(struct rdmig__worker *w, unsigned region, uint64_t first, uint32_t n,
+			 const uint64_t *written, const uint64_t *zeroed)
+{
+	struct notice_slot *nx = &w->next;
+	uint32_t count = 0;
+	int ret;
+
+	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++)
+		count += (uint32_t)__builtin_popcountll(written[k] | zeroed[k]);
+	if (!count)
+		return 0;
+	if (nx->npages && (nx->region != region || nx->npages + count > RDMIG__NOTICE_PAGES))
+		if ((ret = post_notice(w)))
+			return ret;
+	nx->region = region;
+	for (uint32_t i = 0; i < n; i++) {
+		if (bit(zeroed, i))
+			nx->page[nx->npages++] = (first + i) | RDMIG__NOTICE_ZERO;
+		else if (bit(written, i))
+			nx->page[nx->npages++] = first + i;
+	}
 	return 0;
 }
 
@@ -481,10 +515,7 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 		if ((ret = write_run(w, r, &run)))
 			return ret;
 	}
-	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++)
-		if (hashme[k] | zero[k])
-			return post_notice(w, ri, first, n, hashme, zero);
-	return 0;
+	return gather_notice(w, ri, first, n, hashme, zero);
 }
 
 static int do_chunk(struct rdmig__worker *w, uint64_t c)
@@ -518,6 +549,7 @@ static int worker_pass(struct rdmig__worker *w)
 	memset(w->slots, 0, sizeof(w->slots));
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;
 	w->nhead = w->ntail = 0;
+	w->next.npages = 0;
 	w->since_signal = 0;
 	w->busy_since_ns = 0;
 	w->err[0] = '\0';
@@ -530,7 +562,9 @@ static int worker_pass(struct rdmig__worker *w)
 	}
 	if (atomic_load(&dp->abort))
 		return -ECANCELED;
-	/* Every NOTICE answered: what the destination holds is known. */
+	/* Every NOTICE sent and answered: what the destination holds is known. */
+	if ((ret = post_notice(w)))
+		return ret;
 	WAIT_UNTIL(w, w->nhead == w->ntail);
 
 	/* PASS_END goes on this QP after every WRITE of ours. */

@@ -62,14 +62,13 @@
 #define ERR_CODE       16
 #define ERR_LEN	       20
 #define ERR_TEXT       24
-/* NOTICE and HASHES share their first 24 payload bytes. */
+/* NOTICE and HASHES share their first 16 payload bytes. */
 #define BLK_PASS	  16
 #define BLK_REGION	  24
 #define BLK_NPAGES	  28
 #define BLK_FIRST	  32
-#define NOTICE_WRITTEN(w) (40 + 8 * (size_t)(w))
-#define NOTICE_ZEROED(w)  (72 + 8 * (size_t)(w))
-#define NOTICE_LEN	  104
+#define NOTICE_PAGE(i)	  (32 + 8 * (size_t)(i))
+#define NOTICE_LEN(n)	  NOTICE_PAGE(n)
 #define HASHES_LZERO(w)	  (40 + 8 * (size_t)(w))
 #define HASHES_NHASHES	  72
 #define HASHES_RESERVED	  76
@@ -116,6 +115,7 @@ enum sample {
 	S_ERROR_EMPTY,
 	S_PROGRESS,
 	S_NOTICE,
+	S_NOTICE_MAX,
 	S_HASHES,
 	S_HASHES_EMPTY,
 	S_HASHES_MAX,
@@ -138,7 +138,8 @@ static const size_t sample_len[S_COUNT] = {
 	[S_ERROR] = 24 + sizeof(ERROR_TEXT) - 1,
 	[S_ERROR_EMPTY] = 24,
 	[S_PROGRESS] = 32,
-	[S_NOTICE] = NOTICE_LEN,
+	[S_NOTICE] = NOTICE_LEN(7),
+	[S_NOTICE_MAX] = NOTICE_LEN(RDMIG__NOTICE_PAGES),
 	[S_HASHES] = 80 + 5 * 16,
 	[S_HASHES_EMPTY] = 80,
 	[S_HASHES_MAX] = 80 + RDMIG__NOTICE_PAGES * 16,
@@ -271,18 +272,28 @@ static void make_sample(enum sample s, struct rdmig__msg *m)
 		m->progress.elapsed_ms = 0x00000003deadbeefull;
 		break;
 	case S_NOTICE:
-		/* written 0, 63, 96, 255; zeroed 1, 2, 184..191, 192 */
+		/* written 0, 63, 2^32, 2^63 - 1; zeroed 1, 0x1234, 2^63 - 2 */
 		m->type = RDMIG__MSG_NOTICE;
 		m->notice.pass = 0x8000000000000005ull;
 		m->notice.region = RDMIG__MAX_REGIONS - 1;
+		m->notice.npages = 7;
+		m->notice.page[0] = 0;
+		m->notice.page[1] = 1 | RDMIG__NOTICE_ZERO;
+		m->notice.page[2] = 63;
+		m->notice.page[3] = 0x1234 | RDMIG__NOTICE_ZERO;
+		m->notice.page[4] = 0x100000000ull;
+		m->notice.page[5] = 0x7ffffffffffffffeull | RDMIG__NOTICE_ZERO;
+		m->notice.page[6] = 0x7fffffffffffffffull;
+		break;
+	case S_NOTICE_MAX:
+		/* 256 pages, 3 apart, every third zeroed */
+		m->type = RDMIG__MSG_NOTICE;
+		m->notice.pass = 1;
+		m->notice.region = 3;
 		m->notice.npages = RDMIG__NOTICE_PAGES;
-		m->notice.first = 0x8000000000000100ull;
-		m->notice.written[0] = 0x8000000000000001ull;
-		m->notice.written[1] = 0x0000000100000000ull;
-		m->notice.written[3] = 0x8000000000000000ull;
-		m->notice.zeroed[0] = 0x6;
-		m->notice.zeroed[2] = 0xff00000000000000ull;
-		m->notice.zeroed[3] = 0x1;
+		for (unsigned i = 0; i < RDMIG__NOTICE_PAGES; i++)
+			m->notice.page[i] = (0x0000123456789a00ull + 3 * i) |
+					    (i % 3 == 2 ? RDMIG__NOTICE_ZERO : 0);
 		break;
 	case S_HASHES:
 		/* 10 pages, 1 and 4 landed zero: room for 8 hashes, 5 sent */
@@ -290,7 +301,7 @@ static void make_sample(enum sample s, struct rdmig__msg *m)
 		m->hashes.pass = 0x8000000000000006ull;
 		m->hashes.region = 7;
 		m->hashes.npages = 10;
-		m->hashes.first = 0xfffffffffffffff0ull;
+		m->hashes.first = 0x7ffffffffffffff0ull;
 		m->hashes.landed_zero[0] = 0x12;
 		m->hashes.nhashes = 5;
 		for (unsigned i = 0; i < 5; i++) {
@@ -397,11 +408,8 @@ static void assert_msg_equal(const struct rdmig__msg *a, const struct rdmig__msg
 		assert_int_equal(a->notice.pass, b->notice.pass);
 		assert_int_equal(a->notice.region, b->notice.region);
 		assert_int_equal(a->notice.npages, b->notice.npages);
-		assert_int_equal(a->notice.first, b->notice.first);
-		for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
-			assert_int_equal(a->notice.written[w], b->notice.written[w]);
-			assert_int_equal(a->notice.zeroed[w], b->notice.zeroed[w]);
-		}
+		for (unsigned i = 0; i < a->notice.npages; i++)
+			assert_int_equal(a->notice.page[i], b->notice.page[i]);
 		break;
 	case RDMIG__MSG_HASHES:
 		assert_int_equal(a->hashes.pass, b->hashes.pass);
@@ -532,6 +540,7 @@ static void proto_notice_round_trips(void **state)
 {
 	(void)state;
 	round_trip(S_NOTICE);
+	round_trip(S_NOTICE_MAX);
 }
 
 static void proto_hashes_round_trips(void **state)
@@ -701,37 +710,35 @@ static void proto_hello_encodes_documented_layout(void **state)
 
 static void proto_notice_encodes_documented_layout(void **state)
 {
-	static const uint8_t want[NOTICE_LEN] = {
-		'R',  'D', 'M',	 'G',	     RDMIG__PROTO_VERSION,
-		0,    10,  0,	 NOTICE_LEN, 0,
-		0,    0,   0,	 0,	     0,
-		0,    5,   0,	 0,	     0,
-		0,    0,   0,	 0x80, /* pass */
-		0xff, 0,   0,	 0,	     0,
-		1,    0,   0, /* region, npages */
-		0,    1,   0,	 0,	     0,
-		0,    0,   0x80, /* first */
-		1,    0,   0,	 0,	     0,
-		0,    0,   0x80, /* written[0] */
-		0,    0,   0,	 0,	     1,
-		0,    0,   0, /* written[1] */
-		0,    0,   0,	 0,	     0,
-		0,    0,   0, /* written[2] */
-		0,    0,   0,	 0,	     0,
-		0,    0,   0x80, /* written[3] */
-		6,    0,   0,	 0,	     0,
-		0,    0,   0, /* zeroed[0] */
-		0,    0,   0,	 0,	     0,
-		0,    0,   0, /* zeroed[1] */
-		0,    0,   0,	 0,	     0,
-		0,    0,   0xff, /* zeroed[2] */
-		1,    0,   0,	 0,	     0,
-		0,    0,   0, /* zeroed[3] */
+	static const uint8_t want[NOTICE_LEN(7)] = {
+		'R',  'D',  'M',  'G',		RDMIG__PROTO_VERSION,
+		0,    10,   0,	  NOTICE_LEN(7), 0,
+		0,    0,    0,	  0,		0,
+		0,    5,    0,	  0,		0,
+		0,    0,    0,	  0x80, /* pass */
+		0xff, 0,    0,	  0,		7,
+		0,    0,    0, /* region, npages */
+		0,    0,    0,	  0,		0,
+		0,    0,    0, /* page[0] */
+		1,    0,    0,	  0,		0,
+		0,    0,    0x80, /* page[1], zeroed */
+		63,   0,    0,	  0,		0,
+		0,    0,    0, /* page[2] */
+		0x34, 0x12, 0,	  0,		0,
+		0,    0,    0x80, /* page[3], zeroed */
+		0,    0,    0,	  0,		1,
+		0,    0,    0, /* page[4] */
+		0xfe, 0xff, 0xff, 0xff,		0xff,
+		0xff, 0xff, 0xff, /* page[5], zeroed */
+		0xff, 0xff, 0xff, 0xff,		0xff,
+		0xff, 0xff, 0x7f, /* page[6] */
 	};
 
 	(void)state;
 	encode_sample(S_NOTICE, buf);
 	assert_memory_equal(buf, want, sizeof(want));
+	encode_sample(S_NOTICE_MAX, buf);
+	assert_int_equal(get_le(buf, NOTICE_PAGE(255), 8), 0x0000123456789a00ull + 3 * 255);
 }
 
 static void proto_hashes_encodes_documented_layout(void **state)
@@ -745,7 +752,7 @@ static void proto_hashes_encodes_documented_layout(void **state)
 		7,    0,    0,	  0,	10,
 		0,    0,    0, /* region, npages */
 		0xf0, 0xff, 0xff, 0xff, 0xff,
-		0xff, 0xff, 0xff, /* first */
+		0xff, 0xff, 0x7f, /* first */
 		0x12, 0,    0,	  0,	0,
 		0,    0,    0, /* landed_zero[0] */
 		0,    0,    0,	  0,	0,
@@ -1248,37 +1255,7 @@ static void proto_decode_block_bad_npages_ebadmsg(void **state)
 	PATCH_OK(S_HASHES_EMPTY, BLK_NPAGES, RDMIG__NOTICE_PAGES, 4);
 }
 
-/* [first, first + npages) must not wrap: its end, first + npages, is a uint64. */
-static void proto_decode_block_wraparound_ebadmsg(void **state)
-{
-	(void)state;
-	/* NOTICE: 256 pages */
-	PATCH_FAILS(S_NOTICE, BLK_FIRST, 0xffffffffffffff01ull, 8, "NOTICE: pages");
-	PATCH_FAILS(S_NOTICE, BLK_FIRST, 0xffffffffffffff00ull, 8, "wrap");
-	PATCH_FAILS(S_NOTICE, BLK_FIRST, ~0ull, 8, "wrap");
-	PATCH_OK(S_NOTICE, BLK_FIRST, 0xfffffffffffffeffull, 8);
-	PATCH_OK(S_NOTICE, BLK_FIRST, 0, 8);
-	/* HASHES: 10 pages */
-	PATCH_FAILS(S_HASHES, BLK_FIRST, 0xfffffffffffffff6ull, 8, "HASHES: pages");
-	PATCH_FAILS(S_HASHES, BLK_FIRST, ~0ull, 8, "wrap");
-	PATCH_OK(S_HASHES, BLK_FIRST, 0xfffffffffffffff5ull, 8);
-	/* HASHES: 1 page */
-	PATCH_FAILS(S_HASHES_EMPTY, BLK_FIRST, ~0ull, 8, "wrap");
-	PATCH_OK(S_HASHES_EMPTY, BLK_FIRST, ~0ull - 1, 8);
-}
-
-/* Encodes S_NOTICE with its bitmaps cleared and npages set, for the bitmap patches below. */
-static void notice_blank(uint32_t npages)
-{
-	encode_sample(S_NOTICE, buf);
-	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++) {
-		put_le(buf, NOTICE_WRITTEN(w), 0, 8);
-		put_le(buf, NOTICE_ZEROED(w), 0, 8);
-	}
-	put_le(buf, BLK_NPAGES, npages, 4);
-}
-
-/* Sets page `bit` in the bitmap of 4 words at off. */
+/* Sets bit `bit` in the bitmap of 4 words at off. */
 static void set_page(size_t off, unsigned bit)
 {
 	size_t at = off + 8 * (bit / 64);
@@ -1286,99 +1263,97 @@ static void set_page(size_t off, unsigned bit)
 	put_le(buf, at, get_le(buf, at, 8) | 1ull << (bit % 64), 8);
 }
 
-static void proto_decode_notice_page_beyond_npages_ebadmsg(void **state)
+/* A HASHES repeats its NOTICE's first page: an index, never a zero-fill flag. */
+static void proto_decode_hashes_first_not_a_page_ebadmsg(void **state)
 {
-	static const uint32_t npages[] = { 1, 2, 63, 64, 65, 100, 128, 200, 255 };
+	(void)state;
+	PATCH_FAILS(S_HASHES, BLK_FIRST, 0x8000000000000000ull, 8,
+		    "HASHES: first page 0x8000000000000000 is not a page index");
+	PATCH_FAILS(S_HASHES_EMPTY, BLK_FIRST, ~0ull, 8, "not a page index");
+	PATCH_OK(S_HASHES, BLK_FIRST, 0x7fffffffffffffffull, 8);
+	PATCH_OK(S_HASHES_EMPTY, BLK_FIRST, 0, 8);
+}
+
+/* Encodes a NOTICE of n pages: page i is `base + 2i`, odd ones zeroed. */
+static size_t notice_build(uint32_t n, uint64_t base)
+{
+	size_t len = NOTICE_LEN(n);
+
+	memset(buf, 0, sizeof(buf));
+	put_le(buf, OFF_MAGIC, RDMIG__PROTO_MAGIC, 4);
+	put_le(buf, OFF_VERSION, RDMIG__PROTO_VERSION, 2);
+	put_le(buf, OFF_TYPE, RDMIG__MSG_NOTICE, 2);
+	put_le(buf, OFF_LEN, len, 4);
+	put_le(buf, BLK_PASS, 2, 8);
+	put_le(buf, BLK_REGION, 1, 4);
+	put_le(buf, BLK_NPAGES, n, 4);
+	for (uint32_t i = 0; i < n; i++)
+		put_le(buf, NOTICE_PAGE(i), (base + 2 * i) | (i % 2 ? RDMIG__NOTICE_ZERO : 0), 8);
+	return len;
+}
+
+/*
+ * A NOTICE's pages strictly increase, whatever their zero-fill flags: no
+ * page twice (hashed and zeroed at once), and the destination checks only
+ * the last against its region.
+ */
+static void proto_decode_notice_pages_not_increasing_ebadmsg(void **state)
+{
+	static const uint32_t counts[] = { 2, 3, 64, 65, 255, 256 };
 
 	(void)state;
-	/* the sample's written page 255 with one page less */
-	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 255, 4,
-		    "NOTICE: written page 255 is beyond its 255 pages");
-	/* its written page 96 and zeroed pages 184..192 */
-	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 96, 4, "written page 96 is beyond its 96 pages");
+	/* the sample: 0, 1z, 63, 0x1234z, 2^32, (2^63 - 2)z, 2^63 - 1 */
+	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(2), 0, 8,
+		    "NOTICE: page 0x0 (entry 2) does not follow page 0x1");
+	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(1), RDMIG__NOTICE_ZERO, 8,
+		    "NOTICE: page 0x0 (entry 1) does not follow page 0x0");
+	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(6), 0x7ffffffffffffffeull, 8, "(entry 6) does not follow");
+	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(4), 0x1233, 8, "page 0x1233 (entry 4)");
+	/* the flag is not part of the page: these still increase */
+	PATCH_OK(S_NOTICE, NOTICE_PAGE(6), ~0ull, 8);
+	PATCH_OK(S_NOTICE, NOTICE_PAGE(3), 0x1234, 8);
+	PATCH_OK(S_NOTICE, NOTICE_PAGE(0), RDMIG__NOTICE_ZERO, 8);
+	PATCH_FAILS(S_NOTICE_MAX, NOTICE_PAGE(255), 0x0000123456789a00ull, 8, "(entry 255)");
 
-	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(npages); i++) {
-		uint32_t n = npages[i];
+	for (unsigned k = 0; k < RDMIG__ARRAY_SIZE(counts); k++) {
+		uint32_t n = counts[k];
+		size_t len = notice_build(n, 0x7ffffffffffffe00ull);
+		char want[96];
 
-		/* the last page is fine, in either bitmap */
-		notice_blank(n);
-		set_page(NOTICE_WRITTEN(0), n - 1);
-		check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
-		notice_blank(n);
-		set_page(NOTICE_ZEROED(0), n - 1);
-		check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
-
-		/* the next page, or the last of the bitmap, is not */
-		for (unsigned b = 0; b < 2; b++) {
-			unsigned bit = b ? RDMIG__NOTICE_PAGES - 1 : n;
-			char want[64];
-
-			notice_blank(n);
-			set_page(NOTICE_WRITTEN(0), 0);
-			set_page(NOTICE_WRITTEN(0), bit);
-			snprintf(want, sizeof(want),
-				 "NOTICE: written page %u is beyond its %u pages", bit, n);
-			check_decode(buf, NOTICE_LEN, -EBADMSG, want, __LINE__);
-
-			notice_blank(n);
-			set_page(NOTICE_WRITTEN(0), 0);
-			set_page(NOTICE_ZEROED(0), bit);
-			snprintf(want, sizeof(want),
-				 "NOTICE: zeroed page %u is beyond its %u pages", bit, n);
-			check_decode(buf, NOTICE_LEN, -EBADMSG, want, __LINE__);
-		}
+		check_decode(buf, len, 0, NULL, __LINE__);
+		assert_int_equal(msg_out.notice.npages, n);
+		assert_int_equal(msg_out.notice.page[n - 1] & ~RDMIG__NOTICE_ZERO,
+				 0x7ffffffffffffe00ull + 2 * (n - 1));
+		/* the last page repeated, or the two last swapped */
+		put_le(buf, NOTICE_PAGE(n - 1), get_le(buf, NOTICE_PAGE(n - 2), 8), 8);
+		snprintf(want, sizeof(want), "(entry %u) does not follow", n - 1);
+		check_decode(buf, len, -EBADMSG, want, __LINE__);
+		notice_build(n, 0);
+		put_le(buf, NOTICE_PAGE(n - 2), 2 * (n - 1), 8);
+		put_le(buf, NOTICE_PAGE(n - 1), 2 * (n - 2), 8);
+		check_decode(buf, len, -EBADMSG, want, __LINE__);
 	}
 }
 
-static void proto_decode_notice_page_written_and_zeroed_ebadmsg(void **state)
+/* The payload holds exactly npages pages; a count over 256 is refused before any size math. */
+static void proto_decode_notice_count_mismatch_ebadmsg(void **state)
 {
-	(void)state;
-	/* the sample's written pages 0, 63, 96 and 255, zeroed as well */
-	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(0), 0x7, 8,
-		    "NOTICE: page 0 is both written and zeroed");
-	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(0) + 7, 0x80, 1, "page 63 is both");
-	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(1), 0x0000000100000000ull, 8, "page 96 is both");
-	PATCH_FAILS(S_NOTICE, NOTICE_ZEROED(3), 0x8000000000000001ull, 8, "page 255 is both");
-	/* and the sample's zeroed pages 1 and 192, written as well */
-	PATCH_FAILS(S_NOTICE, NOTICE_WRITTEN(0), 0x8000000000000003ull, 8, "page 1 is both");
-	PATCH_FAILS(S_NOTICE, NOTICE_WRITTEN(3), 0x8000000000000001ull, 8, "page 192 is both");
+	size_t len;
 
-	notice_blank(8);
-	set_page(NOTICE_WRITTEN(0), 3);
-	set_page(NOTICE_ZEROED(0), 3);
-	check_decode(buf, NOTICE_LEN, -EBADMSG, "NOTICE: page 3 is both written and zeroed",
-		     __LINE__);
-	/* neighbours are fine */
-	notice_blank(8);
-	set_page(NOTICE_WRITTEN(0), 3);
-	set_page(NOTICE_ZEROED(0), 2);
-	set_page(NOTICE_ZEROED(0), 4);
-	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
-}
-
-/* A NOTICE says something: at least one page is written or zeroed. */
-static void proto_decode_notice_without_pages_ebadmsg(void **state)
-{
 	(void)state;
-	notice_blank(RDMIG__NOTICE_PAGES);
-	check_decode(buf, NOTICE_LEN, -EBADMSG, "NOTICE: no page is written or zeroed", __LINE__);
-	notice_blank(1);
-	check_decode(buf, NOTICE_LEN, -EBADMSG, "NOTICE: no page", __LINE__);
-	/* one page, either way, is enough */
-	set_page(NOTICE_WRITTEN(0), 0);
-	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
-	notice_blank(RDMIG__NOTICE_PAGES);
-	set_page(NOTICE_ZEROED(0), RDMIG__NOTICE_PAGES - 1);
-	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
-	/* all written, or all zeroed */
-	notice_blank(RDMIG__NOTICE_PAGES);
-	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
-		put_le(buf, NOTICE_WRITTEN(w), ~0ull, 8);
-	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
-	notice_blank(RDMIG__NOTICE_PAGES);
-	for (unsigned w = 0; w < RDMIG__NOTICE_WORDS; w++)
-		put_le(buf, NOTICE_ZEROED(w), ~0ull, 8);
-	check_decode(buf, NOTICE_LEN, 0, NULL, __LINE__);
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 6, 4, "NOTICE: payload of 72 bytes, expected 64");
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 8, 4, "NOTICE: payload of 72 bytes, expected 80");
+	PATCH_FAILS(S_NOTICE_MAX, BLK_NPAGES, RDMIG__NOTICE_PAGES - 1, 4, "payload");
+	PATCH_FAILS(S_NOTICE, BLK_NPAGES, 0x20000007u, 4, "NOTICE: 536870919 pages, not in");
+	/* over 256, with the pages present */
+	len = notice_build(RDMIG__NOTICE_PAGES + 1, 0);
+	check_decode(buf, len, -EBADMSG, "NOTICE: 257 pages, not in [1, 256]", __LINE__);
+	/* none at all: the header and a count of 0 */
+	len = notice_build(0, 0);
+	check_decode(buf, len, -EBADMSG, "NOTICE: 0 pages", __LINE__);
+	len = notice_build(1, 5);
+	check_decode(buf, len, 0, NULL, __LINE__);
+	assert_int_equal(msg_out.notice.page[0], 5);
 }
 
 static void proto_decode_hashes_landed_zero_beyond_npages_ebadmsg(void **state)
@@ -1762,19 +1737,14 @@ static void proto_encode_invalid_message_einval(void **state)
 	msg_in.notice.npages = 0;
 	ENCODE_EINVAL("NOTICE: 0 pages");
 	make_sample(S_NOTICE, &msg_in);
-	msg_in.notice.written[3] = 0;
-	msg_in.notice.npages = 190;
-	ENCODE_EINVAL("NOTICE: zeroed page 190 is beyond its 190 pages");
+	msg_in.notice.npages = RDMIG__NOTICE_PAGES + 1;
+	ENCODE_EINVAL("NOTICE: 257 pages");
 	make_sample(S_NOTICE, &msg_in);
-	msg_in.notice.zeroed[0] |= 1ull << 63;
-	ENCODE_EINVAL("NOTICE: page 63 is both written and zeroed");
+	msg_in.notice.page[2] = 0;
+	ENCODE_EINVAL("NOTICE: page 0x0 (entry 2) does not follow page 0x1");
 	make_sample(S_NOTICE, &msg_in);
-	memset(msg_in.notice.written, 0, sizeof(msg_in.notice.written));
-	memset(msg_in.notice.zeroed, 0, sizeof(msg_in.notice.zeroed));
-	ENCODE_EINVAL("NOTICE: no page");
-	make_sample(S_NOTICE, &msg_in);
-	msg_in.notice.first = ~0ull - 100;
-	ENCODE_EINVAL("NOTICE: pages 0xffffffffffffff9b+256 wrap around");
+	msg_in.notice.page[1] = 0 | RDMIG__NOTICE_ZERO;
+	ENCODE_EINVAL("NOTICE: page 0x0 (entry 1) does not follow page 0x0");
 
 	make_sample(S_HASHES, &msg_in);
 	msg_in.hashes.pass = 0;
@@ -1782,6 +1752,9 @@ static void proto_encode_invalid_message_einval(void **state)
 	make_sample(S_HASHES, &msg_in);
 	msg_in.hashes.landed_zero[2] = 1;
 	ENCODE_EINVAL("HASHES: landed-zero page 128 is beyond its 10 pages");
+	make_sample(S_HASHES, &msg_in);
+	msg_in.hashes.first = RDMIG__NOTICE_ZERO | 5;
+	ENCODE_EINVAL("HASHES: first page 0x8000000000000005 is not a page index");
 	make_sample(S_HASHES, &msg_in);
 	msg_in.hashes.nhashes = 9;
 	ENCODE_EINVAL("HASHES: 9 hashes for 8 pages");
@@ -1916,10 +1889,9 @@ int main(void)
 		cmocka_unit_test(proto_decode_ack_unknown_region_flags_ebadmsg),
 		cmocka_unit_test(proto_decode_block_bad_region_ebadmsg),
 		cmocka_unit_test(proto_decode_block_bad_npages_ebadmsg),
-		cmocka_unit_test(proto_decode_block_wraparound_ebadmsg),
-		cmocka_unit_test(proto_decode_notice_page_beyond_npages_ebadmsg),
-		cmocka_unit_test(proto_decode_notice_page_written_and_zeroed_ebadmsg),
-		cmocka_unit_test(proto_decode_notice_without_pages_ebadmsg),
+		cmocka_unit_test(proto_decode_hashes_first_not_a_page_ebadmsg),
+		cmocka_unit_test(proto_decode_notice_pages_not_increasing_ebadmsg),
+		cmocka_unit_test(proto_decode_notice_count_mismatch_ebadmsg),
 		cmocka_unit_test(proto_decode_hashes_landed_zero_beyond_npages_ebadmsg),
 		cmocka_unit_test(proto_decode_hashes_more_than_pages_ebadmsg),
 		cmocka_unit_test(proto_decode_hashes_count_mismatch_ebadmsg),

@@ -415,8 +415,9 @@ static void garbage_after_hello_withdraws_memory(void **state)
 
 /*
  * A source that got through HELLO and onto a data QP sends a NOTICE the
- * destination must refuse. Every NOTICE orders page 0..npages zeroed, so
- * guest memory still holding the pattern proves nothing was applied.
+ * destination must refuse. Every NOTICE orders its pages first..first +
+ * npages - 1 zeroed, so guest memory still holding the pattern proves
+ * nothing was applied.
  */
 static void bad_notice(uint32_t hello_flags_, uint64_t pass, uint32_t region, uint64_t first,
 		       uint32_t npages, int want_ret, const char *want)
@@ -437,10 +438,9 @@ static void bad_notice(uint32_t hello_flags_, uint64_t pass, uint32_t region, ui
 	msg.type = RDMIG__MSG_NOTICE;
 	msg.notice.pass = pass;
 	msg.notice.region = region;
-	msg.notice.first = first;
 	msg.notice.npages = npages;
 	for (uint32_t i = 0; i < npages; i++)
-		msg.notice.zeroed[i / 64] |= 1ull << (i % 64);
+		msg.notice.page[i] = (first + i) | RDMIG__NOTICE_ZERO;
 	len = rdmig__msg_encode(&msg, buf, sizeof(buf), why, sizeof(why));
 	assert_true(len > 0);
 	assert_int_equal(rogue_send_on(&r.data, buf, (size_t)len), IBV_WC_SUCCESS);
