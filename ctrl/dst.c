@@ -646,8 +646,8 @@ static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig_
 
 		if (e & RDMIG__NOTICE_ZERO)
 			memset(page, 0, ps);
-		else if (rdmig__scan_page(&dst->scanner, &s->key, page, ps,
-					  &ans->hashes.hash[n]) == RDMIG__PAGE_ZERO)
+		else if (rdmig__scan_page(&dst->scanner, &s->key, page, ps, &ans->hashes.hash[n]) ==
+			 RDMIG__PAGE_ZERO)
 			ans->hashes.landed_zero[i / 64] |= 1ull << (i % 64);
 		else
 			n++;

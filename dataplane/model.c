@@ -97,6 +97,41 @@ static uint64_t predict_writes(const struct rdmig__model_sample *s, uint64_t wri
 	return written;
 }
 
+/*
+ * What a pass takes beyond its slower stage, as a share of that stage: the
+ * mean over the window's passes. Mostly the pipeline's bubbles (the wire
+ * idle while the first pages are scanned, waits for answers at the end),
+ * which grow with the pass; the handshakes at its end are a fraction of a
+ * millisecond. A window of empty passes (no stage at all) gives their mean
+ * overhead in *fixed instead.
+ */
+static void fit_overhead(const struct rdmig__model *m, uint64_t *fixed, double *share)
+{
+	unsigned n = 0;
+
+	*fixed = 0;
+	*share = 0;
+	for (unsigned i = 0; i < m->n; i++) {
+		const struct rdmig__model_pass *p = &m->win[i];
+		uint64_t scan = p->workers ? p->scan_ns / p->workers : p->scan_ns;
+		uint64_t slower = RDMIG__MAX(scan, p->wire_ns);
+		uint64_t over = p->duration_ns > slower ? p->duration_ns - slower : 0;
+
+		if (!slower) {
+			*fixed += over;
+			continue;
+		}
+		*share += (double)over / (double)slower;
+		n++;
+	}
+	if (n) {
+		*share /= n;
+		*fixed = 0;
+	} else {
+		*fixed /= m->n;
+	}
+}
+
 /* Did a recent pass write WRITEs of about this size? */
 static bool similar_writes(const struct rdmig__model *m, uint64_t bytes, uint64_t writes)
 {
@@ -122,8 +157,9 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 {
 	const struct rdmig__model_pass *last = NULL;
 	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0;
-	uint64_t w_sbytes = 0, w_sns = 0, overhead = 0, base, w_base, scanned, written, writes;
-	double x = 0, y = 0;
+	uint64_t w_sbytes = 0, w_sns = 0, base, w_base, scanned, written, writes;
+	double x = 0, y = 0, share;
+	uint64_t fixed;
 	size_t size = e->size;
 
 	memset(e, 0, sizeof(*e));
@@ -132,8 +168,6 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		return rdmig__err(-ENODATA, "no pass has run yet: nothing to estimate from");
 	for (unsigned i = 0; i < m->n; i++) {
 		const struct rdmig__model_pass *p = &m->win[i];
-		uint64_t scan_stage = p->workers ? p->scan_ns / p->workers : p->scan_ns;
-		uint64_t slower = RDMIG__MAX(scan_stage, p->wire_ns);
 
 		w_dirty += p->dirty;
 		w_ball += p->ballooned;
@@ -141,11 +175,10 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		w_written += p->written;
 		w_sbytes += p->scanned * m->page_size;
 		w_sns += p->scan_ns;
-		overhead += p->duration_ns > slower ? p->duration_ns - slower : 0;
 		if (p->written)
 			last = p;
 	}
-	overhead /= m->n;
+	fit_overhead(m, &fixed, &share);
 
 	/* Shares of the non-ballooned dirty pages that were scanned and written. */
 	if (ballooned == UINT64_MAX)
@@ -177,7 +210,6 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->dirty_pages = dirty;
 	e->wire_bytes = written * m->page_size;
 	e->passes = m->n;
-	e->overhead_ns = overhead;
 	e->writes = writes;
 	e->write_cost_ns = (uint64_t)(y * 1e9 + 0.5);
 	if (writes && !similar_writes(m, e->wire_bytes, writes))
@@ -192,6 +224,8 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->scan_ns = scanned && e->scan_rate
 			     ? muldiv(scanned * m->page_size, 1000000000, e->scan_rate)
 			     : 0;
+	e->overhead_ns =
+		fixed + (uint64_t)((double)RDMIG__MAX(e->scan_ns, e->wire_ns) * share + 0.5);
 	e->final_pass_ns = RDMIG__MAX(e->scan_ns, e->wire_ns) + e->overhead_ns;
 	return 0;
 }

@@ -20,8 +20,10 @@
  *   pass that wrote. A dirty set whose WRITEs are unlike every recent
  *   pass's (a scattered set after a first pass of 1 MiB WRITEs) leaves the
  *   per-WRITE cost unknown: the estimate says it extrapolates;
- * - overhead: what a pass costs beyond its slower stage (handshakes, the
- *   last completions), averaged.
+ * - overhead: what a pass costs beyond its slower stage (the pipeline's
+ *   bubbles, handshakes, the last completions and answers), as a share of
+ *   that stage averaged over recent passes: a bulk pass's milliseconds say
+ *   nothing of a small one's.
  * Pure: no I/O, no locks; the source feeds it after every pass.
  */
 #ifndef RDMIG_DATAPLANE_MODEL_H

@@ -163,10 +163,10 @@ static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
 		return wfail(w, -EPROTO,
 			     "HASHES (pass %llu, region %u, %u pages from %llu, %u hashes) does "
 			     "not answer our NOTICE (pass %llu, region %u, %u pages from %llu)",
-			     (unsigned long long)m->hashes.pass, m->hashes.region,
-			     m->hashes.npages, (unsigned long long)m->hashes.first,
-			     m->hashes.nhashes, (unsigned long long)dp->pass, sl->region,
-			     sl->npages, (unsigned long long)(sl->page[0] & ~RDMIG__NOTICE_ZERO));
+			     (unsigned long long)m->hashes.pass, m->hashes.region, m->hashes.npages,
+			     (unsigned long long)m->hashes.first, m->hashes.nhashes,
+			     (unsigned long long)dp->pass, sl->region, sl->npages,
+			     (unsigned long long)(sl->page[0] & ~RDMIG__NOTICE_ZERO));
 
 	r = &dp->regions[sl->region];
 	for (uint32_t i = 0; i < sl->npages; i++) {

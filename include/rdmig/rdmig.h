@@ -218,7 +218,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 /*
  * A prediction of the final pass (DESIGN.md, the bandwidth model), filled by
  * rdmig_src_estimate(). A pass is modelled as its slower stage, the scan of
- * the dirty pages or the wire carrying what must go, plus a fixed overhead.
+ * the dirty pages or the wire carrying what must go, plus an overhead, the
+ * share of the slower stage that recent passes took beyond theirs.
  * The rates come from recent passes; the share of pages written from a
  * sample of about 4096 of the dirty pages when bitmaps are given and
  * skipping is on (scanned and decided as a pass would, now), else from
@@ -233,7 +234,7 @@ struct rdmig_estimate {
 	uint64_t wire_bytes;	  /* predicted bytes on the wire */
 	uint64_t scan_ns;	  /* predicted scan stage */
 	uint64_t wire_ns;	  /* predicted wire stage */
-	uint64_t overhead_ns;	  /* per-pass overhead, measured */
+	uint64_t overhead_ns;	  /* beyond the slower stage, from recent passes */
 	uint64_t scan_rate;	  /* bytes per second, all workers */
 	uint64_t wire_rate;	  /* bytes per second of busy wire */
 	uint32_t write_share_ppm; /* of dirty pages not ballooned, the share written */

@@ -63,16 +63,16 @@
 #define ERR_LEN	       20
 #define ERR_TEXT       24
 /* NOTICE and HASHES share their first 16 payload bytes. */
-#define BLK_PASS	  16
-#define BLK_REGION	  24
-#define BLK_NPAGES	  28
-#define BLK_FIRST	  32
-#define NOTICE_PAGE(i)	  (32 + 8 * (size_t)(i))
-#define NOTICE_LEN(n)	  NOTICE_PAGE(n)
-#define HASHES_LZERO(w)	  (40 + 8 * (size_t)(w))
-#define HASHES_NHASHES	  72
-#define HASHES_RESERVED	  76
-#define HASHES_HASH(i)	  (80 + 16 * (size_t)(i))
+#define BLK_PASS	16
+#define BLK_REGION	24
+#define BLK_NPAGES	28
+#define BLK_FIRST	32
+#define NOTICE_PAGE(i)	(32 + 8 * (size_t)(i))
+#define NOTICE_LEN(n)	NOTICE_PAGE(n)
+#define HASHES_LZERO(w) (40 + 8 * (size_t)(w))
+#define HASHES_NHASHES	72
+#define HASHES_RESERVED 76
+#define HASHES_HASH(i)	(80 + 16 * (size_t)(i))
 
 #define ERROR_TEXT "destination refused: region 3 gpa 0x100000 ~ [layout mismatch]"
 
@@ -711,27 +711,94 @@ static void proto_hello_encodes_documented_layout(void **state)
 static void proto_notice_encodes_documented_layout(void **state)
 {
 	static const uint8_t want[NOTICE_LEN(7)] = {
-		'R',  'D',  'M',  'G',		RDMIG__PROTO_VERSION,
-		0,    10,   0,	  NOTICE_LEN(7), 0,
-		0,    0,    0,	  0,		0,
-		0,    5,    0,	  0,		0,
-		0,    0,    0,	  0x80, /* pass */
-		0xff, 0,    0,	  0,		7,
-		0,    0,    0, /* region, npages */
-		0,    0,    0,	  0,		0,
-		0,    0,    0, /* page[0] */
-		1,    0,    0,	  0,		0,
-		0,    0,    0x80, /* page[1], zeroed */
-		63,   0,    0,	  0,		0,
-		0,    0,    0, /* page[2] */
-		0x34, 0x12, 0,	  0,		0,
-		0,    0,    0x80, /* page[3], zeroed */
-		0,    0,    0,	  0,		1,
-		0,    0,    0, /* page[4] */
-		0xfe, 0xff, 0xff, 0xff,		0xff,
-		0xff, 0xff, 0xff, /* page[5], zeroed */
-		0xff, 0xff, 0xff, 0xff,		0xff,
-		0xff, 0xff, 0x7f, /* page[6] */
+		'R',
+		'D',
+		'M',
+		'G',
+		RDMIG__PROTO_VERSION,
+		0,
+		10,
+		0,
+		NOTICE_LEN(7),
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		5,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0x80, /* pass */
+		0xff,
+		0,
+		0,
+		0,
+		7,
+		0,
+		0,
+		0, /* region, npages */
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0, /* page[0] */
+		1,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0x80, /* page[1], zeroed */
+		63,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0, /* page[2] */
+		0x34,
+		0x12,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0x80, /* page[3], zeroed */
+		0,
+		0,
+		0,
+		0,
+		1,
+		0,
+		0,
+		0, /* page[4] */
+		0xfe,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff, /* page[5], zeroed */
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0x7f, /* page[6] */
 	};
 
 	(void)state;
@@ -1307,7 +1374,8 @@ static void proto_decode_notice_pages_not_increasing_ebadmsg(void **state)
 		    "NOTICE: page 0x0 (entry 2) does not follow page 0x1");
 	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(1), RDMIG__NOTICE_ZERO, 8,
 		    "NOTICE: page 0x0 (entry 1) does not follow page 0x0");
-	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(6), 0x7ffffffffffffffeull, 8, "(entry 6) does not follow");
+	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(6), 0x7ffffffffffffffeull, 8,
+		    "(entry 6) does not follow");
 	PATCH_FAILS(S_NOTICE, NOTICE_PAGE(4), 0x1233, 8, "page 0x1233 (entry 4)");
 	/* the flag is not part of the page: these still increase */
 	PATCH_OK(S_NOTICE, NOTICE_PAGE(6), ~0ull, 8);

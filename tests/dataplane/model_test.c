@@ -74,8 +74,9 @@ static void model_wire_bound_predicts_wire_time_plus_overhead(void **state)
 	assert_int_equal(e.wire_rate, 500 * PS * 1000 / 100);
 	assert_int_equal(e.wire_ns, 200 * MS);
 	assert_int_equal(e.scan_ns, 20 * MS);
-	assert_int_equal(e.overhead_ns, 5 * MS);
-	assert_int_equal(e.final_pass_ns, 205 * MS);
+	/* 5 ms over 100 ms of wire: 5% of the 200 ms predicted. */
+	assert_int_equal(e.overhead_ns, 10 * MS);
+	assert_int_equal(e.final_pass_ns, 210 * MS);
 	assert_int_equal(e.write_share_ppm, 500000);
 	assert_int_equal(e.dirty_pages, 2000);
 	assert_int_equal(e.passes, 3);
@@ -90,7 +91,26 @@ static void model_scan_bound_predicts_scan_time(void **state)
 	assert_int_equal(e.scan_rate, 2 * (1000 * PS * 1000 / 80));
 	assert_int_equal(e.scan_ns, 20 * MS);
 	assert_int_equal(e.wire_ns, 1 * MS);
-	assert_int_equal(e.final_pass_ns, 21 * MS);
+	assert_int_equal(e.final_pass_ns, 20 * MS + MS / 2); /* 1 ms over 40: 2.5% */
+}
+
+/*
+ * Overhead is a share of the slower stage, averaged over the passes: a
+ * small pass after a large one is charged neither the large one's
+ * milliseconds nor nothing.
+ */
+static void model_overhead_is_a_share_of_the_pass(void **state)
+{
+	(void)state;
+	add(10000, 10000, 1000, 10, 10); /* a bulk pass: 10 ms over 1000 ms, 1% */
+	add(1000, 1000, 100, 10, 11);	 /* a small one: 11 ms over 100 ms, 11% */
+	assert_int_equal(estimate(2000, 0), 0);
+	assert_int_equal(e.wire_ns, 200 * MS);
+	assert_int_equal(e.overhead_ns, 12 * MS); /* 6% */
+	assert_int_equal(e.final_pass_ns, 212 * MS);
+	/* Nothing dirty: no stage, no share of it. */
+	assert_int_equal(estimate(0, 0), 0);
+	assert_int_equal(e.final_pass_ns, 0);
 }
 
 static void model_skipped_pages_never_count_as_wire_bytes(void **state)
@@ -172,7 +192,7 @@ static void model_skipping_off_counts_every_dirty_page(void **state)
 	assert_int_equal(estimate(400, 0), 0);
 	assert_int_equal(e.wire_bytes, 400 * PS);
 	assert_int_equal(e.scan_ns, 0);
-	assert_int_equal(e.final_pass_ns, 40 * MS + 10 * MS);
+	assert_int_equal(e.final_pass_ns, 40 * MS + 5 * MS); /* 10 ms over 80: 12.5% */
 }
 
 /*
@@ -331,6 +351,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(model_no_pass_enodata),
 		T(model_wire_bound_predicts_wire_time_plus_overhead),
+		T(model_overhead_is_a_share_of_the_pass),
 		T(model_scan_bound_predicts_scan_time),
 		T(model_skipped_pages_never_count_as_wire_bytes),
 		T(model_window_forgets_old_passes),
