@@ -172,16 +172,28 @@ static unsigned bitmap_weight(const uint64_t *bm)
 	return n;
 }
 
+/* The fields a NOTICE and its HASHES share: a pass, a region, 1..256 pages. */
+static int check_list(const char *name, uint64_t pass, uint32_t region, uint32_t npages, char *err,
+		      size_t errlen)
+{
+	if (!pass)
+		return fail(err, errlen, -EBADMSG, "%s: pass 0", name);
+	if (region >= RDMIG__MAX_REGIONS)
+		return fail(err, errlen, -EBADMSG, "%s: region %u >= %u", name, region,
+			    RDMIG__MAX_REGIONS);
+	if (!npages || npages > RDMIG__NOTICE_PAGES)
+		return fail(err, errlen, -EBADMSG, "%s: %u pages, not in [1, %u]", name, npages,
+			    RDMIG__NOTICE_PAGES);
+	return 0;
+}
+
 static int validate_notice(const struct rdmig__msg *m, char *err, size_t errlen)
 {
-	if (!m->notice.pass)
-		return fail(err, errlen, -EBADMSG, "NOTICE: pass 0");
-	if (m->notice.region >= RDMIG__MAX_REGIONS)
-		return fail(err, errlen, -EBADMSG, "NOTICE: region %u >= %u", m->notice.region,
-			    RDMIG__MAX_REGIONS);
-	if (!m->notice.npages || m->notice.npages > RDMIG__NOTICE_PAGES)
-		return fail(err, errlen, -EBADMSG, "NOTICE: %u pages, not in [1, %u]",
-			    m->notice.npages, RDMIG__NOTICE_PAGES);
+	int ret;
+
+	if ((ret = check_list("NOTICE", m->notice.pass, m->notice.region, m->notice.npages, err,
+			      errlen)))
+		return ret;
 	/* Increasing: no page twice, and the last is the largest. */
 	for (uint32_t i = 1; i < m->notice.npages; i++) {
 		uint64_t prev = m->notice.page[i - 1] & ~RDMIG__NOTICE_ZERO;
@@ -198,16 +210,11 @@ static int validate_notice(const struct rdmig__msg *m, char *err, size_t errlen)
 static int validate_hashes(const struct rdmig__msg *m, char *err, size_t errlen)
 {
 	unsigned zero;
-	int bit;
+	int ret, bit;
 
-	if (!m->hashes.pass)
-		return fail(err, errlen, -EBADMSG, "HASHES: pass 0");
-	if (m->hashes.region >= RDMIG__MAX_REGIONS)
-		return fail(err, errlen, -EBADMSG, "HASHES: region %u >= %u", m->hashes.region,
-			    RDMIG__MAX_REGIONS);
-	if (!m->hashes.npages || m->hashes.npages > RDMIG__NOTICE_PAGES)
-		return fail(err, errlen, -EBADMSG, "HASHES: %u pages, not in [1, %u]",
-			    m->hashes.npages, RDMIG__NOTICE_PAGES);
+	if ((ret = check_list("HASHES", m->hashes.pass, m->hashes.region, m->hashes.npages, err,
+			      errlen)))
+		return ret;
 	if (m->hashes.first & RDMIG__NOTICE_ZERO)
 		return fail(err, errlen, -EBADMSG, "HASHES: first page 0x%llx is not a page index",
 			    (unsigned long long)m->hashes.first);

@@ -1341,19 +1341,25 @@ static void proto_decode_hashes_first_not_a_page_ebadmsg(void **state)
 	PATCH_OK(S_HASHES_EMPTY, BLK_FIRST, 0, 8);
 }
 
+/* Clears buf and writes the header and first 16 payload bytes of a NOTICE or HASHES. */
+static void block_start(unsigned type, size_t len, uint64_t pass, uint32_t npages)
+{
+	memset(buf, 0, sizeof(buf));
+	put_le(buf, OFF_MAGIC, RDMIG__PROTO_MAGIC, 4);
+	put_le(buf, OFF_VERSION, RDMIG__PROTO_VERSION, 2);
+	put_le(buf, OFF_TYPE, type, 2);
+	put_le(buf, OFF_LEN, len, 4);
+	put_le(buf, BLK_PASS, pass, 8);
+	put_le(buf, BLK_REGION, 1, 4);
+	put_le(buf, BLK_NPAGES, npages, 4);
+}
+
 /* Encodes a NOTICE of n pages: page i is `base + 2i`, odd ones zeroed. */
 static size_t notice_build(uint32_t n, uint64_t base)
 {
 	size_t len = NOTICE_LEN(n);
 
-	memset(buf, 0, sizeof(buf));
-	put_le(buf, OFF_MAGIC, RDMIG__PROTO_MAGIC, 4);
-	put_le(buf, OFF_VERSION, RDMIG__PROTO_VERSION, 2);
-	put_le(buf, OFF_TYPE, RDMIG__MSG_NOTICE, 2);
-	put_le(buf, OFF_LEN, len, 4);
-	put_le(buf, BLK_PASS, 2, 8);
-	put_le(buf, BLK_REGION, 1, 4);
-	put_le(buf, BLK_NPAGES, n, 4);
+	block_start(RDMIG__MSG_NOTICE, len, 2, n);
 	for (uint32_t i = 0; i < n; i++)
 		put_le(buf, NOTICE_PAGE(i), (base + 2 * i) | (i % 2 ? RDMIG__NOTICE_ZERO : 0), 8);
 	return len;
@@ -1445,14 +1451,7 @@ static size_t hashes_build(uint32_t npages, unsigned z, uint32_t n)
 {
 	size_t len = HASHES_HASH(n);
 
-	memset(buf, 0, sizeof(buf));
-	put_le(buf, OFF_MAGIC, RDMIG__PROTO_MAGIC, 4);
-	put_le(buf, OFF_VERSION, RDMIG__PROTO_VERSION, 2);
-	put_le(buf, OFF_TYPE, RDMIG__MSG_HASHES, 2);
-	put_le(buf, OFF_LEN, len, 4);
-	put_le(buf, BLK_PASS, 3, 8);
-	put_le(buf, BLK_REGION, 1, 4);
-	put_le(buf, BLK_NPAGES, npages, 4);
+	block_start(RDMIG__MSG_HASHES, len, 3, npages);
 	put_le(buf, BLK_FIRST, 0x100, 8);
 	for (unsigned i = 0; i < z; i++)
 		set_page(HASHES_LZERO(0), npages - 1 - i); /* the last z pages */
