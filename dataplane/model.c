@@ -99,7 +99,8 @@ static uint64_t predict_writes(const struct rdmig__model_sample *s, uint64_t wri
 
 /*
  * What a pass takes beyond its slower stage, as a share of that stage: the
- * mean over the window's passes. Mostly the pipeline's bubbles (the wire
+ * median over the window's passes, so that one pass the machine stalled is
+ * not charged to the next. Mostly the pipeline's bubbles (the wire
  * idle while the first pages are scanned, waits for answers at the end),
  * which grow with the pass; the handshakes at its end are a fraction of a
  * millisecond. A window of empty passes (no stage at all) gives their mean
@@ -107,6 +108,7 @@ static uint64_t predict_writes(const struct rdmig__model_sample *s, uint64_t wri
  */
 static void fit_overhead(const struct rdmig__model *m, uint64_t *fixed, double *share)
 {
+	double s[RDMIG__MODEL_WINDOW];
 	unsigned n = 0;
 
 	*fixed = 0;
@@ -121,11 +123,17 @@ static void fit_overhead(const struct rdmig__model *m, uint64_t *fixed, double *
 			*fixed += over;
 			continue;
 		}
-		*share += (double)over / (double)slower;
-		n++;
+		s[n] = (double)over / (double)slower;
+		/* Kept sorted: insert s[n] in place. */
+		for (unsigned j = n++; j > 0 && s[j - 1] > s[j]; j--) {
+			double t = s[j - 1];
+
+			s[j - 1] = s[j];
+			s[j] = t;
+		}
 	}
 	if (n) {
-		*share /= n;
+		*share = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 		*fixed = 0;
 	} else {
 		*fixed /= m->n;

@@ -22,8 +22,8 @@
  *   per-WRITE cost unknown: the estimate says it extrapolates;
  * - overhead: what a pass costs beyond its slower stage (the pipeline's
  *   bubbles, handshakes, the last completions and answers), as a share of
- *   that stage averaged over recent passes: a bulk pass's milliseconds say
- *   nothing of a small one's.
+ *   that stage, the median over recent passes: a bulk pass's milliseconds
+ *   say nothing of a small one's, nor one stalled pass of the next.
  * Pure: no I/O, no locks; the source feeds it after every pass.
  */
 #ifndef RDMIG_DATAPLANE_MODEL_H

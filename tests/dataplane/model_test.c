@@ -113,6 +113,21 @@ static void model_overhead_is_a_share_of_the_pass(void **state)
 	assert_int_equal(e.final_pass_ns, 0);
 }
 
+/* One pass the machine stalled (50% over) among three at 5%: the median. */
+static void model_overhead_ignores_one_stalled_pass(void **state)
+{
+	(void)state;
+	add(1000, 1000, 100, 10, 5);
+	add(1000, 1000, 100, 10, 50);
+	add(1000, 1000, 100, 10, 5);
+	assert_int_equal(estimate(1000, 0), 0);
+	assert_int_equal(e.overhead_ns, 5 * MS);
+	add(1000, 1000, 100, 10, 5); /* four: the mean of the middle two */
+	add(1000, 1000, 100, 10, 7);
+	assert_int_equal(estimate(1000, 0), 0);
+	assert_int_equal(e.overhead_ns, 6 * MS);
+}
+
 static void model_skipped_pages_never_count_as_wire_bytes(void **state)
 {
 	(void)state;
@@ -352,6 +367,7 @@ int main(void)
 		T(model_no_pass_enodata),
 		T(model_wire_bound_predicts_wire_time_plus_overhead),
 		T(model_overhead_is_a_share_of_the_pass),
+		T(model_overhead_ignores_one_stalled_pass),
 		T(model_scan_bound_predicts_scan_time),
 		T(model_skipped_pages_never_count_as_wire_bytes),
 		T(model_window_forgets_old_passes),
