@@ -61,7 +61,7 @@
 #define RDMIG__NOTICE_WORDS (RDMIG__NOTICE_PAGES / 64)
 /* A NOTICE entry with this bit orders its page zeroed; without, hashed. */
 #define RDMIG__NOTICE_ZERO (1ull << 63)
-/* The largest message on a data QP: a HASHES for a full block. */
+/* The largest message on a data QP: a HASHES for a full NOTICE. */
 #define RDMIG__DATA_MSG_MAX (RDMIG__HDR_LEN + 64 + 16 * RDMIG__NOTICE_PAGES)
 
 /* HELLO flags. */

@@ -100,9 +100,9 @@ static uint64_t predict_writes(const struct rdmig__model_sample *s, uint64_t wri
 /*
  * What a pass takes beyond its slower stage, as a share of that stage: the
  * median over the window's passes, so that one pass the machine stalled is
- * not charged to the next. Mostly the pipeline's bubbles (the wire
- * idle while the first pages are scanned, waits for answers at the end),
- * which grow with the pass; the handshakes at its end are a fraction of a
+ * not charged to the next. Mostly the pipeline's bubbles (the wire idle
+ * while the first pages are scanned, waits for answers at the end), which
+ * grow with the pass; the handshakes at its end are a fraction of a
  * millisecond. A window of empty passes (no stage at all) gives their mean
  * overhead in *fixed instead.
  */
@@ -167,7 +167,7 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0;
 	uint64_t w_sbytes = 0, w_sns = 0, base, w_base, scanned, written, writes;
 	double x = 0, y = 0, share;
-	uint64_t fixed;
+	uint64_t fixed, slower;
 	size_t size = e->size;
 
 	memset(e, 0, sizeof(*e));
@@ -232,8 +232,8 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->scan_ns = scanned && e->scan_rate
 			     ? muldiv(scanned * m->page_size, 1000000000, e->scan_rate)
 			     : 0;
-	e->overhead_ns =
-		fixed + (uint64_t)((double)RDMIG__MAX(e->scan_ns, e->wire_ns) * share + 0.5);
-	e->final_pass_ns = RDMIG__MAX(e->scan_ns, e->wire_ns) + e->overhead_ns;
+	slower = RDMIG__MAX(e->scan_ns, e->wire_ns);
+	e->overhead_ns = fixed + (uint64_t)((double)slower * share + 0.5);
+	e->final_pass_ns = slower + e->overhead_ns;
 	return 0;
 }
