@@ -33,42 +33,124 @@ static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
 }
 
 /*
- * Fits t = bytes * x + writes * y over the window's passes that wrote
- * something (x: seconds per byte, y: seconds per WRITE). When the passes
- * cannot tell the two apart (one pass, or the same bytes per WRITE in all)
- * or the fit is not physical, all the time is put on the bytes (y = 0).
- * Returns false when no pass wrote anything.
+ * Of n passes with times t and a fit's predictions for them, the one the fit
+ * missed by the most, if that is more than RDMIG__MODEL_OUTLIER of its own
+ * time and two others remain to fit without it; else -1. A pass the machine
+ * stalled would otherwise be taken in full into the next estimates.
  */
-static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
+static int outlier(const double *t, const double *pred, unsigned n)
+{
+	double worst = RDMIG__MODEL_OUTLIER;
+	int at = -1;
+
+	if (n < 3)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		double r = (t[i] > pred[i] ? t[i] - pred[i] : pred[i] - t[i]) / t[i];
+
+		if (r > worst) {
+			worst = r;
+			at = (int)i;
+		}
+	}
+	return at;
+}
+
+/*
+ * Least squares of t = b * x + w * y over the n passes but `skip` (x:
+ * seconds per byte, y: seconds per WRITE). When the passes cannot tell the
+ * two apart (one pass, or the same bytes per WRITE in all) or the fit is
+ * not physical, all the time is put on the bytes (y = 0).
+ */
+static void lsq_wire(const double *b, const double *w, const double *t, unsigned n, int skip,
+		     double *x, double *y)
 {
 	double sbb = 0, sbw = 0, sww = 0, stb = 0, stw = 0, st = 0, sb = 0, det;
 
-	for (unsigned i = 0; i < m->n; i++) {
-		const struct rdmig__model_pass *p = &m->win[i];
-		double b = (double)p->wire_bytes, w = (double)p->writes, t = p->wire_ns / 1e9;
-
-		if (!p->wire_bytes || !p->wire_ns)
+	for (unsigned i = 0; i < n; i++) {
+		if ((int)i == skip)
 			continue;
-		sbb += b * b;
-		sbw += b * w;
-		sww += w * w;
-		stb += t * b;
-		stw += t * w;
-		st += t;
-		sb += b;
+		sbb += b[i] * b[i];
+		sbw += b[i] * w[i];
+		sww += w[i] * w[i];
+		stb += t[i] * b[i];
+		stw += t[i] * w[i];
+		st += t[i];
+		sb += b[i];
 	}
-	if (sb == 0)
-		return false;
 	det = sbb * sww - sbw * sbw;
 	if (det > 1e-6 * sbb * sww) {
 		*x = (stb * sww - stw * sbw) / det;
 		*y = (stw * sbb - stb * sbw) / det;
 		if (*x > 0 && *y >= 0)
-			return true;
+			return;
 	}
 	*x = st / sb;
 	*y = 0;
+}
+
+/*
+ * Fits the wire's t = bytes * x + writes * y to the window's passes that
+ * wrote something, then again without an outlier if there is one. Returns
+ * false when no pass wrote anything.
+ */
+static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
+{
+	double b[RDMIG__MODEL_WINDOW], w[RDMIG__MODEL_WINDOW], t[RDMIG__MODEL_WINDOW];
+	double pred[RDMIG__MODEL_WINDOW];
+	unsigned n = 0;
+	int skip;
+
+	for (unsigned i = 0; i < m->n; i++) {
+		const struct rdmig__model_pass *p = &m->win[i];
+
+		if (!p->wire_bytes || !p->wire_ns)
+			continue;
+		b[n] = (double)p->wire_bytes;
+		w[n] = (double)p->writes;
+		t[n++] = p->wire_ns / 1e9;
+	}
+	if (!n)
+		return false;
+	lsq_wire(b, w, t, n, -1, x, y);
+	for (unsigned i = 0; i < n; i++)
+		pred[i] = b[i] * *x + w[i] * *y;
+	if ((skip = outlier(t, pred, n)) >= 0)
+		lsq_wire(b, w, t, n, skip, x, y);
 	return true;
+}
+
+/*
+ * The scan rate per worker, bytes per second, from the window's passes
+ * that scanned (all their bytes over all their time), then again without
+ * an outlier if there is one. 0 when none scanned.
+ */
+static double fit_scan(const struct rdmig__model *m)
+{
+	double b[RDMIG__MODEL_WINDOW], t[RDMIG__MODEL_WINDOW], pred[RDMIG__MODEL_WINDOW];
+	double sb = 0, st = 0;
+	unsigned n = 0;
+	int skip;
+
+	for (unsigned i = 0; i < m->n; i++) {
+		const struct rdmig__model_pass *p = &m->win[i];
+
+		if (!p->scanned || !p->scan_ns)
+			continue;
+		b[n] = (double)p->scanned * m->page_size;
+		t[n] = (double)p->scan_ns;
+		sb += b[n];
+		st += t[n++];
+	}
+	if (!n)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		pred[i] = b[i] * st / sb;
+	if ((skip = outlier(t, pred, n)) >= 0) {
+		sb -= b[skip];
+		st -= t[skip];
+	}
+	return sb * 1e9 / st;
 }
 
 /*
@@ -165,8 +247,8 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 {
 	const struct rdmig__model_pass *last = NULL;
 	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0;
-	uint64_t w_sbytes = 0, w_sns = 0, base, w_base, scanned, written, writes;
-	double x = 0, y = 0, share;
+	uint64_t base, w_base, scanned, written, writes;
+	double x = 0, y = 0, share, scan;
 	uint64_t fixed, slower;
 	size_t size = e->size;
 
@@ -181,8 +263,6 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		w_ball += p->ballooned;
 		w_scanned += p->scanned;
 		w_written += p->written;
-		w_sbytes += p->scanned * m->page_size;
-		w_sns += p->scan_ns;
 		if (p->written)
 			last = p;
 	}
@@ -209,8 +289,8 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		x = (double)m->all_wire_ns / 1e9 / (double)m->all_wire_bytes;
 	if (x > 0)
 		e->wire_rate = (uint64_t)(1.0 / x + 0.5);
-	if (w_sbytes && w_sns)
-		e->scan_rate = muldiv(w_sbytes, 1000000000, w_sns) * RDMIG__MAX(workers, 1u);
+	if ((scan = fit_scan(m)) > 0)
+		e->scan_rate = (uint64_t)(scan + 0.5) * RDMIG__MAX(workers, 1u);
 	else if (m->all_scan_bytes && m->all_scan_ns)
 		e->scan_rate = muldiv(m->all_scan_bytes, 1000000000, m->all_scan_ns) *
 			       RDMIG__MAX(workers, 1u);

@@ -11,6 +11,8 @@
  *   Only bytes actually written enter it, never skipped ones
  *   (cloud-hypervisor's inflated bandwidth);
  * - scan_rate: bytes scanned per worker-second, times the workers;
+ * - both rates leave out a recent pass their fit misses by more than 10%
+ *   (one the machine stalled), when two others remain;
  * - the shares of pages scanned and written, from recent passes or, better,
  *   from a sample of the dirty set itself, so the wire bytes of a dirty set
  *   are predicted from what would really be sent, not from its size (QEMU's
@@ -72,6 +74,13 @@ struct rdmig__model_sample {
 	 * the runs they make, split where a pass splits WRITEs. */
 	uint64_t run_pages, runs;
 };
+
+/*
+ * A window pass that a rate's fit misses by more than this share of its own
+ * time (a pass the machine stalled) is left out of that fit, if two others
+ * remain.
+ */
+#define RDMIG__MODEL_OUTLIER 0.10
 
 /*
  * A WRITE size no recent pass came within this factor of: the estimate

@@ -220,7 +220,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * rdmig_src_estimate(). A pass is modelled as its slower stage, the scan of
  * the dirty pages or the wire carrying what must go, plus an overhead, the
  * share of the slower stage that recent passes took beyond theirs.
- * The rates come from recent passes; the share of pages written from a
+ * The rates come from recent passes (one far off the others', which the
+ * machine stalled, left out); the share of pages written from a
  * sample of about 4096 of the dirty pages when bitmaps are given and
  * skipping is on (scanned and decided as a pass would, now), else from
  * recent passes; the WRITEs from the runs of the dirty bitmaps, else as
