@@ -26,7 +26,8 @@
 #define PROGRESS_NS (1000ull * 1000000)
 
 /* Dirty pages an estimate scans to learn what a pass would send (~2 ms):
- * with a tenth of them written, the share is known to about 5%. */
+ * with a tenth of them written, the share is known to about 5%, and better
+ * once pooled with recent passes' counts (the model does when they agree). */
 #define ESTIMATE_SAMPLE 4096
 
 enum src_state {

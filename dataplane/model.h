@@ -16,7 +16,9 @@
  * - the shares of pages scanned and written, from recent passes or, better,
  *   from a sample of the dirty set itself, so the wire bytes of a dirty set
  *   are predicted from what would really be sent, not from its size (QEMU's
- *   pessimistic cutoff);
+ *   pessimistic cutoff). A sample that agrees with recent passes is pooled
+ *   with them (a few thousand pages know a share only to a few percent);
+ *   one that does not says the guest changed its ways, and counts alone;
  * - the WRITEs: from the runs of the dirty bitmaps, each page written with
  *   the sampled share; without bitmaps, per written page as in the latest
  *   pass that wrote. A dirty set whose WRITEs are unlike every recent
