@@ -33,27 +33,34 @@ static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
 }
 
 /*
- * Of n passes with times t and a fit's predictions for them, the one the fit
- * missed by the most, if that is more than RDMIG__MODEL_OUTLIER of its own
- * time and two others remain to fit without it; else -1. A pass the machine
- * stalled would otherwise be taken in full into the next estimates.
+ * Of n passes with times t and a fit's predictions for them, the one that
+ * stands out: missed by more than RDMIG__MODEL_OUTLIER of its prediction
+ * and by half as much again as any other pass (one stalled pass among n
+ * alike is missed n - 1 times as much as each of the others, which the fit
+ * leaned towards it). -1 when none does, or with fewer than 3 passes. A pass the machine stalled would otherwise be
+ * taken in full into the next estimates; passes that merely spread (noise,
+ * or a fit that suits none of them well) are all kept.
  */
 static int outlier(const double *t, const double *pred, unsigned n)
 {
-	double worst = RDMIG__MODEL_OUTLIER;
+	double worst = 0, next = 0;
 	int at = -1;
 
 	if (n < 3)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
-		double r = (t[i] > pred[i] ? t[i] - pred[i] : pred[i] - t[i]) / t[i];
+		double r = t[i] > pred[i] ? t[i] - pred[i] : pred[i] - t[i];
 
+		r = pred[i] > 0 ? r / pred[i] : 0;
 		if (r > worst) {
+			next = worst;
 			worst = r;
 			at = (int)i;
+		} else if (r > next) {
+			next = r;
 		}
 	}
-	return at;
+	return worst > RDMIG__MODEL_OUTLIER && worst >= 1.5 * next ? at : -1;
 }
 
 /*
@@ -154,36 +161,33 @@ static double fit_scan(const struct rdmig__model *m)
 }
 
 /*
- * The share of the dirty set's pages (not ballooned) a pass would write, as
- * *num / *den. A sample of the dirty set as it is now says what the next
- * pass would do, but about 4096 pages know a share of 10% only to about 5%,
- * while the window's passes counted every page. So when the sample agrees
+ * The share of the dirty set's pages (not ballooned) a pass would write.
+ * A sample of the dirty set as it is now says what the next pass would do,
+ * but about 4096 pages know a share of 10% only to about 5%, while the
+ * window's passes counted every page they had. So when the sample agrees
  * with the window, within two standard errors of their difference, the two
- * are pooled; when it does not, the guest has changed its ways (it was
- * paused, say) and the sample alone counts. A sample that took every dirty
- * page is exact and counts alone.
+ * are pooled, each weighted by what it knows; when it does not, the guest
+ * has changed its ways (it was paused, say) and the sample alone counts.
+ * A sample of n of the N dirty pages knows as much as n / (1 - n/N) pages
+ * drawn at random (the finite-population correction): all of them, when
+ * it took every page. Without a sample, the window's share; -1 when the
+ * window has no pages either.
  */
-static void written_share(uint64_t w_written, uint64_t w_base, const struct rdmig__model_sample *s,
-			  uint64_t base, uint64_t *num, uint64_t *den)
+static double written_share(uint64_t w_written, uint64_t w_base,
+			    const struct rdmig__model_sample *s, uint64_t base)
 {
-	double ps, pw, p, d;
+	double ps, pw, p, d, n;
 
-	*num = w_written;
-	*den = w_base;
 	if (!s || !s->pages)
-		return;
-	*num = s->written;
-	*den = s->pages;
-	if (!w_base || s->pages >= base)
-		return;
+		return w_base ? (double)w_written / (double)w_base : -1;
 	ps = (double)s->written / (double)s->pages;
+	if (!w_base || s->pages >= base)
+		return ps;
 	pw = (double)w_written / (double)w_base;
-	p = (double)(s->written + w_written) / (double)(s->pages + w_base);
+	n = (double)s->pages / (1 - (double)s->pages / (double)base);
+	p = (n * ps + (double)w_base * pw) / (n + (double)w_base);
 	d = ps - pw;
-	if (d * d <= 4 * p * (1 - p) * (1 / (double)s->pages + 1 / (double)w_base)) {
-		*num = s->written + w_written;
-		*den = s->pages + w_base;
-	}
+	return d * d <= 4 * p * (1 - p) * (1 / n + 1 / (double)w_base) ? p : ps;
 }
 
 /*
@@ -280,8 +284,8 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 {
 	const struct rdmig__model_pass *last = NULL;
 	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0;
-	uint64_t base, w_base, scanned, written, writes, num, den;
-	double x = 0, y = 0, share, scan;
+	uint64_t base, w_base, scanned, written, writes;
+	double x = 0, y = 0, share, scan, over;
 	uint64_t fixed, slower;
 	size_t size = e->size;
 
@@ -299,7 +303,7 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		if (p->written)
 			last = p;
 	}
-	fit_overhead(m, &fixed, &share);
+	fit_overhead(m, &fixed, &over);
 
 	/* Shares of the non-ballooned dirty pages that were scanned and written. */
 	if (ballooned == UINT64_MAX)
@@ -307,9 +311,11 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	base = dirty > ballooned ? dirty - ballooned : 0;
 	w_base = w_dirty - w_ball;
 	scanned = w_base ? muldiv(base, w_scanned, w_base) : 0;
-	written_share(w_written, w_base, sample, base, &num, &den);
-	written = den ? muldiv(base, num, den) : base;
-	e->write_share_ppm = den ? (uint32_t)muldiv(1000000, num, den) : 1000000;
+	share = written_share(w_written, w_base, sample, base);
+	if (share < 0)
+		share = 1; /* nothing known: every page */
+	written = (uint64_t)((double)base * share + 0.5);
+	e->write_share_ppm = (uint32_t)(share * 1e6 + 0.5);
 
 	writes = predict_writes(sample, written, base, last);
 
@@ -343,7 +349,7 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 			     ? muldiv(scanned * m->page_size, 1000000000, e->scan_rate)
 			     : 0;
 	slower = RDMIG__MAX(e->scan_ns, e->wire_ns);
-	e->overhead_ns = fixed + (uint64_t)((double)slower * share + 0.5);
+	e->overhead_ns = fixed + (uint64_t)((double)slower * over + 0.5);
 	e->final_pass_ns = slower + e->overhead_ns;
 	return 0;
 }

@@ -11,8 +11,9 @@
  *   Only bytes actually written enter it, never skipped ones
  *   (cloud-hypervisor's inflated bandwidth);
  * - scan_rate: bytes scanned per worker-second, times the workers;
- * - both rates leave out a recent pass their fit misses by more than 10%
- *   (one the machine stalled), when two others remain;
+ * - both rates leave out a recent pass that stands out from their fit (one
+ *   the machine stalled): missed by more than 10%, and by half as much
+ *   again as any other pass, when two others remain;
  * - the shares of pages scanned and written, from recent passes or, better,
  *   from a sample of the dirty set itself, so the wire bytes of a dirty set
  *   are predicted from what would really be sent, not from its size (QEMU's
@@ -78,9 +79,9 @@ struct rdmig__model_sample {
 };
 
 /*
- * A window pass that a rate's fit misses by more than this share of its own
- * time (a pass the machine stalled) is left out of that fit, if two others
- * remain.
+ * A window pass that a rate's fit misses by more than this share of the
+ * predicted time, and by half as much again as any other pass (a pass the
+ * machine stalled), is left out of that fit, if two others remain.
  */
 #define RDMIG__MODEL_OUTLIER 0.10
 
@@ -93,9 +94,9 @@ struct rdmig__model_sample {
 /*
  * Predicts a pass over `dirty` dirty pages of which `ballooned` are in the
  * skip set (UINT64_MAX: unknown, use the recent share) with `workers`
- * workers. The shares of pages written and zero-filled come from `sample`
- * when it holds pages, else from recent passes; the WRITEs from its runs
- * when it counted some. Fills *e (all of it; e->size is the caller's).
+ * workers. The share of pages written comes from `sample` when it holds
+ * pages (pooled with recent passes' counts when the two agree), else from
+ * recent passes; the WRITEs from its runs when it counted some. Fills *e (all of it; e->size is the caller's).
  * Returns 0, or -ENODATA (no pass yet, or pages to write and no byte ever
  * written).
  */

@@ -28,10 +28,19 @@ rates=("$@")
 avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null)
 size=${RDMIG_REPORT_MIB:-$([ "${avail:-0}" -ge 12288 ] && echo 4096 || echo 1024)}
 runs=${RDMIG_REPORT_RUNS:-3}
+for v in size runs; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
+		echo "model-report: RDMIG_REPORT_$([ $v = size ] && echo MIB || echo RUNS)" \
+			"must be a positive integer, not '${!v}'" >&2
+		exit 2
+	}
+done
+export LC_ALL=C # "1.5", not "1,5", for sort -g and awk
 rc=0 worst=0 cases=0 within=0
 
 echo "final pass measured and predicted, loopback with a capped wire, ${size} MiB guest;"
-echo "each case run ${runs} times: the run of median error, then every run's error"
+echo "each case run ${runs} times: the run of median error (the lower middle one for an" \
+	"even count), then every run's error"
 printf '%-6s %-30s %11s %11s %8s   %s\n' "Mb/s" "guest between passes" "measured" "predicted" \
 	"error" "runs"
 run() { # rate label args...
@@ -46,7 +55,12 @@ run() { # rate label args...
 			return
 		}
 		# "  final pass  12.34 ms measured, 12.00 ms predicted (error -2.8%)"
-		line=$(grep -m1 '^  final pass ' <<<"$out")
+		line=$(grep -m1 '^  final pass .* predicted (error ' <<<"$out") || {
+			echo "rdmig-perf gave no predicted final pass ($label):" >&2
+			echo "$out" >&2
+			rc=1
+			return
+		}
 		all+=("$(sed -n 's/.*error \([-+0-9.]*\)%.*/\1/p' <<<"$line") \
 $(awk '{print $3, $6}' <<<"$line")")
 	done

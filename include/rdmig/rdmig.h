@@ -202,15 +202,16 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * returns when all of it is placed there (the destination has confirmed).
  * A page goes on the wire unless the destination is proven to hold its
  * content (see opts.skip_zero and opts.skip_unchanged); a dirty page in
- * the region's skip set is neither read nor sent. `dirty` holds one entry per region, in region index order
- * (`ndirty` must equal the number of regions), unless flags has
- * RDMIG_PASS_ALL. The guest may keep running during a pass; a page it
- * changes meanwhile must be dirty again in a later pass. `stats` may be NULL.
- * While it runs, the destination is told about once a second that the pass
- * goes on. Blocks. Returns 0, or -ENOTCONN, -EINVAL (bad bitmap or flags:
- * nothing was sent), -ENOMEM (nothing was sent), -EPIPE (the session ended
- * earlier), or -ETIMEDOUT / -ECONNRESET / -EIO / -EPROTO / -ENODEV (the
- * session failed now: every later call but destroy returns -EPIPE).
+ * the region's skip set is neither read nor sent. `dirty` holds one entry
+ * per region, in region index order (`ndirty` must equal the number of
+ * regions), unless flags has RDMIG_PASS_ALL. The guest may keep running
+ * during a pass; a page it changes meanwhile must be dirty again in a later
+ * pass. `stats` may be NULL. While it runs, the destination is told about
+ * once a second that the pass goes on. Blocks. Returns 0, or -ENOTCONN,
+ * -EINVAL (bad bitmap or flags: nothing was sent), -ENOMEM (nothing was
+ * sent), -EPIPE (the session ended earlier), or -ETIMEDOUT / -ECONNRESET /
+ * -EIO / -EPROTO / -ENODEV (the session failed now: every later call but
+ * destroy returns -EPIPE).
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
@@ -221,12 +222,13 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * the dirty pages or the wire carrying what must go, plus an overhead, the
  * share of the slower stage that recent passes took beyond theirs.
  * The rates come from recent passes (one far off the others', which the
- * machine stalled, left out); the share of pages written from a
+ * machine stalled, left out). The share of pages written comes from a
  * sample of about 4096 of the dirty pages when bitmaps are given and
  * skipping is on (scanned and decided as a pass would, now; pooled with
- * recent passes' counts when it agrees with them), else from recent passes; the WRITEs from the runs of the dirty bitmaps, else as
- * the latest pass coalesced its pages. Bytes that are skipped never count
- * as wire bytes.
+ * recent passes' counts when it agrees with them), else from recent
+ * passes; the WRITEs from the runs of the dirty bitmaps, else as the
+ * latest pass coalesced its pages. Bytes that are skipped never count as
+ * wire bytes.
  */
 struct rdmig_estimate {
 	size_t size;		  /* set by the caller: sizeof(struct rdmig_estimate) */

@@ -153,6 +153,56 @@ static void model_wire_fit_leaves_out_a_stalled_pass(void **state)
 	assert_int_equal(e.wire_rate, (3000 * PS * 1000 + 154) / 308); /* rounded */
 }
 
+/*
+ * However far off the stalled pass (300 ms against 100), it is the one
+ * left out, never one of the good ones; passes that merely spread (100,
+ * 112 and 125 ms: the fit misses both ends by 11%) are all kept.
+ */
+static void model_wire_fit_keeps_the_good_passes(void **state)
+{
+	(void)state;
+	add(1000, 1000, 100, 10, 0);
+	add(1000, 1000, 100, 10, 0);
+	add(1000, 1000, 300, 10, 0);
+	assert_int_equal(estimate(1000, 0), 0);
+	assert_int_equal(e.wire_ns, 100 * MS);
+
+	setup(NULL);
+	add(1000, 1000, 100, 10, 0);
+	add(1000, 1000, 112, 10, 0);
+	add(1000, 1000, 125, 10, 0);
+	assert_int_equal(estimate(1000, 0), 0);
+	assert_int_equal(e.wire_ns, 337 * MS / 3); /* the mean */
+}
+
+/*
+ * With WRITEs of different sizes (per byte and per WRITE both fitted), a
+ * pass of small WRITEs stalled to 1.5 times its time is left out and the
+ * costs come out exact from the rest: 1 ns per byte, 20 us per WRITE.
+ */
+static void model_wire_fit_per_write_leaves_out_a_stalled_pass(void **state)
+{
+	struct rdmig__model_pass p = {
+		.dirty = 2560, .scanned = 2560, .written = 2560, .workers = 2
+	};
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		/* A bulk pass of 10 WRITEs, then small ones, one page each. */
+		p.writes = i ? 1000 : 10;
+		p.dirty = p.scanned = p.written = i ? 1000 : 2560;
+		p.wire_bytes = p.written * PS;
+		p.wire_ns = p.wire_bytes + p.writes * 20000;
+		if (i == 2)
+			p.wire_ns = p.wire_ns * 3 / 2;
+		p.duration_ns = p.wire_ns;
+		rdmig__model_add(&m, &p);
+	}
+	assert_int_equal(estimate(500, 0), 0);
+	assert_int_equal(e.wire_rate, 1000000000);
+	assert_int_equal(e.write_cost_ns, 20000);
+}
+
 /* The same for the scan: a pass that scanned at two thirds of the rate. */
 static void model_scan_fit_leaves_out_a_stalled_pass(void **state)
 {
@@ -308,10 +358,14 @@ static void model_sample_shares_replace_the_window(void **state)
 }
 
 /*
- * A sample of 4096 pages knows a share of 10% to about 5%; the window's
- * passes counted 40000 pages. A sample that agrees with them is pooled
- * with them; one that does not (12.2% against 10%: five standard errors)
- * replaces them; one that took every dirty page is exact.
+ * A sample of 4096 of 100000 dirty pages knows a share of 10% to about 5%
+ * (as much as 4271 pages drawn at random: the finite-population
+ * correction); the window's passes counted 40000 pages at 10%. A sample
+ * that agrees with them, up to two standard errors of the difference, is
+ * pooled with them, each weighted by its pages; one that does not (449
+ * written is 1.98 standard errors off, 451 is 2.08) replaces them. A
+ * sample of half the dirty set knows as much as twice its pages; one that
+ * took every dirty page is exact.
  */
 static void model_sample_pooled_with_the_window_when_they_agree(void **state)
 {
@@ -320,14 +374,22 @@ static void model_sample_pooled_with_the_window_when_they_agree(void **state)
 	(void)state;
 	for (int i = 0; i < 4; i++)
 		add(10000, 1000, 10, 10, 0);
+	/* (4271 * 430 / 4096 + 40000 * 0.1) / (4271 + 40000) = 10.048% */
 	assert_int_equal(rdmig__model_estimate(&m, 100000, 0, 2, &smp, &e), 0);
-	assert_int_equal(e.write_share_ppm, 1000000ull * 4430 / 44096);
-	assert_int_equal(e.wire_bytes, 100000ull * 4430 / 44096 * PS);
-	smp.written = 500;
+	assert_int_equal(e.write_share_ppm, 100480);
+	assert_int_equal(e.wire_bytes, 10048 * PS);
+	smp.written = 449;
 	assert_int_equal(rdmig__model_estimate(&m, 100000, 0, 2, &smp, &e), 0);
-	assert_int_equal(e.write_share_ppm, 1000000ull * 500 / 4096);
-	assert_int_equal(e.wire_bytes, 100000ull * 500 / 4096 * PS);
+	assert_int_equal(e.write_share_ppm, 100928);
+	assert_int_equal(e.wire_bytes, 10093 * PS);
+	smp.written = 451; /* 451 / 4096 */
+	assert_int_equal(rdmig__model_estimate(&m, 100000, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.write_share_ppm, 110107);
+	assert_int_equal(e.wire_bytes, 11011 * PS);
+	/* Half the dirty set: 8192 pages' worth, not 4096 (that gives 823). */
 	smp.written = 430;
+	assert_int_equal(rdmig__model_estimate(&m, 8192, 0, 2, &smp, &e), 0);
+	assert_int_equal(e.wire_bytes, 826 * PS);
 	assert_int_equal(rdmig__model_estimate(&m, 4096, 0, 2, &smp, &e), 0);
 	assert_int_equal(e.wire_bytes, 430 * PS);
 }
@@ -432,6 +494,8 @@ int main(void)
 		T(model_overhead_is_a_share_of_the_pass),
 		T(model_overhead_ignores_one_stalled_pass),
 		T(model_wire_fit_leaves_out_a_stalled_pass),
+		T(model_wire_fit_keeps_the_good_passes),
+		T(model_wire_fit_per_write_leaves_out_a_stalled_pass),
 		T(model_scan_fit_leaves_out_a_stalled_pass),
 		T(model_scan_bound_predicts_scan_time),
 		T(model_skipped_pages_never_count_as_wire_bytes),
