@@ -36,10 +36,13 @@ static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
  * Of n passes with times t and a fit's predictions for them, the one that
  * stands out: missed by more than RDMIG__MODEL_OUTLIER of its prediction
  * and by half as much again as any other pass (one stalled pass among n
- * alike is missed n - 1 times as much as each of the others, which the fit
- * leaned towards it). -1 when none does, or with fewer than 3 passes. A pass the machine stalled would otherwise be
- * taken in full into the next estimates; passes that merely spread (noise,
- * or a fit that suits none of them well) are all kept.
+ * alike is missed n - 1 times as much as each of the others, as the fit
+ * leans towards it). -1 when none does, or with fewer than 3 passes. A
+ * pass the machine stalled would otherwise be taken in full into the next
+ * estimates; passes that merely spread (noise, or a fit that suits none of
+ * them well) are all kept. What this cannot see: a stalled pass that the
+ * fit follows alone (the only pass of its WRITE size, or one holding most
+ * of the bytes), which it misses by little. Such a pass is kept.
  */
 static int outlier(const double *t, const double *pred, unsigned n)
 {
@@ -170,8 +173,9 @@ static double fit_scan(const struct rdmig__model *m)
  * has changed its ways (it was paused, say) and the sample alone counts.
  * A sample of n of the N dirty pages knows as much as n / (1 - n/N) pages
  * drawn at random (the finite-population correction): all of them, when
- * it took every page. Without a sample, the window's share; -1 when the
- * window has no pages either.
+ * it took every page. (The source takes every k-th dirty page: as good as
+ * drawn at random unless the guest's writes follow that stride.) Without
+ * a sample, the window's share; -1 when the window has no pages either.
  */
 static double written_share(uint64_t w_written, uint64_t w_base,
 			    const struct rdmig__model_sample *s, uint64_t base)
@@ -314,6 +318,7 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	share = written_share(w_written, w_base, sample, base);
 	if (share < 0)
 		share = 1; /* nothing known: every page */
+	share = RDMIG__MIN(share, 1.0);
 	written = (uint64_t)((double)base * share + 0.5);
 	e->write_share_ppm = (uint32_t)(share * 1e6 + 0.5);
 

@@ -96,9 +96,9 @@ struct rdmig__model_sample {
  * skip set (UINT64_MAX: unknown, use the recent share) with `workers`
  * workers. The share of pages written comes from `sample` when it holds
  * pages (pooled with recent passes' counts when the two agree), else from
- * recent passes; the WRITEs from its runs when it counted some. Fills *e (all of it; e->size is the caller's).
- * Returns 0, or -ENODATA (no pass yet, or pages to write and no byte ever
- * written).
+ * recent passes; the WRITEs from its runs when it counted some. Fills *e
+ * (all of it; e->size is the caller's). Returns 0, or -ENODATA (no pass
+ * yet, or pages to write and no byte ever written).
  */
 int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t ballooned,
 			  uint32_t workers, const struct rdmig__model_sample *sample,

@@ -223,10 +223,10 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * share of the slower stage that recent passes took beyond theirs.
  * The rates come from recent passes (one far off the others', which the
  * machine stalled, left out). The share of pages written comes from a
- * sample of about 4096 of the dirty pages when bitmaps are given and
- * skipping is on (scanned and decided as a pass would, now; pooled with
- * recent passes' counts when it agrees with them), else from recent
- * passes; the WRITEs from the runs of the dirty bitmaps, else as the
+ * sample of 4096 to 8191 of the dirty pages (every k-th) when bitmaps are
+ * given and skipping is on (scanned and decided as a pass would, now;
+ * pooled with recent passes' counts when it agrees with them), else from
+ * recent passes; the WRITEs from the runs of the dirty bitmaps, else as the
  * latest pass coalesced its pages. Bytes that are skipped never count as
  * wire bytes.
  */
