@@ -79,6 +79,16 @@ static void finish(struct rdmig_src *src, struct dt_dst *d)
 	rdmig_src_destroy(src);
 }
 
+/* Completes, checks that the destination's image is exact, frees both guests. */
+static void finish_exact(struct rdmig_src *src, struct dt_dst *d, struct dt_guest *sg,
+			 struct dt_guest *dg)
+{
+	finish(src, d);
+	assert_same(sg, dg);
+	dt_guest_fini(sg);
+	dt_guest_fini(dg);
+}
+
 /* --- (a) the lock word ---------------------------------------------------- */
 
 struct flip {
@@ -132,10 +142,7 @@ static void aba_lock_word_flips_after_scan_image_exact(void **state)
 	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
 	assert_int_equal(st.written_pages, 1);
 	assert_int_equal(st.skipped_unchanged, 0);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* --- (a') the lock word flips while the NIC reads the page (loopback) ------- */
@@ -220,10 +227,7 @@ static void tear_then_undo(uint64_t page, int first, unsigned second, uint64_t f
 	set_page(&sg, 0, page);
 	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
 	assert_int_equal(st.written_pages, 1);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* A lock bit flips while the NIC is half-way through the page, and back
@@ -271,10 +275,7 @@ static void page_zeroed_after_send_zero_filled_without_write(void **state)
 	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
 	assert_int_equal(st.zero_filled_pages, 0);
 	assert_int_equal(st.skipped_zero, 1);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* --- (c) a destination full of garbage ------------------------------------- */
@@ -299,10 +300,7 @@ static void garbage_destination_zero_pages_zeroed_there(void **state)
 	assert_int_equal(st.skipped_zero, 0);
 	assert_int_equal(st.written_pages, 200 - zeros);
 	assert_int_equal(st.wire_bytes, (200 - zeros) * DT_PAGE);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* --- (d) ballooned pages ---------------------------------------------------- */
@@ -386,10 +384,7 @@ static void page_back_from_balloon_without_dirty_refused(void **state)
 	set_page(&sg, 0, 3);
 	assert_int_equal(rdmig_src_pass(src, dirty, 1, 0, &st), 0);
 	assert_int_equal(st.written_pages, 1);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* With both switches off nothing is scanned, but the skip set still holds. */
@@ -448,10 +443,7 @@ static void all_zero_guest_first_pass_writes_nothing(void **state)
 	assert_int_equal(st.zero_filled_pages, 0);
 	assert_int_equal(st.skipped_zero, (6ull << 20) / DT_PAGE);
 	assert_int_equal(st.scanned_pages, (6ull << 20) / DT_PAGE);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* The baseline: with both switches off every dirty page is written. */
@@ -477,10 +469,7 @@ static void switches_off_every_dirty_page_written(void **state)
 		assert_int_equal(st.wire_bytes, 128 * DT_PAGE);
 		assert_int_equal(st.skipped_zero + st.skipped_unchanged + st.zero_filled_pages, 0);
 	}
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* --- (f) rewritten with identical content ----------------------------------- */
@@ -520,10 +509,7 @@ static void identical_rewrite_skipped_from_second_pass(void **state)
 	assert_int_equal(total.pass, 3);
 	assert_int_equal(total.written_pages, 301);
 	assert_int_equal(total.skipped_unchanged, 599);
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /*
@@ -571,10 +557,7 @@ static void estimate_counts_the_writes_a_pass_posts(void **state)
 		assert_int_equal(st.written_pages, 70);
 		assert_int_equal(st.writes, 53);
 	}
-	finish(src, &d);
-	assert_same(&sg, &dg);
-	dt_guest_fini(&sg);
-	dt_guest_fini(&dg);
+	finish_exact(src, &d, &sg, &dg);
 }
 
 /* --- (g) randomized ----------------------------------------------------------- */
