@@ -772,7 +772,6 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 		.ballooned = sum->skipped_ballooned,
 		.scanned = sum->scanned,
 		.written = sum->pages,
-		.zero_filled = sum->zero_filled,
 		.wire_bytes = sum->bytes,
 		.writes = sum->writes,
 		.scan_ns = sum->scan_ns,

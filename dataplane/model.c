@@ -101,8 +101,9 @@ static void lsq_wire(const double *b, const double *w, const double *t, unsigned
 
 /*
  * Fits the wire's t = bytes * x + writes * y to the window's passes that
- * wrote something, then again without an outlier if there is one. Returns
- * false when no pass wrote anything.
+ * wrote something, then again without an outlier if there is one. If none
+ * in the window did, x is from the whole history (a quiet window says
+ * nothing of the wire) and y is 0. Returns false when no pass ever wrote.
  */
 static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
 {
@@ -120,8 +121,13 @@ static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
 		w[n] = (double)p->writes;
 		t[n++] = p->wire_ns / 1e9;
 	}
-	if (!n)
-		return false;
+	if (!n) {
+		if (!m->all_wire_bytes || !m->all_wire_ns)
+			return false;
+		*x = (double)m->all_wire_ns / 1e9 / (double)m->all_wire_bytes;
+		*y = 0;
+		return true;
+	}
 	lsq_wire(b, w, t, n, -1, x, y);
 	for (unsigned i = 0; i < n; i++)
 		pred[i] = b[i] * *x + w[i] * *y;
@@ -133,7 +139,8 @@ static bool fit_wire(const struct rdmig__model *m, double *x, double *y)
 /*
  * The scan rate per worker, bytes per second, from the window's passes
  * that scanned (all their bytes over all their time), then again without
- * an outlier if there is one. 0 when none scanned.
+ * an outlier if there is one; from the whole history if none in the window
+ * scanned; 0 if no pass ever did.
  */
 static double fit_scan(const struct rdmig__model *m)
 {
@@ -153,7 +160,8 @@ static double fit_scan(const struct rdmig__model *m)
 		st += t[n++];
 	}
 	if (!n)
-		return 0;
+		return m->all_scan_ns ? (double)m->all_scan_bytes * 1e9 / (double)m->all_scan_ns
+				      : 0;
 	for (unsigned i = 0; i < n; i++)
 		pred[i] = b[i] * st / sb;
 	if ((skip = outlier(t, pred, n)) >= 0) {
@@ -175,7 +183,8 @@ static double fit_scan(const struct rdmig__model *m)
  * drawn at random (the finite-population correction): all of them, when
  * it took every page. (The source takes every k-th dirty page: as good as
  * drawn at random unless the guest's writes follow that stride.) Without
- * a sample, the window's share; -1 when the window has no pages either.
+ * a sample, the window's share; every page when the window has none
+ * either (nothing known).
  */
 static double written_share(uint64_t w_written, uint64_t w_base,
 			    const struct rdmig__model_sample *s, uint64_t base)
@@ -183,7 +192,7 @@ static double written_share(uint64_t w_written, uint64_t w_base,
 	double ps, pw, p, d, n;
 
 	if (!s || !s->pages)
-		return w_base ? (double)w_written / (double)w_base : -1;
+		return w_base ? (double)w_written / (double)w_base : 1;
 	ps = (double)s->written / (double)s->pages;
 	if (!w_base || s->pages >= base)
 		return ps;
@@ -289,7 +298,7 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	const struct rdmig__model_pass *last = NULL;
 	uint64_t w_dirty = 0, w_ball = 0, w_scanned = 0, w_written = 0;
 	uint64_t base, w_base, scanned, written, writes;
-	double x = 0, y = 0, share, scan, over;
+	double x = 0, y = 0, share, over;
 	uint64_t fixed, slower;
 	size_t size = e->size;
 
@@ -316,25 +325,15 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	w_base = w_dirty - w_ball;
 	scanned = w_base ? muldiv(base, w_scanned, w_base) : 0;
 	share = written_share(w_written, w_base, sample, base);
-	if (share < 0)
-		share = 1; /* nothing known: every page */
 	share = RDMIG__MIN(share, 1.0);
 	written = (uint64_t)((double)base * share + 0.5);
 	e->write_share_ppm = (uint32_t)(share * 1e6 + 0.5);
 
 	writes = predict_writes(sample, written, base, last);
 
-	/* The wire from the window; from the whole history if the window
-	 * wrote nothing (a quiet window says nothing of the wire). */
-	if (!fit_wire(m, &x, &y) && m->all_wire_bytes && m->all_wire_ns)
-		x = (double)m->all_wire_ns / 1e9 / (double)m->all_wire_bytes;
-	if (x > 0)
+	if (fit_wire(m, &x, &y))
 		e->wire_rate = (uint64_t)(1.0 / x + 0.5);
-	if ((scan = fit_scan(m)) > 0)
-		e->scan_rate = (uint64_t)(scan + 0.5) * RDMIG__MAX(workers, 1u);
-	else if (m->all_scan_bytes && m->all_scan_ns)
-		e->scan_rate = muldiv(m->all_scan_bytes, 1000000000, m->all_scan_ns) *
-			       RDMIG__MAX(workers, 1u);
+	e->scan_rate = (uint64_t)(fit_scan(m) + 0.5) * RDMIG__MAX(workers, 1u);
 
 	e->dirty_pages = dirty;
 	e->wire_bytes = written * m->page_size;

@@ -43,7 +43,7 @@
 
 /* What the model keeps of one pass. */
 struct rdmig__model_pass {
-	uint64_t dirty, ballooned, scanned, written, zero_filled; /* pages */
+	uint64_t dirty, ballooned, scanned, written; /* pages */
 	uint64_t wire_bytes, writes;
 	uint64_t scan_ns; /* summed over workers */
 	uint64_t wire_ns; /* the wire's busy time */
@@ -71,8 +71,8 @@ void rdmig__model_add(struct rdmig__model *m, const struct rdmig__model_pass *p)
  * it is paused.
  */
 struct rdmig__model_sample {
-	uint64_t pages;		       /* sampled (dirty, not ballooned) */
-	uint64_t written, zero_filled; /* of them */
+	uint64_t pages;	  /* sampled (dirty, not ballooned) */
+	uint64_t written; /* of them */
 	/* All the dirty pages not ballooned (not just the sampled ones), and
 	 * the runs they make, split where a pass splits WRITEs. */
 	uint64_t run_pages, runs;

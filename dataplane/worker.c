@@ -788,17 +788,9 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 				next += stride;
 				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h);
 				s->pages++;
-				switch (rdmig__decide(dp->cfg, kind, &h, r->pkind[p],
-						      &r->phash[p])) {
-				case RDMIG__GO_WRITE:
+				if (rdmig__decide(dp->cfg, kind, &h, r->pkind[p], &r->phash[p]) ==
+				    RDMIG__GO_WRITE)
 					s->written++;
-					break;
-				case RDMIG__GO_ZERO_FILL:
-					s->zero_filled++;
-					break;
-				default:
-					break;
-				}
 			}
 		}
 	}

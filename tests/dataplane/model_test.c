@@ -337,11 +337,11 @@ static void model_write_sizes_fitted_per_byte_and_per_write(void **state)
 /*
  * A sample of the dirty set decides the shares: after a first pass that
  * wrote all of a big guest, the window says "everything is written", but
- * the sample shows that 3 pages in 10 would be, and 1 in 10 zero-filled.
+ * the sample shows that 3 pages in 10 would be.
  */
 static void model_sample_shares_replace_the_window(void **state)
 {
-	struct rdmig__model_sample smp = { .pages = 1000, .written = 300, .zero_filled = 100 };
+	struct rdmig__model_sample smp = { .pages = 1000, .written = 300 };
 
 	(void)state;
 	add(100000, 100000, 100000 * 10, 10, 0);
