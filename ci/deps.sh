@@ -10,7 +10,8 @@ set -euo pipefail
 build_pkgs=(
     build-essential cmake pkg-config
     libibverbs-dev librdmacm-dev libnuma-dev libhwloc-dev
-    libcmocka-dev libxxhash-dev clang-format
+    libcmocka-dev libxxhash-dev libssl-dev clang-format
+    clang libclang-rt-14-dev
 )
 runtime_pkgs=(
     rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest iproute2

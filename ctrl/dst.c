@@ -20,8 +20,8 @@
 
 #include "../dataplane/scan.h"
 #include "../dataplane/worker.h"
-#include "conn.h"
-#include "proto.h"
+#include "../common/conn.h"
+#include "../common/proto.h"
 #include "session.h"
 
 struct dst_region {

@@ -14,8 +14,8 @@
 #include "../dataplane/ranges.h"
 #include "../dataplane/scan.h"
 #include "../dataplane/worker.h"
-#include "conn.h"
-#include "proto.h"
+#include "../common/conn.h"
+#include "../common/proto.h"
 #include "hooks.h"
 #include "session.h"
 

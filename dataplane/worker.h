@@ -22,7 +22,7 @@
 #include <rdmig/rdmig.h>
 
 #include "../common/util.h"
-#include "../ctrl/conn.h"
+#include "../common/conn.h"
 #include "scan.h"
 
 /*

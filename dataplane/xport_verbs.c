@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../common/util.h"
-#include "../ctrl/conn.h"
+#include "../common/conn.h"
 #include "topo.h"
 #include "xport.h"
 

@@ -23,8 +23,8 @@
 
 #include <rdmig/rdmig.h>
 
-#include "ctrl/conn.h"
-#include "ctrl/proto.h"
+#include "common/conn.h"
+#include "common/proto.h"
 #include "device/devtest.h"
 
 #define PATTERN 0xa5

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../common/util.h"
+#include "util.h"
 #include "../dataplane/xport.h"
 #include "proto.h"
 

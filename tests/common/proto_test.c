@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ctrl/proto.h"
+#include "common/proto.h"
 
 #define assert_contains(s, sub)                                            \
 	do {                                                               \

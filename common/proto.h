@@ -46,7 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/util.h"
+#include "util.h"
 #include "../dataplane/scan.h"
 
 #define RDMIG__PROTO_MAGIC   0x474d4452u /* "RDMG" little-endian */
