@@ -9,10 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "util.h"
 
-_Static_assert(sizeof(struct rdmig_opts) == 72, "struct rdmig_opts is ABI: append only");
+_Static_assert(sizeof(struct rdmig_opts) == 96, "struct rdmig_opts is ABI: append only");
 
 struct knob {
 	const char *env;
@@ -47,6 +53,7 @@ static const struct knob knobs[] = {
 	KNOB("RDMIG_IDLE_TIMEOUT_MS", idle_timeout_ms, 120000, 3000, 86400000, false),
 	KNOB("RDMIG_ACCEPT_TIMEOUT_MS", accept_timeout_ms, 0, 0, 86400000, false),
 	KNOB("RDMIG_MAX_QPS", max_qps, 64, 1, RDMIG__MAX_QPS, false),
+	KNOB("RDMIG_AUTH_TIMEOUT_MS", auth_timeout_ms, 2000, 10, 600000, false),
 };
 
 static uint64_t load(const void *base, size_t off, size_t size)
@@ -205,6 +212,119 @@ static int resolve_transport(struct rdmig__config *cfg)
 	return 0;
 }
 
+/*
+ * RDMIG_PSK_FILE: the key's bytes, from a regular file that only its owner
+ * may read (no permission bits for group or others): a key anyone on the
+ * host can read authenticates anyone.
+ */
+static int read_psk_file(const char *path, struct rdmig__config *cfg)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return rdmig__err(-EINVAL, "RDMIG_PSK_FILE: cannot open '%s': %s", path,
+				  strerror(errno));
+	if (fstat(fd, &st)) {
+		ret = rdmig__err(-EINVAL, "RDMIG_PSK_FILE: cannot stat '%s': %s", path,
+				 strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		ret = rdmig__err(-EINVAL, "RDMIG_PSK_FILE: '%s' is not a regular file", path);
+	} else if (st.st_mode & 077) {
+		ret = rdmig__err(-EINVAL,
+				 "RDMIG_PSK_FILE: '%s' is open to group or others (mode %04o): "
+				 "chmod 600 it",
+				 path, (unsigned)(st.st_mode & 07777));
+	} else if (st.st_size < RDMIG_PSK_MIN || st.st_size > RDMIG_PSK_MAX) {
+		ret = rdmig__err(-EINVAL,
+				 "RDMIG_PSK_FILE: '%s' holds %lld bytes, a key is %d to %d bytes "
+				 "(head -c 32 /dev/urandom > FILE)",
+				 path, (long long)st.st_size, RDMIG_PSK_MIN, RDMIG_PSK_MAX);
+	} else {
+		n = read(fd, cfg->psk, (size_t)st.st_size);
+		if (n != st.st_size)
+			ret = rdmig__err(-EINVAL, "RDMIG_PSK_FILE: reading '%s': %s", path,
+					 n < 0 ? strerror(errno) : "short read");
+		else
+			cfg->psk_len = (uint32_t)n;
+	}
+	close(fd);
+	return ret;
+}
+
+/* The key (opts.psk or RDMIG_PSK_FILE) and the mode (opts.auth or RDMIG_AUTH). */
+static int resolve_auth(const struct rdmig_opts *o, struct rdmig__config *cfg)
+{
+	const char *file = getenv("RDMIG_PSK_FILE");
+	const char *mode = getenv("RDMIG_AUTH");
+	uint32_t auth = o->auth;
+	int ret;
+
+	if (mode) {
+		if (!strcmp(mode, "psk"))
+			auth = RDMIG_AUTH_PSK;
+		else if (!strcmp(mode, "none"))
+			auth = RDMIG_AUTH_NONE;
+		else
+			return rdmig__err(-EINVAL, "RDMIG_AUTH: '%s' is not psk|none", mode);
+	} else if (auth > RDMIG_AUTH_NONE) {
+		return rdmig__err(-EINVAL,
+				  "opts.auth: %u is not an enum rdmig_auth value (see RDMIG_AUTH)",
+				  auth);
+	}
+	if (file) {
+		if ((ret = read_psk_file(file, cfg)))
+			return ret;
+	} else if (o->psk || o->psk_len) {
+		if (!o->psk || o->psk_len < RDMIG_PSK_MIN || o->psk_len > RDMIG_PSK_MAX)
+			return rdmig__err(
+				-EINVAL, "opts.psk: %zu bytes%s, a key is %d to %d random bytes",
+				o->psk_len, o->psk ? "" : " at NULL", RDMIG_PSK_MIN, RDMIG_PSK_MAX);
+		memcpy(cfg->psk, o->psk, o->psk_len);
+		cfg->psk_len = (uint32_t)o->psk_len;
+	}
+	if (auth == RDMIG_AUTH_NONE && cfg->psk_len) {
+		rdmig__config_wipe(cfg);
+		return rdmig__err(-EINVAL,
+				  "%s asks for no authentication, but a key is given (%s): "
+				  "choose one",
+				  mode ? "RDMIG_AUTH=none" : "opts.auth",
+				  file ? "RDMIG_PSK_FILE" : "opts.psk");
+	}
+	cfg->auth = auth == RDMIG_AUTH_NONE ? RDMIG_AUTH_NONE
+		    : cfg->psk_len	    ? RDMIG_AUTH_PSK
+					    : RDMIG_AUTH_DEFAULT;
+	return 0;
+}
+
+void rdmig__config_wipe(struct rdmig__config *cfg)
+{
+	OPENSSL_cleanse(cfg->psk, sizeof(cfg->psk));
+	cfg->psk_len = 0;
+}
+
+int rdmig__config_auth_ready(const struct rdmig__config *cfg, const char *who)
+{
+	static atomic_bool warned;
+
+	if (cfg->auth == RDMIG_AUTH_PSK)
+		return 0;
+	if (cfg->auth == RDMIG_AUTH_NONE) {
+		if (!atomic_exchange(&warned, true))
+			rdmig__log(RDMIG__LOG_WARN,
+				   "authentication is off (RDMIG_AUTH=none): any host that "
+				   "reaches the port can read or write guest memory");
+		return 0;
+	}
+	return rdmig__err(-EACCES,
+			  "%s: no pre-shared key: set opts.psk or RDMIG_PSK_FILE (the same key on "
+			  "both ends), or choose an unauthenticated session with opts.auth = "
+			  "RDMIG_AUTH_NONE or RDMIG_AUTH=none",
+			  who);
+}
+
 int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg)
 {
 	struct rdmig_opts o;
@@ -284,7 +404,8 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	if ((uint64_t)cfg->chunk_pages * cfg->page_size > (1ull << 31))
 		return rdmig__err(-EINVAL, "RDMIG_CHUNK_PAGES: %u pages of %u bytes exceed 2 GiB",
 				  cfg->chunk_pages, cfg->page_size);
-	return 0;
+	/* Last: nothing fails after the key is copied in. */
+	return resolve_auth(&o, cfg);
 }
 
 void rdmig_opts_init(struct rdmig_opts *opts)

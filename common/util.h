@@ -88,6 +88,10 @@ struct rdmig__config {
 	bool skip_unchanged;
 	uint32_t transport; /* enum rdmig__transport (RDMIG_TRANSPORT) */
 	uint32_t loopback_rate_mbps;
+	uint32_t auth; /* RDMIG_AUTH_PSK (a key is in psk) or RDMIG_AUTH_NONE; 0: no key given */
+	uint32_t auth_timeout_ms;
+	uint32_t psk_len;
+	uint8_t psk[RDMIG_PSK_MAX]; /* wiped by rdmig__config_wipe() */
 };
 
 /* Limits that the wire protocol and the data plane share. */
@@ -100,5 +104,13 @@ struct rdmig__config {
  * `cfg`. Returns 0, or -EINVAL with a message naming the field or variable.
  */
 int rdmig__config_resolve(const struct rdmig_opts *opts, struct rdmig__config *cfg);
+/* Wipes the key in cfg (handles call it when destroyed). */
+void rdmig__config_wipe(struct rdmig__config *cfg);
+/*
+ * Before connect or listen: 0 if the handle has a key or the VMM chose an
+ * unauthenticated session (then a warning, once per process), else
+ * -EACCES saying how to give a key. `who` names the call.
+ */
+int rdmig__config_auth_ready(const struct rdmig__config *cfg, const char *who);
 
 #endif /* RDMIG_COMMON_UTIL_H */

@@ -106,7 +106,35 @@ struct rdmig_opts {
 	 */
 	uint32_t skip_zero;
 	uint32_t skip_unchanged;
+	/*
+	 * Authentication (both ends must agree). With a pre-shared key the
+	 * two ends prove to each other that they hold it before anything is
+	 * exposed (see "Authentication" below). The key: `psk` points at
+	 * psk_len bytes (RDMIG_PSK_MIN to RDMIG_PSK_MAX, random; copied at
+	 * create, the caller may wipe its copy then), or RDMIG_PSK_FILE names
+	 * a regular file holding them, readable by its owner only (it
+	 * overrides psk). The key is never taken from an environment
+	 * variable itself. Without a key create succeeds but connect and
+	 * listen refuse, unless `auth` (RDMIG_AUTH=psk|none) is
+	 * RDMIG_AUTH_NONE: an unauthenticated session, logged as a warning
+	 * once per process.
+	 */
+	const void *psk;
+	size_t psk_len;
+	uint32_t auth;		  /* RDMIG_AUTH: enum rdmig_auth */
+	uint32_t auth_timeout_ms; /* RDMIG_AUTH_TIMEOUT_MS: destination: how long a connecting
+				   * peer has to authenticate (2000) */
 };
+
+/* Values of rdmig_opts.auth. */
+enum rdmig_auth {
+	RDMIG_AUTH_DEFAULT = 0, /* a pre-shared key is required */
+	RDMIG_AUTH_PSK = 1,	/* the same, said explicitly */
+	RDMIG_AUTH_NONE = 2,	/* no key: anyone who reaches the port is the peer */
+};
+
+#define RDMIG_PSK_MIN 32   /* bytes of key at least */
+#define RDMIG_PSK_MAX 1024 /* and at most */
 
 /* Sets `size` and every field to its default (0). Never fails. */
 void rdmig_opts_init(struct rdmig_opts *opts);
@@ -299,6 +327,13 @@ struct rdmig_dst_stats {
 	uint64_t passes;      /* passes the source ran */
 	uint64_t wire_bytes;  /* bytes the source reported written */
 	uint64_t duration_ns; /* from accepting the source to the end */
+	/*
+	 * Connection attempts refused while this run waited for or served
+	 * its source: strangers that failed or timed out authentication,
+	 * peers without a key, without a common version, beyond the pending
+	 * limit, a second source. Each is also logged (warn) with its reason.
+	 */
+	uint64_t rejected;
 };
 
 /* As rdmig_src_create(), for the destination side. */

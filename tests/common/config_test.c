@@ -640,7 +640,7 @@ static void config_opts_larger_size_nonzero_tail_einval(void **state)
 		uint32_t newer[4];
 	} big;
 
-	_Static_assert(sizeof(big) == 88, "the messages below name size 88");
+	_Static_assert(sizeof(big) == 112, "the messages below name size 112");
 
 	(void)state;
 	memset(&big, 0, sizeof(big));
@@ -651,10 +651,10 @@ static void config_opts_larger_size_nonzero_tail_einval(void **state)
 	assert_int_equal(cfg.timeout_ms, 555);
 
 	big.newer[3] = 1;
-	EXPECT_EINVAL(&big.o, "size 88");
+	EXPECT_EINVAL(&big.o, "size 112");
 	big.newer[3] = 0;
 	big.newer[0] = 0x100;
-	EXPECT_EINVAL(&big.o, "size 88");
+	EXPECT_EINVAL(&big.o, "size 112");
 }
 
 /* --- create ------------------------------------------------------------------ */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <infiniband/verbs.h>
@@ -29,11 +31,42 @@ const struct rdmig__xp_ops *dt_transport(void)
 	return dt_loopback() ? &rdmig__xp_loopback : &rdmig__xp_verbs;
 }
 
+const char *dt_psk_file(void)
+{
+	static char path[64];
+	uint8_t key[32];
+	FILE *f;
+	int fd;
+
+	if (path[0])
+		return path;
+	snprintf(path, sizeof(path), "/tmp/rdmig-test-key.XXXXXX");
+	fd = mkstemp(path); /* mode 0600 */
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f || getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key) ||
+	    fwrite(key, sizeof(key), 1, f) != 1 || fclose(f)) {
+		fprintf(stderr, "cannot write a test key to %s\n", path);
+		exit(1);
+	}
+	return path;
+}
+
+static void dt_remove_key(void)
+{
+	unlink(dt_psk_file());
+}
+
 const char *devtest_ip(void)
 {
 	const char *ip = getenv("RDMIG_TEST_IP");
 	struct ibv_device **list;
 	int n = 0;
+
+	/* Every session of the run is authenticated with a key made for it. */
+	if (!getenv("RDMIG_PSK_FILE") && !getenv("RDMIG_AUTH")) {
+		setenv("RDMIG_PSK_FILE", dt_psk_file(), 1);
+		atexit(dt_remove_key);
+	}
 
 	if (dt_loopback()) {
 		printf("transport: loopback (no device)\n");

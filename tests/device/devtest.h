@@ -21,9 +21,14 @@ struct rdmig__xp_ops;
 
 /*
  * The IP of the RDMA device to test on; exits 77 when there is none. With
- * RDMIG_TRANSPORT=loopback no device is needed: 127.0.0.1.
+ * RDMIG_TRANSPORT=loopback no device is needed: 127.0.0.1. Unless the
+ * environment says otherwise (RDMIG_PSK_FILE or RDMIG_AUTH), it also sets
+ * RDMIG_PSK_FILE to dt_psk_file(), so every handle the test creates
+ * authenticates with the run's key.
  */
 const char *devtest_ip(void);
+/* A file holding 32 random bytes made for this run (mode 0600), removed at exit. */
+const char *dt_psk_file(void);
 /* Is this run over the loopback transport (RDMIG_TRANSPORT=loopback)? */
 bool dt_loopback(void);
 /* The transport's operations (for tests that speak it directly). */
