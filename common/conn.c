@@ -94,6 +94,7 @@ void rdmig__ep_teardown(struct rdmig__ep *ep)
 		ep->id->ops->cq_destroy(ep->cq);
 	ep->own_cq = false;
 	ep->cq = NULL;
+	rdmig__seal_fini(&ep->seal);
 }
 
 void rdmig__ep_destroy(struct rdmig__ep *ep)
@@ -126,27 +127,58 @@ int rdmig__ep_post_recv(struct rdmig__ep *ep, uint32_t i)
 	return 0;
 }
 
-int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m)
+int rdmig__ep_encode(struct rdmig__ep *ep, const struct rdmig__msg *m, uint8_t *buf)
 {
-	struct ibv_send_wr wr, *bad;
-	struct ibv_sge sge;
+	bool sealed = rdmig__seal_on(&ep->seal);
 	char why[256];
-	uint32_t i;
-	uint8_t *buf;
-	int len, ret;
+	int len;
 
-	for (i = 0; i < ep->attr.nsend; i++)
-		if (!(ep->send_busy & (1u << i)))
-			break;
-	if (i == ep->attr.nsend)
-		return -EAGAIN;
-	buf = ep->bufs + (size_t)(ep->attr.nrecv + i) * ep->attr.bufsize;
-	len = rdmig__msg_encode(m, buf, ep->attr.bufsize, why, sizeof(why));
+	len = rdmig__msg_encode_ext(m, sealed ? RDMIG__TRAILER_LEN : 0, buf, ep->attr.bufsize, why,
+				    sizeof(why));
 	if (len < 0)
 		return rdmig__err(len, "internal: cannot encode %s: %s",
 				  rdmig__msg_type_name(m->type), why);
+	if (sealed && rdmig__seal_tx(&ep->seal, buf, (size_t)len))
+		return -EIO;
+	return len;
+}
 
-	sge.addr = (uintptr_t)buf;
+int rdmig__ep_open(struct rdmig__ep *ep, const uint8_t *buf, size_t len, struct rdmig__msg *m,
+		   char *err, size_t errlen)
+{
+	int ret;
+
+	if (!rdmig__seal_on(&ep->seal))
+		return rdmig__msg_decode(buf, len, m, err, errlen);
+	/* The MAC first: nothing a forger wrote reaches the decoder. The
+	 * header's length is checked against len by the decoder, and the MAC
+	 * covers the header, so a truncated message fails one or the other. */
+	if ((ret = rdmig__seal_rx(&ep->seal, buf, len, err, errlen)))
+		return ret;
+	return rdmig__msg_decode_ext(buf, len, RDMIG__TRAILER_LEN, m, err, errlen);
+}
+
+/* A free send buffer's index, or -EAGAIN. */
+static int free_send_buf(const struct rdmig__ep *ep)
+{
+	for (uint32_t i = 0; i < ep->attr.nsend; i++)
+		if (!(ep->send_busy & (1u << i)))
+			return (int)i;
+	return -EAGAIN;
+}
+
+static uint8_t *send_buf(struct rdmig__ep *ep, uint32_t i)
+{
+	return ep->bufs + (size_t)(ep->attr.nrecv + i) * ep->attr.bufsize;
+}
+
+static int post_buf(struct rdmig__ep *ep, uint32_t i, size_t len, const char *what)
+{
+	struct ibv_send_wr wr, *bad;
+	struct ibv_sge sge;
+	int ret;
+
+	sge.addr = (uintptr_t)send_buf(ep, i);
 	sge.length = (uint32_t)len;
 	sge.lkey = ep->mr->lkey;
 	memset(&wr, 0, sizeof(wr));
@@ -157,10 +189,32 @@ int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m)
 	wr.num_sge = 1;
 	ret = rdmig__xp_post_send(ep->id, &wr, &bad);
 	if (ret)
-		return rdmig__err(-ret, "posting a SEND (%s): %s", rdmig__msg_type_name(m->type),
-				  strerror(ret));
+		return rdmig__err(-ret, "posting a SEND (%s): %s", what, strerror(ret));
 	ep->send_busy |= 1u << i;
 	return 0;
+}
+
+int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m)
+{
+	int i = free_send_buf(ep), len;
+
+	if (i < 0)
+		return i;
+	if ((len = rdmig__ep_encode(ep, m, send_buf(ep, (uint32_t)i))) < 0)
+		return len;
+	return post_buf(ep, (uint32_t)i, (size_t)len, rdmig__msg_type_name(m->type));
+}
+
+int rdmig__ep_send_raw(struct rdmig__ep *ep, const void *bytes, size_t len)
+{
+	int i = free_send_buf(ep);
+
+	if (i < 0)
+		return i;
+	if (len > ep->attr.bufsize)
+		return rdmig__err(-ENOSPC, "internal: %zu bytes to send", len);
+	memcpy(send_buf(ep, (uint32_t)i), bytes, len);
+	return post_buf(ep, (uint32_t)i, len, "handshake");
 }
 
 int rdmig__cm_next(struct rdmig__xp_chan *ch, int timeout_ms, struct rdmig__xp_event *ev)

@@ -4,8 +4,8 @@
  * the bounded waits on connection events and completions that both sides
  * build on, over either transport (dataplane/xport.h).
  */
-#ifndef RDMIG_CTRL_CONN_H
-#define RDMIG_CTRL_CONN_H
+#ifndef RDMIG_COMMON_CONN_H
+#define RDMIG_COMMON_CONN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,6 +64,8 @@ struct rdmig__ep {
 	struct rdmig__ep_attr attr;
 	uint32_t send_busy; /* bit i: send buffer i is posted */
 	uint32_t index;	    /* in wr_ids */
+	/* Once the handshake is done: every message in and out is sealed. */
+	struct rdmig__seal seal;
 };
 
 /*
@@ -90,11 +92,28 @@ static inline uint8_t *rdmig__ep_recv_buf(struct rdmig__ep *ep, uint32_t i)
 }
 
 /*
- * Encodes and posts `m` as a signalled SEND from a free send buffer.
+ * Encodes `m` into buf (attr.bufsize bytes), sealed once the endpoint's
+ * seal is on (which takes a sequence number: post what it encoded, in
+ * order). Returns the length, or a negative errno with rdmig__err set.
+ */
+int rdmig__ep_encode(struct rdmig__ep *ep, const struct rdmig__msg *m, uint8_t *buf);
+/*
+ * Decodes a received message, checking and stripping its seal first when
+ * the endpoint's seal is on. Returns 0, or -EBADMSG / -EPROTO / -EIO with
+ * `err` saying why (not rdmig__err: callers add who sent it).
+ */
+int rdmig__ep_open(struct rdmig__ep *ep, const uint8_t *buf, size_t len, struct rdmig__msg *m,
+		   char *err, size_t errlen);
+
+/*
+ * Encodes (and seals, see rdmig__ep_encode) and posts `m` as a signalled
+ * SEND from a free send buffer.
  * Returns 0, -EAGAIN (no free buffer: reap completions first), or an error
  * (with rdmig__err set).
  */
 int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m);
+/* Posts len bytes already encoded (handshake messages) as ep_send does. */
+int rdmig__ep_send_raw(struct rdmig__ep *ep, const void *bytes, size_t len);
 /* A send completion for buffer i arrived. */
 static inline void rdmig__ep_send_done(struct rdmig__ep *ep, uint32_t i)
 {
@@ -120,4 +139,4 @@ int rdmig__ms_left(uint64_t deadline_ns);
  */
 int rdmig__cq_wait(struct rdmig__xp_cq *cq, struct ibv_wc *wc, int n, int wait_ms);
 
-#endif /* RDMIG_CTRL_CONN_H */
+#endif /* RDMIG_COMMON_CONN_H */

@@ -10,8 +10,10 @@
 
 #include "proto.h"
 
-#define HELLO_FIXED  (24 + RDMIG__SCAN_SECRET_SIZE)
-#define HELLO_REGION 16
+#define CONNECT_LEN  32
+#define CHALL_LEN    (16 + RDMIG__NONCE_LEN + RDMIG__KEY_LEN)
+#define AUTH_FIXED   16
+#define AUTH_REGION  16
 #define ACK_FIXED    24
 #define ACK_REGION   32
 #define NOTICE_FIXED 16
@@ -47,6 +49,8 @@ const char *rdmig__msg_type_name(unsigned type)
 		[RDMIG__MSG_PROGRESS] = "PROGRESS",
 		[RDMIG__MSG_NOTICE] = "NOTICE",
 		[RDMIG__MSG_HASHES] = "HASHES",
+		[RDMIG__MSG_CHALLENGE] = "CHALLENGE",
+		[RDMIG__MSG_AUTH] = "AUTH",
 	};
 
 	return type && type <= RDMIG__MSG_TYPE_MAX ? names[type] : "unknown";
@@ -124,12 +128,12 @@ static int check_overlap(unsigned n, uint64_t (*start)(const void *, unsigned),
 	return 0;
 }
 
-static uint64_t hello_gpa(const void *a, unsigned i)
+static uint64_t auth_gpa(const void *a, unsigned i)
 {
 	return ((const struct rdmig__wire_region *)a)[i].gpa;
 }
 
-static uint64_t hello_len(const void *a, unsigned i)
+static uint64_t auth_len(const void *a, unsigned i)
 {
 	return ((const struct rdmig__wire_region *)a)[i].len;
 }
@@ -259,28 +263,40 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if (!m->hello.ver_min || m->hello.ver_min > m->hello.ver_max)
 			return fail(err, errlen, -EBADMSG, "HELLO: bad version range [%u, %u]",
 				    m->hello.ver_min, m->hello.ver_max);
-		if ((ret = check_page_size(m->hello.page_size, err, errlen)))
+		if (!m->hello.legacy && m->hello.auth > RDMIG__AUTH_PSK)
+			return fail(err, errlen, -EBADMSG, "HELLO: unknown auth mode %u",
+				    m->hello.auth);
+		return 0; /* unknown capability bits are ignored, not refused */
+	case RDMIG__MSG_CHALLENGE:
+		if (!m->challenge.version)
+			return fail(err, errlen, -EBADMSG, "CHALLENGE: version 0");
+		if (m->challenge.auth > RDMIG__AUTH_PSK)
+			return fail(err, errlen, -EBADMSG, "CHALLENGE: unknown auth mode %u",
+				    m->challenge.auth);
+		return 0;
+	case RDMIG__MSG_AUTH:
+		if ((ret = check_page_size(m->auth.page_size, err, errlen)))
 			return ret;
-		if (!m->hello.nqps || m->hello.nqps > RDMIG__MAX_QPS)
-			return fail(err, errlen, -EBADMSG, "HELLO: %u data QPs, not in [1, %u]",
-				    m->hello.nqps, RDMIG__MAX_QPS);
-		if (m->hello.flags & ~RDMIG__HELLO_NOTICES)
-			return fail(err, errlen, -EBADMSG, "HELLO: unknown flags 0x%x",
-				    m->hello.flags & ~RDMIG__HELLO_NOTICES);
-		if (!m->hello.nregions || m->hello.nregions > RDMIG__MAX_REGIONS)
-			return fail(err, errlen, -EBADMSG, "HELLO: %u regions, not in [1, %u]",
-				    m->hello.nregions, RDMIG__MAX_REGIONS);
-		for (unsigned i = 0; i < m->hello.nregions; i++) {
-			const struct rdmig__wire_region *r = &m->hello.regions[i];
+		if (!m->auth.nqps || m->auth.nqps > RDMIG__MAX_QPS)
+			return fail(err, errlen, -EBADMSG, "AUTH: %u data QPs, not in [1, %u]",
+				    m->auth.nqps, RDMIG__MAX_QPS);
+		if (m->auth.flags & ~RDMIG__AUTH_NOTICES)
+			return fail(err, errlen, -EBADMSG, "AUTH: unknown flags 0x%x",
+				    m->auth.flags & ~RDMIG__AUTH_NOTICES);
+		if (!m->auth.nregions || m->auth.nregions > RDMIG__MAX_REGIONS)
+			return fail(err, errlen, -EBADMSG, "AUTH: %u regions, not in [1, %u]",
+				    m->auth.nregions, RDMIG__MAX_REGIONS);
+		for (unsigned i = 0; i < m->auth.nregions; i++) {
+			const struct rdmig__wire_region *r = &m->auth.regions[i];
 
-			if ((ret = check_range("gpa", i, r->gpa, r->len, m->hello.page_size, err,
+			if ((ret = check_range("gpa", i, r->gpa, r->len, m->auth.page_size, err,
 					       errlen)))
 				return ret;
 		}
-		return check_overlap(m->hello.nregions, hello_gpa, hello_len, m->hello.regions,
+		return check_overlap(m->auth.nregions, auth_gpa, auth_len, m->auth.regions,
 				     "guest-physical", err, errlen);
 	case RDMIG__MSG_HELLO_ACK:
-		if (!m->hello_ack.version || m->hello_ack.version > RDMIG__PROTO_VERSION)
+		if (m->hello_ack.version != RDMIG__PROTO_VERSION)
 			return fail(err, errlen, -EPROTO, "HELLO_ACK: unsupported version %u",
 				    m->hello_ack.version);
 		if ((ret = check_page_size(m->hello_ack.page_size, err, errlen)))
@@ -359,9 +375,13 @@ static size_t payload_len(const struct rdmig__msg *m)
 {
 	switch (m->type) {
 	case RDMIG__MSG_CONNECT:
-		return 16;
+		return CONNECT_LEN;
 	case RDMIG__MSG_HELLO:
-		return HELLO_FIXED + (size_t)m->hello.nregions * HELLO_REGION;
+		return RDMIG__HELLO_LEN;
+	case RDMIG__MSG_CHALLENGE:
+		return CHALL_LEN;
+	case RDMIG__MSG_AUTH:
+		return AUTH_FIXED + (size_t)m->auth.nregions * AUTH_REGION + RDMIG__KEY_LEN;
 	case RDMIG__MSG_HELLO_ACK:
 		return ACK_FIXED + (size_t)m->hello_ack.nregions * ACK_REGION;
 	case RDMIG__MSG_PASS_END:
@@ -384,16 +404,31 @@ static size_t payload_len(const struct rdmig__msg *m)
 	}
 }
 
+static void put_bytes(struct cur *c, const void *p, size_t n)
+{
+	memcpy(c->p, p, n);
+	c->p += n;
+	c->left -= n;
+}
+
 int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *err, size_t errlen)
+{
+	return rdmig__msg_encode_ext(m, 0, buf, cap, err, errlen);
+}
+
+int rdmig__msg_encode_ext(const struct rdmig__msg *m, size_t trailer, void *buf, size_t cap,
+			  char *err, size_t errlen)
 {
 	struct cur c = { buf, cap };
 	size_t len;
 	int ret;
 
+	if (m->type == RDMIG__MSG_HELLO && m->hello.legacy)
+		return fail(err, errlen, -EINVAL, "HELLO: a legacy offer is never sent");
 	ret = validate(m, err, errlen);
 	if (ret)
 		return ret == -EBADMSG || ret == -EPROTO ? -EINVAL : ret;
-	len = RDMIG__HDR_LEN + payload_len(m);
+	len = RDMIG__HDR_LEN + payload_len(m) + trailer;
 	if (len > cap || len > RDMIG__MSG_MAX)
 		return fail(err, errlen, -ENOSPC, "%s of %zu bytes does not fit in %zu",
 			    rdmig__msg_type_name(m->type), len,
@@ -409,22 +444,35 @@ int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *e
 		put(&c, m->connect.kind, 4);
 		put(&c, m->connect.index, 4);
 		put(&c, m->connect.token, 8);
+		put_bytes(&c, m->connect.tag, RDMIG__TAG_LEN);
 		break;
 	case RDMIG__MSG_HELLO:
 		put(&c, m->hello.ver_min, 2);
 		put(&c, m->hello.ver_max, 2);
-		put(&c, m->hello.page_size, 4);
-		put(&c, m->hello.nqps, 4);
-		put(&c, m->hello.nregions, 4);
-		put(&c, m->hello.flags, 4);
+		put(&c, m->hello.caps, 4);
+		put(&c, m->hello.auth, 4);
 		put(&c, 0, 4);
-		memcpy(c.p, m->hello.secret, RDMIG__SCAN_SECRET_SIZE);
-		c.p += RDMIG__SCAN_SECRET_SIZE;
-		c.left -= RDMIG__SCAN_SECRET_SIZE;
-		for (unsigned i = 0; i < m->hello.nregions; i++) {
-			put(&c, m->hello.regions[i].gpa, 8);
-			put(&c, m->hello.regions[i].len, 8);
+		put_bytes(&c, m->hello.nonce, RDMIG__NONCE_LEN);
+		break;
+	case RDMIG__MSG_CHALLENGE:
+		put(&c, m->challenge.version, 2);
+		put(&c, 0, 2);
+		put(&c, m->challenge.caps, 4);
+		put(&c, m->challenge.auth, 4);
+		put(&c, 0, 4);
+		put_bytes(&c, m->challenge.nonce, RDMIG__NONCE_LEN);
+		put_bytes(&c, m->challenge.proof, RDMIG__KEY_LEN);
+		break;
+	case RDMIG__MSG_AUTH:
+		put(&c, m->auth.page_size, 4);
+		put(&c, m->auth.nqps, 4);
+		put(&c, m->auth.nregions, 4);
+		put(&c, m->auth.flags, 4);
+		for (unsigned i = 0; i < m->auth.nregions; i++) {
+			put(&c, m->auth.regions[i].gpa, 8);
+			put(&c, m->auth.regions[i].len, 8);
 		}
+		put_bytes(&c, m->auth.proof, RDMIG__KEY_LEN);
 		break;
 	case RDMIG__MSG_HELLO_ACK:
 		put(&c, m->hello_ack.version, 2);
@@ -518,7 +566,41 @@ static int expect(const char *type, size_t have, size_t want, char *err, size_t 
 	return 0;
 }
 
+static void get_bytes(struct rcur *c, void *p, size_t n)
+{
+	memcpy(p, c->p, n);
+	c->p += n;
+	c->left -= n;
+}
+
+/* HELLO, whatever the version in its header (proto.h: frozen). */
+static int decode_hello(struct rcur *c, uint16_t version, struct rdmig__msg *m, char *err,
+			size_t errlen)
+{
+	memset(&m->hello, 0, sizeof(m->hello));
+	m->hello.legacy = version < RDMIG__PROTO_MIN;
+	if (c->left < (m->hello.legacy ? 4 : RDMIG__HELLO_LEN))
+		return expect("HELLO", c->left, m->hello.legacy ? 4 : RDMIG__HELLO_LEN, err,
+			      errlen);
+	m->hello.ver_min = (uint16_t)get(c, 2);
+	m->hello.ver_max = (uint16_t)get(c, 2);
+	if (m->hello.legacy)
+		return 0;
+	m->hello.caps = (uint32_t)get(c, 4);
+	m->hello.auth = (uint32_t)get(c, 4);
+	if (get(c, 4))
+		return fail(err, errlen, -EBADMSG, "HELLO: reserved field is not 0");
+	get_bytes(c, m->hello.nonce, RDMIG__NONCE_LEN);
+	return 0; /* a later version's appended fields are not ours to read */
+}
+
 int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *err, size_t errlen)
+{
+	return rdmig__msg_decode_ext(buf, len, 0, m, err, errlen);
+}
+
+int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rdmig__msg *m,
+			  char *err, size_t errlen)
 {
 	struct rcur c = { buf, len };
 	uint32_t magic, mlen, flags, n;
@@ -526,7 +608,7 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 	const char *name;
 	int ret;
 
-	if (len < RDMIG__HDR_LEN)
+	if (len < RDMIG__HDR_LEN + trailer)
 		return fail(err, errlen, -EBADMSG, "message of %zu bytes is shorter than a header",
 			    len);
 	if (len > RDMIG__MSG_MAX)
@@ -539,47 +621,62 @@ int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *e
 	flags = (uint32_t)get(&c, 4);
 	if (magic != RDMIG__PROTO_MAGIC)
 		return fail(err, errlen, -EBADMSG, "bad magic 0x%08x", magic);
-	if (version != RDMIG__PROTO_VERSION)
-		return fail(err, errlen, -EPROTO, "unsupported protocol version %u (we speak %u)",
-			    version, RDMIG__PROTO_VERSION);
 	if (mlen != len)
 		return fail(err, errlen, -EBADMSG, "header says %u bytes, %zu arrived", mlen, len);
 	if (flags)
 		return fail(err, errlen, -EBADMSG, "header flags 0x%x are not 0", flags);
+	c.left -= trailer;
+	if (m->type == RDMIG__MSG_HELLO) {
+		if ((ret = decode_hello(&c, version, m, err, errlen)))
+			return ret;
+		return validate(m, err, errlen);
+	}
+	if (version != RDMIG__PROTO_VERSION)
+		return fail(err, errlen, -EPROTO, "unsupported protocol version %u (we speak %u)",
+			    version, RDMIG__PROTO_VERSION);
 	name = rdmig__msg_type_name(m->type);
 
 	switch (m->type) {
 	case RDMIG__MSG_CONNECT:
-		if ((ret = expect(name, c.left, 16, err, errlen)))
+		if ((ret = expect(name, c.left, CONNECT_LEN, err, errlen)))
 			return ret;
 		m->connect.kind = (uint32_t)get(&c, 4);
 		m->connect.index = (uint32_t)get(&c, 4);
 		m->connect.token = get(&c, 8);
+		get_bytes(&c, m->connect.tag, RDMIG__TAG_LEN);
 		break;
-	case RDMIG__MSG_HELLO:
-		if (c.left < HELLO_FIXED)
-			return expect(name, c.left, HELLO_FIXED, err, errlen);
-		m->hello.ver_min = (uint16_t)get(&c, 2);
-		m->hello.ver_max = (uint16_t)get(&c, 2);
-		m->hello.page_size = (uint32_t)get(&c, 4);
-		m->hello.nqps = (uint32_t)get(&c, 4);
-		n = m->hello.nregions = (uint32_t)get(&c, 4);
-		m->hello.flags = (uint32_t)get(&c, 4);
+	case RDMIG__MSG_CHALLENGE:
+		if ((ret = expect(name, c.left, CHALL_LEN, err, errlen)))
+			return ret;
+		m->challenge.version = (uint16_t)get(&c, 2);
+		if (get(&c, 2))
+			return fail(err, errlen, -EBADMSG, "CHALLENGE: reserved field is not 0");
+		m->challenge.caps = (uint32_t)get(&c, 4);
+		m->challenge.auth = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "HELLO: reserved field is not 0");
-		memcpy(m->hello.secret, c.p, RDMIG__SCAN_SECRET_SIZE);
-		c.p += RDMIG__SCAN_SECRET_SIZE;
-		c.left -= RDMIG__SCAN_SECRET_SIZE;
+			return fail(err, errlen, -EBADMSG, "CHALLENGE: reserved field is not 0");
+		get_bytes(&c, m->challenge.nonce, RDMIG__NONCE_LEN);
+		get_bytes(&c, m->challenge.proof, RDMIG__KEY_LEN);
+		break;
+	case RDMIG__MSG_AUTH:
+		if (c.left < AUTH_FIXED + RDMIG__KEY_LEN)
+			return expect(name, c.left, AUTH_FIXED + RDMIG__KEY_LEN, err, errlen);
+		m->auth.page_size = (uint32_t)get(&c, 4);
+		m->auth.nqps = (uint32_t)get(&c, 4);
+		n = m->auth.nregions = (uint32_t)get(&c, 4);
+		m->auth.flags = (uint32_t)get(&c, 4);
 		if (n > RDMIG__MAX_REGIONS)
-			return fail(err, errlen, -EBADMSG, "HELLO: %u regions, not in [1, %u]", n,
+			return fail(err, errlen, -EBADMSG, "AUTH: %u regions, not in [1, %u]", n,
 				    RDMIG__MAX_REGIONS);
-		if ((ret = expect(name, HELLO_FIXED + c.left,
-				  HELLO_FIXED + (size_t)n * HELLO_REGION, err, errlen)))
+		if ((ret = expect(name, AUTH_FIXED + c.left,
+				  AUTH_FIXED + (size_t)n * AUTH_REGION + RDMIG__KEY_LEN, err,
+				  errlen)))
 			return ret;
 		for (unsigned i = 0; i < n; i++) {
-			m->hello.regions[i].gpa = get(&c, 8);
-			m->hello.regions[i].len = get(&c, 8);
+			m->auth.regions[i].gpa = get(&c, 8);
+			m->auth.regions[i].len = get(&c, 8);
 		}
+		get_bytes(&c, m->auth.proof, RDMIG__KEY_LEN);
 		break;
 	case RDMIG__MSG_HELLO_ACK:
 		if (c.left < ACK_FIXED)

@@ -4,17 +4,44 @@
  * little-endian. Encoding and decoding are pure functions (no I/O, no
  * session state): decode validates every field it can check on its own and
  * fails with a message; checks that need the session (does the layout match
- * ours, is this the pass we expect) are the caller's.
+ * ours, is this the pass we expect, does the MAC verify) are the caller's.
  *
  * Every message starts with a 16-byte header:
  *   u32 magic 'RDMG'  u16 version  u16 type  u32 length (header included)  u32 flags (0)
  *
+ * The handshake (protocol 4), on the control connection:
+ *   source -> HELLO      its offer: versions, capabilities, auth mode, nonce
+ *   dest   -> CHALLENGE  the choice, its nonce and its proof of the key
+ *   source -> AUTH       its proposal (page size, QPs, layout) and proof
+ *   dest   -> HELLO_ACK  sealed: the layout accepted, rkeys, data QP token
+ * Each proof is an HMAC-SHA256 under its own role's key (common/seal.h) of
+ * the transcript: every byte of HELLO and CHALLENGE, then the connection's
+ * binding (both addresses as 16-byte GIDs and both control QP numbers,
+ * source first), and for the source's proof the CHALLENGE's proof and the
+ * AUTH message before its own proof field. The destination registers
+ * nothing and sends no layout until the source's proof checked out. Every
+ * message after AUTH is sealed: a u64 sequence number and a 16-byte MAC
+ * trail it, counted in the header's length (common/seal.h). Only an ERROR
+ * during the handshake travels unsealed, and before the source proved the
+ * key it says no more than "authentication failed".
+ *
+ * HELLO is frozen: whatever version a peer speaks, its first message has
+ * this header and these first 48 payload bytes, so any version can read
+ * any other's offer. A later version may append fields to HELLO (a reader
+ * ignores what follows the 48 bytes, though the transcript covers all of
+ * it) and may change every other message. Versions 2 and 3 sent a HELLO
+ * whose first 4 payload bytes were also ver_min, ver_max: so even their
+ * offer is read (hello.legacy), to name both ranges in the refusal.
+ *
  * Payloads, field by field after the header (reserved fields are sent 0
  * and refused unless 0):
- *   CONNECT      u32 kind, u32 index, u64 token                              16 bytes
- *   HELLO        u16 ver_min, u16 ver_max, u32 page_size, u32 nqps,
- *                u32 nregions, u32 flags, u32 reserved, u8 secret[192]      216 bytes
- *                then nregions x { u64 gpa, u64 len }                       + 16 each
+ *   CONNECT      u32 kind, u32 index, u64 token, u8 tag[16]                  32 bytes
+ *   HELLO        u16 ver_min, u16 ver_max, u32 caps, u32 auth, u32 reserved,
+ *                u8 nonce[32]                                                48 bytes (+ any)
+ *   CHALLENGE    u16 version, u16 reserved, u32 caps, u32 auth, u32 reserved,
+ *                u8 nonce[32], u8 proof[32]                                  80 bytes
+ *   AUTH         u32 page_size, u32 nqps, u32 nregions, u32 flags            16 bytes
+ *                then nregions x { u64 gpa, u64 len }, then u8 proof[32]    + 16 each + 32
  *   HELLO_ACK    u16 version, u16 reserved, u32 page_size, u32 nqps,
  *                u32 nregions, u64 token                                     24 bytes
  *                then nregions x { u64 gpa, u64 len, u64 addr, u32 rkey,
@@ -38,41 +65,63 @@
  * Control messages travel on the control QP (SEND/RECV); PASS_END travels on
  * each data QP after that QP's writes of the pass, so that its arrival proves
  * those writes are placed (RC delivers in order); CONNECT is the rdma_cm
- * private data of every connection request.
+ * private data of every connection request. A data QP's CONNECT carries
+ * the tag of HMAC(source-to-destination key, "data" || index || token ||
+ * the QP's number): only a holder of the session's keys can attach a QP.
  */
-#ifndef RDMIG_CTRL_PROTO_H
-#define RDMIG_CTRL_PROTO_H
+#ifndef RDMIG_COMMON_PROTO_H
+#define RDMIG_COMMON_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seal.h"
 #include "util.h"
 #include "../dataplane/scan.h"
 
-#define RDMIG__PROTO_MAGIC   0x474d4452u /* "RDMG" little-endian */
-#define RDMIG__PROTO_VERSION 3		 /* 2: NOTICE, HASHES, the HELLO key; 3: NOTICE lists */
+#define RDMIG__PROTO_MAGIC 0x474d4452u /* "RDMG" little-endian */
+/*
+ * The versions this library speaks. 2: NOTICE, HASHES, the key in HELLO;
+ * 3: NOTICE lists; 4: authentication, negotiation, sealed messages. Every
+ * version from 4 on is authenticated: a keyed end never settles on less.
+ */
+#define RDMIG__PROTO_VERSION 4
+#define RDMIG__PROTO_MIN     4
 #define RDMIG__HDR_LEN	     16
+#define RDMIG__HELLO_LEN     48	   /* HELLO's frozen payload */
 #define RDMIG__MSG_MAX	     16384 /* largest message; receive buffers are this big */
 #define RDMIG__ERRMSG_MAX    1024
-#define RDMIG__CONNECT_LEN   (RDMIG__HDR_LEN + 16) /* fits rdma_cm's 56 bytes */
+#define RDMIG__CONNECT_LEN   (RDMIG__HDR_LEN + 32) /* fits rdma_cm's 56 bytes */
 
 /* Pages one NOTICE (and its HASHES answer) lists at most. */
 #define RDMIG__NOTICE_PAGES 256
 #define RDMIG__NOTICE_WORDS (RDMIG__NOTICE_PAGES / 64)
 /* A NOTICE entry with this bit orders its page zeroed; without, hashed. */
 #define RDMIG__NOTICE_ZERO (1ull << 63)
-/* The largest message on a data QP: a HASHES for a full NOTICE. */
-#define RDMIG__DATA_MSG_MAX (RDMIG__HDR_LEN + 64 + 16 * RDMIG__NOTICE_PAGES)
+/* The largest message on a data QP: a sealed HASHES for a full NOTICE. */
+#define RDMIG__DATA_MSG_MAX (RDMIG__HDR_LEN + 64 + 16 * RDMIG__NOTICE_PAGES + RDMIG__TRAILER_LEN)
 
-/* HELLO flags. */
-#define RDMIG__HELLO_NOTICES (1u << 0) /* the source sends NOTICEs: answer with HASHES */
+/*
+ * Capabilities (HELLO, CHALLENGE): the destination answers with the
+ * intersection of both sets; bits a side does not know are ignored.
+ */
+#define RDMIG__CAP_NOTICES (1u << 0) /* NOTICE and HASHES on the data QPs */
+#define RDMIG__CAPS	   RDMIG__CAP_NOTICES
+
+/* Authentication modes (HELLO, CHALLENGE): both ends must agree. */
+#define RDMIG__AUTH_NONE 0
+#define RDMIG__AUTH_PSK	 1
+
+/* AUTH flags. */
+#define RDMIG__AUTH_NOTICES (1u << 0) /* the source sends NOTICEs: answer with HASHES */
 
 /* HELLO_ACK region flags. */
 #define RDMIG__TARGET_ZERO (1u << 0) /* the destination region is known all zero */
 
 enum rdmig__msg_type {
 	RDMIG__MSG_CONNECT = 1,	     /* connect private data: which connection this is */
-	RDMIG__MSG_HELLO = 2,	     /* source -> destination: proposal */
+	RDMIG__MSG_HELLO = 2,	     /* source -> destination: offer (frozen) */
 	RDMIG__MSG_HELLO_ACK = 3,    /* destination -> source: accepted, with rkeys */
 	RDMIG__MSG_PASS_END = 4,     /* source -> destination, on each data QP */
 	RDMIG__MSG_PASS_ACK = 5,     /* destination -> source: pass placed */
@@ -82,7 +131,9 @@ enum rdmig__msg_type {
 	RDMIG__MSG_PROGRESS = 9,     /* source -> destination: a pass is under way */
 	RDMIG__MSG_NOTICE = 10,	     /* source -> destination, on a data QP after its WRITEs */
 	RDMIG__MSG_HASHES = 11,	     /* destination -> source, on the same data QP: the answer */
-	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_HASHES,
+	RDMIG__MSG_CHALLENGE = 12,   /* destination -> source: choice, nonce, proof */
+	RDMIG__MSG_AUTH = 13,	     /* source -> destination: proposal and proof */
+	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_AUTH,
 };
 
 enum rdmig__conn_kind {
@@ -112,17 +163,31 @@ struct rdmig__msg {
 			uint32_t kind;	/* enum rdmig__conn_kind */
 			uint32_t index; /* data QP index (0 for control) */
 			uint64_t token; /* session token from HELLO_ACK (0 for control) */
+			uint8_t tag[RDMIG__TAG_LEN]; /* data: proof of the session keys */
 		} connect;
 		struct {
-			uint16_t ver_min, ver_max;
+			uint16_t ver_min, ver_max; /* protocol versions offered */
+			uint32_t caps;		   /* RDMIG__CAP_* offered */
+			uint32_t auth;		   /* RDMIG__AUTH_* */
+			uint8_t nonce[RDMIG__NONCE_LEN];
+			/* decode: the header said version 2 or 3, only the range was read */
+			bool legacy;
+		} hello;
+		struct {
+			uint16_t version; /* chosen: the highest both speak */
+			uint32_t caps;	  /* both offered */
+			uint32_t auth;	  /* RDMIG__AUTH_*: the destination's */
+			uint8_t nonce[RDMIG__NONCE_LEN];
+			uint8_t proof[RDMIG__KEY_LEN];
+		} challenge;
+		struct {
 			uint32_t page_size;
 			uint32_t nqps; /* data QPs the source wants */
 			uint32_t nregions;
-			uint32_t flags; /* RDMIG__HELLO_* */
-			/* The migration's hash key; both ends hash with it. */
-			uint8_t secret[RDMIG__SCAN_SECRET_SIZE];
+			uint32_t flags; /* RDMIG__AUTH_* flags */
 			struct rdmig__wire_region regions[RDMIG__MAX_REGIONS];
-		} hello;
+			uint8_t proof[RDMIG__KEY_LEN];
+		} auth;
 		struct {
 			uint16_t version; /* chosen */
 			uint32_t page_size;
@@ -193,16 +258,24 @@ struct rdmig__msg {
 /*
  * Encodes `m` into buf (cap bytes). Returns the length, or -EINVAL if the
  * message is not valid (encode checks what decode checks) or -ENOSPC.
- * On failure `err` (errlen bytes) says why.
+ * On failure `err` (errlen bytes) says why. rdmig__msg_encode_ext leaves
+ * `trailer` bytes after the payload, counted in the header's length, for
+ * the sealing (common/seal.h) to fill.
  */
 int rdmig__msg_encode(const struct rdmig__msg *m, void *buf, size_t cap, char *err, size_t errlen);
+int rdmig__msg_encode_ext(const struct rdmig__msg *m, size_t trailer, void *buf, size_t cap,
+			  char *err, size_t errlen);
 
 /*
- * Decodes exactly `len` bytes (the header's length must equal len). Returns
- * 0, or -EBADMSG (malformed, truncated, oversized, a field out of range),
- * -EPROTO (unknown version). `err` says which field and why.
+ * Decodes exactly `len` bytes (the header's length must equal len), the last
+ * `trailer` of them not part of the payload (rdmig__msg_decode: none).
+ * Returns 0, or -EBADMSG (malformed, truncated, oversized, a field out of
+ * range), -EPROTO (a version we do not speak). `err` says which field and
+ * why. A HELLO decodes whatever its version (see above).
  */
 int rdmig__msg_decode(const void *buf, size_t len, struct rdmig__msg *m, char *err, size_t errlen);
+int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rdmig__msg *m,
+			  char *err, size_t errlen);
 
 /*
  * Returns the length the header at buf claims, or -EBADMSG if fewer than
@@ -213,4 +286,4 @@ int rdmig__msg_peek_len(const void *buf, size_t len);
 
 const char *rdmig__msg_type_name(unsigned type);
 
-#endif /* RDMIG_CTRL_PROTO_H */
+#endif /* RDMIG_COMMON_PROTO_H */

@@ -18,10 +18,13 @@
 #include <sys/random.h>
 #include <arpa/inet.h>
 
+#include <openssl/crypto.h>
+
 #include "../dataplane/scan.h"
 #include "../dataplane/worker.h"
 #include "../common/conn.h"
 #include "../common/proto.h"
+#include "handshake.h"
 #include "session.h"
 
 struct dst_region {
@@ -33,8 +36,7 @@ struct dst_region {
 };
 
 enum dst_state {
-	DST_WAIT_CTRL,	/* waiting for the source's control connection */
-	DST_WAIT_HELLO, /* connected, waiting for its proposal */
+	DST_WAIT_CTRL,	/* waiting for a source to authenticate (dst->pending) */
 	DST_RUNNING,	/* memory exposed: data QPs connect, passes run */
 	DST_COMPLETING, /* memory withdrawn, COMPLETE_ACK on its way */
 	DST_DONE,
@@ -43,8 +45,9 @@ enum dst_state {
 struct dst_session {
 	enum dst_state state;
 	struct rdmig__xp_pd *pd;
-	struct rdmig__xp_cq *cq;
+	struct rdmig__xp_cq *cq;	       /* the data QPs' (ctrl has its own) */
 	struct rdmig__ep ctrl;		       /* endpoint index 0 */
+	struct rdmig__hs hs;		       /* the handshake that made it: keys */
 	struct rdmig__ep data[RDMIG__MAX_QPS]; /* endpoint index i + 1 */
 	unsigned nqps;			       /* data QPs agreed */
 	uint64_t token;
@@ -55,7 +58,7 @@ struct dst_session {
 	uint64_t deadline; /* 0: none */
 
 	bool notices;			  /* the source sends NOTICEs (skipping is on) */
-	struct rdmig__scan_key key;	  /* the migration's hash key, from HELLO */
+	struct rdmig__scan_key key;	  /* the migration's hash key, derived */
 	unsigned nsrc;			  /* regions, in the source's order: */
 	unsigned map[RDMIG__MAX_REGIONS]; /* source region index -> ours */
 	/*
@@ -69,6 +72,22 @@ struct dst_session {
 	} backlog[RDMIG__MAX_QPS];
 };
 
+/*
+ * A control connection that has not proven the key yet. It costs a PD, a
+ * CQ, a QP and 128 KiB of message buffers, and nothing of guest memory;
+ * at most DST_MAX_PENDING exist, each for at most RDMIG_AUTH_TIMEOUT_MS.
+ */
+#define DST_MAX_PENDING 4
+
+struct dst_pending {
+	bool used;
+	bool closing; /* an ERROR is on its way: close at its completion or deadline */
+	struct rdmig__xp_pd *pd;
+	struct rdmig__ep ep; /* own CQ; endpoint index 0 */
+	uint64_t deadline;
+	struct rdmig__hs hs;
+};
+
 struct rdmig_dst {
 	struct rdmig__config cfg;
 	struct rdmig__scanner scanner; /* chosen at create: RDMIG_SIMD errors show early */
@@ -78,6 +97,9 @@ struct rdmig_dst {
 	struct rdmig__xp_chan *ch;
 	struct rdmig__xp_id *listen_id;
 	struct dst_session s;
+	struct dst_pending pending[DST_MAX_PENDING];
+	uint64_t rejected;     /* attempts refused in this run */
+	char last_reject[256]; /* and why the last one was */
 	struct rdmig__msg msg; /* scratch */
 };
 
@@ -113,6 +135,7 @@ int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
 	if (!ret)
 		ret = rdmig__scanner_init(&dst->scanner, dst->cfg.simd);
 	if (ret) {
+		rdmig__config_wipe(&dst->cfg);
 		free(dst);
 		return ret;
 	}
@@ -158,6 +181,8 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 		return rdmig__err(-EALREADY, "already listening");
 	if (!dst->nregions)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before listening");
+	if ((ret = rdmig__config_auth_ready(&dst->cfg, "rdmig_dst_listen")))
+		return ret;
 	if ((ret = rdmig__resolve(host, port, &ss)))
 		return ret;
 	dst->xp = rdmig__xp_ops_of(dst->cfg.transport);
@@ -202,7 +227,56 @@ static void dst_end_session(struct rdmig_dst *dst)
 		dst->xp->cq_destroy(s->cq);
 	if (s->pd)
 		dst->xp->pd_free(s->pd);
+	rdmig__hs_wipe(&s->hs);
+	OPENSSL_cleanse(&s->key, sizeof(s->key));
 	memset(s, 0, sizeof(*s));
+}
+
+static void dst_pending_free(struct rdmig_dst *dst, struct dst_pending *p)
+{
+	rdmig__ep_destroy(&p->ep);
+	if (p->pd)
+		dst->xp->pd_free(p->pd);
+	rdmig__hs_wipe(&p->hs);
+	memset(p, 0, sizeof(*p));
+}
+
+/* An attempt refused: counted for the stats, logged, remembered for a timeout's message. */
+static void dst_reject_note(struct rdmig_dst *dst, const char *fmt, ...) RDMIG__FMT(2, 3);
+
+static void dst_reject_note(struct rdmig_dst *dst, const char *fmt, ...)
+{
+	va_list ap;
+
+	dst->rejected++;
+	va_start(ap, fmt);
+	vsnprintf(dst->last_reject, sizeof(dst->last_reject), fmt, ap);
+	va_end(ap);
+	rdmig__log(RDMIG__LOG_WARN, "refused a connection: %s", dst->last_reject);
+}
+
+/*
+ * Gives up on a pending connection: tells the peer `text` (plain: it has
+ * proven nothing) and closes once that is sent, or in 100 ms at most, so
+ * a peer that never acknowledges holds nothing for long.
+ */
+static void dst_pending_refuse(struct rdmig_dst *dst, struct dst_pending *p, int err,
+			       const char *text)
+{
+	struct rdmig__msg *m = &dst->msg;
+
+	dst_reject_note(dst, "%s", text);
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_ERROR;
+	m->error.code = -err > 0 && -err < 4096 ? -err : EPROTO;
+	m->error.len = (uint32_t)RDMIG__MIN(strlen(text), (size_t)RDMIG__ERRMSG_MAX);
+	memcpy(m->error.text, text, m->error.len);
+	if (p->ep.has_qp && !rdmig__ep_send(&p->ep, m)) {
+		p->closing = true;
+		p->deadline = rdmig__now_ns() + 100ull * 1000000;
+		return;
+	}
+	dst_pending_free(dst, p);
 }
 
 static void dst_arm(struct rdmig_dst *dst, uint32_t ms)
@@ -232,7 +306,7 @@ static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
 	mine = s->ctrl.send_busy & ~before;
 	/* Let it reach the source before the disconnect does (bounded). */
 	while (rdmig__ms_left(deadline) > 0) {
-		int n = rdmig__cq_wait(s->cq, &wc, 1, 50);
+		int n = rdmig__cq_wait(s->ctrl.cq, &wc, 1, 50);
 
 		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
 			return;
@@ -274,24 +348,45 @@ static int dst_send(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	return ret;
 }
 
-/* A control connection request: set up the session's PD, CQ and control QP. */
+/*
+ * A control connection request: a pending connection with a PD, CQ and QP
+ * of its own, given RDMIG_AUTH_TIMEOUT_MS to authenticate. Returns 0 if
+ * accepted, 1 if it must be rejected.
+ */
 static int dst_accept_ctrl(struct rdmig_dst *dst, struct rdmig__xp_id *id)
 {
-	struct dst_session *s = &dst->s;
 	struct rdmig__ep_attr attr = CTRL_ATTR;
+	struct rdmig__xp_conn_info ci;
+	struct dst_pending *p = NULL;
 	int ret;
 
+	for (unsigned i = 0; i < DST_MAX_PENDING && !p; i++)
+		if (!dst->pending[i].used)
+			p = &dst->pending[i];
+	if (!p) {
+		dst_reject_note(dst, "%d connections are already authenticating", DST_MAX_PENDING);
+		return 1;
+	}
 	attr.qp_timeout = dst->cfg.qp_timeout;
-	if ((ret = dst->xp->pd_alloc(id, &s->pd)))
-		return ret;
-	if ((ret = dst->xp->cq_create(s->pd, CQ_DEPTH, &s->cq)))
-		return ret;
-	if ((ret = rdmig__ep_setup(&s->ctrl, id, s->pd, s->cq, 0, &attr)))
-		return ret;
-	if ((ret = dst->xp->accept(id)))
-		return ret;
-	s->state = DST_WAIT_HELLO;
-	dst_arm(dst, dst->cfg.timeout_ms);
+	memset(p, 0, sizeof(*p));
+	p->used = true;
+	if ((ret = dst->xp->pd_alloc(id, &p->pd)) ||
+	    (ret = rdmig__ep_setup(&p->ep, id, p->pd, NULL, 0, &attr)) ||
+	    (ret = dst->xp->accept(id)) || (ret = dst->xp->conn_info(id, &ci))) {
+		dst_reject_note(dst, "setting up a control connection failed: %s",
+				rdmig_last_error());
+		rdmig__ep_teardown(&p->ep);
+		p->ep.id = NULL; /* the caller rejects and destroys the id */
+		dst_pending_free(dst, p);
+		return 1;
+	}
+	p->hs.psk = dst->cfg.auth == RDMIG_AUTH_PSK ? dst->cfg.psk : NULL;
+	p->hs.psk_len = dst->cfg.auth == RDMIG_AUTH_PSK ? dst->cfg.psk_len : 0;
+	p->hs.ver_min = RDMIG__PROTO_MIN;
+	p->hs.ver_max = RDMIG__PROTO_VERSION;
+	p->hs.caps = RDMIG__CAPS;
+	rdmig__hs_bind(&p->hs, &ci, false);
+	p->deadline = rdmig__now_ns() + (uint64_t)dst->cfg.auth_timeout_ms * 1000000;
 	return 0;
 }
 
@@ -304,7 +399,9 @@ static int dst_accept_data(struct rdmig_dst *dst, struct rdmig__xp_id *id, uint3
 	attr.qp_timeout = dst->cfg.qp_timeout;
 	if (!dst->xp->pd_on_dev_of(s->pd, id))
 		return rdmig__err(-ENODEV, "data QP %u arrived on another device", index);
-	if ((ret = rdmig__ep_setup(&s->data[index], id, s->pd, s->cq, index + 1, &attr)))
+	if ((ret = rdmig__ep_setup(&s->data[index], id, s->pd, s->cq, index + 1, &attr)) ||
+	    (ret = rdmig__seal_init(&s->data[index].seal, s->hs.keys.d2s, s->hs.keys.s2d,
+				    index + 1)))
 		return ret;
 	return dst->xp->accept(id);
 }
@@ -318,42 +415,50 @@ static int dst_on_connect(struct rdmig_dst *dst, const struct rdmig__xp_event *e
 	struct dst_session *s = &dst->s;
 	const void *pd = ev->pdata;
 	size_t pdlen = ev->pdlen;
+	uint8_t tag[RDMIG__TAG_LEN];
 	struct rdmig__msg m;
 	char why[256];
 	int len, ret;
 
 	len = rdmig__msg_peek_len(pd, pdlen);
 	if (len < 0 || (size_t)len > pdlen) {
-		rdmig__log(RDMIG__LOG_WARN,
-			   "refusing a connection that is not rdmig's "
-			   "(%zu bytes of private data)",
-			   pdlen);
+		dst_reject_note(dst, "not rdmig's (%zu bytes of private data)", pdlen);
 		return 1;
 	}
 	if (rdmig__msg_decode(pd, (size_t)len, &m, why, sizeof(why))) {
-		rdmig__log(RDMIG__LOG_WARN, "refusing a connection: %s", why);
+		dst_reject_note(dst, "%s", why);
 		return 1;
 	}
 	if (m.type != RDMIG__MSG_CONNECT) {
-		rdmig__log(RDMIG__LOG_WARN, "refusing a connection: %s is not a CONNECT",
-			   rdmig__msg_type_name(m.type));
+		dst_reject_note(dst, "%s is not a CONNECT", rdmig__msg_type_name(m.type));
 		return 1;
 	}
 	if (m.connect.kind == RDMIG__CONN_CTRL) {
 		if (s->state != DST_WAIT_CTRL) {
-			rdmig__log(RDMIG__LOG_WARN, "refusing a second source while one migrates");
+			dst_reject_note(dst, "a second source while one migrates");
 			return 1;
 		}
-		ret = dst_accept_ctrl(dst, ev->id);
-		return ret;
+		return dst_accept_ctrl(dst, ev->id);
 	}
-	if (s->state != DST_RUNNING || m.connect.token != s->token || m.connect.index >= s->nqps ||
-	    s->data[m.connect.index].id) {
-		rdmig__log(RDMIG__LOG_WARN, "refusing data connection %u (token %s)",
-			   m.connect.index, m.connect.token == s->token ? "ok" : "wrong");
+	/* A data QP must show the session's key over its own QP number. */
+	if (s->state != DST_RUNNING || m.connect.index >= s->nqps || s->data[m.connect.index].id ||
+	    rdmig__hs_data_tag(&s->hs.keys, m.connect.index, m.connect.token, ev->peer_qpn, tag) ||
+	    !rdmig__mac_equal(tag, m.connect.tag, sizeof(tag)) || m.connect.token != s->token) {
+		dst_reject_note(dst, "data connection %u does not belong to the session",
+				m.connect.index);
 		return 1;
 	}
-	return dst_accept_data(dst, ev->id, m.connect.index);
+	if ((ret = dst_accept_data(dst, ev->id, m.connect.index)))
+		return ret;
+	return 0;
+}
+
+static struct dst_pending *dst_pending_of(struct rdmig_dst *dst, const struct rdmig__xp_id *id)
+{
+	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
+		if (dst->pending[i].used && dst->pending[i].ep.id == id)
+			return &dst->pending[i];
+	return NULL;
 }
 
 /* Does the session own this id? */
@@ -371,6 +476,7 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__xp_id *id = ev->id;
+	struct dst_pending *p;
 	int ret = 0;
 
 	switch (ev->event) {
@@ -400,6 +506,13 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
+		if ((p = dst_pending_of(dst, id))) {
+			if (!p->closing)
+				dst_reject_note(dst, "the peer left before authenticating");
+			dst->xp->chan_ack(ev);
+			dst_pending_free(dst, p);
+			return 0;
+		}
 		/* While completing, the ACK's completion decides (dst_on_wc). */
 		if (dst_owns(s, id) && s->state != DST_DONE && s->state != DST_COMPLETING)
 			ret = rdmig__err(
@@ -411,6 +524,12 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 		ret = rdmig__err(-ENODEV, "the RDMA device was removed");
 		break;
 	default:
+		if ((p = dst_pending_of(dst, id))) {
+			dst_reject_note(dst, "%s before authenticating", rdma_event_str(ev->event));
+			dst->xp->chan_ack(ev);
+			dst_pending_free(dst, p);
+			return 0;
+		}
 		if (dst_owns(s, id))
 			ret = rdmig__err(-ECONNRESET, "source connection: %s (status %d)",
 					 rdma_event_str(ev->event), ev->status);
@@ -423,10 +542,10 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 /* Compares the source's regions with ours (matched by gpa). */
 static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
 {
-	const uint32_t n = m->hello.nregions;
+	const uint32_t n = m->auth.nregions;
 
 	for (unsigned i = 0; i < n; i++) {
-		const struct rdmig__wire_region *r = &m->hello.regions[i];
+		const struct rdmig__wire_region *r = &m->auth.regions[i];
 		unsigned j;
 
 		for (j = 0; j < dst->nregions; j++)
@@ -453,26 +572,41 @@ static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	return 0;
 }
 
-static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
+/*
+ * The source proved the key (its AUTH checked out): the pending connection
+ * becomes the session, and only now is its proposal looked at, guest memory
+ * registered and the layout with the rkeys sent (sealed).
+ */
+static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struct rdmig__msg *hello)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__msg *ack = &dst->msg;
 	uint32_t nqps;
 	int ret;
 
-	if (hello->hello.ver_min > RDMIG__PROTO_VERSION || hello->hello.ver_max < 1)
-		return dst_refuse(dst, -EPROTO,
-				  "no common protocol version: the source speaks "
-				  "[%u, %u], the destination %u",
-				  hello->hello.ver_min, hello->hello.ver_max, RDMIG__PROTO_VERSION);
-	if (hello->hello.page_size != dst->cfg.page_size)
+	s->pd = p->pd;
+	s->ctrl = p->ep;
+	s->hs = p->hs;
+	memset(p, 0, sizeof(*p));
+	if ((ret = rdmig__seal_init(&s->ctrl.seal, s->hs.keys.d2s, s->hs.keys.s2d, 0)))
+		return ret;
+	memcpy(s->key.secret, s->hs.keys.hash_secret, sizeof(s->key.secret));
+	if ((ret = dst->xp->cq_create(s->pd, CQ_DEPTH, &s->cq)))
+		return dst_refuse(dst, ret, "destination cannot create a CQ: %s", strerror(-ret));
+	s->state = DST_RUNNING;
+	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
+		if (dst->pending[i].used) /* they are strangers now */
+			dst_pending_refuse(dst, &dst->pending[i], -EBUSY,
+					   "another source is migrating");
+
+	if (hello->auth.page_size != dst->cfg.page_size)
 		return dst_refuse(dst, -EINVAL,
 				  "page size mismatch: the source uses %u, the "
 				  "destination %u",
-				  hello->hello.page_size, dst->cfg.page_size);
+				  hello->auth.page_size, dst->cfg.page_size);
 	if ((ret = dst_check_layout(dst, hello)))
 		return ret;
-	nqps = RDMIG__MIN(hello->hello.nqps, dst->cfg.max_qps);
+	nqps = RDMIG__MIN(hello->auth.nqps, dst->cfg.max_qps);
 
 	/* Expose guest memory for remote write: from here to the session's end. */
 	for (unsigned i = 0; i < dst->nregions; i++) {
@@ -487,8 +621,8 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 					  i, r->gpa, r->len, strerror(-ret));
 	}
 	do {
-		if (getrandom(&s->token, sizeof(s->token), 0) != sizeof(s->token))
-			return dst_refuse(dst, -EIO, "getrandom: %s", strerror(errno));
+		if (rdmig__random(&s->token, sizeof(s->token)))
+			return dst_refuse(dst, -EIO, "no random token: %s", rdmig_last_error());
 	} while (!s->token);
 
 	memset(ack, 0, sizeof(*ack));
@@ -497,16 +631,16 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 	ack->hello_ack.page_size = dst->cfg.page_size;
 	ack->hello_ack.nqps = nqps;
 	ack->hello_ack.token = s->token;
-	ack->hello_ack.nregions = hello->hello.nregions;
-	s->notices = hello->hello.flags & RDMIG__HELLO_NOTICES;
-	memcpy(s->key.secret, hello->hello.secret, sizeof(s->key.secret));
-	s->nsrc = hello->hello.nregions;
-	for (unsigned i = 0; i < hello->hello.nregions; i++) {
+	ack->hello_ack.nregions = hello->auth.nregions;
+	s->notices = (hello->auth.flags & RDMIG__AUTH_NOTICES) &&
+		     (s->hs.caps_agreed & RDMIG__CAP_NOTICES);
+	s->nsrc = hello->auth.nregions;
+	for (unsigned i = 0; i < hello->auth.nregions; i++) {
 		struct rdmig__wire_target *t = &ack->hello_ack.regions[i];
 		const struct dst_region *r = NULL;
 
 		for (unsigned j = 0; j < dst->nregions; j++)
-			if (dst->regions[j].gpa == hello->hello.regions[i].gpa) {
+			if (dst->regions[j].gpa == hello->auth.regions[i].gpa) {
 				r = &dst->regions[j];
 				s->map[i] = j;
 			}
@@ -523,7 +657,6 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 	if ((ret = dst_send(dst, ack)))
 		return ret;
 	s->nqps = nqps;
-	s->state = DST_RUNNING;
 	dst_arm(dst, dst->cfg.idle_timeout_ms);
 	return 0;
 }
@@ -533,8 +666,6 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	struct dst_session *s = &dst->s;
 	struct rdmig__msg *ack = &dst->msg;
 
-	if (m->type == RDMIG__MSG_HELLO && s->state == DST_WAIT_HELLO)
-		return dst_on_hello(dst, m);
 	if (m->type == RDMIG__MSG_COMPLETE && s->state == DST_RUNNING) {
 		bool pending = false;
 
@@ -669,13 +800,19 @@ static int dst_drain(struct rdmig_dst *dst, uint32_t qp)
 		unsigned k = s->backlog[qp].head % (RDMIG__NOTICE_CREDITS + 1);
 		uint32_t buf = s->backlog[qp].buf[k];
 
-		ret = rdmig__msg_decode(rdmig__ep_recv_buf(ep, buf), s->backlog[qp].len[k], &m, why,
-					sizeof(why));
+		const uint8_t *b = rdmig__ep_recv_buf(ep, buf);
+
+		/* Every answer buffer in flight: a completion resumes us. The type
+		 * is peeked unchecked (the MAC is checked once, when it is taken);
+		 * it only decides whether to wait. */
+		if (s->backlog[qp].len[k] >= RDMIG__HDR_LEN &&
+		    (b[6] | b[7] << 8) == RDMIG__MSG_NOTICE &&
+		    ep->send_busy == (1u << ep->attr.nsend) - 1)
+			return 0;
+		ret = rdmig__ep_open(ep, b, s->backlog[qp].len[k], &m, why, sizeof(why));
 		if (ret)
 			return dst_refuse(dst, ret, "bad message on data connection %u: %s", qp + 1,
 					  why);
-		if (m.type == RDMIG__MSG_NOTICE && ep->send_busy == (1u << ep->attr.nsend) - 1)
-			return 0; /* every answer buffer is in flight: a completion resumes us */
 		s->backlog[qp].head++;
 		s->backlog[qp].n--;
 		if ((ret = rdmig__ep_post_recv(ep, buf)))
@@ -738,7 +875,7 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 			dst_arm(dst, dst->cfg.idle_timeout_ms);
 		return dst_drain(dst, qp);
 	}
-	ret = rdmig__msg_decode(rdmig__ep_recv_buf(ep, i), wc->byte_len, &m, why, sizeof(why));
+	ret = rdmig__ep_open(ep, rdmig__ep_recv_buf(ep, i), wc->byte_len, &m, why, sizeof(why));
 	if (ret)
 		return dst_refuse(dst, ret, "bad message on %s connection %u: %s",
 				  epi ? "data" : "control", epi, why);
@@ -749,25 +886,152 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 	return dst_on_ctrl_msg(dst, &m);
 }
 
+/*
+ * A completion on a pending connection: its HELLO (answered with the
+ * CHALLENGE), then its AUTH (the session begins), or anything that ends
+ * the attempt. Returns 0, or a negative errno when the run must end.
+ */
+static int dst_pending_wc(struct rdmig_dst *dst, struct dst_pending *p, const struct ibv_wc *wc)
+{
+	uint32_t i = rdmig__wr_val_of(wc->wr_id);
+	struct rdmig__msg *m = &dst->msg;
+	uint8_t out[RDMIG__HDR_LEN + 96];
+	const uint8_t *buf;
+	char why[512];
+	bool fatal;
+	int ret;
+
+	if (wc->status != IBV_WC_SUCCESS) {
+		if (!p->closing)
+			dst_reject_note(dst, "connection error before authenticating: %s",
+					ibv_wc_status_str(wc->status));
+		dst_pending_free(dst, p);
+		return 0;
+	}
+	if (rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND) {
+		rdmig__ep_send_done(&p->ep, i);
+		if (p->closing && !p->ep.send_busy)
+			dst_pending_free(dst, p);
+		return 0;
+	}
+	if (p->closing)
+		return 0;
+	buf = rdmig__ep_recv_buf(&p->ep, i);
+	if (p->hs.step == RDMIG__HS_START) {
+		ret = rdmig__hs_dst_hello(&p->hs, buf, wc->byte_len, out, sizeof(out), &fatal, why,
+					  sizeof(why));
+		if (ret < 0) {
+			dst_pending_refuse(dst, p, ret, why);
+			/* Without a key every peer is the source: its mismatch ends the run. */
+			return fatal ? rdmig__err(ret, "%s", why) : 0;
+		}
+		if (rdmig__ep_post_recv(&p->ep, i) ||
+		    rdmig__ep_send_raw(&p->ep, out, (size_t)ret)) {
+			dst_reject_note(dst, "cannot answer a HELLO: %s", rdmig_last_error());
+			dst_pending_free(dst, p);
+		}
+		return 0;
+	}
+	if ((ret = rdmig__hs_dst_auth(&p->hs, buf, wc->byte_len, m, why, sizeof(why)))) {
+		dst_pending_refuse(dst, p, ret, why);
+		return 0;
+	}
+	if ((ret = rdmig__ep_post_recv(&p->ep, i))) {
+		dst_pending_free(dst, p);
+		return ret;
+	}
+	/* m is dst->msg, which the HELLO_ACK is built in: keep a copy. */
+	{
+		struct rdmig__msg *prop = malloc(sizeof(*prop));
+
+		if (!prop) {
+			dst_pending_free(dst, p);
+			return rdmig__err(-ENOMEM, "no memory for the source's proposal");
+		}
+		*prop = *m;
+		ret = dst_on_auth(dst, p, prop);
+		free(prop);
+	}
+	return ret;
+}
+
+/*
+ * Handles what cq holds: the session's (p NULL) or pending connection
+ * p's. Returns how many completions it handled, or the error that ends
+ * the run.
+ */
+static int dst_drain_cq(struct rdmig_dst *dst, struct rdmig__xp_cq *cq, struct dst_pending *p)
+{
+	struct dst_session *s = &dst->s;
+	struct ibv_wc wc[16];
+	int n, ret, done = 0;
+
+	while ((n = rdmig__xp_poll(cq, RDMIG__ARRAY_SIZE(wc), wc)) > 0) {
+		done += n;
+		for (int i = 0; i < n; i++) {
+			if (p && p->used)
+				ret = dst_pending_wc(dst, p, &wc[i]);
+			else if (s->state != DST_DONE && (cq == s->ctrl.cq || cq == s->cq))
+				ret = dst_on_wc(dst, &wc[i]); /* p became the session */
+			else
+				return done; /* p is gone, and its CQ with it */
+			if (ret)
+				return ret;
+		}
+		if (p && !p->used && cq != s->ctrl.cq)
+			return done;
+	}
+	if (n < 0)
+		return rdmig__err(-EIO, "polling the CQ failed");
+	return done;
+}
+
+/* Pending connections out of time: refused (or, when refused already, closed). */
+static void dst_pending_expire(struct rdmig_dst *dst)
+{
+	uint64_t now = rdmig__now_ns();
+	char why[128];
+
+	for (unsigned i = 0; i < DST_MAX_PENDING; i++) {
+		struct dst_pending *p = &dst->pending[i];
+
+		if (!p->used || now < p->deadline)
+			continue;
+		if (p->closing) {
+			dst_pending_free(dst, p);
+			continue;
+		}
+		snprintf(why, sizeof(why), "authentication failed: no proof within %u ms",
+			 dst->cfg.auth_timeout_ms);
+		dst_pending_refuse(dst, p, -ETIMEDOUT, why);
+	}
+}
+
 static int dst_serve(struct rdmig_dst *dst)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__xp_event ev;
-	struct ibv_wc wc[16];
 	int ret;
 
 	dst_arm(dst, dst->cfg.accept_timeout_ms);
 	while (s->state != DST_DONE) {
-		struct pollfd pfd[2] = { { .fd = dst->ch->fd, .events = POLLIN },
-					 { .fd = s->cq ? s->cq->fd : -1, .events = POLLIN } };
-		int wait = s->deadline ? rdmig__ms_left(s->deadline) : -1;
-		int n;
+		struct rdmig__xp_cq *cqs[2 + DST_MAX_PENDING];
+		struct dst_pending *owner[2 + DST_MAX_PENDING];
+		struct pollfd pfd[3 + DST_MAX_PENDING];
+		uint64_t next = s->deadline;
+		unsigned ncq = 0;
+		bool ready = false;
+		int wait;
 
-		if (wait == 0) {
+		if (s->deadline && rdmig__ms_left(s->deadline) == 0) {
 			switch (s->state) {
 			case DST_WAIT_CTRL:
-				return rdmig__err(-ETIMEDOUT, "no source connected within %u ms",
-						  dst->cfg.accept_timeout_ms);
+				return rdmig__err(-ETIMEDOUT,
+						  "no source authenticated within %u ms (%" PRIu64
+						  " attempts refused%s%s)",
+						  dst->cfg.accept_timeout_ms, dst->rejected,
+						  dst->rejected ? ", the last: " : "",
+						  dst->rejected ? dst->last_reject : "");
 			case DST_RUNNING:
 				return rdmig__err(-ETIMEDOUT,
 						  "the source was silent for %u ms "
@@ -780,29 +1044,44 @@ static int dst_serve(struct rdmig_dst *dst)
 						  dst->cfg.timeout_ms);
 			}
 		}
-		if (s->cq && s->cq->ops->cq_arm(s->cq))
-			return rdmig__err(-EIO, "arming the CQ failed");
-		/* Anything already completed is handled before sleeping. */
-		n = s->cq ? rdmig__xp_poll(s->cq, RDMIG__ARRAY_SIZE(wc), wc) : 0;
-		if (n == 0 && poll(pfd, 2, wait) < 0 && errno != EINTR)
-			return rdmig__err(-errno, "poll: %s", strerror(errno));
+		dst_pending_expire(dst);
 
+		if (s->ctrl.cq)
+			cqs[ncq] = s->ctrl.cq, owner[ncq++] = NULL;
+		if (s->cq)
+			cqs[ncq] = s->cq, owner[ncq++] = NULL;
+		for (unsigned i = 0; i < DST_MAX_PENDING; i++)
+			if (dst->pending[i].used) {
+				cqs[ncq] = dst->pending[i].ep.cq;
+				owner[ncq++] = &dst->pending[i];
+				if (!next || dst->pending[i].deadline < next)
+					next = dst->pending[i].deadline;
+			}
+		/* Arm, then take what is already there: a completion after the
+		 * arming wakes the poll, one before it is handled now. */
+		pfd[0] = (struct pollfd){ .fd = dst->ch->fd, .events = POLLIN };
+		for (unsigned i = 0; i < ncq; i++) {
+			if (cqs[i]->ops->cq_arm(cqs[i]))
+				return rdmig__err(-EIO, "arming a CQ failed");
+			pfd[1 + i] = (struct pollfd){ .fd = cqs[i]->fd, .events = POLLIN };
+		}
 		/* Completions first: a message that arrived before a disconnect
 		 * (an ERROR, the last PASS_END) is worth reading. */
-		if (s->cq)
-			s->cq->ops->cq_ack(s->cq);
-		while (s->cq && n >= 0) {
-			if (n == 0)
-				n = rdmig__xp_poll(s->cq, RDMIG__ARRAY_SIZE(wc), wc);
-			if (n < 0)
-				return rdmig__err(-EIO, "polling the CQ failed");
-			if (n == 0)
-				break;
-			for (int i = 0; i < n && s->state != DST_DONE; i++)
-				if ((ret = dst_on_wc(dst, &wc[i])))
-					return ret;
-			n = 0;
+		for (unsigned i = 0; i < ncq && s->state != DST_DONE; i++) {
+			if (owner[i] && (!owner[i]->used || owner[i]->ep.cq != cqs[i]))
+				continue; /* freed or promoted by an earlier CQ's work */
+			if ((ret = dst_drain_cq(dst, cqs[i], owner[i])) < 0)
+				return ret;
+			ready |= ret > 0;
 		}
+		if (s->state == DST_DONE)
+			break;
+		wait = next ? rdmig__ms_left(next) : -1;
+		if (!ready && poll(pfd, 1 + ncq, wait) < 0 && errno != EINTR)
+			return rdmig__err(-errno, "poll: %s", strerror(errno));
+		for (unsigned i = 0; i < ncq; i++)
+			if (!owner[i] || (owner[i]->used && owner[i]->ep.cq == cqs[i]))
+				cqs[i]->ops->cq_ack(cqs[i]);
 		ret = 0;
 		while (s->state != DST_DONE && !(ret = rdmig__cm_next(dst->ch, 0, &ev)))
 			if ((ret = dst_on_cm(dst, &ev)))

@@ -17,4 +17,12 @@
  */
 void rdmig__src_set_scan_hook(struct rdmig_src *src, rdmig__scan_hook_fn fn, void *arg);
 
+/*
+ * Makes the next connect offer protocol versions [ver_min, ver_max] and
+ * capabilities `caps` in its HELLO instead of what this library speaks,
+ * as an older or newer peer would (the session itself still runs this
+ * library's version: a choice outside it fails the connect).
+ */
+void rdmig__src_set_offer(struct rdmig_src *src, uint16_t ver_min, uint16_t ver_max, uint32_t caps);
+
 #endif /* RDMIG_CTRL_HOOKS_H */

@@ -10,12 +10,15 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/crypto.h>
+
 #include "../dataplane/model.h"
 #include "../dataplane/ranges.h"
 #include "../dataplane/scan.h"
 #include "../dataplane/worker.h"
 #include "../common/conn.h"
 #include "../common/proto.h"
+#include "handshake.h"
 #include "hooks.h"
 #include "session.h"
 
@@ -75,8 +78,15 @@ struct rdmig_src {
 	struct rdmig__ep data[RDMIG__MAX_QPS];
 	unsigned nqps; /* data endpoints set up */
 	struct rdmig__dp dp;
-	struct rdmig__scan_key key; /* this migration's hash key, sent in HELLO */
-	rdmig__scan_hook_fn hook;   /* tests only: see ctrl/hooks.h */
+	struct rdmig__scan_key key;    /* this migration's hash key, derived (never sent) */
+	struct rdmig__hs hs;	       /* the handshake, then the session's keys */
+	uint16_t offer_min, offer_max; /* versions HELLO offers (tests may widen it) */
+	uint32_t offer_caps;
+	bool hs_plain_ok; /* waiting for HELLO_ACK: a plain ERROR may come instead */
+	/* The last control message as received: the handshake needs its bytes. */
+	uint8_t raw[RDMIG__HS_HELLO_MAX];
+	size_t raw_len;
+	rdmig__scan_hook_fn hook; /* tests only: see ctrl/hooks.h */
 	void *hook_arg;
 	struct rdmig_pass_stats totals; /* summed over passes */
 	struct rdmig__model model;	/* recent passes, for rdmig_src_estimate() */
@@ -110,9 +120,13 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 	if (!ret)
 		ret = rdmig__scanner_init(&src->scanner, src->cfg.simd);
 	if (ret) {
+		rdmig__config_wipe(&src->cfg);
 		free(src);
 		return ret;
 	}
+	src->offer_min = RDMIG__PROTO_MIN;
+	src->offer_max = RDMIG__PROTO_VERSION;
+	src->offer_caps = RDMIG__CAPS;
 	*srcp = src;
 	return 0;
 }
@@ -196,6 +210,8 @@ static void src_teardown(struct rdmig_src *src)
 		src->xp->chan_destroy(src->ch);
 	src->ch = NULL;
 	src->stashed = false;
+	src->hs_plain_ok = false;
+	rdmig__hs_wipe(&src->hs);
 }
 
 /* Looks at connection events without blocking: any of them now means trouble. */
@@ -222,6 +238,7 @@ static int src_check_cm(struct rdmig_src *src)
 static int src_ctrl_wc(struct rdmig_src *src, const struct ibv_wc *wc, struct rdmig__msg *m)
 {
 	uint32_t i = rdmig__wr_val_of(wc->wr_id);
+	const uint8_t *buf;
 	char why[256];
 	int ret;
 
@@ -233,14 +250,21 @@ static int src_ctrl_wc(struct rdmig_src *src, const struct ibv_wc *wc, struct rd
 		rdmig__ep_send_done(&src->ctrl, i);
 		return 0;
 	}
-	ret = rdmig__msg_decode(rdmig__ep_recv_buf(&src->ctrl, i), wc->byte_len, m, why,
-				sizeof(why));
+	buf = rdmig__ep_recv_buf(&src->ctrl, i);
+	src->raw_len = RDMIG__MIN((size_t)wc->byte_len, sizeof(src->raw));
+	memcpy(src->raw, buf, src->raw_len);
+	ret = rdmig__ep_open(&src->ctrl, buf, wc->byte_len, m, why, sizeof(why));
+	/* A destination that did not take our proof cannot seal its refusal. */
+	if (ret && src->hs_plain_ok && !rdmig__msg_decode(buf, wc->byte_len, m, NULL, 0) &&
+	    m->type == RDMIG__MSG_ERROR)
+		ret = 0;
 	if (ret)
 		return rdmig__err(ret, "bad message from the destination: %s", why);
 	if ((ret = rdmig__ep_post_recv(&src->ctrl, i)))
 		return ret;
 	if (m->type == RDMIG__MSG_ERROR)
-		return rdmig__err(-EPROTO, "the destination refused: %s", m->error.text);
+		return rdmig__err(m->error.code == EACCES ? -EACCES : -EPROTO,
+				  "the destination refused: %s", m->error.text);
 	return 1;
 }
 
@@ -332,7 +356,7 @@ static int src_register(struct rdmig_src *src)
 /* Resolves, sets up the endpoint and connects one connection id. */
 static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct rdmig__ep *ep,
 			  uint32_t index, const struct rdmig__ep_attr *attr,
-			  const struct rdmig__msg *hello)
+			  struct rdmig__msg *hello)
 {
 	int tmo = (int)src->cfg.timeout_ms;
 	struct rdmig__xp_id *id;
@@ -361,6 +385,11 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 	if ((ret = rdmig__ep_setup(ep, id, src->pd, NULL, index, attr)))
 		goto fail;
 
+	/* A data QP proves it belongs to the session: a tag over its number. */
+	if (hello->connect.kind == RDMIG__CONN_DATA &&
+	    (ret = rdmig__hs_data_tag(&src->hs.keys, hello->connect.index, hello->connect.token,
+				      src->xp->qp_num(id), hello->connect.tag)))
+		goto fail;
 	len = rdmig__msg_encode(hello, pdata, sizeof(pdata), why, sizeof(why));
 	if (len < 0) {
 		ret = rdmig__err(len, "internal: cannot encode CONNECT: %s", why);
@@ -392,35 +421,81 @@ static int src_mr_allowance_ms(const struct rdmig_src *src)
 static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats *sum,
 			uint64_t duration_ns, struct rdmig_pass_stats *stats);
 
-/* Is any skipping on? Then passes scan, decide and send NOTICEs. */
+/* Is any skipping on (and can the destination answer)? Then passes scan,
+ * decide and send NOTICEs. */
 static bool src_notices(const struct rdmig_src *src)
 {
-	return src->cfg.skip_zero || src->cfg.skip_unchanged;
+	return (src->cfg.skip_zero || src->cfg.skip_unchanged) &&
+	       (src->hs.caps_agreed & RDMIG__CAP_NOTICES);
 }
 
-/* HELLO -> HELLO_ACK: agree on version, page size, QPs and regions. */
+/* Sends handshake bytes and waits for the answer's bytes (in src->raw). */
+static int src_hs_exchange(struct rdmig_src *src, const uint8_t *out, int len, int timeout_ms,
+			   struct rdmig__msg *m)
+{
+	int ret;
+
+	/* Two handshake messages, four send buffers: one is always free. */
+	if ((ret = rdmig__ep_send_raw(&src->ctrl, out, (size_t)len)))
+		return ret == -EAGAIN ? rdmig__err(-EIO, "internal: no send buffer") : ret;
+	return src_ctrl_recv(src, timeout_ms, m);
+}
+
+/*
+ * HELLO -> CHALLENGE -> AUTH -> HELLO_ACK: agree on version and
+ * capabilities, prove the key both ways, then on page size, QPs and
+ * regions. From AUTH on the control channel is sealed.
+ */
 static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 {
 	struct rdmig__msg *m = &src->msg;
-	int ret;
+	struct rdmig__xp_conn_info ci;
+	struct rdmig__hs *hs = &src->hs;
+	uint8_t out[RDMIG__MSG_MAX];
+	char why[512];
+	int ret, len;
+
+	memset(hs, 0, sizeof(*hs));
+	hs->psk = src->cfg.auth == RDMIG_AUTH_PSK ? src->cfg.psk : NULL;
+	hs->psk_len = src->cfg.auth == RDMIG_AUTH_PSK ? src->cfg.psk_len : 0;
+	hs->ver_min = src->offer_min;
+	hs->ver_max = src->offer_max;
+	hs->caps = src->offer_caps;
+	if ((ret = src->xp->conn_info(src->ctrl.id, &ci)))
+		return ret;
+	rdmig__hs_bind(hs, &ci, true);
+	if ((len = rdmig__hs_src_hello(hs, out, sizeof(out), why, sizeof(why))) < 0)
+		return rdmig__err(len, "HELLO: %s", why);
+	ret = src_hs_exchange(src, out, len, (int)src->cfg.timeout_ms, m);
+	if (ret == -EACCES || ret == -EPROTO)
+		return ret; /* the destination refused, and said why */
+	if (ret)
+		return ret;
+	if ((ret = rdmig__hs_src_challenge(hs, src->raw, src->raw_len, why, sizeof(why))))
+		return rdmig__err(ret, "%s", why);
 
 	memset(m, 0, sizeof(*m));
-	m->type = RDMIG__MSG_HELLO;
-	m->hello.ver_min = RDMIG__PROTO_VERSION;
-	m->hello.ver_max = RDMIG__PROTO_VERSION;
-	m->hello.page_size = src->cfg.page_size;
-	m->hello.nqps = want_qps;
-	m->hello.nregions = src->nregions;
+	m->auth.page_size = src->cfg.page_size;
+	m->auth.nqps = want_qps;
+	m->auth.nregions = src->nregions;
 	if (src_notices(src))
-		m->hello.flags = RDMIG__HELLO_NOTICES;
-	memcpy(m->hello.secret, src->key.secret, sizeof(m->hello.secret));
+		m->auth.flags = RDMIG__AUTH_NOTICES;
 	for (unsigned i = 0; i < src->nregions; i++) {
-		m->hello.regions[i].gpa = src->regions[i].gpa;
-		m->hello.regions[i].len = src->regions[i].len;
+		m->auth.regions[i].gpa = src->regions[i].gpa;
+		m->auth.regions[i].len = src->regions[i].len;
 	}
-	if ((ret = src_ctrl_send(src, m)))
+	if ((len = rdmig__hs_src_auth(hs, m, out, sizeof(out), why, sizeof(why))) < 0)
+		return rdmig__err(len, "AUTH: %s", why);
+	/* Everything from here on is sealed with the session's keys. */
+	if ((ret = rdmig__seal_init(&src->ctrl.seal, hs->keys.s2d, hs->keys.d2s, 0)))
 		return ret;
-	if ((ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms + src_mr_allowance_ms(src), m)))
+	memcpy(src->key.secret, hs->keys.hash_secret, sizeof(src->key.secret));
+	src->hs_plain_ok = true;
+	ret = src_hs_exchange(src, out, len, (int)src->cfg.timeout_ms + src_mr_allowance_ms(src),
+			      m);
+	src->hs_plain_ok = false;
+	OPENSSL_cleanse(out, sizeof(out));
+	if (ret)
 		return ret;
 	if (m->type != RDMIG__MSG_HELLO_ACK)
 		return rdmig__err(-EPROTO, "expected HELLO_ACK from the destination, got %s",
@@ -492,9 +567,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before connecting");
 	if (!host)
 		return rdmig__err(-EINVAL, "host is NULL");
-	if ((ret = rdmig__resolve(host, port, &ss)))
+	if ((ret = rdmig__config_auth_ready(&src->cfg, "rdmig_src_connect")))
 		return ret;
-	if ((ret = rdmig__scan_key_random(&src->key)))
+	if ((ret = rdmig__resolve(host, port, &ss)))
 		return ret;
 
 	src->xp = rdmig__xp_ops_of(src->cfg.transport);
@@ -536,6 +611,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 					  (uint32_t)i + 1, &data_attr, &conn)))
 			goto fail;
 		src->nqps++;
+		if ((ret = rdmig__seal_init(&src->data[i].seal, src->hs.keys.s2d, src->hs.keys.d2s,
+					    (uint32_t)i + 1)))
+			goto fail;
 	}
 	ret = rdmig__dp_start(&src->dp, &src->cfg, src->data, src->nqps, src->cfg.pin ? cpus : NULL,
 			      src->cfg.pin ? (unsigned)ncpus : 0);
@@ -549,8 +627,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	src->dp.hook = src->hook;
 	src->dp.hook_arg = src->hook_arg;
 	src->state = SRC_CONNECTED;
-	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs over %s", host, port,
-		   src->nqps, src->xp->name);
+	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs over %s, protocol %u, %s",
+		   host, port, src->nqps, src->xp->name, src->hs.version,
+		   src->cfg.auth == RDMIG_AUTH_PSK ? "authenticated" : "NOT authenticated");
 	return 0;
 
 fail:
@@ -858,6 +937,13 @@ int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats)
 	return 0;
 }
 
+void rdmig__src_set_offer(struct rdmig_src *src, uint16_t ver_min, uint16_t ver_max, uint32_t caps)
+{
+	src->offer_min = ver_min;
+	src->offer_max = ver_max;
+	src->offer_caps = caps;
+}
+
 void rdmig__src_set_scan_hook(struct rdmig_src *src, rdmig__scan_hook_fn fn, void *arg)
 {
 	src->hook = fn;
@@ -914,5 +1000,7 @@ void rdmig_src_destroy(struct rdmig_src *src)
 		free(src->regions[i].sent);
 		free(src->regions[i].ballooned);
 	}
+	rdmig__config_wipe(&src->cfg);
+	OPENSSL_cleanse(&src->key, sizeof(src->key));
 	free(src);
 }

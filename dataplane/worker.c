@@ -140,7 +140,8 @@ static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
 	char why[256];
 	int ret;
 
-	ret = rdmig__msg_decode(rdmig__ep_recv_buf(w->ep, buf), wc->byte_len, m, why, sizeof(why));
+	ret = rdmig__ep_open(w->ep, rdmig__ep_recv_buf(w->ep, buf), wc->byte_len, m, why,
+			     sizeof(why));
 	if (ret)
 		return wfail(w, ret, "bad message from the destination: %s", why);
 	if (m->type != RDMIG__MSG_HASHES)
@@ -365,7 +366,6 @@ static int post_notice(struct rdmig__worker *w)
 	struct rdmig__msg *m = &w->msg;
 	struct notice_slot *sl;
 	uint8_t *buf;
-	char why[128];
 	int len, ret;
 
 	if (!w->next.npages)
@@ -386,9 +386,8 @@ static int post_notice(struct rdmig__worker *w)
 	memcpy(m->notice.page, sl->page, sizeof(sl->page[0]) * sl->npages);
 	buf = w->ep->bufs +
 	      (size_t)(w->ep->attr.nrecv + w->ntail % RDMIG__NOTICE_CREDITS) * w->ep->attr.bufsize;
-	len = rdmig__msg_encode(m, buf, w->ep->attr.bufsize, why, sizeof(why));
-	if (len < 0)
-		return wfail(w, len, "cannot encode a NOTICE: %s", why);
+	if ((len = rdmig__ep_encode(w->ep, m, buf)) < 0)
+		return wfail(w, len, "cannot encode a NOTICE: %s", rdmig_last_error());
 	/* Counted before posting: the answer may be reaped inside add_wr(). */
 	w->ntail++;
 	/* Signalled (wr_max_next 0, so flushed at once): its buffer is free
@@ -542,7 +541,6 @@ static int worker_pass(struct rdmig__worker *w)
 	struct rdmig__msg m;
 	uint8_t *buf;
 	uint64_t c;
-	char why[128];
 	int len, ret;
 
 	memset(&w->stats, 0, sizeof(w->stats));
@@ -576,9 +574,8 @@ static int worker_pass(struct rdmig__worker *w)
 	m.pass_end.bytes = w->stats.bytes;
 	buf = w->ep->bufs +
 	      (size_t)(w->ep->attr.nrecv + RDMIG__NOTICE_CREDITS) * w->ep->attr.bufsize;
-	len = rdmig__msg_encode(&m, buf, w->ep->attr.bufsize, why, sizeof(why));
-	if (len < 0)
-		return wfail(w, len, "cannot encode PASS_END: %s", why);
+	if ((len = rdmig__ep_encode(w->ep, &m, buf)) < 0)
+		return wfail(w, len, "cannot encode PASS_END: %s", rdmig_last_error());
 	if ((ret = add_wr(w, IBV_WR_SEND, (uintptr_t)buf, w->ep->mr->lkey, 0, 0, (uint32_t)len, 0)))
 		return ret;
 	while (w->done_wrs < w->posted_wrs)

@@ -74,7 +74,18 @@ struct rdmig__xp_event {
 	struct rdmig__xp_id *id; /* CONNECT_REQUEST: a new id, the caller's to keep or destroy */
 	const void *pdata;
 	uint8_t pdlen;
+	uint32_t peer_qpn; /* CONNECT_REQUEST: the requester's QP number */
 	void *impl;
+};
+
+/*
+ * Who a connected id talks to, for binding a handshake to its connection:
+ * both addresses in 16-byte GID form (an IPv4 address mapped into IPv6, as
+ * RoCE derives its GIDs) and both QP numbers.
+ */
+struct rdmig__xp_conn_info {
+	uint8_t local_gid[16], peer_gid[16];
+	uint32_t local_qpn, peer_qpn;
 };
 
 struct rdmig__xp_qp_attr {
@@ -106,6 +117,10 @@ struct rdmig__xp_ops {
 	int (*accept)(struct rdmig__xp_id *id);
 	void (*reject)(struct rdmig__xp_id *id);
 	void (*disconnect)(struct rdmig__xp_id *id);
+	/* Once connected (the passive side: after accept). */
+	int (*conn_info)(struct rdmig__xp_id *id, struct rdmig__xp_conn_info *ci);
+	/* The number of the id's QP (after qp_create). */
+	uint32_t (*qp_num)(struct rdmig__xp_id *id);
 
 	/* The device behind a resolved or requesting id. */
 	int (*pd_alloc)(struct rdmig__xp_id *id, struct rdmig__xp_pd **pdp);

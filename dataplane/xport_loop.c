@@ -113,6 +113,7 @@ struct lb_qp {
 	bool error, stop;
 	struct lb_qp *peer; /* under fab.rw */
 	uint32_t rate_mbps;
+	uint32_t qpn; /* unique in the process, like a device's QP numbers */
 	pthread_t nic;
 };
 
@@ -122,6 +123,7 @@ static struct {
 	pthread_rwlock_t rw;
 	struct lb_id *listeners;
 	int next_port;
+	uint32_t next_qpn;
 	struct lb_mr **mrs; /* under rw; slot i holds keys with low bits i + 1 */
 	uint32_t nmrs;
 	uint32_t mr_gen;
@@ -210,8 +212,8 @@ static void drain(int fd)
 	}
 }
 
-static void push_event(struct rdmig__xp_chan *pub, enum rdma_cm_event_type type, struct lb_id *id,
-		       const void *pdata, uint8_t len)
+static void push_ev(struct rdmig__xp_chan *pub, enum rdma_cm_event_type type, struct lb_id *id,
+		    const void *pdata, uint8_t len, uint32_t peer_qpn)
 {
 	struct lb_chan *c = LB(lb_chan, pub);
 	struct lb_ev *e = calloc(1, sizeof(*e));
@@ -224,6 +226,7 @@ static void push_event(struct rdmig__xp_chan *pub, enum rdma_cm_event_type type,
 	e->ev.event = type;
 	e->ev.id = &id->pub;
 	e->ev.impl = e;
+	e->ev.peer_qpn = peer_qpn;
 	if (len) {
 		memcpy(e->pdata, pdata, len);
 		e->ev.pdata = e->pdata;
@@ -234,6 +237,19 @@ static void push_event(struct rdmig__xp_chan *pub, enum rdma_cm_event_type type,
 	c->tail = &e->next;
 	wake(c->pub.fd);
 	pthread_mutex_unlock(&c->lock);
+}
+
+static void push_event(struct rdmig__xp_chan *pub, enum rdma_cm_event_type type, struct lb_id *id,
+		       const void *pdata, uint8_t len)
+{
+	push_ev(pub, type, id, pdata, len, 0);
+}
+
+/* A connection request carries the requester's QP number, as rdma_cm's does. */
+static void push_request(struct rdmig__xp_chan *pub, struct lb_id *id, const void *pdata,
+			 uint8_t len, uint32_t qpn)
+{
+	push_ev(pub, RDMA_CM_EVENT_CONNECT_REQUEST, id, pdata, len, qpn);
 }
 
 static int lb_chan_get(struct rdmig__xp_chan *pub, struct rdmig__xp_event *ev)
@@ -415,7 +431,7 @@ static int lb_connect(struct rdmig__xp_id *pub, const void *pdata, uint8_t len, 
 	p->peer = id;
 	id->peer = p;
 	id->state = LB_CONNECTING;
-	push_event(l->pub.chan, RDMA_CM_EVENT_CONNECT_REQUEST, p, pdata, len);
+	push_request(l->pub.chan, p, pdata, len, id->qp->qpn);
 	while (id->state == LB_CONNECTING)
 		if (pthread_cond_timedwait(&fab.cond, &fab.lock, &ts) == ETIMEDOUT)
 			break;
@@ -527,6 +543,36 @@ static void lb_id_destroy(struct rdmig__xp_id *pub)
 }
 
 /* --- the device: PDs, MRs, CQs ------------------------------------------------ */
+
+static int lb_conn_info(struct rdmig__xp_id *pub, struct rdmig__xp_conn_info *ci)
+{
+	struct lb_id *id = LB(lb_id, pub);
+	int ret = 0;
+
+	memset(ci, 0, sizeof(*ci));
+	/* Both ends are this host: ::ffff:127.0.0.1. */
+	ci->local_gid[10] = ci->local_gid[11] = ci->peer_gid[10] = ci->peer_gid[11] = 0xff;
+	ci->local_gid[12] = ci->peer_gid[12] = 127;
+	ci->local_gid[15] = ci->peer_gid[15] = 1;
+	pthread_mutex_lock(&fab.lock);
+	if (id->state != LB_CONNECTED || !id->qp || !id->peer || !id->peer->qp)
+		ret = rdmig__err(-ENOTCONN, "loopback: connection info of an id not connected");
+	else
+		ci->local_qpn = id->qp->qpn, ci->peer_qpn = id->peer->qp->qpn;
+	pthread_mutex_unlock(&fab.lock);
+	return ret;
+}
+
+static uint32_t lb_qp_num(struct rdmig__xp_id *pub)
+{
+	struct lb_id *id = LB(lb_id, pub);
+	uint32_t n;
+
+	pthread_mutex_lock(&fab.lock);
+	n = id->qp ? id->qp->qpn : 0;
+	pthread_mutex_unlock(&fab.lock);
+	return n;
+}
 
 static int lb_pd_alloc(struct rdmig__xp_id *id, struct rdmig__xp_pd **pdp)
 {
@@ -970,6 +1016,7 @@ static int lb_qp_create(struct rdmig__xp_id *pub, struct rdmig__xp_pd *pd,
 		goto fail;
 	}
 	pthread_mutex_lock(&fab.lock);
+	q->qpn = ++fab.next_qpn & 0xffffff;
 	id->qp = q;
 	pthread_mutex_unlock(&fab.lock);
 	return 0;
@@ -1096,6 +1143,8 @@ const struct rdmig__xp_ops rdmig__xp_loopback = {
 	.accept = lb_accept,
 	.reject = lb_reject,
 	.disconnect = lb_disconnect,
+	.conn_info = lb_conn_info,
+	.qp_num = lb_qp_num,
 	.pd_alloc = lb_pd_alloc,
 	.pd_free = lb_pd_free,
 	.pd_on_dev_of = lb_pd_on_dev_of,

@@ -126,6 +126,7 @@ static int vb_chan_get(struct rdmig__xp_chan *ch, struct rdmig__xp_event *ev)
 		ev->id = &v->pub;
 		ev->pdata = e->param.conn.private_data;
 		ev->pdlen = e->param.conn.private_data_len;
+		ev->peer_qpn = e->param.conn.qp_num;
 	} else {
 		ev->id = e->id ? e->id->context : NULL;
 	}
@@ -281,6 +282,44 @@ static void vb_reject(struct rdmig__xp_id *id)
 static void vb_disconnect(struct rdmig__xp_id *id)
 {
 	rdma_disconnect(VB(vb_id, id)->id); /* -EINVAL if never connected: harmless */
+}
+
+/* An address as a GID: IPv6 as it is, IPv4 mapped (::ffff:a.b.c.d). */
+static void addr_gid(const struct sockaddr *sa, uint8_t *gid)
+{
+	memset(gid, 0, 16);
+	if (sa->sa_family == AF_INET6) {
+		memcpy(gid, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	} else if (sa->sa_family == AF_INET) {
+		gid[10] = gid[11] = 0xff;
+		memcpy(gid + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	}
+}
+
+static int vb_conn_info(struct rdmig__xp_id *id, struct rdmig__xp_conn_info *ci)
+{
+	struct rdma_cm_id *cm = VB(vb_id, id)->id;
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr qa;
+	int ret;
+
+	memset(ci, 0, sizeof(*ci));
+	if (!cm->qp)
+		return rdmig__err(-ENOTCONN, "internal: connection info without a QP");
+	/* The QP's own record of its peer: what RC will actually talk to. */
+	ret = ibv_query_qp(cm->qp, &qa, IBV_QP_DEST_QPN, &init);
+	if (ret)
+		return rdmig__err(-ret, "ibv_query_qp: %s", strerror(ret));
+	addr_gid(rdma_get_local_addr(cm), ci->local_gid);
+	addr_gid(rdma_get_peer_addr(cm), ci->peer_gid);
+	ci->local_qpn = cm->qp->qp_num;
+	ci->peer_qpn = qa.dest_qp_num;
+	return 0;
+}
+
+static uint32_t vb_qp_num(struct rdmig__xp_id *id)
+{
+	return VB(vb_id, id)->id->qp ? VB(vb_id, id)->id->qp->qp_num : 0;
 }
 
 static int vb_pd_alloc(struct rdmig__xp_id *id, struct rdmig__xp_pd **pdp)
@@ -483,6 +522,8 @@ const struct rdmig__xp_ops rdmig__xp_verbs = {
 	.accept = vb_accept,
 	.reject = vb_reject,
 	.disconnect = vb_disconnect,
+	.conn_info = vb_conn_info,
+	.qp_num = vb_qp_num,
 	.pd_alloc = vb_pd_alloc,
 	.pd_free = vb_pd_free,
 	.pd_on_dev_of = vb_pd_on_dev_of,

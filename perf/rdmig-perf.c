@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -703,11 +704,33 @@ static int fail(const char *what, int ret)
 	return 1;
 }
 
+/*
+ * --local: both ends are this process, so a key made for the run
+ * authenticates them (unless RDMIG_PSK_FILE or RDMIG_AUTH says otherwise).
+ * Between two hosts the key comes from RDMIG_PSK_FILE on each.
+ */
+static const uint8_t *local_key(void)
+{
+	static uint8_t key[32];
+	static bool made;
+
+	if (!made && getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+		fprintf(stderr, "rdmig-perf: getrandom: %s\n", strerror(errno));
+		exit(1);
+	}
+	made = true;
+	return key;
+}
+
 static struct rdmig_opts make_opts(const struct args *a)
 {
 	struct rdmig_opts o;
 
 	rdmig_opts_init(&o);
+	if (a->local && !getenv("RDMIG_PSK_FILE") && !getenv("RDMIG_AUTH")) {
+		o.psk = local_key();
+		o.psk_len = 32;
+	}
 	o.workers = a->workers;
 	if (a->skip >= 0)
 		o.skip_zero = o.skip_unchanged = a->skip ? RDMIG_SWITCH_ON : RDMIG_SWITCH_OFF;
