@@ -222,15 +222,20 @@ int rdmig__cm_next(struct rdmig__xp_chan *ch, int timeout_ms, struct rdmig__xp_e
 	uint64_t deadline = rdmig__now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = ch->fd, .events = POLLIN },
+					 { .fd = ch->cancel ? ch->cancel_fd : -1,
+					   .events = POLLIN } };
 		int left = timeout_ms < 0 ? -1 : rdmig__ms_left(deadline);
-		int ret = ch->ops->chan_get(ch, ev);
+		int ret;
 
+		if (ch->cancel && atomic_load(ch->cancel))
+			return rdmig__err(-ECANCELED, "cancelled");
+		ret = ch->ops->chan_get(ch, ev);
 		if (ret != -EAGAIN)
 			return ret;
 		if (left == 0)
 			return -ETIMEDOUT;
-		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+		if (poll(pfd, 2, left) < 0 && errno != EINTR)
 			return rdmig__err(-errno, "poll: %s", strerror(errno));
 	}
 }

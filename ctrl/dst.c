@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 
 #include <openssl/crypto.h>
@@ -101,6 +104,10 @@ struct rdmig_dst {
 	uint64_t rejected;     /* attempts refused in this run */
 	char last_reject[256]; /* and why the last one was */
 	struct rdmig__msg msg; /* scratch */
+
+	/* rdmig_dst_cancel(): set from any thread or a signal handler. */
+	atomic_bool cancelled;
+	int cancel_fd; /* eventfd, written with it: wakes dst_serve's poll */
 };
 
 #define CTRL_ATTR                                                         \
@@ -134,12 +141,28 @@ int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
 	ret = rdmig__config_resolve(opts, &dst->cfg);
 	if (!ret)
 		ret = rdmig__scanner_init(&dst->scanner, dst->cfg.simd);
+	if (!ret && (dst->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		ret = rdmig__err(-errno, "eventfd: %s", strerror(errno));
 	if (ret) {
 		rdmig__config_wipe(&dst->cfg);
 		free(dst);
 		return ret;
 	}
 	*dstp = dst;
+	return 0;
+}
+
+int rdmig_dst_cancel(struct rdmig_dst *dst)
+{
+	uint64_t one = 1;
+
+	/* Async-signal-safe: an atomic store and a write(2). */
+	if (!dst)
+		return rdmig__err(-EINVAL, "dst is NULL");
+	atomic_store(&dst->cancelled, true);
+	if (write(dst->cancel_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so it is readable already */
+	}
 	return 0;
 }
 
@@ -285,11 +308,12 @@ static void dst_arm(struct rdmig_dst *dst, uint32_t ms)
 }
 
 /* Tells the source why we give up, as far as the connection still allows. */
-static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
+static void dst_send_error_within(struct rdmig_dst *dst, int err, const char *text,
+				  uint64_t wait_ms)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__msg *m = &dst->msg;
-	uint64_t deadline = rdmig__now_ns() + 1000ull * 1000000;
+	uint64_t deadline = rdmig__now_ns() + wait_ms * 1000000;
 	struct ibv_wc wc;
 	uint32_t before = s->ctrl.send_busy, mine;
 
@@ -317,6 +341,11 @@ static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
 				return;
 		}
 	}
+}
+
+static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)
+{
+	dst_send_error_within(dst, err, text, 1000);
 }
 
 /* Fails the session with a message, after telling the source. */
@@ -472,6 +501,36 @@ static bool dst_owns(const struct dst_session *s, const struct rdmig__xp_id *id)
 	return false;
 }
 
+static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m);
+
+/*
+ * The session broke on a flushed work request or a disconnect. If the
+ * source said why on the control QP before it went (its ERROR is queued
+ * there, unread), that is the better error: returns it, else `err`.
+ */
+static int dst_source_said(struct rdmig_dst *dst, int err)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__msg m;
+	struct ibv_wc wc;
+	char was[512];
+
+	if (!s->ctrl.cq)
+		return err;
+	snprintf(was, sizeof(was), "%s", rdmig_last_error());
+	while (rdmig__xp_poll(s->ctrl.cq, 1, &wc) == 1) {
+		if (wc.status != IBV_WC_SUCCESS || rdmig__wr_kind_of(wc.wr_id) != RDMIG__WR_RECV)
+			continue;
+		if (!rdmig__ep_open(&s->ctrl,
+				    rdmig__ep_recv_buf(&s->ctrl, rdmig__wr_val_of(wc.wr_id)),
+				    wc.byte_len, &m, NULL, 0) &&
+		    m.type == RDMIG__MSG_ERROR)
+			return dst_on_ctrl_msg(dst, &m);
+	}
+	rdmig__err_set(err, was);
+	return err;
+}
+
 static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 {
 	struct dst_session *s = &dst->s;
@@ -515,10 +574,12 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 		}
 		/* While completing, the ACK's completion decides (dst_on_wc). */
 		if (dst_owns(s, id) && s->state != DST_DONE && s->state != DST_COMPLETING)
-			ret = rdmig__err(
-				-ECONNRESET,
-				"the source disconnected after %" PRIu64 " confirmed passes%s",
-				s->passes, s->seen ? ", while the next one was ending" : "");
+			ret = dst_source_said(
+				dst, rdmig__err(-ECONNRESET,
+						"the source disconnected after %" PRIu64
+						" confirmed passes%s",
+						s->passes,
+						s->seen ? ", while the next one was ending" : ""));
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		ret = rdmig__err(-ENODEV, "the RDMA device was removed");
@@ -851,10 +912,13 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 				  epi ? "data" : "control", epi, ep->attr.bufsize,
 				  ibv_wc_status_str(wc->status));
 	if (wc->status != IBV_WC_SUCCESS)
-		return rdmig__err(wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
-				  "%s connection %u: %s (status %d)%s", epi ? "data" : "control",
-				  epi, ibv_wc_status_str(wc->status), wc->status,
-				  wc->status == IBV_WC_WR_FLUSH_ERR ? ": the source is gone" : "");
+		return dst_source_said(
+			dst,
+			rdmig__err(wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
+				   "%s connection %u: %s (status %d)%s", epi ? "data" : "control",
+				   epi, ibv_wc_status_str(wc->status), wc->status,
+				   wc->status == IBV_WC_WR_FLUSH_ERR ? ": the source is gone"
+								     : ""));
 	if (rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND) {
 		rdmig__ep_send_done(ep, i);
 		if (s->state == DST_COMPLETING && epi == 0 && !s->ctrl.send_busy)
@@ -1015,9 +1079,17 @@ static int dst_serve(struct rdmig_dst *dst)
 
 	dst_arm(dst, dst->cfg.accept_timeout_ms);
 	while (s->state != DST_DONE) {
+		if (atomic_load(&dst->cancelled)) {
+			/* No remote write from here on; then the source learns why. */
+			dst_withdraw_memory(dst);
+			dst_send_error_within(dst, -ECANCELED,
+					      "the destination cancelled the migration", 100);
+			return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_dst_cancel)%s",
+					  s->state == DST_RUNNING ? ", the source told" : "");
+		}
 		struct rdmig__xp_cq *cqs[2 + DST_MAX_PENDING];
 		struct dst_pending *owner[2 + DST_MAX_PENDING];
-		struct pollfd pfd[3 + DST_MAX_PENDING];
+		struct pollfd pfd[4 + DST_MAX_PENDING];
 		uint64_t next = s->deadline;
 		unsigned ncq = 0;
 		bool ready = false;
@@ -1065,6 +1137,7 @@ static int dst_serve(struct rdmig_dst *dst)
 				return rdmig__err(-EIO, "arming a CQ failed");
 			pfd[1 + i] = (struct pollfd){ .fd = cqs[i]->fd, .events = POLLIN };
 		}
+		pfd[1 + ncq] = (struct pollfd){ .fd = dst->cancel_fd, .events = POLLIN };
 		/* Completions first: a message that arrived before a disconnect
 		 * (an ERROR, the last PASS_END) is worth reading. */
 		for (unsigned i = 0; i < ncq && s->state != DST_DONE; i++) {
@@ -1077,7 +1150,7 @@ static int dst_serve(struct rdmig_dst *dst)
 		if (s->state == DST_DONE)
 			break;
 		wait = next ? rdmig__ms_left(next) : -1;
-		if (!ready && poll(pfd, 1 + ncq, wait) < 0 && errno != EINTR)
+		if (!ready && poll(pfd, 2 + ncq, wait) < 0 && errno != EINTR)
 			return rdmig__err(-errno, "poll: %s", strerror(errno));
 		for (unsigned i = 0; i < ncq; i++)
 			if (!owner[i] || (owner[i]->used && owner[i]->ep.cq == cqs[i]))
@@ -1105,18 +1178,26 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 	if (stats && stats->size < sizeof(size_t))
 		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
 				  stats->size);
+	if (atomic_load(&dst->cancelled))
+		return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_dst_cancel)");
 	memset(&dst->s, 0, sizeof(dst->s));
+	dst->rejected = 0;
+	dst->last_reject[0] = '\0';
 	t0 = rdmig__now_ns();
 	ret = dst_serve(dst);
 	if (stats) {
 		struct rdmig_dst_stats st = { .size = stats->size,
 					      .passes = dst->s.passes,
 					      .wire_bytes = dst->s.wire_bytes,
-					      .duration_ns = rdmig__now_ns() - t0 };
+					      .duration_ns = rdmig__now_ns() - t0,
+					      .rejected = dst->rejected };
 
 		memcpy(stats, &st, RDMIG__MIN(stats->size, sizeof(st)));
 	}
 	dst_end_session(dst);
+	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
+		if (dst->pending[i].used)
+			dst_pending_free(dst, &dst->pending[i]);
 	return ret;
 }
 
@@ -1125,9 +1206,14 @@ void rdmig_dst_destroy(struct rdmig_dst *dst)
 	if (!dst)
 		return;
 	dst_end_session(dst);
+	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
+		if (dst->pending[i].used)
+			dst_pending_free(dst, &dst->pending[i]);
 	if (dst->listen_id)
 		dst->xp->id_destroy(dst->listen_id);
 	if (dst->ch)
 		dst->xp->chan_destroy(dst->ch);
+	rdmig__config_wipe(&dst->cfg);
+	close(dst->cancel_fd);
 	free(dst);
 }

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -83,6 +86,7 @@ struct rdmig_src {
 	uint16_t offer_min, offer_max; /* versions HELLO offers (tests may widen it) */
 	uint32_t offer_caps;
 	bool hs_plain_ok; /* waiting for HELLO_ACK: a plain ERROR may come instead */
+	bool peer_error;  /* the destination's ERROR was read (rdmig__err says it) */
 	/* The last control message as received: the handshake needs its bytes. */
 	uint8_t raw[RDMIG__HS_HELLO_MAX];
 	size_t raw_len;
@@ -100,6 +104,10 @@ struct rdmig_src {
 	bool stashed;
 	struct rdmig__msg stash;
 	struct rdmig__msg msg; /* scratch: messages are too big for the stack */
+
+	/* rdmig_src_cancel(): set from any thread or a signal handler. */
+	atomic_bool cancelled;
+	int cancel_fd; /* eventfd, written with it: wakes the connect waits */
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -127,14 +135,53 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 	src->offer_min = RDMIG__PROTO_MIN;
 	src->offer_max = RDMIG__PROTO_VERSION;
 	src->offer_caps = RDMIG__CAPS;
+	src->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (src->cancel_fd < 0) {
+		ret = rdmig__err(-errno, "eventfd: %s", strerror(errno));
+		rdmig__config_wipe(&src->cfg);
+		free(src);
+		return ret;
+	}
 	*srcp = src;
 	return 0;
 }
 
-static int src_usable(struct rdmig_src *src)
+int rdmig_src_cancel(struct rdmig_src *src)
 {
+	uint64_t one = 1;
+
+	/* Async-signal-safe: an atomic store and a write(2), nothing else
+	 * (not even rdmig__err_clear: the interrupted thread's message stays). */
 	if (!src)
 		return rdmig__err(-EINVAL, "src is NULL");
+	atomic_store(&src->cancelled, true);
+	if (write(src->cancel_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so it is readable already */
+	}
+	return 0;
+}
+
+/* Has the VMM cancelled? Then -ECANCELED, with a message. */
+static int src_cancel_check(struct rdmig_src *src)
+{
+	if (atomic_load(&src->cancelled))
+		return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_src_cancel)");
+	return 0;
+}
+
+static void src_teardown(struct rdmig_src *src);
+static int src_fail(struct rdmig_src *src, int err);
+
+static int src_usable(struct rdmig_src *src)
+{
+	int ret;
+
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	if (src->state == SRC_FAILED && src->fail_err == -ECANCELED)
+		return rdmig__err(-ECANCELED, "the migration was cancelled");
+	if (src->state != SRC_FAILED && (ret = src_cancel_check(src)))
+		return src_fail(src, ret);
 	if (src->state == SRC_FAILED)
 		return rdmig__err(-EPIPE, "the session failed earlier: %s", src->fail_msg);
 	if (src->state == SRC_DONE)
@@ -152,6 +199,8 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
 	rdmig__err_clear();
 	if (!src)
 		return rdmig__err(-EINVAL, "src is NULL");
+	if ((ret = src_cancel_check(src)))
+		return src_fail(src, ret);
 	if (src->state == SRC_FAILED || src->state == SRC_DONE)
 		return src_usable(src);
 	if (src->state != SRC_IDLE)
@@ -167,7 +216,45 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
 	return (int)src->nregions++;
 }
 
-/* Records that the session failed and tells the destination at once. */
+/*
+ * Tells the destination we give up (cancelled), so it sees an abort and
+ * not a disconnect or a silence: an ERROR on the control QP, sealed, and
+ * up to 100 ms for it to leave before the disconnect overtakes it.
+ */
+static void src_send_abort(struct rdmig_src *src)
+{
+	uint64_t deadline = rdmig__now_ns() + 100ull * 1000000;
+	static const char text[] = "the source cancelled the migration";
+	struct rdmig__msg *m = &src->msg;
+	struct ibv_wc wc;
+	uint32_t before, mine;
+
+	if (!src->ctrl.has_qp || !rdmig__seal_on(&src->ctrl.seal))
+		return;
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_ERROR;
+	m->error.code = ECANCELED;
+	m->error.len = sizeof(text) - 1;
+	memcpy(m->error.text, text, sizeof(text) - 1);
+	before = src->ctrl.send_busy;
+	if (rdmig__ep_send(&src->ctrl, m))
+		return;
+	mine = src->ctrl.send_busy & ~before;
+	while (rdmig__ms_left(deadline) > 0 && (src->ctrl.send_busy & mine)) {
+		int n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, 10);
+
+		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
+			return;
+		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND)
+			rdmig__ep_send_done(&src->ctrl, rdmig__wr_val_of(wc.wr_id));
+	}
+}
+
+/*
+ * Records that the session failed, tells the destination at once and lets
+ * go of everything: connections, workers, the registration of guest
+ * memory. Only ever called with no pass running.
+ */
 static int src_fail(struct rdmig_src *src, int err)
 {
 	if (src->state == SRC_FAILED)
@@ -175,12 +262,16 @@ static int src_fail(struct rdmig_src *src, int err)
 	src->state = SRC_FAILED;
 	src->fail_err = err;
 	snprintf(src->fail_msg, sizeof(src->fail_msg), "%s", rdmig_last_error());
+	if (err == -ECANCELED)
+		src_send_abort(src);
 	if (src->dp_started)
 		atomic_store(&src->dp.abort, true);
 	if (src->ctrl.id)
 		src->xp->disconnect(src->ctrl.id);
 	for (unsigned i = 0; i < src->nqps; i++)
 		src->xp->disconnect(src->data[i].id);
+	src_teardown(src);
+	rdmig__err_set(err, src->fail_msg);
 	return err;
 }
 
@@ -263,6 +354,10 @@ static int src_ctrl_wc(struct rdmig_src *src, const struct ibv_wc *wc, struct rd
 	if ((ret = rdmig__ep_post_recv(&src->ctrl, i)))
 		return ret;
 	if (m->type == RDMIG__MSG_ERROR)
+		src->peer_error = true;
+	if (m->type == RDMIG__MSG_ERROR && m->error.code == ECANCELED)
+		return rdmig__err(-ECONNABORTED, "the destination aborted: %s", m->error.text);
+	if (m->type == RDMIG__MSG_ERROR)
 		return rdmig__err(m->error.code == EACCES ? -EACCES : -EPROTO,
 				  "the destination refused: %s", m->error.text);
 	return 1;
@@ -292,6 +387,8 @@ static int src_ctrl_recv(struct rdmig_src *src, int timeout_ms, struct rdmig__ms
 			return ret < 0 ? ret : 0;
 		if (n == 0 && (ret = src_check_cm(src)))
 			return ret;
+		if ((ret = src_cancel_check(src)))
+			return ret;
 		if (rdmig__ms_left(deadline) == 0)
 			return rdmig__err(-ETIMEDOUT, "no answer from the destination within %d ms",
 					  timeout_ms);
@@ -314,6 +411,8 @@ static int src_ctrl_send(struct rdmig_src *src, const struct rdmig__msg *m)
 				return ret;
 			src->stashed = true;
 		}
+		if ((ret = src_cancel_check(src)))
+			return ret;
 		if (rdmig__ms_left(deadline) == 0)
 			return rdmig__err(-ETIMEDOUT, "control sends stuck for %u ms",
 					  src->cfg.timeout_ms);
@@ -567,6 +666,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before connecting");
 	if (!host)
 		return rdmig__err(-EINVAL, "host is NULL");
+	if ((ret = src_cancel_check(src)))
+		return src_fail(src, ret);
 	if ((ret = rdmig__config_auth_ready(&src->cfg, "rdmig_src_connect")))
 		return ret;
 	if ((ret = rdmig__resolve(host, port, &ss)))
@@ -575,6 +676,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	src->xp = rdmig__xp_ops_of(src->cfg.transport);
 	if ((ret = src->xp->chan_create(&src->ch)))
 		return ret;
+	src->ch->cancel = &src->cancelled;
+	src->ch->cancel_fd = src->cancel_fd;
 
 	ctrl_attr.qp_timeout = src->cfg.qp_timeout;
 	memset(&conn, 0, sizeof(conn));
@@ -633,6 +736,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	return 0;
 
 fail:
+	if (ret == -ECANCELED)
+		return src_fail(src, ret); /* tells the destination, tears down */
 	src_teardown(src);
 	return ret;
 }
@@ -740,6 +845,9 @@ static int src_poll_cb(void *arg)
 	int ret;
 	uint64_t now = rdmig__now_ns();
 
+	if ((ret = src_cancel_check(src)))
+		return ret;
+
 	/* Tell the destination the pass goes on (it cannot see our WRITEs).
 	 * No free send buffer: the next call tries again. */
 	if (!src->stashed && now - src->progress_ns >= PROGRESS_NS) {
@@ -774,6 +882,31 @@ static int src_poll_cb(void *arg)
 	return src_check_cm(src);
 }
 
+/*
+ * A pass failed on a data QP (flushed: the destination is gone). If the
+ * destination said why on the control QP before it went, that is the
+ * better error: returns it, else `err` as it was.
+ */
+static int src_peer_said(struct rdmig_src *src, int err)
+{
+	char was[512];
+	struct ibv_wc wc;
+	int n, ret;
+
+	if (src->stashed || !src->ctrl.cq)
+		return err;
+	snprintf(was, sizeof(was), "%s", rdmig_last_error());
+	while ((n = rdmig__xp_poll(src->ctrl.cq, 1, &wc)) == 1) {
+		ret = src_ctrl_wc(src, &wc, &src->stash);
+		if (ret < 0 && src->peer_error)
+			return ret;
+		if (ret < 0)
+			break;
+	}
+	rdmig__err_set(err, was);
+	return err;
+}
+
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats)
 {
@@ -802,6 +935,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	src->pass_start_ns = src->progress_ns = t0;
 	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, dirty, src->passes + 1,
 				 src_poll_cb, src, &sum);
+	if (ret && ret != -ECANCELED)
+		ret = src_peer_said(src, ret);
 	if (ret)
 		return src_fail(src, ret);
 
@@ -1002,5 +1137,6 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	}
 	rdmig__config_wipe(&src->cfg);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));
+	close(src->cancel_fd);
 	free(src);
 }

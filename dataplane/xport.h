@@ -27,6 +27,7 @@
 #ifndef RDMIG_DATAPLANE_XPORT_H
 #define RDMIG_DATAPLANE_XPORT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,10 +40,17 @@
 
 struct rdmig__xp_ops;
 
-/* An event channel: `fd` is readable while events wait. */
+/*
+ * An event channel: `fd` is readable while events wait. Its owner may set
+ * `cancel` (and `cancel_fd`, an eventfd written when it is set): then the
+ * transport's blocking calls (resolve, connect) and rdmig__cm_next() give
+ * up with -ECANCELED within a few milliseconds of it.
+ */
 struct rdmig__xp_chan {
 	const struct rdmig__xp_ops *ops;
 	int fd;
+	const atomic_bool *cancel; /* NULL: no cancellation */
+	int cancel_fd;
 };
 
 /* A connection id; it owns at most one QP. */

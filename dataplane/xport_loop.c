@@ -432,11 +432,20 @@ static int lb_connect(struct rdmig__xp_id *pub, const void *pdata, uint8_t len, 
 	id->peer = p;
 	id->state = LB_CONNECTING;
 	push_request(l->pub.chan, p, pdata, len, id->qp->qpn);
-	while (id->state == LB_CONNECTING)
-		if (pthread_cond_timedwait(&fab.cond, &fab.lock, &ts) == ETIMEDOUT)
-			break;
+	/* In slices, to notice a cancel (rdmig__xp_chan.cancel). */
+	while (id->state == LB_CONNECTING && rdmig__now_ns() < deadline &&
+	       !(id->pub.chan->cancel && atomic_load(id->pub.chan->cancel))) {
+		uint64_t t = RDMIG__MIN(deadline, rdmig__now_ns() + 20ull * 1000000);
+
+		ts = (struct timespec){ .tv_sec = (time_t)(t / 1000000000),
+					.tv_nsec = (long)(t % 1000000000) };
+		pthread_cond_timedwait(&fab.cond, &fab.lock, &ts);
+	}
 	if (id->state == LB_CONNECTING) {
-		ret = rdmig__err(-ETIMEDOUT, "connecting: no answer within %d ms", timeout_ms);
+		ret = id->pub.chan->cancel && atomic_load(id->pub.chan->cancel)
+			      ? rdmig__err(-ECANCELED, "connecting: cancelled")
+			      : rdmig__err(-ETIMEDOUT, "connecting: no answer within %d ms",
+					   timeout_ms);
 		if (id->peer)
 			id->peer->peer = NULL;
 		id->peer = NULL;

@@ -12,8 +12,9 @@
  *   A call that fails changes nothing, except where it says the session failed.
  * - After a failure, rdmig_last_error() on the same thread returns a message
  *   that says what failed and why, with the values involved.
- * - Handles are not thread-safe: one thread at a time per handle. Different
- *   handles may be used from different threads at once.
+ * - Handles are not thread-safe: one thread at a time per handle, except for
+ *   the calls the table below allows. Different handles may be used from
+ *   different threads at once.
  * - Memory passed in (regions, bitmaps) stays owned by the caller. Guest
  *   memory must stay mapped until the handle is destroyed.
  * - As with any RDMA library, a process forked after rdmig was used must not
@@ -22,6 +23,28 @@
  *   the same name overrides the field (README.md lists them). A malformed
  *   variable makes create fail with -EINVAL and a message naming it.
  */
+/*
+ * Threads. "Owner" is whichever one thread is using the handle for the
+ * calls that are not thread-safe; it may change between calls.
+ *
+ *   call                          may run on          concurrently with
+ *   ----------------------------  ------------------  -------------------------------
+ *   rdmig_opts_init, last_error   any thread          anything (last_error: per thread)
+ *   rdmig_src_create / dst_create any thread          anything (a new handle)
+ *   rdmig_src_add_region,         the owner           cancel only
+ *     connect, pass, estimate,
+ *     stats, complete
+ *   rdmig_dst_add_region,         the owner           cancel only
+ *     listen, run
+ *   rdmig_src_cancel /            any thread, also a  every call on the handle except
+ *     rdmig_dst_cancel            signal handler      destroy (and itself)
+ *   rdmig_src_destroy /           the owner           nothing: no call may be running
+ *     rdmig_dst_destroy                               or start on the handle
+ *
+ * Workers (source) and the thread inside rdmig_dst_run() are rdmig's or
+ * the caller's own; rdmig calls nothing of the VMM's from them.
+ */
+
 #ifndef RDMIG_RDMIG_H
 #define RDMIG_RDMIG_H
 
@@ -314,6 +337,23 @@ int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
 int rdmig_src_complete(struct rdmig_src *src);
 
 /*
+ * Stops the migration, from any thread or a signal handler (it is an atomic
+ * store and a write(2) to an eventfd: async-signal-safe for a valid src),
+ * while another thread may be inside rdmig_src_connect, pass, estimate or
+ * complete. That call returns -ECANCELED within 100 ms plus the time the
+ * device takes to flush the work requests in flight (the workers stop
+ * posting at once; their queues drain or flush before the call returns).
+ * The destination is told (a sealed ERROR it reports as -ECONNABORTED, not
+ * a timeout), the connections are closed and guest memory is
+ * deregistered before the call returns. A handle cancelled while idle
+ * fails its next call with -ECANCELED, without touching the network
+ * until then. Every later call but destroy returns -ECANCELED; the guest
+ * keeps running here, untouched. Returns 0, or -EINVAL for NULL (then,
+ * and only then, it sets rdmig_last_error(); it never clears it).
+ */
+int rdmig_src_cancel(struct rdmig_src *src);
+
+/*
  * Destroys the handle. A session not completed is abandoned: the destination
  * sees the disconnect and fails. NULL is allowed.
  */
@@ -367,6 +407,18 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
  * may be called again to accept another source. `stats` may be NULL. Blocks.
  */
 int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats);
+
+/*
+ * Stops rdmig_dst_run() from any thread or a signal handler (as
+ * rdmig_src_cancel: async-signal-safe for a valid dst). The run returns
+ * -ECANCELED within 100 ms plus the time to flush work requests in
+ * flight: remote access to guest memory is withdrawn first, the source is
+ * told (it sees -ECONNABORTED), every connection is closed and guest
+ * memory is deregistered. Cancelling a handle that is not running makes
+ * its next rdmig_dst_run() return -ECANCELED at once; so does every later
+ * one. Returns 0, or -EINVAL for NULL.
+ */
+int rdmig_dst_cancel(struct rdmig_dst *dst);
 
 /* Destroys the handle and stops listening. NULL is allowed. */
 void rdmig_dst_destroy(struct rdmig_dst *dst);
