@@ -204,9 +204,9 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 		return rdmig__err(-EALREADY, "already listening");
 	if (!dst->nregions)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before listening");
-	if ((ret = rdmig__config_auth_ready(&dst->cfg, "rdmig_dst_listen")))
-		return ret;
 	if ((ret = rdmig__resolve(host, port, &ss)))
+		return ret;
+	if ((ret = rdmig__config_auth_ready(&dst->cfg, "rdmig_dst_listen")))
 		return ret;
 	dst->xp = rdmig__xp_ops_of(dst->cfg.transport);
 	if ((ret = dst->xp->chan_create(&dst->ch)))

@@ -668,9 +668,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "host is NULL");
 	if ((ret = src_cancel_check(src)))
 		return src_fail(src, ret);
-	if ((ret = rdmig__config_auth_ready(&src->cfg, "rdmig_src_connect")))
-		return ret;
 	if ((ret = rdmig__resolve(host, port, &ss)))
+		return ret;
+	if ((ret = rdmig__config_auth_ready(&src->cfg, "rdmig_src_connect")))
 		return ret;
 
 	src->xp = rdmig__xp_ops_of(src->cfg.transport);

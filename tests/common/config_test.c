@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -34,6 +36,8 @@ static const char *const all_vars[] = {
 	"RDMIG_IDLE_TIMEOUT_MS", "RDMIG_ACCEPT_TIMEOUT_MS",
 	"RDMIG_MAX_QPS",	 "RDMIG_PIN",
 	"RDMIG_LOG_LEVEL",	 "RDMIG_SIMD",
+	"RDMIG_PSK_FILE",	 "RDMIG_AUTH",
+	"RDMIG_AUTH_TIMEOUT_MS",
 };
 
 /* The numeric knobs, with the bounds README.md documents. */
@@ -48,7 +52,7 @@ static const struct knob knobs[] = {
 	{ "RDMIG_SIGNAL_INTERVAL", 1, 4096 },	      { "RDMIG_QP_TIMEOUT", 8, 31 },
 	{ "RDMIG_INFLIGHT_BYTES", 4096, 1ull << 40 }, { "RDMIG_TIMEOUT_MS", 100, 3600000 },
 	{ "RDMIG_IDLE_TIMEOUT_MS", 3000, 86400000 },  { "RDMIG_ACCEPT_TIMEOUT_MS", 0, 86400000 },
-	{ "RDMIG_MAX_QPS", 1, RDMIG__MAX_QPS },
+	{ "RDMIG_MAX_QPS", 1, RDMIG__MAX_QPS },	      { "RDMIG_AUTH_TIMEOUT_MS", 10, 600000 },
 };
 
 static struct rdmig__config cfg;
@@ -128,6 +132,7 @@ static void assert_defaults(const struct rdmig__config *c)
 	assert_int_equal(c->idle_timeout_ms, 120000);
 	assert_int_equal(c->accept_timeout_ms, 0);
 	assert_int_equal(c->max_qps, 64);
+	assert_int_equal(c->auth_timeout_ms, 2000);
 	assert_true(c->pin);
 	assert_int_equal(c->simd, RDMIG_SIMD_AUTO);
 }
@@ -735,6 +740,145 @@ static void config_create_null_handle_pointer_einval(void **state)
 	assert_contains(rdmig_last_error(), "dstp");
 }
 
+/* --- authentication ---------------------------------------------------------- */
+
+/* Writes n bytes to a new file of the given mode; returns its path (static). */
+static const char *key_file(size_t n, mode_t mode)
+{
+	static char path[64];
+	uint8_t key[RDMIG_PSK_MAX + 1];
+	int fd;
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	snprintf(path, sizeof(path), "/tmp/rdmig-config-test.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, key, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+static void config_no_key_resolves_but_connect_is_refused(void **state)
+{
+	struct rdmig__config c;
+
+	(void)state;
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.auth, RDMIG_AUTH_DEFAULT);
+	assert_int_equal(cfg.psk_len, 0);
+	c = cfg;
+	assert_int_equal(rdmig__config_auth_ready(&c, "connect"), -EACCES);
+	assert_non_null(strstr(rdmig_last_error(), "RDMIG_PSK_FILE"));
+	assert_non_null(strstr(rdmig_last_error(), "RDMIG_AUTH=none"));
+	/* RDMIG_AUTH=psk says the same thing, explicitly. */
+	set("RDMIG_AUTH", "psk");
+	EXPECT_OK(NULL);
+	assert_int_equal(rdmig__config_auth_ready(&cfg, "connect"), -EACCES);
+}
+
+static void config_psk_from_opts_and_file(void **state)
+{
+	uint8_t key[40];
+	struct rdmig_opts o;
+	const char *f;
+
+	(void)state;
+	memset(key, 0x3c, sizeof(key));
+	rdmig_opts_init(&o);
+	o.psk = key;
+	o.psk_len = sizeof(key);
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.auth, RDMIG_AUTH_PSK);
+	assert_int_equal(cfg.psk_len, sizeof(key));
+	assert_memory_equal(cfg.psk, key, sizeof(key));
+	assert_int_equal(rdmig__config_auth_ready(&cfg, "connect"), 0);
+	/* The file overrides the field. */
+	f = key_file(32, 0600);
+	set("RDMIG_PSK_FILE", f);
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.psk_len, 32);
+	assert_int_equal(cfg.psk[0], 1);
+	assert_int_equal(cfg.psk[31], (uint8_t)(31 * 7 + 1));
+	/* 0400 is fine too: only the owner may read it. */
+	assert_int_equal(chmod(f, 0400), 0);
+	EXPECT_OK(NULL);
+	unlink(f);
+	rdmig__config_wipe(&cfg);
+	assert_int_equal(cfg.psk_len, 0);
+	assert_int_equal(cfg.psk[0], 0);
+}
+
+static void config_psk_file_refusals(void **state)
+{
+	static const mode_t open_modes[] = { 0640, 0604, 0660, 0644, 0602, 0610 };
+	const char *f;
+
+	(void)state;
+	set("RDMIG_PSK_FILE", "/nonexistent/rdmig.key");
+	EXPECT_EINVAL(NULL, "RDMIG_PSK_FILE");
+	EXPECT_EINVAL(NULL, "cannot open");
+	/* Too short, too long. */
+	f = key_file(31, 0600);
+	set("RDMIG_PSK_FILE", f);
+	EXPECT_EINVAL(NULL, "31 bytes");
+	unlink(f);
+	f = key_file(RDMIG_PSK_MAX + 1, 0600);
+	set("RDMIG_PSK_FILE", f);
+	EXPECT_EINVAL(NULL, "RDMIG_PSK_FILE");
+	unlink(f);
+	/* Any permission for group or others. */
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(open_modes); i++) {
+		f = key_file(32, open_modes[i]);
+		set("RDMIG_PSK_FILE", f);
+		EXPECT_EINVAL(NULL, "group or others");
+		unlink(f);
+	}
+	/* Not a regular file. */
+	set("RDMIG_PSK_FILE", "/dev/null");
+	EXPECT_EINVAL(NULL, "not a regular file");
+	set("RDMIG_PSK_FILE", "/tmp");
+	EXPECT_EINVAL(NULL, "RDMIG_PSK_FILE");
+}
+
+static void config_auth_values(void **state)
+{
+	uint8_t key[32] = { 1 };
+	struct rdmig_opts o;
+
+	(void)state;
+	ENV_EINVAL("RDMIG_AUTH", "off");
+	ENV_EINVAL("RDMIG_AUTH", "");
+	ENV_EINVAL("RDMIG_AUTH", "NONE");
+	rdmig_opts_init(&o);
+	o.auth = 3;
+	EXPECT_EINVAL(&o, "opts.auth");
+	o.auth = RDMIG_AUTH_NONE;
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.auth, RDMIG_AUTH_NONE);
+	assert_int_equal(rdmig__config_auth_ready(&cfg, "connect"), 0);
+	/* No authentication and a key at once is a contradiction. */
+	o.psk = key;
+	o.psk_len = sizeof(key);
+	EXPECT_EINVAL(&o, "choose one");
+	rdmig_opts_init(&o);
+	o.psk = key;
+	o.psk_len = sizeof(key);
+	set("RDMIG_AUTH", "none");
+	EXPECT_EINVAL(&o, "RDMIG_AUTH=none");
+	unsetenv("RDMIG_AUTH");
+	/* A key field that is no key. */
+	o.psk_len = 31;
+	EXPECT_EINVAL(&o, "opts.psk");
+	o.psk = NULL;
+	o.psk_len = 32;
+	EXPECT_EINVAL(&o, "NULL");
+	o.psk = key;
+	o.psk_len = 0;
+	EXPECT_EINVAL(&o, "opts.psk");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 
 int main(void)
@@ -771,6 +915,10 @@ int main(void)
 		T(config_dst_create_bad_env_einval_no_handle),
 		T(config_create_bad_opts_einval_no_handle),
 		T(config_create_null_handle_pointer_einval),
+		T(config_no_key_resolves_but_connect_is_refused),
+		T(config_psk_from_opts_and_file),
+		T(config_psk_file_refusals),
+		T(config_auth_values),
 	};
 
 	/* Whatever the caller's environment holds, the tests start from none. */

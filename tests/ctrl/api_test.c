@@ -315,7 +315,29 @@ static void src_connect_null_host_or_port_einval(void **state)
 	assert_int_equal(add(s, PAGE, page(s, 1), PAGE), 1);
 }
 
+/* No key and no explicit choice of an unauthenticated session: refused, idle. */
+static void src_connect_without_key_eacces(void **state)
+{
+	struct side *s = *state;
+
+	assert_int_equal(add(s, 0, page(s, 0), PAGE), 0);
+	EXPECT_FAIL(rdmig_src_connect(s->src, "127.0.0.1", "18515"), -EACCES, "RDMIG_PSK_FILE");
+	EXPECT_FAIL(rdmig_src_connect(s->src, "127.0.0.1", "18515"), -EACCES, "no pre-shared key");
+	assert_int_equal(add(s, PAGE, page(s, 1), PAGE), 1);
+}
+
 /* --- destination ------------------------------------------------------------- */
+
+static void dst_listen_without_key_eacces(void **state)
+{
+	struct side *s = *state;
+
+	assert_int_equal(add(s, 0, page(s, 0), PAGE), 0);
+	EXPECT_FAIL(rdmig_dst_listen(s->dst, "127.0.0.1", "0"), -EACCES, "RDMIG_AUTH=none");
+	/* not listening: regions can still be added, run still refuses */
+	assert_int_equal(add(s, PAGE, page(s, 1), PAGE), 1);
+	EXPECT_FAIL(rdmig_dst_run(s->dst, NULL), -ENOTCONN, "listen");
+}
 
 static void dst_null_handle_einval(void **state)
 {
@@ -456,7 +478,7 @@ static void clear_rdmig_env(void)
 		"RDMIG_QUEUE_DEPTH",	   "RDMIG_SIGNAL_INTERVAL", "RDMIG_QP_TIMEOUT",
 		"RDMIG_INFLIGHT_BYTES",	   "RDMIG_TIMEOUT_MS",	    "RDMIG_IDLE_TIMEOUT_MS",
 		"RDMIG_ACCEPT_TIMEOUT_MS", "RDMIG_MAX_QPS",	    "RDMIG_PIN",
-		"RDMIG_LOG_LEVEL",
+		"RDMIG_LOG_LEVEL",	   "RDMIG_PSK_FILE",	    "RDMIG_AUTH",
 	};
 
 	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(vars); i++)
@@ -498,6 +520,8 @@ int main(void)
 		DST(dst_add_region_unknown_flags_einval),
 		DST(dst_listen_no_regions_einval),
 		DST(dst_listen_null_port_einval),
+		DST(dst_listen_without_key_eacces),
+		SRC(src_connect_without_key_eacces),
 		DST(dst_run_before_listen_enotconn),
 		SRC(last_error_other_thread_not_shared),
 		cmocka_unit_test(destroy_null_handle_no_effect),
