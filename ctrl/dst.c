@@ -986,8 +986,18 @@ static int dst_pending_wc(struct rdmig_dst *dst, struct dst_pending *p, const st
 					  sizeof(why));
 		if (ret < 0) {
 			dst_pending_refuse(dst, p, ret, why);
-			/* Without a key every peer is the source: its mismatch ends the run. */
-			return fatal ? rdmig__err(ret, "%s", why) : 0;
+			if (!fatal)
+				return 0;
+			/* Without a key every peer is the source: its mismatch ends the
+			 * run, once the source had 100 ms to read why. */
+			while (p->used && p->closing && rdmig__ms_left(p->deadline) > 0) {
+				struct ibv_wc w;
+
+				if (rdmig__cq_wait(p->ep.cq, &w, 1, 10) == 1 &&
+				    dst_pending_wc(dst, p, &w) < 0)
+					break;
+			}
+			return rdmig__err(ret, "%s", why);
 		}
 		if (rdmig__ep_post_recv(&p->ep, i) ||
 		    rdmig__ep_send_raw(&p->ep, out, (size_t)ret)) {

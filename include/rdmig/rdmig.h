@@ -149,6 +149,50 @@ struct rdmig_opts {
 				   * peer has to authenticate (2000) */
 };
 
+/*
+ * Authentication. Both ends hold the same pre-shared key. On connect each
+ * sends a fresh 32-byte nonce, and each proves it holds the key with an
+ * HMAC-SHA256, under a key of its own role derived by HKDF, over the whole
+ * handshake: both nonces, both version ranges and capability sets, the
+ * auth modes, the region layout the source proposes, and the connection's
+ * addresses and QP numbers. The destination proves first; the source's
+ * proof covers the destination's. Until the source's proof checks out the
+ * destination registers no memory, sends no rkey and no layout, accepts no
+ * data QP, and tells the peer nothing but "authentication failed" (or that
+ * the auth modes or versions do not match). Afterwards every message on
+ * every QP carries a sequence number and a MAC (keys derived per
+ * direction), and each data QP proves with a MAC over its own QP number
+ * that it belongs to the session. The skip engine's hash key is derived
+ * too: it never crosses the wire.
+ *
+ * What this does not protect: the guest memory itself. RDMA WRITEs travel
+ * in clear and are not authenticated by rdmig (RoCEv2's ICRC is a
+ * checksum, not a MAC): a host on the path between the two ends can read
+ * pages and, with the rkeys it sees, forge writes while the session runs.
+ * Run migrations over a private fabric or partition (an IB partition key,
+ * a VLAN the guests cannot reach), or under IPsec for RoCEv2.
+ *
+ * Versions. Each end offers a range of protocol versions and a set of
+ * capability bits; the highest common version wins, the capabilities are
+ * the intersection, unknown bits are ignored, and no common version fails
+ * both ends naming both ranges. This library speaks version 4, the first
+ * authenticated one; it never settles on an older one. The first message
+ * (HELLO: versions, capabilities, auth mode, nonce) is frozen: every later
+ * version sends it unchanged, so any version can read any other's offer. A
+ * later version may append fields to it and may change everything after
+ * it.
+ *
+ * A destination with a key never fails rdmig_dst_run() because of a peer
+ * that did not prove it: such attempts are refused, counted in
+ * rdmig_dst_stats.rejected and logged, while it goes on waiting for the
+ * real source (RDMIG_ACCEPT_TIMEOUT_MS; the timeout's message names the
+ * count and the last reason, e.g. a source without a key). At most 4
+ * connections authenticate at once, each for at most
+ * RDMIG_AUTH_TIMEOUT_MS; none costs guest memory. A destination without a
+ * key (RDMIG_AUTH_NONE) takes anyone for the source: a source with a key
+ * then fails it, both ends naming the mismatch.
+ */
+
 /* Values of rdmig_opts.auth. */
 enum rdmig_auth {
 	RDMIG_AUTH_DEFAULT = 0, /* a pre-shared key is required */
@@ -234,16 +278,20 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp);
 int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_t len);
 
 /*
- * Connects to a destination listening on host:port, negotiates version,
- * page size, data QPs and the region layout, and starts the workers.
+ * Connects to a destination listening on host:port, authenticates (see
+ * Authentication), negotiates version, capabilities, page size, data QPs
+ * and the region layout, and starts the workers.
  * Guest memory is registered (pinned) first, before anything is sent.
  * Blocks, for at most about timeout_ms per step (plus a second per GiB of
  * guest for the destination to register it). Returns 0, or -EISCONN
  * (connected already), -EPIPE (the session has ended), -EINVAL (no regions,
  * or RDMIG_CHUNK_PAGES makes WRITEs larger than the device allows),
- * -ECONNREFUSED / -ETIMEDOUT / -EHOSTUNREACH (no destination), -EPROTO (the
- * destination refused: see rdmig_last_error(), e.g. a region layout
- * mismatch), -ENODEV, -ENOMEM, or another errno from the RDMA stack.
+ * -ECONNREFUSED / -ETIMEDOUT / -EHOSTUNREACH (no destination), -EACCES (no
+ * key and no RDMIG_AUTH_NONE; or authentication failed or the auth modes
+ * differ), -EPROTO (no common version, or the destination refused: see
+ * rdmig_last_error(), e.g. a region layout mismatch), -ECANCELED
+ * (rdmig_src_cancel), -ENODEV, -ENOMEM, or another errno from the RDMA
+ * stack.
  * On failure nothing is left connected and the call may be retried.
  */
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
@@ -261,8 +309,11 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * once a second that the pass goes on. Blocks. Returns 0, or -ENOTCONN,
  * -EINVAL (bad bitmap or flags: nothing was sent), -ENOMEM (nothing was
  * sent), -EPIPE (the session ended earlier), or -ETIMEDOUT / -ECONNRESET /
- * -EIO / -EPROTO / -ENODEV (the session failed now: every later call but
- * destroy returns -EPIPE).
+ * -EIO / -EPROTO / -ENODEV / -EBADMSG (a message failed its MAC or
+ * sequence check) / -ECONNABORTED (the destination aborted) (the session
+ * failed now: connections are closed and guest memory deregistered before
+ * the call returns; every later call but destroy returns -EPIPE), or
+ * -ECANCELED (rdmig_src_cancel).
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
@@ -390,8 +441,9 @@ int rdmig_dst_add_region(struct rdmig_dst *dst, uint64_t gpa, void *hva, uint64_
 
 /*
  * Binds host:port and listens. port "0" picks a free port. Does not block.
- * Returns the bound port number (> 0), or -EINVAL (no regions), -EALREADY,
- * -EADDRINUSE, -EADDRNOTAVAIL, -ENODEV.
+ * Returns the bound port number (> 0), or -EINVAL (no regions), -EACCES
+ * (no key and no RDMIG_AUTH_NONE), -EALREADY, -EADDRINUSE,
+ * -EADDRNOTAVAIL, -ENODEV.
  */
 int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
 
@@ -399,10 +451,13 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
  * Accepts one source and serves its migration until it completes (returns 0:
  * every pass's data is placed and the guest memory is no longer exposed) or
  * fails (returns a negative errno: -ECONNRESET the source disconnected,
- * -ETIMEDOUT it went silent or never came, -EBADMSG / -EPROTO it sent a bad
- * message, -EINVAL its layout or page size does not match ours,
- * -ECONNABORTED it gave up, -ENOTCONN not listening, or an errno from the
- * RDMA stack). A failure while setting up a data connection ends the
+ * -ETIMEDOUT it went silent or no source authenticated in time, -EBADMSG /
+ * -EPROTO it sent a bad message (or one that failed its MAC or sequence
+ * check), -EINVAL its layout or page size does not match ours,
+ * -ECONNABORTED it gave up or cancelled, -EACCES there is no key here and
+ * the source has one, -ECANCELED rdmig_dst_cancel, -ENOTCONN not
+ * listening, or an errno from the RDMA stack). Peers that never proved
+ * the key do not end it (see Authentication). A failure while setting up a data connection ends the
  * session. Guest memory is deregistered before it returns either way. It
  * may be called again to accept another source. `stats` may be NULL. Blocks.
  */
