@@ -181,6 +181,8 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 		return rdmig__err(-EALREADY, "already listening");
 	if (!dst->nregions)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before listening");
+	if (!port)
+		return rdmig__err(-EINVAL, "port is NULL");
 	if ((ret = rdmig__config_auth_ready(&dst->cfg, "rdmig_dst_listen")))
 		return ret;
 	if ((ret = rdmig__resolve(host, port, &ss)))

@@ -567,6 +567,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "no regions: add guest memory before connecting");
 	if (!host)
 		return rdmig__err(-EINVAL, "host is NULL");
+	if (!port)
+		return rdmig__err(-EINVAL, "port is NULL");
 	if ((ret = rdmig__config_auth_ready(&src->cfg, "rdmig_src_connect")))
 		return ret;
 	if ((ret = rdmig__resolve(host, port, &ss)))
