@@ -126,9 +126,9 @@ int rdmig__hs_src_challenge(struct rdmig__hs *hs, const uint8_t *in, size_t len,
 			       rdmig__msg_type_name(m.type));
 	if (m.challenge.auth != auth_mode(hs))
 		return hs_fail(hs, err, errlen, -EACCES,
-			       "authentication mismatch: the source %s a pre-shared key, the "
+			       "authentication mismatch: the source %s pre-shared key, the "
 			       "destination %s",
-			       hs->psk_len ? "has" : "has no",
+			       hs->psk_len ? "has a" : "has no",
 			       hs->psk_len ? "has none" : "has one");
 	if (m.challenge.version < hs->ver_min || m.challenge.version > hs->ver_max ||
 	    m.challenge.version < RDMIG__PROTO_MIN || m.challenge.version > RDMIG__PROTO_VERSION)
