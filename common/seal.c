@@ -53,16 +53,21 @@ static int algs(void)
 static int hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
 		const char *label, uint8_t *out, size_t outlen)
 {
-	/* An empty PSK (no authentication) still needs a key for HKDF. */
-	static const uint8_t zero[RDMIG__KEY_LEN];
+	/*
+	 * An empty PSK (no authentication) still needs a key for HKDF: a
+	 * constant shorter than RDMIG_PSK_MIN, so no real key derives the
+	 * same session keys (32 zero bytes would: a weak key would then act
+	 * like no key at all).
+	 */
+	static const char nokey[] = "rdmig v4: no pre-shared key";
 	OSSL_PARAM params[5];
 	EVP_KDF_CTX *ctx;
 	int ret = 0;
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-						      (void *)(uintptr_t)(ikm_len ? ikm : zero),
-						      ikm_len ? ikm_len : sizeof(zero));
+	params[1] = OSSL_PARAM_construct_octet_string(
+		OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)(ikm_len ? ikm : (const uint8_t *)nokey),
+		ikm_len ? ikm_len : sizeof(nokey) - 1);
 	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt,
 						      salt_len);
 	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)(uintptr_t)label,
