@@ -13,7 +13,10 @@
  * - After a failure, rdmig_last_error() on the same thread returns a message
  *   that says what failed and why, with the values involved.
  * - Handles are not thread-safe: one thread at a time per handle. Different
- *   handles may be used from different threads at once.
+ *   handles may be used from different threads at once. The one exception
+ *   is rdmig_src_discard(), which any thread may call at any time, also
+ *   while another thread is inside a call on the same handle (destroy
+ *   excepted).
  * - Memory passed in (regions, bitmaps) stays owned by the caller. Guest
  *   memory must stay mapped until the handle is destroyed.
  * - As with any RDMA library, a process forked after rdmig was used must not
@@ -243,6 +246,66 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
+
+/*
+ * Tells rdmig that guest memory was discarded: bytes [offset, offset + len)
+ * of region `region` (offsets from the region's start; both multiples of
+ * the page size, len > 0, within the region) were given back with
+ * MADV_DONTNEED, MADV_REMOVE, MADV_FREE, fallocate(PUNCH_HOLE) or the like
+ * (a balloon inflating, free page reporting). Call it after the discard
+ * took effect (after madvise() returned), for every discard from connect
+ * on; discards before connect need no call (connect registers what is
+ * mapped then).
+ *
+ * Why: the source registers guest memory once, and the NIC reads the
+ * frames pinned then, not what the process maps now. After a discard the
+ * next touch maps another frame while the registration still points at
+ * the old one, so without this call a later pass would send the page's old
+ * content, whatever the guest wrote since.
+ *
+ * Any thread may call it at any time, also while a pass runs on another
+ * thread (a balloon thread need not wait for the migration loop): it only
+ * records the range, under a lock that a pass holds for a few pointer
+ * swaps, and never waits for a pass. The next pass to start (not one
+ * already running: a page it sends may still carry the old frame) takes
+ * what was recorded, before any worker reads memory: it registers the
+ * affected part of the region again (regions are registered in MRs of at
+ * most 1 GiB; each one that holds a discarded page is registered anew,
+ * then the old one is dropped, so pinned memory grows by at most what is
+ * registered again, for the time it takes), treats the pages as dirty and
+ * what the destination holds of them as unknown (neither a zero nor a
+ * hash match lets them be skipped). So the pass after the last discard
+ * makes them exact; rdmig_src_complete() refuses (-EINVAL, naming the
+ * page) while a discard waits for a pass, and from the moment it accepts,
+ * discards are refused with -EPIPE. The discarded frames are released when
+ * that pass drops the old MR, not before.
+ *
+ * A discarded page that is still a hole when its MR is registered again
+ * is pinned as the shared zero page, and the guest's first write after
+ * that moves it to a new frame. rdmig watches for that: at each pass start
+ * it reads /proc/self/pagemap for such pages that are dirty, and registers
+ * their MR once more when one holds a frame of its own (a page that was a
+ * hole when connect registered it is watched the same way). Without
+ * pagemap, such an MR is registered again in every pass that sends one of
+ * its pages.
+ *
+ * On-demand paging (IBV_ACCESS_ON_DEMAND, e.g. mlx5) would let the NIC
+ * follow the process's mappings and make this unnecessary; rdmig does not
+ * use it: registration works on every device, soft-RoCE (rxe) on Linux 6.1
+ * has no ODP at all, and ODP moves page faults into the data path.
+ *
+ * At the destination, guest memory is registered for remote write while
+ * rdmig_dst_run() serves a source, and a WRITE into discarded memory lands
+ * in the old frame, invisible to the guest (a hole punched in a memfd
+ * detaches it the same way). The destination VMM must not discard guest
+ * memory meanwhile, and during post-copy it must inhibit the guest's
+ * discards (balloon, free page reporting) until every page has arrived.
+ *
+ * Returns 0, or -EINVAL (src NULL, no such region, offset or length not
+ * page-aligned, zero, or past the region's end: nothing is recorded, the
+ * session goes on), -EPIPE (the session has failed or completed), -ENOMEM.
+ */
+int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, uint64_t len);
 
 /*
  * A prediction of the final pass (DESIGN.md, the bandwidth model), filled by
