@@ -14,15 +14,20 @@
  * marks the pages dirty for that pass and what the destination holds of
  * them unknown.
  *
- * A discarded page that is still a hole when its segment is registered
- * again is pinned as the shared zero page (a read-only pin maps nothing
- * new), and the guest's first write after that moves it to a fresh frame:
- * the MR is stale once more, with no discard to report it. So such a page
- * stays "unsettled": at every pass start its /proc/self/pagemap entry is
- * read, and once it holds a frame of its own (present and exclusively
- * mapped anonymous memory, or swapped out) its segment is registered again
- * and the page is settled. Without pagemap, a segment with unsettled pages
- * that a pass sends is registered again every such pass.
+ * A page that is a hole when its segment is registered (at connect, or
+ * again after a discard) may be pinned as the shared zero page, and the
+ * guest's first write then moves it to a fresh frame: the MR is stale once
+ * more, with no discard to report it. (Linux 6.1 gives the hole a frame of
+ * its own at the pin instead, seen over rxe; other kernels, or other
+ * versions, need not.) So such a page stays "unsettled": at every pass
+ * start the /proc/self/pagemap entries of the unsettled pages that pass
+ * sends are read, before any pin, and one that holds a frame of its own
+ * (present and exclusively mapped anonymous memory, or swapped out) has
+ * its segment registered again and is settled. Looking only at dirty
+ * pages is enough: a page that got a frame was written, so it is dirty in
+ * the first pass whose log was synced after the write. Without pagemap, a
+ * segment with unsettled pages that a pass sends is registered again in
+ * every such pass.
  */
 #ifndef RDMIG_CTRL_DISCARD_H
 #define RDMIG_CTRL_DISCARD_H

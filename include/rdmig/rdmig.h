@@ -280,14 +280,18 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * discards are refused with -EPIPE. The discarded frames are released when
  * that pass drops the old MR, not before.
  *
- * A discarded page that is still a hole when its MR is registered again
- * is pinned as the shared zero page, and the guest's first write after
- * that moves it to a new frame. rdmig watches for that: at each pass start
- * it reads /proc/self/pagemap for such pages that are dirty, and registers
- * their MR once more when one holds a frame of its own (a page that was a
- * hole when connect registered it is watched the same way). Without
- * pagemap, such an MR is registered again in every pass that sends one of
- * its pages.
+ * Registering memory pins every page of it, holes included, and what a
+ * read-only pin puts into a hole depends on the kernel. Linux 6.1 gives
+ * it a fresh zeroed frame (seen over rxe): so a discarded page that is
+ * still a hole when its MR is registered again takes memory again, until
+ * the session ends, and a balloon gives nothing back meanwhile. A kernel
+ * that pins the shared zero page instead leaves the page a hole, and the
+ * guest's first write moves it to a new frame the MR does not see. rdmig
+ * handles both: a page that was a hole at a pin (at connect, or after a
+ * discard) is watched, and at each pass start /proc/self/pagemap is read
+ * for those of them that are dirty; one that holds a frame of its own has
+ * its MR registered once more, then it is settled. Without pagemap, such
+ * an MR is registered again in every pass that sends one of its pages.
  *
  * On-demand paging (IBV_ACCESS_ON_DEMAND, e.g. mlx5) would let the NIC
  * follow the process's mappings and make this unnecessary; rdmig does not

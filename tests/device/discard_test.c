@@ -311,14 +311,20 @@ static void discard_hole_written_after_pass_image_exact(void **state)
 }
 
 /*
- * The same pitfall without any discard: a page never touched when connect
- * registered the guest is pinned as the zero page, so the first write to
- * it after connect must make the next pass register its segment again.
+ * The same pitfall without any discard: a page that is a hole when connect
+ * registers the guest is unsettled from the start. What a read-only pin
+ * does with a hole depends on the kernel: Linux 6.1 (rxe's VM) gives it a
+ * fresh frame of its own (seen through pagemap), so the first pass finds
+ * both holes settled-looking and registers their segments once more; a
+ * kernel that pins the shared zero page instead leaves them holes, and the
+ * first write to one must make the next pass register its segment again.
+ * Either way the image ends exact.
  */
 static void hole_at_connect_written_later_image_exact(void **state)
 {
 	static const uint64_t holes[2] = { 17, 50 };
 	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	uint64_t at_first;
 	struct dt_guest sg, dg;
 	struct rdmig_src *src;
 	struct dt_dst d;
@@ -327,13 +333,18 @@ static void hole_at_connect_written_later_image_exact(void **state)
 	src = setup_holes(&sg, &dg, &d, 64, 32, 15, holes, 2);
 	assert_int_equal(counts(src).unsettled, 2);
 	pass_all(src);
-	assert_int_equal(counts(src).refreshes, 0); /* holes: zero, nothing to pin */
+	at_first = counts(src).refreshes;
+	printf("after the first pass: %llu MRs registered again (%s)\n",
+	       (unsigned long long)at_first,
+	       at_first ? "the pin gave the holes frames" : "the holes are still holes");
+	assert_true(at_first == 0 || at_first == 2); /* pages 17 and 50: two segments */
 	fill_page(page_at(&sg, 0, 17), 17);
 	clear_dirty(&sg);
 	set_dirty(&sg, 0, 17);
 	pass_dirty(src, &sg, &st);
-	assert_int_equal(counts(src).refreshes, 1);
-	assert_int_equal(counts(src).unsettled, 1); /* page 50 is still a hole */
+	/* Page 17 is settled now, by one registration or the other. */
+	assert_int_equal(counts(src).refreshes, at_first ? 2 : 1);
+	assert_int_equal(counts(src).unsettled, at_first ? 0 : 1);
 	finish(src, &d);
 	assert_same(&sg, &dg);
 	dt_guest_fini(&sg);
