@@ -152,7 +152,7 @@ const char *rdmig_last_error(void);
 struct rdmig_pass_stats {
 	size_t size;		/* set by the caller: sizeof(struct rdmig_pass_stats) */
 	uint64_t pass;		/* 1 for the first pass */
-	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps */
+	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps, or discarded */
 	uint64_t written_pages; /* pages written to the destination */
 	uint64_t wire_bytes;	/* bytes put on the wire by RDMA WRITEs */
 	uint64_t writes;	/* RDMA WRITE work requests posted */
@@ -238,9 +238,13 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * regions), unless flags has RDMIG_PASS_ALL. The guest may keep running
  * during a pass; a page it changes meanwhile must be dirty again in a later
  * pass. `stats` may be NULL. While it runs, the destination is told about
- * once a second that the pass goes on. Blocks. Returns 0, or -ENOTCONN,
- * -EINVAL (bad bitmap or flags: nothing was sent), -ENOMEM (nothing was
- * sent), -EPIPE (the session ended earlier), or -ETIMEDOUT / -ECONNRESET /
+ * once a second that the pass goes on. Pages discarded since the last
+ * pass (rdmig_src_discard()) are sent too, counted as dirty, after their
+ * memory is registered again. Blocks. Returns 0, or -ENOTCONN, -EINVAL
+ * (bad bitmap or flags: nothing was sent), -ENOMEM or another errno from
+ * registering discarded memory again (nothing was sent; the discards stay
+ * recorded for the next pass; -ENOMEM/-EPERM may mean RLIMIT_MEMLOCK),
+ * -EPIPE (the session ended earlier), or -ETIMEDOUT / -ECONNRESET /
  * -EIO / -EPROTO / -ENODEV (the session failed now: every later call but
  * destroy returns -EPIPE).
  */
@@ -271,8 +275,9 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * what was recorded, before any worker reads memory: it registers the
  * affected part of the region again (regions are registered in MRs of at
  * most 1 GiB; each one that holds a discarded page is registered anew,
- * then the old one is dropped, so pinned memory grows by at most what is
- * registered again, for the time it takes), treats the pages as dirty and
+ * then the old one is dropped, one MR at a time, so what counts against
+ * RLIMIT_MEMLOCK grows by at most one MR, 1 GiB, meanwhile; over rxe in a
+ * TCG VM that took 70-160 ms per GiB), treats the pages as dirty and
  * what the destination holds of them as unknown (neither a zero nor a
  * hash match lets them be skipped). So the pass after the last discard
  * makes them exact; rdmig_src_complete() refuses (-EINVAL, naming the
