@@ -277,7 +277,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * most 1 GiB; each one that holds a discarded page is registered anew,
  * then the old one is dropped, one MR at a time, so what counts against
  * RLIMIT_MEMLOCK grows by at most one MR, 1 GiB, meanwhile; over rxe in a
- * TCG VM that took 70-160 ms per GiB), treats the pages as dirty and
+ * TCG VM it took 70 to 450 ms per GiB, from run to run), treats the pages
+ * as dirty and
  * what the destination holds of them as unknown (neither a zero nor a
  * hash match lets them be skipped). So the pass after the last discard
  * makes them exact; rdmig_src_complete() refuses (-EINVAL, naming the
