@@ -25,4 +25,20 @@ void rdmig__src_set_scan_hook(struct rdmig_src *src, rdmig__scan_hook_fn fn, voi
  */
 void rdmig__src_set_offer(struct rdmig_src *src, uint16_t ver_min, uint16_t ver_max, uint32_t caps);
 
+/*
+ * The most guest memory one source MR covers (discard.h; 1 GiB), rounded
+ * to whole chunks at connect: set it before connecting.
+ */
+void rdmig__src_set_mr_segment(struct rdmig_src *src, uint64_t bytes);
+
+/* What discards cost so far, and the pages still unsettled (discard.h). */
+struct rdmig__discard_counts {
+	uint64_t refreshes;	/* MRs registered again */
+	uint64_t refresh_bytes; /* the memory they cover */
+	uint64_t refresh_ns;	/* time spent registering them and dropping the old ones */
+	uint64_t unsettled;
+	uint64_t segments; /* MRs of guest memory */
+};
+void rdmig__src_discard_counts(struct rdmig_src *src, struct rdmig__discard_counts *c);
+
 #endif /* RDMIG_CTRL_HOOKS_H */

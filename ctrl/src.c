@@ -22,6 +22,7 @@
 #include "../common/conn.h"
 #include "../common/proto.h"
 #include "handshake.h"
+#include "discard.h"
 #include "hooks.h"
 #include "session.h"
 
@@ -47,7 +48,6 @@ struct src_region {
 	uint64_t gpa;
 	uint8_t *hva;
 	uint64_t len;
-	struct rdmig__xp_mr *mr;
 	/*
 	 * Pages that some pass has sent: complete refuses while any page never
 	 * was (DESIGN.md invariant 1), NULL until the first partial pass.
@@ -73,6 +73,9 @@ struct rdmig_src {
 	struct src_region regions[RDMIG__MAX_REGIONS];
 	struct rdmig__dp_region dpr[RDMIG__MAX_REGIONS];
 	unsigned nregions;
+	/* The MRs of guest memory and the discards that stale them (discard.h). */
+	struct rdmig__disc disc;
+	struct rdmig_dirty dirty_scratch[RDMIG__MAX_REGIONS]; /* a pass's logs with discards */
 
 	const struct rdmig__xp_ops *xp; /* the transport (RDMIG_TRANSPORT) */
 	struct rdmig__xp_chan *ch;
@@ -142,6 +145,7 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 		free(src);
 		return ret;
 	}
+	rdmig__disc_init(&src->disc, src->cfg.page_size);
 	*srcp = src;
 	return 0;
 }
@@ -213,6 +217,7 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
 	if (ret)
 		return ret;
 	src->regions[src->nregions] = (struct src_region){ .gpa = gpa, .hva = hva, .len = len };
+	rdmig__disc_add_region(&src->disc, gpa, hva, len / src->cfg.page_size);
 	return (int)src->nregions++;
 }
 
@@ -260,6 +265,7 @@ static int src_fail(struct rdmig_src *src, int err)
 	if (src->state == SRC_FAILED)
 		return err;
 	src->state = SRC_FAILED;
+	atomic_store(&src->disc.ended, true); /* rdmig_src_discard() now says -EPIPE */
 	src->fail_err = err;
 	snprintf(src->fail_msg, sizeof(src->fail_msg), "%s", rdmig_last_error());
 	if (err == -ECANCELED)
@@ -285,10 +291,9 @@ static void src_teardown(struct rdmig_src *src)
 		rdmig__ep_destroy(&src->data[i]);
 	src->nqps = 0;
 	rdmig__ep_destroy(&src->ctrl);
+	if (src->xp)
+		rdmig__disc_deregister(&src->disc, src->xp);
 	for (unsigned i = 0; i < src->nregions; i++) {
-		if (src->regions[i].mr)
-			src->xp->mr_dereg(src->regions[i].mr);
-		src->regions[i].mr = NULL;
 		free(src->dpr[i].pkind);
 		free(src->dpr[i].phash);
 		src->dpr[i].pkind = NULL;
@@ -422,13 +427,13 @@ static int src_ctrl_send(struct rdmig_src *src, const struct rdmig__msg *m)
 
 /*
  * Registers guest memory for local read (the source never lets anything
- * write it) and checks that the largest WRITE fits the device.
+ * write it), in segments (discard.h), and checks that the largest WRITE
+ * fits the device.
  */
 static int src_register(struct rdmig_src *src)
 {
 	uint64_t max_wr = (uint64_t)src->cfg.chunk_pages * src->cfg.page_size;
 	uint64_t max_msg = src->xp->max_msg(src->pd);
-	int ret;
 
 	if (max_wr > max_msg)
 		return rdmig__err(-EINVAL,
@@ -436,20 +441,7 @@ static int src_register(struct rdmig_src *src)
 				  " bytes, more than %s allows (%" PRIu64 ")",
 				  src->cfg.chunk_pages, src->cfg.page_size, max_wr,
 				  src->xp->dev_name(src->pd), max_msg);
-	for (unsigned i = 0; i < src->nregions; i++) {
-		struct src_region *r = &src->regions[i];
-
-		ret = src->xp->mr_reg(src->pd, r->hva, r->len, 0, &r->mr);
-		if (ret)
-			return rdmig__err(ret,
-					  "registering region %u (gpa 0x%" PRIx64 ", %" PRIu64
-					  " bytes): %s%s",
-					  i, r->gpa, r->len, strerror(-ret),
-					  ret == -ENOMEM || ret == -EPERM
-						  ? " (is RLIMIT_MEMLOCK large enough?)"
-						  : "");
-	}
-	return 0;
+	return rdmig__disc_register(&src->disc, src->xp, src->pd, src->cfg.chunk_pages);
 }
 
 /* Resolves, sets up the endpoint and connects one connection id. */
@@ -617,7 +609,8 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 					  src->regions[i].len);
 		d->hva = src->regions[i].hva;
 		d->npages = src->regions[i].len / src->cfg.page_size;
-		d->lkey = src->regions[i].mr->lkey;
+		d->lkeys = src->disc.r[i].lkeys;
+		d->seg_pages = src->disc.seg_pages;
 		d->raddr = t->addr;
 		d->rkey = t->rkey;
 		if (src_notices(src)) {
@@ -926,11 +919,19 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	if (!(flags & RDMIG_PASS_ALL)) {
 		if ((ret = src_check_dirty(src, dirty, ndirty)))
 			return ret;
-		if ((ret = src_coverage_prepare(src, dirty)))
-			return ret;
 	} else {
 		dirty = NULL;
 	}
+	/* Pages discarded since the last pass: dirty now (the pass reads the
+	 * VMM's logs with them added), their MRs registered again. */
+	if ((ret = rdmig__disc_take(&src->disc, dirty, src->dirty_scratch, &dirty)))
+		return ret;
+	if (dirty && (ret = src_coverage_prepare(src, dirty))) {
+		rdmig__disc_untake(&src->disc);
+		return ret;
+	}
+	if ((ret = rdmig__disc_apply(&src->disc, src->xp, src->pd, dirty, src->dpr)))
+		return ret;
 
 	src->pass_start_ns = src->progress_ns = t0;
 	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, dirty, src->passes + 1,
@@ -1087,6 +1088,51 @@ void rdmig__src_set_scan_hook(struct rdmig_src *src, rdmig__scan_hook_fn fn, voi
 	src->dp.hook_arg = arg;
 }
 
+/*
+ * Complete is refused while a discarded page waits for a pass: the
+ * destination may hold what the old frame had (DESIGN.md invariant 1).
+ * Past this check, discards are refused.
+ */
+static int src_check_discards(struct rdmig_src *src)
+{
+	unsigned region;
+	uint64_t page;
+
+	if (!rdmig__disc_close(&src->disc, &region, &page))
+		return 0;
+	return rdmig__err(-EINVAL,
+			  "page %" PRIu64 " of region %u (gpa 0x%" PRIx64
+			  ") was discarded after the last pass: the destination may hold "
+			  "its old content (run another pass, then complete)",
+			  page, region, src->regions[region].gpa + page * src->cfg.page_size);
+}
+
+int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, uint64_t len)
+{
+	rdmig__err_clear();
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	return rdmig__disc_record(&src->disc, region, offset, len);
+}
+
+void rdmig__src_set_mr_segment(struct rdmig_src *src, uint64_t bytes)
+{
+	src->disc.seg_bytes = bytes;
+}
+
+void rdmig__src_discard_counts(struct rdmig_src *src, struct rdmig__discard_counts *c)
+{
+	c->refreshes = src->disc.refreshes;
+	c->refresh_bytes = src->disc.refresh_bytes;
+	c->refresh_ns = src->disc.refresh_ns;
+	c->unsettled = 0;
+	for (unsigned i = 0; i < src->nregions; i++)
+		c->unsettled += src->disc.r[i].nunsettled;
+	c->segments = 0;
+	for (unsigned i = 0; i < src->nregions; i++)
+		c->segments += src->disc.r[i].nsegs;
+}
+
 int rdmig_src_complete(struct rdmig_src *src)
 {
 	struct rdmig__msg *m;
@@ -1111,6 +1157,8 @@ int rdmig_src_complete(struct rdmig_src *src)
 				  "(run a pass with RDMIG_PASS_ALL first)",
 				  pos, i, r->gpa + pos * src->cfg.page_size);
 	}
+	if ((ret = src_check_discards(src)))
+		return ret;
 	m = &src->msg;
 	memset(m, 0, sizeof(*m));
 	m->type = RDMIG__MSG_COMPLETE;
@@ -1138,5 +1186,6 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	rdmig__config_wipe(&src->cfg);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));
 	close(src->cancel_fd);
+	rdmig__disc_fini(&src->disc);
 	free(src);
 }

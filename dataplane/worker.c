@@ -343,8 +343,9 @@ static int write_run(struct rdmig__worker *w, const struct rdmig__dp_region *r,
 	w->stats.pages += run->count;
 	w->stats.writes++;
 	w->stats.bytes += len;
-	return add_wr(w, IBV_WR_RDMA_WRITE, (uintptr_t)(r->hva + off), r->lkey, r->raddr + off,
-		      r->rkey, (uint32_t)len, w->max_wr_bytes);
+	return add_wr(w, IBV_WR_RDMA_WRITE, (uintptr_t)(r->hva + off),
+		      r->lkeys[run->first / r->seg_pages], r->raddr + off, r->rkey, (uint32_t)len,
+		      w->max_wr_bytes);
 }
 
 /* Waits (bounded) until `cond` holds; every wait ends with a completion. */

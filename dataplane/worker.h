@@ -80,7 +80,11 @@ typedef void (*rdmig__scan_hook_fn)(void *arg, unsigned region, uint64_t first, 
 struct rdmig__dp_region {
 	uint8_t *hva;
 	uint64_t npages;
-	uint32_t lkey;
+	/* The region is registered as MRs of seg_pages pages (whole chunks,
+	 * so a WRITE never spans two): page p is read through lkeys[p /
+	 * seg_pages]. The owner may change a key between passes (a discard). */
+	const uint32_t *lkeys;
+	uint64_t seg_pages;
 	uint64_t raddr;
 	uint32_t rkey;
 	uint64_t chunk_base; /* index of the region's first chunk in the pass */

@@ -13,8 +13,8 @@
  * - After a failure, rdmig_last_error() on the same thread returns a message
  *   that says what failed and why, with the values involved.
  * - Handles are not thread-safe: one thread at a time per handle, except for
- *   the calls the table below allows. Different handles may be used from
- *   different threads at once.
+ *   the calls the table below allows (rdmig_src_discard(), the cancels).
+ *   Different handles may be used from different threads at once.
  * - Memory passed in (regions, bitmaps) stays owned by the caller. Guest
  *   memory must stay mapped until the handle is destroyed.
  * - As with any RDMA library, a process forked after rdmig was used must not
@@ -216,7 +216,7 @@ const char *rdmig_last_error(void);
 struct rdmig_pass_stats {
 	size_t size;		/* set by the caller: sizeof(struct rdmig_pass_stats) */
 	uint64_t pass;		/* 1 for the first pass */
-	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps */
+	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps, or discarded */
 	uint64_t written_pages; /* pages written to the destination */
 	uint64_t wire_bytes;	/* bytes put on the wire by RDMA WRITEs */
 	uint64_t writes;	/* RDMA WRITE work requests posted */
@@ -306,9 +306,13 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * regions), unless flags has RDMIG_PASS_ALL. The guest may keep running
  * during a pass; a page it changes meanwhile must be dirty again in a later
  * pass. `stats` may be NULL. While it runs, the destination is told about
- * once a second that the pass goes on. Blocks. Returns 0, or -ENOTCONN,
- * -EINVAL (bad bitmap or flags: nothing was sent), -ENOMEM (nothing was
- * sent), -EPIPE (the session ended earlier), or -ETIMEDOUT / -ECONNRESET /
+ * once a second that the pass goes on. Pages discarded since the last
+ * pass (rdmig_src_discard()) are sent too, counted as dirty, after their
+ * memory is registered again. Blocks. Returns 0, or -ENOTCONN, -EINVAL
+ * (bad bitmap or flags: nothing was sent), -ENOMEM or another errno from
+ * registering discarded memory again (nothing was sent; the discards stay
+ * recorded for the next pass; -ENOMEM/-EPERM may mean RLIMIT_MEMLOCK),
+ * -EPIPE (the session ended earlier), or -ETIMEDOUT / -ECONNRESET /
  * -EIO / -EPROTO / -ENODEV / -EBADMSG (a message failed its MAC or
  * sequence check) / -ECONNABORTED (the destination aborted) (the session
  * failed now: connections are closed and guest memory deregistered before
@@ -317,6 +321,72 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
+
+/*
+ * Tells rdmig that guest memory was discarded: bytes [offset, offset + len)
+ * of region `region` (offsets from the region's start; both multiples of
+ * the page size, len > 0, within the region) were given back with
+ * MADV_DONTNEED, MADV_REMOVE, MADV_FREE, fallocate(PUNCH_HOLE) or the like
+ * (a balloon inflating, free page reporting). Call it after the discard
+ * took effect (after madvise() returned), for every discard from connect
+ * on; discards before connect need no call (connect registers what is
+ * mapped then).
+ *
+ * Why: the source registers guest memory once, and the NIC reads the
+ * frames pinned then, not what the process maps now. After a discard the
+ * next touch maps another frame while the registration still points at
+ * the old one, so without this call a later pass would send the page's old
+ * content, whatever the guest wrote since.
+ *
+ * Any thread may call it at any time, also while a pass runs on another
+ * thread (a balloon thread need not wait for the migration loop): it only
+ * records the range, under a lock that a pass holds for a few pointer
+ * swaps, and never waits for a pass. The next pass to start (not one
+ * already running: a page it sends may still carry the old frame) takes
+ * what was recorded, before any worker reads memory: it registers the
+ * affected part of the region again (regions are registered in MRs of at
+ * most 1 GiB; each one that holds a discarded page is registered anew,
+ * then the old one is dropped, one MR at a time, so what counts against
+ * RLIMIT_MEMLOCK grows by at most one MR, 1 GiB, meanwhile; over rxe in a
+ * TCG VM it took 70 to 450 ms per GiB, from run to run), treats the pages
+ * as dirty and
+ * what the destination holds of them as unknown (neither a zero nor a
+ * hash match lets them be skipped). So the pass after the last discard
+ * makes them exact; rdmig_src_complete() refuses (-EINVAL, naming the
+ * page) while a discard waits for a pass, and from the moment it accepts,
+ * discards are refused with -EPIPE. The discarded frames are released when
+ * that pass drops the old MR, not before.
+ *
+ * Registering memory pins every page of it, holes included, and what a
+ * read-only pin puts into a hole depends on the kernel. Linux 6.1 gives
+ * it a fresh zeroed frame (seen over rxe): so a discarded page that is
+ * still a hole when its MR is registered again takes memory again, until
+ * the session ends, and a balloon gives nothing back meanwhile. A kernel
+ * that pins the shared zero page instead leaves the page a hole, and the
+ * guest's first write moves it to a new frame the MR does not see. rdmig
+ * handles both: a page that was a hole at a pin (at connect, or after a
+ * discard) is watched, and at each pass start /proc/self/pagemap is read
+ * for those of them that are dirty; one that holds a frame of its own has
+ * its MR registered once more, then it is settled. Without pagemap, such
+ * an MR is registered again in every pass that sends one of its pages.
+ *
+ * On-demand paging (IBV_ACCESS_ON_DEMAND, e.g. mlx5) would let the NIC
+ * follow the process's mappings and make this unnecessary; rdmig does not
+ * use it: registration works on every device, soft-RoCE (rxe) on Linux 6.1
+ * has no ODP at all, and ODP moves page faults into the data path.
+ *
+ * At the destination, guest memory is registered for remote write while
+ * rdmig_dst_run() serves a source, and a WRITE into discarded memory lands
+ * in the old frame, invisible to the guest (a hole punched in a memfd
+ * detaches it the same way). The destination VMM must not discard guest
+ * memory meanwhile, and during post-copy it must inhibit the guest's
+ * discards (balloon, free page reporting) until every page has arrived.
+ *
+ * Returns 0, or -EINVAL (src NULL, no such region, offset or length not
+ * page-aligned, zero, or past the region's end: nothing is recorded, the
+ * session goes on), -EPIPE (the session has failed or completed), -ENOMEM.
+ */
+int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, uint64_t len);
 
 /*
  * A prediction of the final pass (DESIGN.md, the bandwidth model), filled by

@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -326,6 +328,98 @@ static void src_connect_without_key_eacces(void **state)
 	assert_int_equal(add(s, PAGE, page(s, 1), PAGE), 1);
 }
 
+/* --- rdmig_src_discard ------------------------------------------------------ */
+
+/* Each bad range is refused, naming its values; the handle goes on. */
+static void src_discard_bad_input_einval_names_values(void **state)
+{
+	struct side *s = *state;
+
+	EXPECT_FAIL(rdmig_src_discard(NULL, 0, 0, PAGE), -EINVAL, "src is NULL");
+	EXPECT_FAIL(rdmig_src_discard(s->src, 0, 0, PAGE), -EINVAL, "region 0 does not exist (0");
+	assert_int_equal(add(s, 0, page(s, 0), 4 * PAGE), 0);
+	assert_int_equal(add(s, 16 * PAGE, page(s, 4), 2 * PAGE), 1);
+	EXPECT_FAIL(rdmig_src_discard(s->src, 2, 0, PAGE), -EINVAL, "region 2 does not exist (2");
+	EXPECT_FAIL(rdmig_src_discard(s->src, 7, 0, PAGE), -EINVAL, "region 7");
+	EXPECT_FAIL(rdmig_src_discard(s->src, 0, 0x800, PAGE), -EINVAL, "offset 0x800");
+	EXPECT_FAIL(rdmig_src_discard(s->src, 0, PAGE, 0x1800), -EINVAL, "length 0x1800");
+	EXPECT_FAIL(rdmig_src_discard(s->src, 0, PAGE, 0), -EINVAL, "length 0x0");
+	EXPECT_FAIL(rdmig_src_discard(s->src, 0, 0, 5 * PAGE), -EINVAL, "past the region (0x4000");
+	EXPECT_FAIL(rdmig_src_discard(s->src, 1, 2 * PAGE, PAGE), -EINVAL, "offset 0x2000");
+	/* No wrap-around: offset + length overflows 64 bits. */
+	EXPECT_FAIL(rdmig_src_discard(s->src, 1, PAGE, UINT64_MAX - PAGE + 1), -EINVAL,
+		    "past the region (0x2000");
+	/* Nothing was harmed: good ranges are taken, before connect too. */
+	assert_int_equal(rdmig_src_discard(s->src, 0, 0, 4 * PAGE), 0);
+	assert_string_equal(rdmig_last_error(), "");
+	assert_int_equal(rdmig_src_discard(s->src, 1, PAGE, PAGE), 0);
+	assert_int_equal(add(s, 32 * PAGE, page(s, 6), PAGE), 2);
+}
+
+/* The page size is the configured one, not 4 KiB. */
+static void src_discard_misaligned_to_configured_page_size_einval(void **state)
+{
+	struct rdmig_opts o;
+	struct rdmig_src *src;
+	uint8_t *map, *mem;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.page_size = 4 * PAGE;
+	map = mmap(NULL, 12 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	mem = (uint8_t *)(((uintptr_t)map + 4 * PAGE - 1) & ~(uintptr_t)(4 * PAGE - 1));
+	assert_int_equal(rdmig_src_create(&o, &src), 0);
+	assert_int_equal(rdmig_src_add_region(src, 0, mem, 8 * PAGE), 0);
+	EXPECT_FAIL(rdmig_src_discard(src, 0, PAGE, 4 * PAGE), -EINVAL, "page size (16384)");
+	EXPECT_FAIL(rdmig_src_discard(src, 0, 0, PAGE), -EINVAL, "length 0x1000");
+	assert_int_equal(rdmig_src_discard(src, 0, 4 * PAGE, 4 * PAGE), 0);
+	rdmig_src_destroy(src);
+	munmap(map, 12 * PAGE);
+}
+
+/* A balloon thread may call it while the owner adds regions. */
+struct discard_race {
+	struct rdmig_src *src;
+	atomic_int stop;
+	atomic_long calls, taken; /* calls made; calls that recorded a discard */
+};
+
+static void *discard_thread(void *arg)
+{
+	struct discard_race *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		int ret = rdmig_src_discard(r->src, 0, 0, PAGE);
+
+		if (ret && ret != -EINVAL)
+			return (void *)1; /* only "no region 0 yet" may fail */
+		atomic_fetch_add(&r->calls, 1);
+		if (!ret)
+			atomic_fetch_add(&r->taken, 1);
+	}
+	return NULL;
+}
+
+static void src_discard_other_thread_while_adding_regions(void **state)
+{
+	struct side *s = *state;
+	struct discard_race r = { .src = s->src };
+	pthread_t t;
+	void *res;
+
+	assert_int_equal(pthread_create(&t, NULL, discard_thread, &r), 0);
+	while (!atomic_load(&r.calls))
+		sched_yield();
+	for (unsigned i = 0; i < RDMIG__MAX_REGIONS; i++)
+		assert_int_equal(add(s, i * 2 * PAGE, page(s, i), PAGE), (int)i);
+	while (atomic_load(&r.taken) < 100)
+		sched_yield();
+	atomic_store(&r.stop, 1);
+	pthread_join(t, &res);
+	assert_null(res);
+}
+
 /* --- destination ------------------------------------------------------------- */
 
 static void dst_listen_without_key_eacces(void **state)
@@ -516,6 +610,9 @@ int main(void)
 		SRC(src_complete_before_connect_enotconn),
 		SRC(src_connect_no_regions_einval),
 		SRC(src_connect_null_host_or_port_einval),
+		SRC(src_discard_bad_input_einval_names_values),
+		cmocka_unit_test(src_discard_misaligned_to_configured_page_size_einval),
+		SRC(src_discard_other_thread_while_adding_regions),
 		MEM(dst_null_handle_einval),
 		DST(dst_add_region_unknown_flags_einval),
 		DST(dst_listen_no_regions_einval),
