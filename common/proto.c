@@ -264,9 +264,9 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if (!m->hello.nqps || m->hello.nqps > RDMIG__MAX_QPS)
 			return fail(err, errlen, -EBADMSG, "HELLO: %u data QPs, not in [1, %u]",
 				    m->hello.nqps, RDMIG__MAX_QPS);
-		if (m->hello.flags & ~RDMIG__HELLO_NOTICES)
+		if (m->hello.flags & ~RDMIG__HELLO_FLAGS)
 			return fail(err, errlen, -EBADMSG, "HELLO: unknown flags 0x%x",
-				    m->hello.flags & ~RDMIG__HELLO_NOTICES);
+				    m->hello.flags & ~RDMIG__HELLO_FLAGS);
 		if (!m->hello.nregions || m->hello.nregions > RDMIG__MAX_REGIONS)
 			return fail(err, errlen, -EBADMSG, "HELLO: %u regions, not in [1, %u]",
 				    m->hello.nregions, RDMIG__MAX_REGIONS);

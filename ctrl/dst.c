@@ -54,7 +54,7 @@ struct dst_session {
 	uint64_t wire_bytes;
 	uint64_t deadline; /* 0: none */
 
-	bool notices;			  /* the source sends NOTICEs (skipping is on) */
+	bool notices;			  /* the source sends NOTICEs (skipping, verification) */
 	struct rdmig__scan_key key;	  /* the migration's hash key, from HELLO */
 	unsigned nsrc;			  /* regions, in the source's order: */
 	unsigned map[RDMIG__MAX_REGIONS]; /* source region index -> ours */
@@ -498,7 +498,7 @@ static int dst_on_hello(struct rdmig_dst *dst, const struct rdmig__msg *hello)
 	ack->hello_ack.nqps = nqps;
 	ack->hello_ack.token = s->token;
 	ack->hello_ack.nregions = hello->hello.nregions;
-	s->notices = hello->hello.flags & RDMIG__HELLO_NOTICES;
+	s->notices = hello->hello.flags & (RDMIG__HELLO_NOTICES | RDMIG__HELLO_VERIFY);
 	memcpy(s->key.secret, hello->hello.secret, sizeof(s->key.secret));
 	s->nsrc = hello->hello.nregions;
 	for (unsigned i = 0; i < hello->hello.nregions; i++) {

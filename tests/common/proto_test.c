@@ -1262,11 +1262,13 @@ static void proto_decode_pass_end_more_writes_than_bytes_ebadmsg(void **state)
 static void proto_decode_hello_unknown_flags_ebadmsg(void **state)
 {
 	(void)state;
-	PATCH_FAILS(S_HELLO_1, HELLO_FLAGS, 2, 4, "HELLO: unknown flags 0x2");
-	PATCH_FAILS(S_HELLO_1, HELLO_FLAGS, 3, 4, "HELLO: unknown flags 0x2");
+	PATCH_FAILS(S_HELLO_1, HELLO_FLAGS, 4, 4, "HELLO: unknown flags 0x4");
+	PATCH_FAILS(S_HELLO_1, HELLO_FLAGS, 7, 4, "HELLO: unknown flags 0x4");
 	PATCH_FAILS(S_HELLO_MAX, HELLO_FLAGS + 3, 0x80, 1, "HELLO: unknown flags 0x80000000");
 	PATCH_OK(S_HELLO_1, HELLO_FLAGS, 0, 4);
 	PATCH_OK(S_HELLO_3, HELLO_FLAGS, RDMIG__HELLO_NOTICES, 4);
+	PATCH_OK(S_HELLO_3, HELLO_FLAGS, RDMIG__HELLO_VERIFY, 4);
+	PATCH_OK(S_HELLO_3, HELLO_FLAGS, RDMIG__HELLO_NOTICES | RDMIG__HELLO_VERIFY, 4);
 }
 
 /* The secret is opaque: any bytes, zeros included, are the peer's to choose. */
