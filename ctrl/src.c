@@ -727,7 +727,8 @@ static int src_final_retry(struct rdmig_src *src, const struct rdmig_dirty *dirt
 		uint64_t words = (src->dpr[i].npages + 63) / 64;
 
 		if (before)
-			memcpy(src->regions[i].retry, src->dpr[i].mismatch, words * sizeof(uint64_t));
+			memcpy(src->regions[i].retry, src->dpr[i].mismatch,
+			       words * sizeof(uint64_t));
 		retry[i] = (struct rdmig_dirty){ .bitmap = src->regions[i].retry,
 						 .words = words,
 						 .skip = dirty ? dirty[i].skip : NULL,
@@ -741,9 +742,9 @@ static int src_final_retry(struct rdmig_src *src, const struct rdmig_dirty *dirt
 	src->mismatch_pending += (sum->mism_set - first_set) - (sum->mism_cleared - first_cleared);
 	if (src->mismatch_pending && src_first_mismatch(src, &ri, &page))
 		rdmig__log(RDMIG__LOG_WARN,
-			   "final pass %" PRIu64 ": %" PRIu64 " pages landed other than the source "
-			   "holds twice, the first page %" PRIu64 " of region %u (gpa 0x%" PRIx64
-			   "): complete will refuse",
+			   "final pass %" PRIu64 ": %" PRIu64 " page(s) landed other than the "
+			   "source holds them, again when sent a second time, the first page "
+			   "%" PRIu64 " of region %u (gpa 0x%" PRIx64 "): complete will refuse",
 			   src->passes + 1, src->mismatch_pending, page, ri,
 			   src->regions[ri].gpa + page * src->cfg.page_size);
 	return 0;

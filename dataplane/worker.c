@@ -492,8 +492,7 @@ static int gather_notice(struct rdmig__worker *w, unsigned region, uint64_t firs
 }
 
 /* Zero check, and the hash when unchanged pages may be skipped or `hash`. */
-static int scan(const struct rdmig__dp *dp, const uint8_t *page, struct rdmig__hash *h,
-		bool hash)
+static int scan(const struct rdmig__dp *dp, const uint8_t *page, struct rdmig__hash *h, bool hash)
 {
 	uint32_t ps = dp->cfg->page_size;
 
@@ -789,10 +788,10 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 	dp->dirty = dirty;
 	dp->pass = pass;
 	dp->flags = flags;
-	dp->nchunks = flags & RDMIG__DP_NONE
-			      ? 0
-			      : last->chunk_base +
-					rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
+	dp->nchunks =
+		flags & RDMIG__DP_NONE
+			? 0
+			: last->chunk_base + rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
 	atomic_store(&dp->next_chunk, 0);
 	atomic_store(&dp->abort, false);
 

@@ -113,7 +113,7 @@ struct rdmig__dp {
 	const struct rdmig_dirty *dirty; /* NULL: every page is dirty */
 	const struct rdmig__scanner *scanner;
 	const struct rdmig__scan_key *key;
-	bool notices; /* skipping is on: scan, decide, send NOTICEs */
+	bool notices;	/* skipping is on: scan, decide, send NOTICEs */
 	unsigned flags; /* RDMIG__DP_* of the current round */
 	rdmig__scan_hook_fn hook;
 	void *hook_arg;
