@@ -665,15 +665,27 @@ static void src_coverage_record(struct rdmig_src *src, const struct rdmig_dirty 
 }
 
 /*
- * Before the first pass: room for the mismatch bitmaps (one bit per page
- * each: the pages whose copy mismatched, and a final pass's snapshot).
+ * Before a pass: room for the mismatch bitmaps (one bit per page each: the
+ * pages whose copy mismatched, and a final pass's snapshot), made on the
+ * first. A mismatched page now in the skip set is don't-care: no longer
+ * mismatched, and ballooned (it must be dirty when it leaves the set) even
+ * if not dirty now, as if it had been.
  */
-static int src_verify_prepare(struct rdmig_src *src)
+static int src_verify_prepare(struct rdmig_src *src, const struct rdmig_dirty *dirty)
 {
 	for (unsigned i = 0; i < src->nregions; i++) {
 		uint64_t words = (src->dpr[i].npages + 63) / 64;
+		uint64_t *bm = src->dpr[i].mismatch;
 
-		if (src->dpr[i].mismatch)
+		for (uint64_t w = 0; src->mismatch_pending && dirty && dirty[i].skip && w < words;
+		     w++) {
+			uint64_t gone = bm[w] & dirty[i].skip[w];
+
+			bm[w] &= ~gone;
+			src->regions[i].ballooned[w] |= gone & ~dirty[i].bitmap[w];
+			src->mismatch_pending -= (uint64_t)__builtin_popcountll(gone);
+		}
+		if (bm)
 			continue;
 		src->dpr[i].mismatch = calloc(words, sizeof(uint64_t));
 		src->regions[i].retry = calloc(words, sizeof(uint64_t));
@@ -819,7 +831,7 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	} else {
 		dirty = NULL;
 	}
-	if ((ret = src_verify_prepare(src)))
+	if ((ret = src_verify_prepare(src, dirty)))
 		return ret;
 
 	/*

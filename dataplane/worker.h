@@ -6,7 +6,11 @@
  * WRITE per run, signalling one WR in N and never exceeding its queue depth
  * or its bytes-in-flight bound. It ends its share of a pass with a PASS_END
  * SEND on the same QP: RC delivers in order, so when the destination
- * receives it, every WRITE before it is placed.
+ * receives it, every WRITE before it is placed. The destination's HASHES
+ * answers to its NOTICEs are compared with what it scanned; a page that
+ * landed otherwise is marked in the region's mismatch bitmap, and the next
+ * pass, or a final pass's next round (same pass number, one PASS_END at
+ * the end of the last round), takes it up again.
  *
  * Threads: the pool's owner (the thread calling rdmig_src_*) starts passes
  * and waits for them; only the worker touches its QP and CQ during a pass.

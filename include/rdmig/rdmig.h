@@ -149,7 +149,8 @@ const char *rdmig_last_error(void);
 struct rdmig_pass_stats {
 	size_t size;		/* set by the caller: sizeof(struct rdmig_pass_stats) */
 	uint64_t pass;		/* 1 for the first pass */
-	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps */
+	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps, and pages whose last
+				 * copy mismatched, taken up again as if dirty */
 	uint64_t written_pages; /* pages written to the destination */
 	uint64_t wire_bytes;	/* bytes put on the wire by RDMA WRITEs */
 	uint64_t writes;	/* RDMA WRITE work requests posted */

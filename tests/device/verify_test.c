@@ -208,6 +208,54 @@ static void precopy_mismatch_resent_next_pass_without_dirty_bit(void **state)
 	finish_exact(src, &d, &sg, &dg);
 }
 
+/*
+ * A page that mismatched and then went into the skip set is don't-care:
+ * no longer mismatched, but ballooned, so it must be dirty when it leaves
+ * the set (as any page ballooned while dirty).
+ */
+static void mismatched_then_ballooned_must_be_dirty_to_leave(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	struct bump b = { .region = 0, .page = 3 };
+	uint64_t skip[2][1] = { { 0 } };
+	struct rdmig_dirty dirty[2];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct dt_dst d;
+
+	(void)state;
+	two_regions(&sg, &dg, 64, 18);
+	src = connect_opts(&d, &sg, &dg, true);
+	dt_dirty(&sg, dirty);
+	for (unsigned r = 0; r < 2; r++) {
+		dirty[r].skip = skip[r];
+		dirty[r].skip_words = 1;
+	}
+	b.word = page_word(&sg, 0, 3);
+	atomic_store(&b.times, 1);
+	rdmig__src_set_scan_hook(src, bump_hook, &b);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+	rdmig__src_set_scan_hook(src, NULL, NULL);
+	assert_int_equal(st.mismatch_pending, 1);
+
+	/* Into the balloon, not dirty: not taken up, no longer mismatched. */
+	skip[0][0] = 1ull << 3;
+	clear_dirty(&sg);
+	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, &st), 0);
+	assert_int_equal(st.mismatch_pending, 0);
+	assert_int_equal(st.written_pages + st.scanned_pages + st.resent_pages, 0);
+	/* Out of it without a dirty bit: refused, as for any ballooned page. */
+	skip[0][0] = 0;
+	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, &st), -EINVAL);
+	if (!strstr(rdmig_last_error(), "page 3 of region 0 left the skip set"))
+		fail_msg("the refusal does not name the page: %s", rdmig_last_error());
+	*page_word(&sg, 0, 3) += 1;
+	set_page(&sg, 0, 3);
+	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, &st), 0);
+	assert_int_equal(st.written_pages, 1);
+	finish_exact(src, &d, &sg, &dg);
+}
+
 /* --- (b) a final pass sends a mismatched page again within the pass --------- */
 
 /*
@@ -478,6 +526,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(precopy_mismatch_resent_next_pass_without_dirty_bit),
+		cmocka_unit_test(mismatched_then_ballooned_must_be_dirty_to_leave),
 		cmocka_unit_test(final_pass_mismatch_resent_within_pass),
 		cmocka_unit_test(final_pass_page_keeps_mismatching_complete_eio),
 		cmocka_unit_test(final_pass_mismatch_abandoned_destination_fails),
