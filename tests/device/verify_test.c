@@ -419,6 +419,43 @@ static void final_pass_mismatch_abandoned_destination_fails(void **state)
 	dt_guest_fini(&dg);
 }
 
+/*
+ * Skipping off, so a plain pass verifies nothing, except a page it takes
+ * up because its copy mismatched: that one is hashed at both ends (NOTICEs
+ * flow for it), and the pair agrees again.
+ */
+static void switches_off_plain_pass_repairs_and_verifies_mismatch(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	struct bump b = { .region = 1, .page = 9 };
+	struct rdmig_dirty dirty[2];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct dt_dst d;
+
+	(void)state;
+	two_regions(&sg, &dg, 32, 19);
+	src = connect_opts(&d, &sg, &dg, false);
+	dt_dirty(&sg, dirty);
+	b.word = page_word(&sg, 1, 9);
+	atomic_store(&b.times, -1);
+	rdmig__src_set_scan_hook(src, bump_hook, &b);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL | RDMIG_PASS_FINAL, &st), 0);
+	rdmig__src_set_scan_hook(src, NULL, NULL);
+	assert_int_equal(st.mismatch_pending, 1);
+	assert_int_equal(rdmig_src_complete(src), -EIO);
+
+	clear_dirty(&sg);
+	set_page(&sg, 0, 1);
+	assert_int_equal(rdmig_src_pass(src, dirty, 2, 0, &st), 0);
+	assert_int_equal(st.written_pages, 2);
+	assert_int_equal(st.scanned_pages, 1); /* the mismatched page alone */
+	assert_int_equal(st.resent_pages, 1);
+	assert_int_equal(st.mismatched_pages, 0);
+	assert_int_equal(st.mismatch_pending, 0);
+	finish_exact(src, &d, &sg, &dg);
+}
+
 /* --- (d) skipping off: the final pass still verifies ------------------------- */
 
 static void switches_off_final_pass_verifies(void **state)
@@ -530,6 +567,7 @@ int main(void)
 		cmocka_unit_test(final_pass_mismatch_resent_within_pass),
 		cmocka_unit_test(final_pass_page_keeps_mismatching_complete_eio),
 		cmocka_unit_test(final_pass_mismatch_abandoned_destination_fails),
+		cmocka_unit_test(switches_off_plain_pass_repairs_and_verifies_mismatch),
 		cmocka_unit_test(switches_off_final_pass_verifies),
 		cmocka_unit_test(switches_off_final_pass_torn_read_resent),
 		cmocka_unit_test(final_pass_clean_counts_nothing),
