@@ -280,9 +280,9 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if (!m->auth.nqps || m->auth.nqps > RDMIG__MAX_QPS)
 			return fail(err, errlen, -EBADMSG, "AUTH: %u data QPs, not in [1, %u]",
 				    m->auth.nqps, RDMIG__MAX_QPS);
-		if (m->auth.flags & ~RDMIG__AUTH_NOTICES)
+		if (m->auth.flags & ~RDMIG__AUTH_FLAGS)
 			return fail(err, errlen, -EBADMSG, "AUTH: unknown flags 0x%x",
-				    m->auth.flags & ~RDMIG__AUTH_NOTICES);
+				    m->auth.flags & ~RDMIG__AUTH_FLAGS);
 		if (!m->auth.nregions || m->auth.nregions > RDMIG__MAX_REGIONS)
 			return fail(err, errlen, -EBADMSG, "AUTH: %u regions, not in [1, %u]",
 				    m->auth.nregions, RDMIG__MAX_REGIONS);

@@ -115,6 +115,12 @@
 
 /* AUTH flags. */
 #define RDMIG__AUTH_NOTICES (1u << 0) /* the source sends NOTICEs: answer with HASHES */
+/*
+ * The source verifies what lands: it may send NOTICEs in any pass (in a
+ * final pass always, whatever its skip settings): answer with HASHES.
+ */
+#define RDMIG__AUTH_VERIFY (1u << 1)
+#define RDMIG__AUTH_FLAGS  (RDMIG__AUTH_NOTICES | RDMIG__AUTH_VERIFY)
 
 /* HELLO_ACK region flags. */
 #define RDMIG__TARGET_ZERO (1u << 0) /* the destination region is known all zero */

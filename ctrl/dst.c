@@ -60,7 +60,7 @@ struct dst_session {
 	uint64_t wire_bytes;
 	uint64_t deadline; /* 0: none */
 
-	bool notices;			  /* the source sends NOTICEs (skipping is on) */
+	bool notices;			  /* the source sends NOTICEs (skipping, verification) */
 	struct rdmig__scan_key key;	  /* the migration's hash key, derived */
 	unsigned nsrc;			  /* regions, in the source's order: */
 	unsigned map[RDMIG__MAX_REGIONS]; /* source region index -> ours */
@@ -693,7 +693,7 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 	ack->hello_ack.nqps = nqps;
 	ack->hello_ack.token = s->token;
 	ack->hello_ack.nregions = hello->auth.nregions;
-	s->notices = (hello->auth.flags & RDMIG__AUTH_NOTICES) &&
+	s->notices = (hello->auth.flags & (RDMIG__AUTH_NOTICES | RDMIG__AUTH_VERIFY)) &&
 		     (s->hs.caps_agreed & RDMIG__CAP_NOTICES);
 	s->nsrc = hello->auth.nregions;
 	for (unsigned i = 0; i < hello->auth.nregions; i++) {

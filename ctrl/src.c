@@ -61,6 +61,11 @@ struct src_region {
 	 * pass has a skip set.
 	 */
 	uint64_t *ballooned;
+	/*
+	 * A final pass's second round: the pages whose copy mismatched in its
+	 * first (a snapshot of dpr[].mismatch, which the round changes).
+	 */
+	uint64_t *retry;
 };
 
 struct rdmig_src {
@@ -100,7 +105,8 @@ struct rdmig_src {
 	bool dp_started;
 	uint64_t token;
 	uint64_t passes;
-	uint64_t progress_ns; /* when the last PROGRESS went out */
+	uint64_t mismatch_pending; /* bits set in dpr[].mismatch */
+	uint64_t progress_ns;	   /* when the last PROGRESS went out */
 	uint64_t pass_start_ns;
 
 	/* A control message that arrived while we waited for something else. */
@@ -296,9 +302,14 @@ static void src_teardown(struct rdmig_src *src)
 	for (unsigned i = 0; i < src->nregions; i++) {
 		free(src->dpr[i].pkind);
 		free(src->dpr[i].phash);
+		free(src->dpr[i].mismatch);
+		free(src->regions[i].retry);
 		src->dpr[i].pkind = NULL;
 		src->dpr[i].phash = NULL;
+		src->dpr[i].mismatch = NULL;
+		src->regions[i].retry = NULL;
 	}
+	src->mismatch_pending = 0;
 	if (src->pd)
 		src->xp->pd_free(src->pd);
 	src->pd = NULL;
@@ -564,13 +575,19 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 		return ret;
 	if ((ret = rdmig__hs_src_challenge(hs, src->raw, src->raw_len, why, sizeof(why))))
 		return rdmig__err(ret, "%s", why);
+	/* Every final pass is verified (NOTICE and HASHES): no peer without. */
+	if (!(hs->caps_agreed & RDMIG__CAP_NOTICES))
+		return rdmig__err(-EPROTO,
+				  "the destination does not offer NOTICE and HASHES (capabilities "
+				  "0x%x), which verifying the image needs",
+				  hs->caps_agreed);
 
 	memset(m, 0, sizeof(*m));
 	m->auth.page_size = src->cfg.page_size;
 	m->auth.nqps = want_qps;
 	m->auth.nregions = src->nregions;
-	if (src_notices(src))
-		m->auth.flags = RDMIG__AUTH_NOTICES;
+	/* NOTICEs flow in a final pass whatever the skip settings. */
+	m->auth.flags = RDMIG__AUTH_VERIFY | (src_notices(src) ? RDMIG__AUTH_NOTICES : 0);
 	for (unsigned i = 0; i < src->nregions; i++) {
 		m->auth.regions[i].gpa = src->regions[i].gpa;
 		m->auth.regions[i].len = src->regions[i].len;
@@ -830,6 +847,104 @@ static void src_coverage_record(struct rdmig_src *src, const struct rdmig_dirty 
 	}
 }
 
+/*
+ * Before a pass: room for the mismatch bitmaps (one bit per page each: the
+ * pages whose copy mismatched, and a final pass's snapshot), made on the
+ * first. A mismatched page now in the skip set is don't-care: no longer
+ * mismatched, and ballooned (it must be dirty when it leaves the set) even
+ * if not dirty now, as if it had been.
+ */
+static int src_verify_prepare(struct rdmig_src *src, const struct rdmig_dirty *dirty)
+{
+	for (unsigned i = 0; i < src->nregions; i++) {
+		uint64_t words = (src->dpr[i].npages + 63) / 64;
+		uint64_t *bm = src->dpr[i].mismatch;
+
+		for (uint64_t w = 0; src->mismatch_pending && dirty && dirty[i].skip && w < words;
+		     w++) {
+			uint64_t gone = bm[w] & dirty[i].skip[w];
+
+			bm[w] &= ~gone;
+			src->regions[i].ballooned[w] |= gone & ~dirty[i].bitmap[w];
+			src->mismatch_pending -= (uint64_t)__builtin_popcountll(gone);
+		}
+		if (bm)
+			continue;
+		src->dpr[i].mismatch = calloc(words, sizeof(uint64_t));
+		src->regions[i].retry = calloc(words, sizeof(uint64_t));
+		if (!src->dpr[i].mismatch || !src->regions[i].retry) {
+			free(src->dpr[i].mismatch);
+			free(src->regions[i].retry);
+			src->dpr[i].mismatch = NULL;
+			src->regions[i].retry = NULL;
+			return rdmig__err(-ENOMEM, "no memory to verify region %u's pages", i);
+		}
+	}
+	return 0;
+}
+
+/* The first page whose copy mismatched, in region *ri; false if none. */
+static bool src_first_mismatch(const struct rdmig_src *src, unsigned *ri, uint64_t *page)
+{
+	for (unsigned i = 0; i < src->nregions; i++) {
+		const uint64_t *bm = src->dpr[i].mismatch;
+
+		for (uint64_t w = 0; bm && w < (src->dpr[i].npages + 63) / 64; w++)
+			if (bm[w]) {
+				*ri = i;
+				*page = w * 64 + (uint64_t)__builtin_ctzll(bm[w]);
+				return true;
+			}
+	}
+	return false;
+}
+
+static int src_poll_cb(void *arg);
+
+/*
+ * A final pass's second round, over the pages whose copy mismatched in the
+ * first (or before it, and again in it): each is sent and verified once
+ * more, within the same pass. One that mismatches again stays marked, and
+ * complete refuses. With none, the round only ends the pass.
+ */
+static int src_final_retry(struct rdmig_src *src, const struct rdmig_dirty *dirty,
+			   struct rdmig__worker_stats *sum)
+{
+	struct rdmig_dirty retry[RDMIG__MAX_REGIONS];
+	unsigned flags = RDMIG__DP_VERIFY | RDMIG__DP_RETRY | RDMIG__DP_AGAIN;
+	uint64_t before = src->mismatch_pending, first_set = sum->mism_set;
+	uint64_t first_cleared = sum->mism_cleared;
+	unsigned ri;
+	uint64_t page;
+	int ret;
+
+	for (unsigned i = 0; i < src->nregions; i++) {
+		uint64_t words = (src->dpr[i].npages + 63) / 64;
+
+		if (before)
+			memcpy(src->regions[i].retry, src->dpr[i].mismatch,
+			       words * sizeof(uint64_t));
+		retry[i] = (struct rdmig_dirty){ .bitmap = src->regions[i].retry,
+						 .words = words,
+						 .skip = dirty ? dirty[i].skip : NULL,
+						 .skip_words = dirty ? dirty[i].skip_words : 0 };
+	}
+	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, retry, src->passes + 1,
+				 before ? flags : flags | RDMIG__DP_NONE, src_poll_cb, src, sum);
+	if (ret)
+		return ret;
+	/* The sums are the whole pass's: count this round's changes only. */
+	src->mismatch_pending += (sum->mism_set - first_set) - (sum->mism_cleared - first_cleared);
+	if (src->mismatch_pending && src_first_mismatch(src, &ri, &page))
+		rdmig__log(RDMIG__LOG_WARN,
+			   "final pass %" PRIu64 ": %" PRIu64 " page(s) landed other than the "
+			   "source holds them, again when sent a second time, the first page "
+			   "%" PRIu64 " of region %u (gpa 0x%" PRIx64 "): complete will refuse",
+			   src->passes + 1, src->mismatch_pending, page, ri,
+			   src->regions[ri].gpa + page * src->cfg.page_size);
+	return 0;
+}
+
 /* Called by the pass's waiting loop: is the session still healthy? */
 static int src_poll_cb(void *arg)
 {
@@ -906,13 +1021,16 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	struct rdmig__worker_stats sum;
 	struct rdmig__msg *m;
 	uint64_t t0 = rdmig__now_ns();
+	unsigned dpf;
+	bool final;
 	int ret;
 
 	rdmig__err_clear();
 	if ((ret = src_usable(src)))
 		return ret;
-	if (flags & ~RDMIG_PASS_ALL)
-		return rdmig__err(-EINVAL, "unknown pass flags 0x%x", flags & ~RDMIG_PASS_ALL);
+	if (flags & ~(RDMIG_PASS_ALL | RDMIG_PASS_FINAL))
+		return rdmig__err(-EINVAL, "unknown pass flags 0x%x",
+				  flags & ~(RDMIG_PASS_ALL | RDMIG_PASS_FINAL));
 	if (stats && stats->size < sizeof(size_t))
 		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
 				  stats->size);
@@ -926,19 +1044,32 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	 * VMM's logs with them added), their MRs registered again. */
 	if ((ret = rdmig__disc_take(&src->disc, dirty, src->dirty_scratch, &dirty)))
 		return ret;
-	if (dirty && (ret = src_coverage_prepare(src, dirty))) {
+	if ((dirty && (ret = src_coverage_prepare(src, dirty))) ||
+	    (ret = src_verify_prepare(src, dirty))) {
 		rdmig__disc_untake(&src->disc);
 		return ret;
 	}
 	if ((ret = rdmig__disc_apply(&src->disc, src->xp, src->pd, dirty, src->dpr)))
 		return ret;
 
+	/*
+	 * With hashes at hand (skip_unchanged) every pass compares them; a
+	 * final pass always does, and sends a page that mismatched again in
+	 * a second round of its own. Before a final pass, a mismatch simply
+	 * makes the page go again in the next pass.
+	 */
+	final = flags & RDMIG_PASS_FINAL;
+	dpf = (src->cfg.skip_unchanged || final ? RDMIG__DP_VERIFY : 0) |
+	      (final ? RDMIG__DP_MORE : 0) | (src->mismatch_pending ? RDMIG__DP_AGAIN : 0);
 	src->pass_start_ns = src->progress_ns = t0;
-	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, dirty, src->passes + 1,
+	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, dirty, src->passes + 1, dpf,
 				 src_poll_cb, src, &sum);
 	if (ret && ret != -ECANCELED)
 		ret = src_peer_said(src, ret);
 	if (ret)
+		return src_fail(src, ret);
+	src->mismatch_pending += sum.mism_set - sum.mism_cleared;
+	if (final && (ret = src_final_retry(src, dirty, &sum)))
 		return src_fail(src, ret);
 
 	/* Our writes completed; the destination confirms they are placed. */
@@ -980,6 +1111,9 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 		.zero_filled_pages = sum->zero_filled,
 		.scan_ns = sum->scan_ns,
 		.wire_ns = sum->wire_ns,
+		.mismatched_pages = sum->mismatched,
+		.resent_pages = sum->resent,
+		.mismatch_pending = src->mismatch_pending,
 	};
 	struct rdmig_pass_stats *t = &src->totals;
 	struct rdmig__model_pass mp = {
@@ -1009,6 +1143,9 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 	t->zero_filled_pages += s.zero_filled_pages;
 	t->scan_ns += s.scan_ns;
 	t->wire_ns += s.wire_ns;
+	t->mismatched_pages += s.mismatched_pages;
+	t->resent_pages += s.resent_pages;
+	t->mismatch_pending = s.mismatch_pending;
 	rdmig__model_add(&src->model, &mp);
 	if (stats) {
 		s.size = stats->size;
@@ -1159,6 +1296,21 @@ int rdmig_src_complete(struct rdmig_src *src)
 	}
 	if ((ret = src_check_discards(src)))
 		return ret;
+	/* No page may be left whose copy is known to differ from ours. */
+	if (src->mismatch_pending) {
+		unsigned ri = 0;
+		uint64_t page = 0;
+
+		src_first_mismatch(src, &ri, &page);
+		return rdmig__err(-EIO,
+				  "page %" PRIu64 " of region %u (gpa 0x%" PRIx64
+				  ") landed at the destination other than the source holds "
+				  "(its hash of what landed is not ours), and %" PRIu64
+				  " pages in all: the destination image is not exact (run "
+				  "another final pass, or abandon the migration)",
+				  page, ri, src->regions[ri].gpa + page * src->cfg.page_size,
+				  src->mismatch_pending);
+	}
 	m = &src->msg;
 	memset(m, 0, sizeof(*m));
 	m->type = RDMIG__MSG_COMPLETE;

@@ -35,12 +35,16 @@ struct mark {
 /*
  * The pages of a NOTICE: being gathered, or sent and not yet answered (or
  * its send buffer not yet free). page[] as in the message: increasing page
- * indices, RDMIG__NOTICE_ZERO marking zero-fill orders.
+ * indices, RDMIG__NOTICE_ZERO marking zero-fill orders. For entry i of a
+ * written page, what our scan saw: zero (bit i of szero) or shash[i],
+ * compared with what the destination says landed.
  */
 struct notice_slot {
 	uint64_t wr_pos; /* its SEND is complete once done_wrs reaches this */
 	uint32_t region, npages;
 	uint64_t page[RDMIG__NOTICE_PAGES];
+	uint64_t szero[RDMIG__NOTICE_WORDS];
+	struct rdmig__hash shash[RDMIG__NOTICE_PAGES];
 };
 
 struct rdmig__worker {
@@ -69,6 +73,10 @@ struct rdmig__worker {
 	uint64_t nhead, ntail;
 	struct notice_slot next;
 	uint64_t busy_since_ns; /* the wire went busy (bytes outstanding) at */
+
+	/* The current block's scan results, by page index in the block. */
+	struct rdmig__hash bhash[RDMIG__NOTICE_PAGES];
+	uint64_t bzero[RDMIG__NOTICE_WORDS];
 
 	uint64_t max_wr_bytes;
 	struct rdmig__worker_stats stats;
@@ -126,8 +134,36 @@ static inline void set_bit(uint64_t *bm, uint64_t i)
 }
 
 /*
+ * The mismatch bitmaps: a page lies in one chunk, so one worker at a time
+ * changes its bit, but the 64 pages of a word may lie in chunks of
+ * different workers (RDMIG_CHUNK_PAGES need not be a multiple of 64):
+ * atomic, relaxed (the pass's end orders them for the owner).
+ */
+static inline bool mism_test(const uint64_t *bm, uint64_t i)
+{
+	return __atomic_load_n(&bm[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
+}
+
+/* Sets or clears page i's bit; counts the changes. */
+static inline void mism_put(struct rdmig__worker *w, uint64_t *bm, uint64_t i, bool on)
+{
+	uint64_t b = 1ull << (i % 64);
+
+	if (on) {
+		if (!(__atomic_fetch_or(&bm[i / 64], b, __ATOMIC_RELAXED) & b))
+			w->stats.mism_set++;
+	} else if (__atomic_load_n(&bm[i / 64], __ATOMIC_RELAXED) & b) {
+		if (__atomic_fetch_and(&bm[i / 64], ~b, __ATOMIC_RELAXED) & b)
+			w->stats.mism_cleared++;
+	}
+}
+
+/*
  * The destination's answer to our oldest NOTICE: what landed in each page
- * we wrote. Only now does the source learn what the destination holds.
+ * we wrote. Only now does the source learn what the destination holds,
+ * and whether it is what we scanned: a page that landed otherwise (the
+ * guest wrote it between our scan and the NIC's read, or something broke
+ * on the way) is marked mismatched, to be sent again.
  */
 static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
 {
@@ -172,12 +208,29 @@ static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
 	r = &dp->regions[sl->region];
 	for (uint32_t i = 0; i < sl->npages; i++) {
 		uint64_t p = sl->page[i] & ~RDMIG__NOTICE_ZERO;
+		const struct rdmig__hash *h = NULL; /* NULL: it holds zero */
+		bool same;
 
-		if ((sl->page[i] & RDMIG__NOTICE_ZERO) || bit(m->hashes.landed_zero, i)) {
+		if (sl->page[i] & RDMIG__NOTICE_ZERO) {
+			/* The destination zeroed it: what we scanned, zero. */
+			same = true;
+		} else {
+			if (!bit(m->hashes.landed_zero, i))
+				h = &m->hashes.hash[j++];
+			if (bit(sl->szero, i))
+				same = !h;
+			else
+				same = h && h->lo == sl->shash[i].lo && h->hi == sl->shash[i].hi;
+		}
+		w->stats.mismatched += !same;
+		mism_put(w, r->mismatch, p, !same);
+		if (!r->pkind)
+			continue; /* nothing is skipped: what it holds is not kept */
+		if (!h) {
 			r->pkind[p] = RDMIG__PK_ZERO;
 		} else {
 			r->pkind[p] = RDMIG__PK_HASH;
-			r->phash[p] = m->hashes.hash[j++];
+			r->phash[p] = *h;
 		}
 	}
 	w->nhead++;
@@ -378,7 +431,10 @@ static int post_notice(struct rdmig__worker *w)
 	sl->region = w->next.region;
 	sl->npages = w->next.npages;
 	memcpy(sl->page, w->next.page, sizeof(sl->page[0]) * sl->npages);
+	memcpy(sl->szero, w->next.szero, sizeof(sl->szero));
+	memcpy(sl->shash, w->next.shash, sizeof(sl->shash[0]) * sl->npages);
 	w->next.npages = 0;
+	memset(w->next.szero, 0, sizeof(w->next.szero));
 	memset(m, 0, offsetof(struct rdmig__msg, notice.page));
 	m->type = RDMIG__MSG_NOTICE;
 	m->notice.pass = w->dp->pass;
@@ -401,9 +457,10 @@ static int post_notice(struct rdmig__worker *w)
 
 /*
  * Adds a block's pages to hash (written) and to zero to the next NOTICE,
- * their WRITEs being posted: the NOTICE goes when it is full, when the
- * pages of another region come, and at the end of the pass. In a sparse
- * pass one NOTICE so covers many blocks, not a round trip each.
+ * their WRITEs being posted, with what the scan saw of each written page
+ * (w->bzero, w->bhash): the NOTICE goes when it is full, when the pages
+ * of another region come, and at the end of the pass. In a sparse pass
+ * one NOTICE so covers many blocks, not a round trip each.
  */
 static int gather_notice(struct rdmig__worker *w, unsigned region, uint64_t first, uint32_t n,
 			 const uint64_t *written, const uint64_t *zeroed)
@@ -421,28 +478,34 @@ static int gather_notice(struct rdmig__worker *w, unsigned region, uint64_t firs
 			return ret;
 	nx->region = region;
 	for (uint32_t i = 0; i < n; i++) {
-		if (bit(zeroed, i))
+		if (bit(zeroed, i)) {
 			nx->page[nx->npages++] = (first + i) | RDMIG__NOTICE_ZERO;
-		else if (bit(written, i))
+		} else if (bit(written, i)) {
+			if (bit(w->bzero, i))
+				set_bit(nx->szero, nx->npages);
+			else
+				nx->shash[nx->npages] = w->bhash[i];
 			nx->page[nx->npages++] = first + i;
+		}
 	}
 	return 0;
 }
 
-/* Zero check, and the hash when unchanged pages may be skipped. */
-static int scan(const struct rdmig__dp *dp, const uint8_t *page, struct rdmig__hash *h)
+/* Zero check, and the hash when unchanged pages may be skipped or `hash`. */
+static int scan(const struct rdmig__dp *dp, const uint8_t *page, struct rdmig__hash *h, bool hash)
 {
 	uint32_t ps = dp->cfg->page_size;
 
-	if (dp->cfg->skip_unchanged)
+	if (dp->cfg->skip_unchanged || hash)
 		return rdmig__scan_page(dp->scanner, dp->key, page, ps, h);
 	return dp->scanner->ops.is_zero(page, ps) ? RDMIG__PAGE_ZERO : RDMIG__PAGE_DATA;
 }
 
 /*
  * One block of at most RDMIG__NOTICE_PAGES pages of a chunk: classify every
- * dirty page, decide (DESIGN.md, invariants 2-4), write what must go, order
- * zero-fills, and tell the destination which pages to hash.
+ * dirty page, and every page whose last copy mismatched, decide (DESIGN.md,
+ * invariants 2-4), write what must go, order zero-fills, and tell the
+ * destination which pages to hash, keeping what we scanned to compare.
  */
 static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32_t n)
 {
@@ -455,33 +518,48 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 	uint64_t zero[RDMIG__NOTICE_WORDS] = { 0 };
 	uint32_t ps = cfg->page_size;
 	uint64_t t0 = rdmig__now_ns(), pos = 0;
+	bool look = dp->flags & RDMIG__DP_AGAIN, scanned = false;
 	struct rdmig__range run;
 	int ret;
 
+	memset(w->bzero, 0, sizeof(w->bzero));
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t p = first + i;
 		const uint8_t *page = r->hva + p * ps;
 		struct rdmig__hash h = { 0, 0 };
+		enum rdmig__decision go;
+		bool again = look && mism_test(r->mismatch, p), verify;
 		int kind;
 
-		if (dirty && !bit(dirty, p))
+		/* A mismatched page goes again as if dirty: the destination's
+		 * copy is not what we scanned, and the VMM may never mark it
+		 * (the guest wrote nothing since, or it was not the guest). */
+		if (dirty && !bit(dirty, p) && !again)
 			continue;
-		w->stats.dirty++;
+		if (!(dp->flags & RDMIG__DP_RETRY))
+			w->stats.dirty++;
 		if (skip && bit(skip, p)) {
 			/* Don't-care content: not read, not sent, and whatever
-			 * the destination holds is no longer known. */
+			 * the destination holds is no longer known, nor cared. */
 			w->stats.skipped_ballooned++;
 			if (r->pkind)
 				r->pkind[p] = RDMIG__PK_UNKNOWN;
+			if (again)
+				mism_put(w, r->mismatch, p, false);
 			continue;
 		}
-		if (!dp->notices) {
+		/* A page sent again after a mismatch is always verified. */
+		verify = (dp->flags & RDMIG__DP_VERIFY) || again;
+		if (!dp->notices && !verify) {
 			set_bit(write, i);
 			continue;
 		}
 		w->stats.scanned++;
-		kind = scan(dp, page, &h);
-		switch (rdmig__decide(cfg, kind, &h, r->pkind[p], &r->phash[p])) {
+		scanned = true;
+		kind = scan(dp, page, &h, verify);
+		go = r->pkind ? rdmig__decide(cfg, kind, &h, r->pkind[p], &r->phash[p])
+			      : RDMIG__GO_WRITE; /* nothing is skipped */
+		switch (go) {
 		case RDMIG__GO_SKIP_ZERO:
 			w->stats.skipped_zero++;
 			break;
@@ -497,15 +575,27 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 			break;
 		case RDMIG__GO_WRITE:
 			/* The destination will hold what the NIC reads, which may
-			 * differ from what we scanned: only its own hash counts. */
+			 * differ from what we scanned: only its own hash counts,
+			 * and it must equal ours. */
 			set_bit(write, i);
-			if (cfg->skip_unchanged)
+			if (verify) {
 				set_bit(hashme, i);
-			r->pkind[p] = RDMIG__PK_UNKNOWN;
+				if (kind == RDMIG__PAGE_ZERO)
+					set_bit(w->bzero, i);
+				else
+					w->bhash[i] = h;
+			}
+			if (r->pkind)
+				r->pkind[p] = RDMIG__PK_UNKNOWN;
 			break;
 		}
+		if (again && go != RDMIG__GO_WRITE && go != RDMIG__GO_ZERO_FILL)
+			/* Skipped: the destination proved it holds what the
+			 * page is now; the pair agrees again. */
+			mism_put(w, r->mismatch, p, false);
+		w->stats.resent += again && (go == RDMIG__GO_WRITE || go == RDMIG__GO_ZERO_FILL);
 	}
-	if (dp->notices)
+	if (dp->notices || scanned)
 		w->stats.scan_ns += rdmig__now_ns() - t0;
 	if (dp->hook)
 		dp->hook(dp->hook_arg, ri, first, n);
@@ -544,11 +634,14 @@ static int worker_pass(struct rdmig__worker *w)
 	uint64_t c;
 	int len, ret;
 
-	memset(&w->stats, 0, sizeof(w->stats));
+	/* A later round adds to the pass's statistics: PASS_END has them all. */
+	if (!(dp->flags & RDMIG__DP_RETRY))
+		memset(&w->stats, 0, sizeof(w->stats));
 	memset(w->slots, 0, sizeof(w->slots));
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;
 	w->nhead = w->ntail = 0;
 	w->next.npages = 0;
+	memset(w->next.szero, 0, sizeof(w->next.szero));
 	w->since_signal = 0;
 	w->busy_since_ns = 0;
 	w->err[0] = '\0';
@@ -565,6 +658,13 @@ static int worker_pass(struct rdmig__worker *w)
 	if ((ret = post_notice(w)))
 		return ret;
 	WAIT_UNTIL(w, w->nhead == w->ntail);
+	if (dp->flags & RDMIG__DP_MORE) {
+		/* Another round follows: it starts with nothing in flight. */
+		while (w->done_wrs < w->posted_wrs)
+			if ((ret = reap(w, true)))
+				return ret;
+		return 0;
+	}
 
 	/* PASS_END goes on this QP after every WRITE of ours. */
 	memset(&m, 0, sizeof(m));
@@ -675,7 +775,8 @@ fail:
 
 int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
 		       unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pass,
-		       int (*poll_cb)(void *arg), void *arg, struct rdmig__worker_stats *sum)
+		       unsigned flags, int (*poll_cb)(void *arg), void *arg,
+		       struct rdmig__worker_stats *sum)
 {
 	const struct rdmig__dp_region *last = &regions[nregions - 1];
 	int ret = 0;
@@ -684,7 +785,11 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 	dp->nregions = nregions;
 	dp->dirty = dirty;
 	dp->pass = pass;
-	dp->nchunks = last->chunk_base + rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
+	dp->flags = flags;
+	dp->nchunks =
+		flags & RDMIG__DP_NONE
+			? 0
+			: last->chunk_base + rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
 	atomic_store(&dp->next_chunk, 0);
 	atomic_store(&dp->abort, false);
 
@@ -728,6 +833,10 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 		sum->zero_filled += w->stats.zero_filled;
 		sum->scan_ns += w->stats.scan_ns;
 		sum->wire_ns = RDMIG__MAX(sum->wire_ns, w->stats.wire_ns);
+		sum->mismatched += w->stats.mismatched;
+		sum->resent += w->stats.resent;
+		sum->mism_set += w->stats.mism_set;
+		sum->mism_cleared += w->stats.mism_cleared;
 		/* The first real failure explains the others' -ECANCELED. */
 		if (!ret && w->status && w->status != -ECANCELED) {
 			ret = rdmig__err_set(w->status, w->err);
@@ -784,7 +893,7 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 				if (seen++ != next)
 					continue;
 				next += stride;
-				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h);
+				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h, false);
 				s->pages++;
 				if (rdmig__decide(dp->cfg, kind, &h, r->pkind[p], &r->phash[p]) ==
 				    RDMIG__GO_WRITE)

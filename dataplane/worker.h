@@ -6,7 +6,11 @@
  * WRITE per run, signalling one WR in N and never exceeding its queue depth
  * or its bytes-in-flight bound. It ends its share of a pass with a PASS_END
  * SEND on the same QP: RC delivers in order, so when the destination
- * receives it, every WRITE before it is placed.
+ * receives it, every WRITE before it is placed. The destination's HASHES
+ * answers to its NOTICEs are compared with what it scanned; a page that
+ * landed otherwise is marked in the region's mismatch bitmap, and the next
+ * pass, or a final pass's next round (same pass number, one PASS_END at
+ * the end of the last round), takes it up again.
  *
  * Threads: the pool's owner (the thread calling rdmig_src_*) starts passes
  * and waits for them; only the worker touches its QP and CQ during a pass.
@@ -92,6 +96,16 @@ struct rdmig__dp_region {
 	 * A page is touched by one worker at a time (it lies in one chunk). */
 	uint8_t *pkind;
 	struct rdmig__hash *phash;
+	/*
+	 * Bit per page, owned by the source session: the destination's hash
+	 * of what the page's last write landed as is not the hash the source
+	 * took when it scanned the page (or one is zero and the other not).
+	 * Such a page is taken up again by the next pass (or round) whether
+	 * or not it is dirty, and verified then; complete refuses while any
+	 * bit is set. Pages of one 64-bit word may lie in chunks of different
+	 * workers: read and changed with atomics (see worker.c).
+	 */
+	uint64_t *mismatch;
 };
 
 struct rdmig__worker;
@@ -107,7 +121,8 @@ struct rdmig__dp {
 	const struct rdmig_dirty *dirty; /* NULL: every page is dirty */
 	const struct rdmig__scanner *scanner;
 	const struct rdmig__scan_key *key;
-	bool notices; /* skipping is on: scan, decide, send NOTICEs */
+	bool notices;	/* skipping is on: scan, decide, send NOTICEs */
+	unsigned flags; /* RDMIG__DP_* of the current round */
 	rdmig__scan_hook_fn hook;
 	void *hook_arg;
 	uint64_t nchunks;
@@ -127,6 +142,10 @@ struct rdmig__worker_stats {
 	uint64_t dirty, pages, bytes, writes; /* pages/bytes: written */
 	uint64_t scanned, skipped_zero, skipped_unchanged, skipped_ballooned, zero_filled;
 	uint64_t scan_ns, wire_ns;
+	uint64_t mismatched; /* writes that landed other than scanned */
+	uint64_t resent;     /* pages sent again because their last copy mismatched */
+	/* Mismatch bits this worker set (clear before) and cleared (set before). */
+	uint64_t mism_set, mism_cleared;
 };
 
 /*
@@ -136,16 +155,33 @@ struct rdmig__worker_stats {
 int rdmig__dp_start(struct rdmig__dp *dp, const struct rdmig__config *cfg, struct rdmig__ep *eps,
 		    unsigned n, const int *cpus, unsigned ncpus);
 
+/* Flags of rdmig__dp_run_pass(). */
+#define RDMIG__DP_VERIFY (1u << 0) /* hash every written page at both ends, compare */
+#define RDMIG__DP_MORE	 (1u << 1) /* another round of this pass follows: no PASS_END */
 /*
- * Runs pass `pass` over the regions and returns when every worker is done:
- * all its WRITEs and its PASS_END completed. While waiting it calls
- * poll_cb(arg) every few milliseconds; a negative return aborts the pass.
- * Returns 0, or the first failure (with rdmig__err set). Per-worker
- * statistics are summed into *sum.
+ * A later round of the same pass: the workers' statistics go on adding up
+ * (PASS_END reports the whole pass), its pages are not counted as dirty
+ * again.
+ */
+#define RDMIG__DP_RETRY (1u << 2)
+#define RDMIG__DP_NONE	(1u << 3) /* no pages: only end the pass (PASS_END) */
+/* Some mismatch bit may be set: such pages are taken up as if dirty. */
+#define RDMIG__DP_AGAIN (1u << 4)
+
+/*
+ * Runs a round of pass `pass` over the regions and returns when every
+ * worker is done: all its WRITEs, NOTICEs and (unless RDMIG__DP_MORE) its
+ * PASS_END completed. A pass is one round, or several on the same pass
+ * number: every round but the last has RDMIG__DP_MORE, every one but the
+ * first RDMIG__DP_RETRY. While waiting it calls poll_cb(arg) every few
+ * milliseconds; a negative return aborts the pass. Returns 0, or the first
+ * failure (with rdmig__err set). Per-worker statistics (of the whole pass
+ * so far) are summed into *sum.
  */
 int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
 		       unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pass,
-		       int (*poll_cb)(void *arg), void *arg, struct rdmig__worker_stats *sum);
+		       unsigned flags, int (*poll_cb)(void *arg), void *arg,
+		       struct rdmig__worker_stats *sum);
 
 /*
  * For an estimate: counts the runs of dirty pages outside the skip sets as

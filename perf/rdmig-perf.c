@@ -73,6 +73,7 @@ struct args {
 	unsigned touched_pct; /* share of pages with data; the rest are zero */
 	unsigned same_pct;    /* share of the writer's stores that change nothing */
 	int skip;	      /* -1: the library's default, 0: off, 1: on */
+	bool verify;	      /* the final pass has RDMIG_PASS_FINAL (verified) */
 	bool loop;	      /* the VMM loop: --rate, --downtime or --max-passes given */
 	uint64_t rate;	      /* writer thread: pages per second during pre-copy */
 	uint64_t downtime_ns; /* target for the predicted final pass */
@@ -193,6 +194,7 @@ enum {
 	OPT_JSON,
 	OPT_TRANSPORT,
 	OPT_WIRE_MBPS,
+	OPT_VERIFY,
 };
 
 static void usage(FILE *f)
@@ -213,6 +215,8 @@ static void usage(FILE *f)
 		"                   holds: dirty, content unchanged (default 0)\n"
 		"  -w, --workers N  source workers (default: RDMIG_WORKERS or automatic)\n"
 		"  --skip on|off    skip zero and unchanged pages (default: on, or RDMIG_SKIP_*)\n"
+		"  --verify on|off  the final pass verifies every page it writes\n"
+		"                   (RDMIG_PASS_FINAL, default on); off: a plain pass\n"
 		"  --seed N         random seed (default 1)\n"
 		" the VMM loop, run when one of these is given:\n"
 		"  --rate N         a writer thread stores to N random pages per second while\n"
@@ -280,6 +284,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "transport", required_argument, NULL, OPT_TRANSPORT },
 		{ "wire-mbps", required_argument, NULL, OPT_WIRE_MBPS },
+		{ "verify", required_argument, NULL, OPT_VERIFY },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *transport;
@@ -298,6 +303,7 @@ static int parse(int argc, char **argv, struct args *a)
 	a->seed = 1;
 	a->touched_pct = 100;
 	a->skip = -1;
+	a->verify = true;
 	a->downtime_ns = 300 * 1000000ull;
 	a->max_passes = 30;
 	while ((c = getopt_long(argc, argv, "b:p:s:r:n:d:w:t:qh", opts, NULL)) != -1) {
@@ -378,6 +384,11 @@ static int parse(int argc, char **argv, struct args *a)
 			if (strcmp(optarg, "verbs") && strcmp(optarg, "loopback"))
 				return bad_value("--transport", optarg, "verbs or loopback");
 			a->transport = optarg;
+			break;
+		case OPT_VERIFY:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return bad_value("--verify", optarg, "on or off");
+			a->verify = !strcmp(optarg, "on");
 			break;
 		case OPT_WIRE_MBPS:
 			if (!parse_u64(optarg, 0, UINT32_MAX, &v))
@@ -867,12 +878,12 @@ static void result_free(struct result *res)
 /* Runs a pass over the dirty log in g->bitmap and records it. */
 static int dirty_pass(const struct args *a, struct rdmig_src *src, struct guest *g,
 		      const struct rdmig_dirty *dirty, const struct rdmig_estimate *est,
-		      struct result *res)
+		      unsigned flags, struct result *res)
 {
 	struct rdmig_pass_stats st = { .size = sizeof(st) };
 	int ret;
 
-	if ((ret = rdmig_src_pass(src, dirty, g->n, 0, &st)))
+	if ((ret = rdmig_src_pass(src, dirty, g->n, flags, &st)))
 		return fail("pass", ret);
 	return record_pass(a, res, &st, est);
 }
@@ -896,7 +907,7 @@ static int precopy_fixed(const struct args *a, struct rdmig_src *src, struct gue
 		have = rdmig_src_estimate(src, dirty, g->n, 0, &est) == 0;
 		progress(a, "pass %u: %" PRIu64 " dirty pages; %.1f s elapsed", res->npass + 1, n,
 			 now_s() - t0);
-		if (dirty_pass(a, src, g, dirty, have ? &est : NULL, res))
+		if (dirty_pass(a, src, g, dirty, have ? &est : NULL, 0, res))
 			return 1;
 	}
 	return 0;
@@ -945,7 +956,7 @@ static int precopy_loop(const struct args *a, struct rdmig_src *src, struct gues
 			 res->npass + 1, n, (double)est.final_pass_ns / 1e6,
 			 est.flags & RDMIG_ESTIMATE_EXTRAPOLATED ? " (extrapolated)" : "",
 			 (double)a->downtime_ns / 1e6, now_s() - t0);
-		if (dirty_pass(a, src, g, dirty, &est, res))
+		if (dirty_pass(a, src, g, dirty, &est, 0, res))
 			return 1;
 		clear_dirty(g);
 	}
@@ -1009,7 +1020,11 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	}
 	progress(a, "pass 1: all %" PRIu64 " pages%s", g.pages,
 		 w.started ? ", the writer running" : "");
-	if ((ret = rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st))) {
+	/* With --passes 0 the first pass is the final one, a stop-and-copy. */
+	if ((ret = rdmig_src_pass(
+		     src, NULL, 0,
+		     RDMIG_PASS_ALL | (!a->loop && !a->passes && a->verify ? RDMIG_PASS_FINAL : 0),
+		     &st))) {
 		ret = fail("first pass", ret);
 		goto out;
 	}
@@ -1048,7 +1063,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		progress(a, "final pass %u: %" PRIu64 " dirty pages, the guest stopped",
 			 res->npass + 1, count_dirty(&g));
 		if (dirty_pass(a, src, &g, dirty, res->have_predicted ? &res->predicted : NULL,
-			       res)) {
+			       a->verify ? RDMIG_PASS_FINAL : 0, res)) {
 			ret = 1;
 			goto out;
 		}
@@ -1143,7 +1158,13 @@ static void print_human(const struct args *a, const struct result *r)
 		       (double)r->predicted.final_pass_ns / 1e6, error_pct(r));
 	else
 		printf(", no prediction");
-	printf(", %" PRIu64 " dirty pages\n", fin->dirty_pages);
+	printf(", %" PRIu64 " dirty pages, %s", fin->dirty_pages,
+	       a->verify ? "verified" : "not verified");
+	if (fin->mismatched_pages || fin->mismatch_pending)
+		printf(" (%" PRIu64 " mismatched, %" PRIu64 " sent again, %" PRIu64
+		       " still differ)",
+		       fin->mismatched_pages, fin->resent_pages, fin->mismatch_pending);
+	printf("\n");
 	if (r->have_decision)
 		printf("  %-20s %.2f ms predicted for %" PRIu64 " dirty pages at the last sync\n",
 		       "pre-copy decision", (double)r->decision.final_pass_ns / 1e6,
@@ -1214,8 +1235,10 @@ static void print_json(const struct args *a, const struct result *r)
 		const struct rdmig_pass_stats *fin = &r->pass[r->npass - 1].st;
 
 		printf("\"final_pass\":{\"measured_ns\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
-		       ",\"wire_bytes\":%" PRIu64 ",\"writes\":%" PRIu64 ",",
-		       fin->duration_ns, fin->dirty_pages, fin->wire_bytes, fin->writes);
+		       ",\"wire_bytes\":%" PRIu64 ",\"writes\":%" PRIu64 ",\"verified\":%s"
+		       ",\"mismatched_pages\":%" PRIu64 ",\"resent_pages\":%" PRIu64 ",",
+		       fin->duration_ns, fin->dirty_pages, fin->wire_bytes, fin->writes,
+		       a->verify ? "true" : "false", fin->mismatched_pages, fin->resent_pages);
 		if (r->have_predicted)
 			printf("\"predicted_ns\":%" PRIu64 ",\"predicted_wire_bytes\":%" PRIu64
 			       ",\"predicted_writes\":%" PRIu64 ",\"extrapolated\":%s"

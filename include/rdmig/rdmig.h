@@ -216,7 +216,8 @@ const char *rdmig_last_error(void);
 struct rdmig_pass_stats {
 	size_t size;		/* set by the caller: sizeof(struct rdmig_pass_stats) */
 	uint64_t pass;		/* 1 for the first pass */
-	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps, or discarded */
+	uint64_t dirty_pages;	/* pages marked dirty in the bitmaps, or discarded, and pages
+				 * whose last copy mismatched, taken up again as if dirty */
 	uint64_t written_pages; /* pages written to the destination */
 	uint64_t wire_bytes;	/* bytes put on the wire by RDMA WRITEs */
 	uint64_t writes;	/* RDMA WRITE work requests posted */
@@ -230,6 +231,20 @@ struct rdmig_pass_stats {
 	uint64_t zero_filled_pages; /* zero pages the destination zeroed on order */
 	uint64_t scan_ns;	    /* worker time spent scanning, summed over workers */
 	uint64_t wire_ns;	    /* time the slowest worker's WRITEs were in flight */
+	/*
+	 * Verification (see rdmig_src_pass() and rdmig_src_complete()). Pages
+	 * whose copy landed other than the source scanned them, counted per
+	 * write (a page that mismatches in both rounds of a final pass counts
+	 * twice); pages sent again because their last copy mismatched (in the
+	 * next pass, or in a final pass's second round; counted in
+	 * written_pages or zero_filled_pages too); and, after the pass, pages
+	 * whose last copy is still known to differ: before a final pass the
+	 * next pass takes them up, after one complete refuses while any is.
+	 * In rdmig_src_stats() the first two are summed, the third is now's.
+	 */
+	uint64_t mismatched_pages;
+	uint64_t resent_pages;
+	uint64_t mismatch_pending;
 };
 
 /*
@@ -253,6 +268,18 @@ struct rdmig_dirty {
 
 /* Flags for rdmig_src_pass(). */
 #define RDMIG_PASS_ALL (1u << 0) /* every page is dirty; `dirty` may be NULL */
+/*
+ * The final pass: the guest is paused, and this pass is to leave the
+ * destination's image exact. Every page it writes is hashed at both ends
+ * and compared, whatever opts.skip_zero and opts.skip_unchanged say; a page
+ * that landed other than the source holds is sent again within the pass,
+ * and if it mismatches again rdmig_src_complete() fails with -EIO naming
+ * it. Costs a hash of every written page at each end (free when
+ * skip_unchanged is on: the source hashes anyway) and, with skipping off,
+ * the NOTICE round trips. Not for a running guest: its writes meanwhile
+ * show as mismatches.
+ */
+#define RDMIG_PASS_FINAL (1u << 1)
 
 /* Flags for rdmig_dst_add_region(). */
 #define RDMIG_REGION_ZERO_FILLED (1u << 0) /* the memory is known to be all zero now */
@@ -305,9 +332,19 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * per region, in region index order (`ndirty` must equal the number of
  * regions), unless flags has RDMIG_PASS_ALL. The guest may keep running
  * during a pass; a page it changes meanwhile must be dirty again in a later
- * pass. `stats` may be NULL. While it runs, the destination is told about
- * once a second that the pass goes on. Pages discarded since the last
- * pass (rdmig_src_discard()) are sent too, counted as dirty, after their
+ * pass. Pass RDMIG_PASS_FINAL for the pass after pausing the guest.
+ *
+ * Verification: the destination hashes what landed of every page written
+ * and the source compares that with the hash it took when it scanned the
+ * page, in every pass with skip_unchanged on (the hashes are there
+ * anyway) and in every final pass. A page where they differ (the guest
+ * wrote it between the scan and the NIC's read, or the copy broke on the
+ * way) is taken up again by the next pass as if dirty, and verified then;
+ * in a final pass, at once, in a second round of the same pass (see
+ * stats->mismatched_pages, resent_pages, mismatch_pending). `stats` may be
+ * NULL. While it runs, the destination is told about once a second that
+ * the pass goes on. Pages discarded since the last pass
+ * (rdmig_src_discard()) are sent too, counted as dirty, after their
  * memory is registered again. Blocks. Returns 0, or -ENOTCONN, -EINVAL
  * (bad bitmap or flags: nothing was sent), -ENOMEM or another errno from
  * registering discarded memory again (nothing was sent; the discards stay
@@ -451,9 +488,31 @@ int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
 /*
  * Ends the migration after the final pass: the destination stops accepting
  * writes (deregisters guest memory) and confirms. Refused with -EINVAL,
- * naming the page, while some page was never sent by any pass (the session
- * stays usable: send it, then complete). Blocks. Returns 0, or -ENOTCONN,
- * -EINVAL, or an error as for rdmig_src_pass().
+ * naming the page, while some page was never sent by any pass, and with
+ * -EIO, naming the page and its gpa, while some page's last copy is known
+ * to differ from the source's (it mismatched and was not sent again since,
+ * or mismatched twice in a final pass); either way the session stays
+ * usable: run another (final) pass, which takes such pages up by itself,
+ * then complete, or destroy the handle to abandon the migration. Blocks.
+ * Returns 0, or -ENOTCONN, -EINVAL, -EIO, or an error as for
+ * rdmig_src_pass().
+ *
+ * What 0 proves. Every page outside the skip set was sent by some pass
+ * (or is zero where the destination's region was declared zero-filled),
+ * and no page's copy is known to differ: for every page written by a pass
+ * that verified (every final pass; every pass with skip_unchanged on),
+ * the destination's keyed XXH3-128 over the bytes that landed equals the
+ * source's over the bytes it scanned (zero matching zero); every
+ * zero-fill order was carried out; every page left off the wire was one
+ * the destination had proven it holds (DESIGN.md invariant 2). So, if the
+ * last pass had RDMIG_PASS_FINAL, ran with the guest paused, and its
+ * dirty set held every page written since the page's previous pass, the
+ * destination's image outside the skip set is byte for byte the source's
+ * at pause time, short of a hash collision (the key is random per
+ * migration and unknown to the guest). It does not vouch for a page the
+ * VMM's dirty log missed, nor for one last written by a pre-copy pass
+ * with skip_unchanged off (not verified then, and not dirty since): that
+ * copy rests on the transport's own checks.
  */
 int rdmig_src_complete(struct rdmig_src *src);
 

@@ -1835,11 +1835,13 @@ static void proto_decode_challenge_wrong_size_ebadmsg(void **state)
 static void proto_decode_auth_unknown_flags_ebadmsg(void **state)
 {
 	(void)state;
-	PATCH_FAILS(S_AUTH_1, AUTH_FLAGS, 2, 4, "AUTH: unknown flags 0x2");
-	PATCH_FAILS(S_AUTH_1, AUTH_FLAGS, 3, 4, "AUTH: unknown flags 0x2");
+	PATCH_FAILS(S_AUTH_1, AUTH_FLAGS, 4, 4, "AUTH: unknown flags 0x4");
+	PATCH_FAILS(S_AUTH_1, AUTH_FLAGS, 7, 4, "AUTH: unknown flags 0x4");
 	PATCH_FAILS(S_AUTH_MAX, AUTH_FLAGS + 3, 0x80, 1, "AUTH: unknown flags 0x80000000");
 	PATCH_OK(S_AUTH_1, AUTH_FLAGS, 0, 4);
 	PATCH_OK(S_AUTH_3, AUTH_FLAGS, RDMIG__AUTH_NOTICES, 4);
+	PATCH_OK(S_AUTH_3, AUTH_FLAGS, RDMIG__AUTH_VERIFY, 4);
+	PATCH_OK(S_AUTH_3, AUTH_FLAGS, RDMIG__AUTH_NOTICES | RDMIG__AUTH_VERIFY, 4);
 }
 
 static void proto_decode_ack_unknown_region_flags_ebadmsg(void **state)

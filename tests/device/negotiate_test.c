@@ -103,31 +103,30 @@ static void older_and_newer_range_settles_on_common_version(void **state)
 	dt_guest_fini(&dg);
 }
 
-/* A source without the NOTICE capability still migrates, without skipping. */
-static void no_common_capability_migrates_without_skipping(void **state)
+/*
+ * Without NOTICE and HASHES the final image cannot be verified: a source
+ * that cannot agree on them refuses to go on, naming them.
+ */
+static void no_notice_capability_refused(void **state)
 {
-	struct rdmig_pass_stats st = { .size = sizeof(st) };
 	struct rdmig_opts ka = keyed(key_a);
 	struct dt_guest sg, dg;
 	struct rdmig_src *src;
-	unsigned region;
 	struct dt_dst d;
 
 	(void)state;
 	guests(&sg, &dg);
-	memset(sg.hva[0], 0, 1 << 20); /* half zero: skipping would skip it */
 	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, &ka);
 	src = src_for(&sg, &ka);
 	rdmig__src_set_offer(src, RDMIG__PROTO_MIN, RDMIG__PROTO_VERSION, 0);
-	if (rdmig_src_connect(src, ip, d.port))
-		fail_msg("connect: %s", rdmig_last_error());
-	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
-	assert_int_equal(st.skipped_zero, 0);
-	assert_int_equal(st.written_pages, sg.len[0] / DT_PAGE);
-	assert_int_equal(rdmig_src_complete(src), 0);
-	assert_int_equal(dt_dst_join(&d), 0);
-	assert_int_equal(dt_guest_diff(&sg, &dg, &region), -1);
+	assert_int_equal(rdmig_src_connect(src, ip, d.port), -EPROTO);
+	assert_non_null(strstr(rdmig_last_error(), "NOTICE and HASHES"));
 	rdmig_src_destroy(src);
+	/* It gave up before its own proof: for the destination, one more
+	 * refused attempt; it would wait on for a source. */
+	assert_int_equal(rdmig_dst_cancel(d.dst), 0);
+	assert_int_equal(dt_dst_join(&d), -ECANCELED);
+	assert_int_equal(d.stats.rejected, 1);
 	dt_guest_fini(&sg);
 	dt_guest_fini(&dg);
 }
@@ -301,7 +300,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(older_and_newer_range_settles_on_common_version),
-		cmocka_unit_test(no_common_capability_migrates_without_skipping),
+		cmocka_unit_test(no_notice_capability_refused),
 		cmocka_unit_test(no_common_version_names_both_ranges),
 		cmocka_unit_test(key_on_source_only_fails_both),
 		cmocka_unit_test(key_on_destination_only_then_real_source),
