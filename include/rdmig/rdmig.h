@@ -309,7 +309,10 @@ int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
  * writes (deregisters guest memory) and confirms. Refused with -EINVAL,
  * naming the page, while some page was never sent by any pass (the session
  * stays usable: send it, then complete). Blocks. Returns 0, or -ENOTCONN,
- * -EINVAL, or an error as for rdmig_src_pass().
+ * -EINVAL, or an error as for rdmig_src_pass(). When the session fails
+ * here, the destination may have completed already (its confirmation was
+ * lost): the guest is unharmed at the source, and which side runs it is
+ * for the VMMs to settle.
  */
 int rdmig_src_complete(struct rdmig_src *src);
 

@@ -328,13 +328,15 @@ static unsigned shape_index(const struct shape *sh)
 static void calibrate(const struct shape *sh, struct dt_guest *sg, struct dt_guest *dg)
 {
 	unsigned k = shape_index(sh);
+	struct shape plain = *sh;
 	struct rdmig__loop_fault_state st;
 	struct outcome out;
 	unsigned r;
 
 	if (calibrated[k])
 		return;
-	migrate(sh, 0, NULL, sg, dg, &out);
+	plain.stall = false;
+	migrate(&plain, 0, NULL, sg, dg, &out);
 	if (out.src_ret || out.dst_ret)
 		fail_msg("a migration without faults failed: source %d (%s): %s; destination "
 			 "%d: %s",
@@ -358,6 +360,7 @@ static void draw(uint64_t seed, struct shape *sh, struct rdmig__loop_fault *f, s
 	uint32_t classes[RDMIG__LOOP_WR_CLASSES];
 	unsigned n = 0;
 
+	memset(sh, 0, sizeof(*sh));
 	sh->workers = 1 + (unsigned)(dt_rng(&rng) % 3);
 	sh->skip = dt_rng(&rng) % 4 != 0;
 	sh->dst_zero = dt_rng(&rng) % 2;
