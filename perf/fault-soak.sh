@@ -5,7 +5,7 @@
 # fault at a point drawn from the seed (a QP to error, a SEND dropped,
 # duplicated or delayed, one side killed); every run must complete with an
 # exact image or fail on both sides within the bound, and leave nothing
-# behind. Not part of ci/test.sh: it takes about 5 minutes.
+# behind. Not part of ci/test.sh: it takes about 5 minutes on 2 CPUs.
 #
 #   perf/fault-soak.sh [FAULT_TEST] [SEEDS]
 #
