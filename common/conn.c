@@ -48,7 +48,8 @@ int rdmig__ep_setup(struct rdmig__ep *ep, struct rdmig__xp_id *id, struct rdmig_
 					 .send_depth = attr->send_depth,
 					 .recv_depth = attr->recv_depth,
 					 .qp_timeout = attr->qp_timeout,
-					 .rate_mbps = attr->rate_mbps };
+					 .rate_mbps = attr->rate_mbps,
+					 .index = index };
 	if ((ret = ops->qp_create(id, pd, &qa)))
 		goto fail;
 	ep->has_qp = true;

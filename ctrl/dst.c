@@ -898,9 +898,14 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 	/*
 	 * Once COMPLETE_ACK is posted the source closes as soon as it reads
 	 * it, and its disconnect may overtake our ACK's own completion: then
-	 * only that completion says whether the ACK arrived.
+	 * only that completion says whether the ACK arrived. Nor may anything
+	 * that arrives meanwhile (a duplicated COMPLETE, a stale message)
+	 * fail us: guest memory is withdrawn, so nothing can change the
+	 * image, and the source may have read the ACK already: failing here
+	 * would leave a source that completed beside a destination that
+	 * reports failure.
 	 */
-	if (wc->status != IBV_WC_SUCCESS && s->state >= DST_COMPLETING &&
+	if (s->state >= DST_COMPLETING &&
 	    !(epi == 0 && rdmig__wr_kind_of(wc->wr_id) == RDMIG__WR_SEND))
 		return 0;
 	/* A receive that fails locally met a message too big for its buffer

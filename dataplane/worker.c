@@ -267,7 +267,9 @@ static int reap(struct rdmig__worker *w, bool block)
 				     (unsigned long long)(w->posted_bytes - w->done_bytes));
 	}
 	for (int i = 0; i < n; i++) {
-		static const char *const what[] = { [RDMIG__WR_RECV] = "receive",
+		/* An unsignalled WR has wr_id 0: a flush reports it too. */
+		static const char *const what[] = { [0] = "unsignalled WR",
+						    [RDMIG__WR_RECV] = "receive",
 						    [RDMIG__WR_SEND] = "SEND",
 						    [RDMIG__WR_WRITE] = "RDMA WRITE" };
 		enum rdmig__wr_kind kind = rdmig__wr_kind_of(wc[i].wr_id);

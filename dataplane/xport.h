@@ -101,6 +101,8 @@ struct rdmig__xp_qp_attr {
 	uint32_t send_depth, recv_depth;
 	uint32_t qp_timeout; /* verbs: the RC ACK timeout exponent */
 	uint32_t rate_mbps;  /* loopback: wire-rate cap of what this QP sends, 0 = none */
+	uint32_t index;	     /* endpoint index: 0 the control connection, else a data QP
+			      * (the loopback's fault injection tells them apart) */
 };
 
 struct rdmig__xp_ops {
@@ -200,5 +202,79 @@ void rdmig__loopback_set_read_hook(rdmig__loop_read_hook_fn fn, void *arg);
  * loopback analogue of listing a device's MRs: exposed memory).
  */
 int rdmig__loopback_exposed_mrs(void);
+
+/*
+ * Loopback fault injection, for tests. Every work request a loopback NIC
+ * is about to execute falls in one of RDMIG__LOOP_WR_CLASSES classes (an OR
+ * of the bits below) and is counted there; the armed fault hits the nth
+ * one of its class (1 = the first after arming), once:
+ *
+ *   QP_ERROR    the executing QP goes to error: that WR and every one
+ *               outstanding on it complete with IBV_WC_WR_FLUSH_ERR, its
+ *               receives too; the peer is not told (as when a local
+ *               QP fails), it learns when it next sends to it.
+ *   PEER_ERROR  the responder's QP goes to error first: the WR fails with
+ *               IBV_WC_RETRY_EXC_ERR, the responder's queues are flushed.
+ *   DROP        the WR completes at the requester but never reaches the
+ *               responder: a lost message (real RC retransmits or fails
+ *               the QP instead), only a timeout can catch it. For SENDs:
+ *               a dropped WRITE would be corruption that no RC allows.
+ *   DUP         the WR is executed twice: a SEND arrives twice.
+ *   DELAY       the WR, and the QP's queue behind it, waits delay_ms first
+ *               (cut short if the QP goes to error or is destroyed).
+ *   KILL_PEER   the responder's process crashes: every connected id on
+ *               its event channel (its whole side of the session) is
+ *               disconnected at once, its QPs to error, and their peers
+ *               get DISCONNECTED. Nothing is delivered to the dead side.
+ *   KILL_SELF   the same for the requester's side.
+ *
+ * Global; setting a fault (NULL: none) resets the counts and the record of
+ * the last one. Tests only: with no fault armed the NIC only counts.
+ */
+#define RDMIG__LOOP_WR_PASSIVE 1u /* posted on the passive side (rdmig's destination) */
+#define RDMIG__LOOP_WR_DATA    2u /* on a data QP (endpoint index > 0), else the control QP */
+#define RDMIG__LOOP_WR_WRITE   4u /* an RDMA WRITE, else a SEND */
+#define RDMIG__LOOP_WR_CLASSES 8
+
+enum rdmig__loop_fault_kind {
+	RDMIG__LOOP_FAULT_NONE = 0,
+	RDMIG__LOOP_FAULT_QP_ERROR,
+	RDMIG__LOOP_FAULT_PEER_ERROR,
+	RDMIG__LOOP_FAULT_DROP,
+	RDMIG__LOOP_FAULT_DUP,
+	RDMIG__LOOP_FAULT_DELAY,
+	RDMIG__LOOP_FAULT_KILL_PEER,
+	RDMIG__LOOP_FAULT_KILL_SELF,
+};
+
+struct rdmig__loop_fault {
+	enum rdmig__loop_fault_kind kind;
+	uint32_t wr_class; /* RDMIG__LOOP_WR_* bits */
+	uint64_t nth;	   /* which WR of that class, from 1 */
+	uint32_t delay_ms; /* DELAY */
+};
+
+void rdmig__loopback_set_fault(const struct rdmig__loop_fault *f);
+
+/* What the NICs executed since the fault was set, and whether it hit. */
+struct rdmig__loop_fault_state {
+	uint64_t count[RDMIG__LOOP_WR_CLASSES]; /* WRs executed (or dropped), per class */
+	bool fired;
+	uint64_t fired_ns; /* when it hit (rdmig__now_ns(), CLOCK_MONOTONIC) */
+};
+
+void rdmig__loopback_fault_state(struct rdmig__loop_fault_state *st);
+
+/*
+ * Loopback objects alive in this process, so a test can check that a
+ * session leaves nothing behind: every count is 0 once all handles are
+ * destroyed. `fds` counts the eventfds of channels and CQs, `nics` the NIC
+ * threads, `events` connection events queued or not yet acked.
+ */
+struct rdmig__loop_live {
+	int chans, ids, pds, mrs, cqs, qps, nics, fds, events;
+};
+
+void rdmig__loopback_live(struct rdmig__loop_live *live);
 
 #endif /* RDMIG_DATAPLANE_XPORT_H */

@@ -17,11 +17,17 @@
  * when peers are linked or unlinked and MRs come or go: so deregistering an
  * MR, or destroying a QP, waits for the copy under way and no later one can
  * start. Order: fab.lock, then fab.rw, then a QP's lock, then a CQ's lock,
- * then a channel's lock.
+ * then a channel's lock. `flt.lock` (fault injection) is taken alone.
+ *
+ * Tests can arm one fault (xport.h): the NIC counts the WRs it is about to
+ * execute and applies the fault to the chosen one, before executing it,
+ * with no lock held. Every object is counted while it lives (`live`), so
+ * a test can check that a session leaves nothing behind.
  */
 #define _GNU_SOURCE
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -60,9 +66,11 @@ struct lb_qp;
 struct lb_id {
 	struct rdmig__xp_id pub;
 	enum lb_state state;
+	bool passive; /* made by a connect request: the listening side's */
 	int port;
 	struct lb_id *peer;
 	struct lb_id *next_listener;
+	struct lb_id *next_all, **prev_all; /* fab.ids, under fab.lock */
 	struct lb_qp *qp;
 };
 
@@ -114,6 +122,7 @@ struct lb_qp {
 	struct lb_qp *peer; /* under fab.rw */
 	uint32_t rate_mbps;
 	uint32_t qpn; /* unique in the process, like a device's QP numbers */
+	uint32_t wr_class; /* RDMIG__LOOP_WR_PASSIVE and _DATA bits of its WRs */
 	pthread_t nic;
 };
 
@@ -122,6 +131,7 @@ static struct {
 	pthread_cond_t cond; /* connection state changed (CLOCK_MONOTONIC) */
 	pthread_rwlock_t rw;
 	struct lb_id *listeners;
+	struct lb_id *ids; /* every id, for a fault that kills one side */
 	int next_port;
 	uint32_t next_qpn;
 	struct lb_mr **mrs; /* under rw; slot i holds keys with low bits i + 1 */
@@ -139,6 +149,18 @@ static struct {
 };
 
 static pthread_once_t fab_once = PTHREAD_ONCE_INIT;
+
+/* The armed fault and the counts of WRs executed since it was set. */
+static struct {
+	pthread_mutex_t lock;
+	struct rdmig__loop_fault f;
+	struct rdmig__loop_fault_state st;
+} flt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Objects alive, for rdmig__loopback_live(). */
+static struct {
+	atomic_int chans, ids, pds, mrs, cqs, qps, nics, fds, events;
+} live;
 
 static void fab_init(void)
 {
@@ -158,6 +180,38 @@ void rdmig__loopback_set_read_hook(rdmig__loop_read_hook_fn fn, void *arg)
 	fab.hook = fn;
 	fab.hook_arg = arg;
 	pthread_rwlock_unlock(&fab.rw);
+}
+
+void rdmig__loopback_set_fault(const struct rdmig__loop_fault *f)
+{
+	pthread_mutex_lock(&flt.lock);
+	memset(&flt.st, 0, sizeof(flt.st));
+	memset(&flt.f, 0, sizeof(flt.f));
+	if (f)
+		flt.f = *f;
+	pthread_mutex_unlock(&flt.lock);
+}
+
+void rdmig__loopback_fault_state(struct rdmig__loop_fault_state *st)
+{
+	pthread_mutex_lock(&flt.lock);
+	*st = flt.st;
+	pthread_mutex_unlock(&flt.lock);
+}
+
+void rdmig__loopback_live(struct rdmig__loop_live *l)
+{
+	*l = (struct rdmig__loop_live){
+		.chans = atomic_load(&live.chans),
+		.ids = atomic_load(&live.ids),
+		.pds = atomic_load(&live.pds),
+		.mrs = atomic_load(&live.mrs),
+		.cqs = atomic_load(&live.cqs),
+		.qps = atomic_load(&live.qps),
+		.nics = atomic_load(&live.nics),
+		.fds = atomic_load(&live.fds),
+		.events = atomic_load(&live.events),
+	};
 }
 
 int rdmig__loopback_exposed_mrs(void)
@@ -190,6 +244,8 @@ static int lb_chan_create(struct rdmig__xp_chan **chp)
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	c->tail = &c->head;
+	atomic_fetch_add(&live.chans, 1);
+	atomic_fetch_add(&live.fds, 1);
 	*chp = &c->pub;
 	return 0;
 }
@@ -223,6 +279,7 @@ static void push_ev(struct rdmig__xp_chan *pub, enum rdma_cm_event_type type, st
 			   rdma_event_str(type));
 		return;
 	}
+	atomic_fetch_add(&live.events, 1);
 	e->ev.event = type;
 	e->ev.id = &id->pub;
 	e->ev.impl = e;
@@ -271,9 +328,15 @@ static int lb_chan_get(struct rdmig__xp_chan *pub, struct rdmig__xp_event *ev)
 	return e ? 0 : -EAGAIN;
 }
 
+static void ev_free(struct lb_ev *e)
+{
+	atomic_fetch_sub(&live.events, 1);
+	free(e);
+}
+
 static void lb_chan_ack(struct rdmig__xp_event *ev)
 {
-	free(ev->impl);
+	ev_free(ev->impl);
 }
 
 /* Removes the events waiting for `id` (it is being destroyed). */
@@ -285,7 +348,7 @@ static void chan_drop(struct lb_chan *c, const struct lb_id *id)
 	for (pp = &c->head; (e = *pp);) {
 		if (e->ev.id == &id->pub) {
 			*pp = e->next;
-			free(e);
+			ev_free(e);
 		} else {
 			pp = &e->next;
 		}
@@ -317,14 +380,27 @@ static void lb_chan_destroy(struct rdmig__xp_chan *pub)
 			break;
 		if (e->ev.event == RDMA_CM_EVENT_CONNECT_REQUEST)
 			lb_id_destroy(e->ev.id);
-		free(e);
+		ev_free(e);
 	}
 	close(c->pub.fd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+	atomic_fetch_sub(&live.chans, 1);
+	atomic_fetch_sub(&live.fds, 1);
 }
 
 /* --- ids and connections ---------------------------------------------------- */
+
+/* With fab.lock held: a new id joins fab.ids. */
+static void id_link(struct lb_id *id)
+{
+	id->next_all = fab.ids;
+	if (fab.ids)
+		fab.ids->prev_all = &id->next_all;
+	id->prev_all = &fab.ids;
+	fab.ids = id;
+	atomic_fetch_add(&live.ids, 1);
+}
 
 static int lb_id_create(struct rdmig__xp_chan *ch, struct rdmig__xp_id **idp)
 {
@@ -334,6 +410,9 @@ static int lb_id_create(struct rdmig__xp_chan *ch, struct rdmig__xp_id **idp)
 		return rdmig__err(-ENOMEM, "no memory for a connection id");
 	id->pub.ops = &rdmig__xp_loopback;
 	id->pub.chan = ch;
+	pthread_mutex_lock(&fab.lock);
+	id_link(id);
+	pthread_mutex_unlock(&fab.lock);
 	*idp = &id->pub;
 	return 0;
 }
@@ -427,6 +506,8 @@ static int lb_connect(struct rdmig__xp_id *pub, const void *pdata, uint8_t len, 
 	}
 	p->pub.ops = &rdmig__xp_loopback;
 	p->pub.chan = l->pub.chan;
+	p->passive = true;
+	id_link(p);
 	p->state = LB_REQUESTED;
 	p->peer = id;
 	id->peer = p;
@@ -546,9 +627,13 @@ static void lb_id_destroy(struct rdmig__xp_id *pub)
 			*pp = id->next_listener;
 			break;
 		}
+	*id->prev_all = id->next_all;
+	if (id->next_all)
+		id->next_all->prev_all = id->prev_all;
 	pthread_mutex_unlock(&fab.lock);
 	chan_drop(LB(lb_chan, id->pub.chan), id);
 	free(id);
+	atomic_fetch_sub(&live.ids, 1);
 }
 
 /* --- the device: PDs, MRs, CQs ------------------------------------------------ */
@@ -591,12 +676,15 @@ static int lb_pd_alloc(struct rdmig__xp_id *id, struct rdmig__xp_pd **pdp)
 	if (!p)
 		return rdmig__err(-ENOMEM, "no memory for a protection domain");
 	p->pub.ops = &rdmig__xp_loopback;
+	atomic_fetch_add(&live.pds, 1);
 	*pdp = &p->pub;
 	return 0;
 }
 
 static void lb_pd_free(struct rdmig__xp_pd *pd)
 {
+	if (pd)
+		atomic_fetch_sub(&live.pds, 1);
 	free(pd);
 }
 
@@ -664,6 +752,7 @@ static int lb_mr_reg(struct rdmig__xp_pd *pd, void *addr, size_t len, int access
 	m->slot = slot;
 	fab.mrs[slot] = m;
 	pthread_rwlock_unlock(&fab.rw);
+	atomic_fetch_add(&live.mrs, 1);
 	*mrp = &m->pub;
 	return 0;
 }
@@ -679,6 +768,7 @@ static void lb_mr_dereg(struct rdmig__xp_mr *pub)
 	fab.mrs[m->slot] = NULL;
 	pthread_rwlock_unlock(&fab.rw);
 	free(m);
+	atomic_fetch_sub(&live.mrs, 1);
 }
 
 /* With fab.rw held: the MR of `key` in `pd` covering [addr, addr + len) with `access`. */
@@ -715,6 +805,8 @@ static int lb_cq_create(struct rdmig__xp_pd *pd, int depth, struct rdmig__xp_cq 
 	}
 	c->cap = (uint32_t)depth;
 	pthread_mutex_init(&c->lock, NULL);
+	atomic_fetch_add(&live.cqs, 1);
+	atomic_fetch_add(&live.fds, 1);
 	*cqp = &c->pub;
 	return 0;
 }
@@ -729,6 +821,8 @@ static void lb_cq_destroy(struct rdmig__xp_cq *pub)
 	pthread_mutex_destroy(&c->lock);
 	free(c->ring);
 	free(c);
+	atomic_fetch_sub(&live.cqs, 1);
+	atomic_fetch_sub(&live.fds, 1);
 }
 
 static void cq_push(struct lb_cq *c, uint64_t wr_id, enum ibv_wc_status status,
@@ -963,12 +1057,108 @@ static void flush_all(struct lb_qp *q)
 	}
 }
 
+/* --- fault injection ------------------------------------------------------------ */
+
+static const char *const fault_names[] = {
+	[RDMIG__LOOP_FAULT_NONE] = "none",
+	[RDMIG__LOOP_FAULT_QP_ERROR] = "QP error",
+	[RDMIG__LOOP_FAULT_PEER_ERROR] = "peer QP error",
+	[RDMIG__LOOP_FAULT_DROP] = "drop",
+	[RDMIG__LOOP_FAULT_DUP] = "duplicate",
+	[RDMIG__LOOP_FAULT_DELAY] = "delay",
+	[RDMIG__LOOP_FAULT_KILL_PEER] = "kill the peer",
+	[RDMIG__LOOP_FAULT_KILL_SELF] = "kill the requester",
+};
+
+/*
+ * A process crash on one side: every connected id on `ch` (a side's event
+ * channel holds all of its session's ids) drops at once, as the kernel
+ * does for a dead process. The dead side gets no event; its QPs are in
+ * error, so whatever is still running there fails instead of going on.
+ */
+static void kill_side(struct lb_qp *q, bool peer)
+{
+	struct rdmig__xp_chan *ch;
+
+	pthread_mutex_lock(&fab.lock);
+	ch = !peer ? q->id->pub.chan : q->id->peer ? q->id->peer->pub.chan : NULL;
+	for (struct lb_id *i = fab.ids; ch && i; i = i->next_all)
+		if (i->pub.chan == ch)
+			disconnect_locked(i);
+	pthread_mutex_unlock(&fab.lock);
+}
+
+/* Holds the QP's queue for ms, unless it goes to error or away meanwhile. */
+static void hold(struct lb_qp *q, uint32_t ms)
+{
+	uint64_t end = rdmig__now_ns() + (uint64_t)ms * 1000000;
+	struct timespec ts = { .tv_sec = (time_t)(end / 1000000000),
+			       .tv_nsec = (long)(end % 1000000000) };
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->stop && !q->error)
+		if (pthread_cond_timedwait(&q->cond, &q->lock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/*
+ * Counts a WR about to execute and, when it is the armed fault's, applies
+ * the fault. Returns the fault's kind (NONE for every other WR). No lock
+ * held on entry.
+ */
+static enum rdmig__loop_fault_kind fault_apply(struct lb_qp *q, const struct lb_swr *w)
+{
+	uint32_t cls = q->wr_class | (w->op == IBV_WR_RDMA_WRITE ? RDMIG__LOOP_WR_WRITE : 0);
+	struct rdmig__loop_fault f;
+	bool hit;
+
+	pthread_mutex_lock(&flt.lock);
+	f = flt.f;
+	hit = ++flt.st.count[cls] == f.nth && f.kind != RDMIG__LOOP_FAULT_NONE &&
+	      f.wr_class == cls && !flt.st.fired;
+	if (hit) {
+		flt.st.fired = true;
+		flt.st.fired_ns = rdmig__now_ns();
+	}
+	pthread_mutex_unlock(&flt.lock);
+	if (!hit)
+		return RDMIG__LOOP_FAULT_NONE;
+	rdmig__log(RDMIG__LOG_INFO, "loopback: fault '%s' on WR %llu of class %u (%s %s %s)",
+		   f.kind < RDMIG__ARRAY_SIZE(fault_names) ? fault_names[f.kind] : "?",
+		   (unsigned long long)f.nth, cls,
+		   cls & RDMIG__LOOP_WR_PASSIVE ? "passive" : "active",
+		   cls & RDMIG__LOOP_WR_DATA ? "data" : "control",
+		   cls & RDMIG__LOOP_WR_WRITE ? "WRITE" : "SEND");
+	switch (f.kind) {
+	case RDMIG__LOOP_FAULT_QP_ERROR:
+		qp_set_error(q);
+		break;
+	case RDMIG__LOOP_FAULT_PEER_ERROR:
+		pthread_rwlock_rdlock(&fab.rw);
+		qp_set_error(q->peer);
+		pthread_rwlock_unlock(&fab.rw);
+		break;
+	case RDMIG__LOOP_FAULT_DELAY:
+		hold(q, f.delay_ms);
+		break;
+	case RDMIG__LOOP_FAULT_KILL_PEER:
+	case RDMIG__LOOP_FAULT_KILL_SELF:
+		kill_side(q, f.kind == RDMIG__LOOP_FAULT_KILL_PEER);
+		break;
+	default:
+		break;
+	}
+	return f.kind;
+}
+
 static void *nic_main(void *arg)
 {
 	struct lb_qp *q = arg;
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
+		enum rdmig__loop_fault_kind fault;
 		struct lb_swr w;
 		enum ibv_wc_status st;
 
@@ -982,7 +1172,24 @@ static void *nic_main(void *arg)
 		}
 		w = q->sq[q->sq_head];
 		pthread_mutex_unlock(&q->lock);
-		st = execute(q, &w);
+		fault = fault_apply(q, &w);
+		if (fault != RDMIG__LOOP_FAULT_NONE) {
+			/* The fault may have put this QP in error (or it went
+			 * meanwhile): then w is flushed with the rest. */
+			pthread_mutex_lock(&q->lock);
+			if (q->stop)
+				break;
+			if (q->error)
+				continue;
+			pthread_mutex_unlock(&q->lock);
+		}
+		if (fault == RDMIG__LOOP_FAULT_DROP) {
+			st = IBV_WC_SUCCESS; /* the requester never learns */
+		} else {
+			st = execute(q, &w);
+			if (fault == RDMIG__LOOP_FAULT_DUP && st == IBV_WC_SUCCESS)
+				st = execute(q, &w);
+		}
 		pthread_mutex_lock(&q->lock);
 		if (q->stop)
 			break;
@@ -1002,6 +1209,7 @@ static int lb_qp_create(struct rdmig__xp_id *pub, struct rdmig__xp_pd *pd,
 {
 	struct lb_id *id = LB(lb_id, pub);
 	struct lb_qp *q = calloc(1, sizeof(*q));
+	pthread_condattr_t ca;
 	int ret;
 
 	if (!q || !(q->sq = calloc(attr->send_depth, sizeof(*q->sq))) ||
@@ -1015,8 +1223,14 @@ static int lb_qp_create(struct rdmig__xp_id *pub, struct rdmig__xp_pd *pd,
 	q->sq_cap = attr->send_depth;
 	q->rq_cap = attr->recv_depth;
 	q->rate_mbps = attr->rate_mbps;
+	q->wr_class = (id->passive ? RDMIG__LOOP_WR_PASSIVE : 0) |
+		      (attr->index ? RDMIG__LOOP_WR_DATA : 0);
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->cond, NULL);
+	/* Monotonic: a delayed WR's timed wait must not follow clock steps. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	ret = pthread_create(&q->nic, NULL, nic_main, q);
 	if (ret) {
 		ret = rdmig__err(-ret, "cannot start a loopback NIC thread: %s", strerror(ret));
@@ -1024,6 +1238,8 @@ static int lb_qp_create(struct rdmig__xp_id *pub, struct rdmig__xp_pd *pd,
 		pthread_mutex_destroy(&q->lock);
 		goto fail;
 	}
+	atomic_fetch_add(&live.qps, 1);
+	atomic_fetch_add(&live.nics, 1);
 	pthread_mutex_lock(&fab.lock);
 	q->qpn = ++fab.next_qpn & 0xffffff;
 	id->qp = q;
@@ -1050,6 +1266,7 @@ static void lb_qp_destroy(struct rdmig__xp_id *pub)
 	pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	pthread_join(q->nic, NULL);
+	atomic_fetch_sub(&live.nics, 1);
 
 	pthread_mutex_lock(&fab.lock);
 	pthread_rwlock_wrlock(&fab.rw);
@@ -1063,6 +1280,7 @@ static void lb_qp_destroy(struct rdmig__xp_id *pub)
 	free(q->sq);
 	free(q->rq);
 	free(q);
+	atomic_fetch_sub(&live.qps, 1);
 }
 
 static int lb_post_send(struct rdmig__xp_id *pub, struct ibv_send_wr *wr, struct ibv_send_wr **bad)

@@ -495,7 +495,9 @@ int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
  * usable: run another (final) pass, which takes such pages up by itself,
  * then complete, or destroy the handle to abandon the migration. Blocks.
  * Returns 0, or -ENOTCONN, -EINVAL, -EIO, or an error as for
- * rdmig_src_pass().
+ * rdmig_src_pass(). When the session fails here, the destination may have
+ * completed already (its confirmation was lost): the guest is unharmed at
+ * the source, and which side runs it is for the VMMs to settle.
  *
  * What 0 proves. Every page outside the skip set was sent by some pass
  * (or is zero where the destination's region was declared zero-filled),
