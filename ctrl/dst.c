@@ -1106,13 +1106,15 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
 				  stats->size);
 	memset(&dst->s, 0, sizeof(dst->s));
+	dst->rejected = 0; /* the stats count this run's attempts */
 	t0 = rdmig__now_ns();
 	ret = dst_serve(dst);
 	if (stats) {
 		struct rdmig_dst_stats st = { .size = stats->size,
 					      .passes = dst->s.passes,
 					      .wire_bytes = dst->s.wire_bytes,
-					      .duration_ns = rdmig__now_ns() - t0 };
+					      .duration_ns = rdmig__now_ns() - t0,
+					      .rejected = dst->rejected };
 
 		memcpy(stats, &st, RDMIG__MIN(stats->size, sizeof(st)));
 	}
