@@ -1446,7 +1446,6 @@ struct rdst {
 	size_t hello_len, auth_len;
 	/* The pass under way. */
 	uint64_t pass, pass_bytes;
-	unsigned notices;
 	bool lied;
 	uint8_t last_hashes[BUFSZ];
 	size_t last_hashes_len;
@@ -1758,6 +1757,7 @@ static void rdst_on_notice(struct rdst *rd, const struct rdmig__msg *m)
 		uint64_t e = n.notice.page[i];
 		uint8_t *page = base + (e & ~RDMIG__NOTICE_ZERO) * DT_PAGE;
 
+		assert_true((e & ~RDMIG__NOTICE_ZERO) < NPAGES);
 		if (e & RDMIG__NOTICE_ZERO) {
 			memset(page, 0, DT_PAGE);
 			if (zero_fill == UINT32_MAX)
@@ -1770,7 +1770,6 @@ static void rdst_on_notice(struct rdst *rd, const struct rdmig__msg *m)
 		}
 	}
 	h->hashes.nhashes = k;
-	rd->notices++;
 	/* Each lie once, on the first NOTICE it can be told about. */
 	switch (rd->lie) {
 	case L_H_ZERO_FILLED:
