@@ -186,24 +186,36 @@ static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
 	if (w->nhead == w->ntail)
 		return wfail(w, -EPROTO, "HASHES for no NOTICE on data QP %u", w->idx);
 	sl = &w->slots[w->nhead % RDMIG__NOTICE_CREDITS];
-	for (uint32_t i = 0; i < sl->npages && want != UINT32_MAX; i++) {
+	if (m->hashes.pass != dp->pass || m->hashes.region != sl->region ||
+	    m->hashes.first != (sl->page[0] & ~RDMIG__NOTICE_ZERO) ||
+	    m->hashes.npages != sl->npages)
+		return wfail(w, -EPROTO,
+			     "HASHES (pass %llu, region %u, %u pages from %llu) does not answer "
+			     "our NOTICE (pass %llu, region %u, %u pages from %llu)",
+			     (unsigned long long)m->hashes.pass, m->hashes.region, m->hashes.npages,
+			     (unsigned long long)m->hashes.first, (unsigned long long)dp->pass,
+			     sl->region, sl->npages,
+			     (unsigned long long)(sl->page[0] & ~RDMIG__NOTICE_ZERO));
+	for (uint32_t i = 0; i < sl->npages; i++) {
 		bool zero = bit(m->hashes.landed_zero, i);
 
 		if (!(sl->page[i] & RDMIG__NOTICE_ZERO))
 			want += !zero;
-		else if (zero)
-			want = UINT32_MAX; /* a zero for a page we did not write */
+		else if (zero) /* what landed, where we wrote nothing */
+			return wfail(w, -EPROTO,
+				     "HASHES on data QP %u says page %llu of region %u landed "
+				     "zero, but our NOTICE ordered it zeroed: nothing was written",
+				     w->idx,
+				     (unsigned long long)(sl->page[i] & ~RDMIG__NOTICE_ZERO),
+				     sl->region);
 	}
-	if (m->hashes.pass != dp->pass || m->hashes.region != sl->region ||
-	    m->hashes.first != (sl->page[0] & ~RDMIG__NOTICE_ZERO) ||
-	    m->hashes.npages != sl->npages || m->hashes.nhashes != want)
+	if (m->hashes.nhashes != want)
 		return wfail(w, -EPROTO,
-			     "HASHES (pass %llu, region %u, %u pages from %llu, %u hashes) does "
-			     "not answer our NOTICE (pass %llu, region %u, %u pages from %llu)",
-			     (unsigned long long)m->hashes.pass, m->hashes.region, m->hashes.npages,
-			     (unsigned long long)m->hashes.first, m->hashes.nhashes,
-			     (unsigned long long)dp->pass, sl->region, sl->npages,
-			     (unsigned long long)(sl->page[0] & ~RDMIG__NOTICE_ZERO));
+			     "HASHES on data QP %u holds %u hashes, but %u pages of our NOTICE "
+			     "(pass %llu, region %u, from page %llu) were written and did not "
+			     "land zero",
+			     w->idx, m->hashes.nhashes, want, (unsigned long long)dp->pass,
+			     sl->region, (unsigned long long)(sl->page[0] & ~RDMIG__NOTICE_ZERO));
 
 	r = &dp->regions[sl->region];
 	for (uint32_t i = 0; i < sl->npages; i++) {
@@ -349,6 +361,8 @@ static int add_wr(struct rdmig__worker *w, enum ibv_wr_opcode op, uint64_t laddr
 	wr->sg_list = sge;
 	wr->num_sge = 1;
 	wr->opcode = op;
+	/* Unsignalled WRs complete only in error: their kind names the failure. */
+	wr->wr_id = rdmig__wr_id(op == IBV_WR_SEND ? RDMIG__WR_SEND : RDMIG__WR_WRITE, w->idx, 0);
 	if (op == IBV_WR_RDMA_WRITE) {
 		wr->wr.rdma.remote_addr = raddr;
 		wr->wr.rdma.rkey = rkey;
