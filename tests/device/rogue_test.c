@@ -2186,11 +2186,13 @@ static void rogue_dst_complete_ack_early_refused(void **state)
 /*
  * Hashes that lie about what landed cannot be told from a guest that
  * changed a page after it was read (DESIGN.md invariant 3), so the source
- * takes them; what it must not do is skip on them. With every page dirty
- * again and unchanged, an honest destination's hashes skip them all; the
- * lying one's skip none: each is written again and the image is exact.
+ * never skips on them: with every page dirty again and unchanged, an
+ * honest destination's hashes skip them all, the lying one's skip none.
+ * And since every verifying pass compares the destination's hashes with
+ * the source's own, a destination that keeps lying never gets a
+ * completed migration: complete fails with -EIO naming the page.
  */
-static void rogue_dst_false_hashes_cost_a_resend_only(void **state)
+static void rogue_dst_false_hashes_never_complete(void **state)
 {
 	static struct rdst rd;
 	struct dt_guest got;
@@ -2203,8 +2205,12 @@ static void rogue_dst_false_hashes_cost_a_resend_only(void **state)
 		rdst_listen(&rd, honest ? L_HONEST : L_H_FALSE);
 		src_start(&s, rd.port, 2, true);
 		rdst_serve(&rd, &s);
-		if (s.ret)
+		if (honest && s.ret)
 			fail_msg("the source failed at %s: %s", s.step, s.err);
+		if (!honest &&
+		    (s.ret != -EIO || strcmp(s.step, "complete") || !strstr(s.err, "not exact")))
+			fail_msg("the source returned %d at %s (%s), expected -EIO at complete",
+				 s.ret, s.step, s.err);
 		print_message("%s destination: pass 2 wrote %llu pages, skipped %llu unchanged\n",
 			      honest ? "honest" : "lying",
 			      (unsigned long long)s.st[1].written_pages,
@@ -2334,7 +2340,7 @@ int main(void)
 		cmocka_unit_test(rogue_dst_tampered_pass_ack_refused),
 		cmocka_unit_test(rogue_dst_pass_ack_bytes_refused),
 		cmocka_unit_test(rogue_dst_complete_ack_early_refused),
-		cmocka_unit_test(rogue_dst_false_hashes_cost_a_resend_only),
+		cmocka_unit_test(rogue_dst_false_hashes_never_complete),
 	};
 
 	ip = devtest_ip();
