@@ -392,6 +392,24 @@ static int dst_accept_ctrl(struct rdmig_dst *dst, struct rdmig__xp_id *id)
 	for (unsigned i = 0; i < DST_MAX_PENDING && !p; i++)
 		if (!dst->pending[i].used)
 			p = &dst->pending[i];
+	/*
+	 * Every slot taken: the newcomer gets the slot of the one that has
+	 * waited longest without proving anything. Refusing the newcomer
+	 * instead would let a few silent strangers, reconnecting as they are
+	 * dropped, keep the real source out for good; this way they must
+	 * outpace its handshake, a round trip, DST_MAX_PENDING times over.
+	 */
+	for (unsigned i = 0; i < DST_MAX_PENDING && !p; i++) {
+		struct dst_pending *q = &dst->pending[i];
+
+		if (!q->closing && (!p || q->deadline < p->deadline))
+			p = q;
+	}
+	if (p && p->used) {
+		dst_reject_note(dst, "dropped for a newer connection: %d were authenticating",
+				DST_MAX_PENDING);
+		dst_pending_free(dst, p);
+	}
 	if (!p) {
 		dst_reject_note(dst, "%d connections are already authenticating", DST_MAX_PENDING);
 		return 1;
@@ -657,8 +675,9 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 	s->state = DST_RUNNING;
 	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
 		if (dst->pending[i].used) /* they are strangers now */
-			dst_pending_refuse(dst, &dst->pending[i], -EBUSY,
-					   "another source is migrating");
+			dst_pending_refuse(
+				dst, &dst->pending[i], -EBUSY,
+				"authentication failed: another peer proved the key first");
 
 	if (hello->auth.page_size != dst->cfg.page_size)
 		return dst_refuse(dst, -EINVAL,
