@@ -144,11 +144,12 @@ static struct rdmig__discard_counts counts(struct rdmig_src *src)
  * The stale frame: MADV_DONTNEED on a registered page, new content, the
  * page dirty, a pass, and no rdmig_src_discard(). The NIC reads the frame
  * the MR pinned at connect, so the destination ends with the page's old
- * content and the migration "completes". (A destination hash compared with
- * the source's would catch this: a separate change. Here the point is that
- * the stale frame is real, and that the call below is what prevents it.)
+ * content. Without verification the migration would "complete"; with it,
+ * the destination's hash of what landed differs from the source's scan and
+ * complete refuses with -EIO naming the page. The call below is what
+ * prevents the stale frame in the first place.
  */
-static void stale_frame_without_discard_destination_gets_old_frame(void **state)
+static void stale_frame_without_discard_caught_by_verification(void **state)
 {
 	struct rdmig_pass_stats st = { .size = sizeof(st) };
 	uint8_t old[DT_PAGE], now[DT_PAGE];
@@ -172,10 +173,18 @@ static void stale_frame_without_discard_destination_gets_old_frame(void **state)
 	set_dirty(&sg, 0, 9);
 	pass_dirty(src, &sg, &st);
 	assert_int_equal(st.written_pages, 1);
-	finish(src, &d);
+	/* The NIC read the old frame, the scan the new content: verification
+	 * sees the destination's hash differ from the source's. */
+	assert_int_equal(st.mismatched_pages, 1);
+	assert_int_equal(rdmig_src_complete(src), -EIO);
+	assert_non_null(strstr(rdmig_last_error(), "page 9 of region 0"));
 	assert_memory_equal(page_at(&dg, 0, 9), old, DT_PAGE);
 	assert_memory_not_equal(page_at(&dg, 0, 9), now, DT_PAGE);
-	printf("without rdmig_src_discard the destination holds the old frame of page 9\n");
+	printf("without rdmig_src_discard the destination holds the old frame of page 9, "
+	       "and complete refuses: %s\n",
+	       rdmig_last_error());
+	rdmig_src_destroy(src);
+	assert_true(dt_dst_join(&d) < 0);
 	dt_guest_fini(&sg);
 	dt_guest_fini(&dg);
 }
@@ -575,7 +584,7 @@ static void refresh_cost_per_gib(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(stale_frame_without_discard_destination_gets_old_frame),
+		cmocka_unit_test(stale_frame_without_discard_caught_by_verification),
 		cmocka_unit_test(discard_rewritten_page_image_exact),
 		cmocka_unit_test(discard_counts_as_dirty_and_unknown),
 		cmocka_unit_test(discard_hole_written_after_pass_image_exact),
