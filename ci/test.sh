@@ -2,7 +2,7 @@
 # The project's test command (README.md; .ci/run calls it): installs what it
 # needs, builds (warnings are errors when CI=true or RDMIG_WERROR=ON), checks
 # formatting, runs the unit tests and the loopback-transport tests on the
-# host, the device tests and a demo migration over soft-RoCE (on the host if
+# host, the fuzz targets for a short fixed run (ci/fuzz.sh), the device tests and a demo migration over soft-RoCE (on the host if
 # it can, else in a VM), and builds a program against an installed copy. Fails if any step fails or if the device
 # tests did not actually run.
 set -uo pipefail
@@ -41,6 +41,9 @@ fi
 step "unit tests and loopback-transport tests (host, no device)"
 rm -f "$build"/unit-junit.xml "$build"/device-junit.xml
 (cd "$build" && ctest -L 'unit|loopback' --output-on-failure --test-output-size-passed 1000000 --output-junit unit-junit.xml) || failed+=(unit)
+
+step "fuzzing: each libFuzzer target for a fixed number of executions (ci/fuzz.sh)"
+ci/fuzz.sh || failed+=(fuzz)
 
 step "estimate against measurement, rate-capped loopback (a report, never failing on accuracy)"
 perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000 || failed+=(model-report)

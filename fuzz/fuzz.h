@@ -17,6 +17,7 @@
  *   fuzz_encode     a struct rdmig__msg, raw
  *   fuzz_sealed     u8 channel, then records { u8 mode, u16 len, len bytes }
  *   fuzz_handshake  u8 cfg[4], then records { u8 op, u16 len, len bytes }
+ *                   (the nonces drawn from a hash of the whole input)
  */
 #ifndef RDMIG_FUZZ_FUZZ_H
 #define RDMIG_FUZZ_FUZZ_H
@@ -88,8 +89,8 @@ int rdmig_fuzz_handshake(const uint8_t *data, size_t size);
 
 struct fz_random;
 /* fuzz_handshake's two ends as cfg[4] sets them up (the seeds replay them). */
-void rdmig_fuzz_hs_setup(const uint8_t cfg[4], struct rdmig__hs *src, struct rdmig__hs *dst,
-			 struct fz_random *rnd);
+void rdmig_fuzz_hs_setup(const uint8_t cfg[4], uint64_t seed, struct rdmig__hs *src,
+			 struct rdmig__hs *dst, struct fz_random *rnd);
 /* The proposal an FZ_HS_SRC_AUTH record makes (fewer than 16 bytes: a default one). */
 void rdmig_fuzz_hs_proposal(const uint8_t *p, size_t n, struct rdmig__msg *m);
 
@@ -109,13 +110,16 @@ static const uint8_t fz_key_a[RDMIG__KEY_LEN] = "fuzz seal key, direction A";
 static const uint8_t fz_key_b[RDMIG__KEY_LEN] = "fuzz seal key, direction B";
 
 /*
- * The random source: splitmix64 from a fixed seed, restarted for every
- * input (fz_random_reset) so that an input always meets the same nonces.
- * With `constant`, every byte is 0x5a: both nonces equal, to try reflection.
+ * The random source: splitmix64 from a seed the target takes from its
+ * input (fz_hash), so that an input always meets the same nonces while
+ * no input can predict another's: with a fixed seed, a message recorded
+ * from one run (a seed holds real ones) would be a valid replay in every
+ * other, which fresh nonces rule out in a real session. With `repeat`,
+ * every call starts the stream again: both ends draw the same nonce.
  */
 struct fz_random {
-	uint64_t state;
-	bool constant;
+	uint64_t seed, state;
+	bool repeat;
 };
 
 static inline void fz_random_fn(void *arg, void *buf, size_t len)
@@ -123,25 +127,32 @@ static inline void fz_random_fn(void *arg, void *buf, size_t len)
 	struct fz_random *r = arg;
 	uint8_t *p = buf;
 
+	if (r->repeat)
+		r->state = r->seed;
 	for (size_t i = 0; i < len; i++) {
-		uint64_t z;
+		uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
 
-		if (r->constant) {
-			p[i] = 0x5a;
-			continue;
-		}
-		z = (r->state += 0x9e3779b97f4a7c15ull);
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 		p[i] = (uint8_t)(z ^ (z >> 31));
 	}
 }
 
-static inline void fz_random_reset(struct fz_random *r, bool constant)
+static inline void fz_random_reset(struct fz_random *r, uint64_t seed, bool repeat)
 {
-	r->state = 0x72646d69ull; /* "rdmi" */
-	r->constant = constant;
+	r->seed = r->state = seed;
+	r->repeat = repeat;
 	rdmig__random_set_source(fz_random_fn, r);
+}
+
+/* FNV-1a: the random seed of an input. */
+static inline uint64_t fz_hash(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
 }
 
 /* A reader over the input; reads past the end give zeros. */

@@ -6,7 +6,8 @@
  * message it is fed is what the other end last sent, the record's own
  * bytes, or a mix; the target may fix its length and, since it holds the
  * keys, its proof, so that the code behind the proof checks runs on
- * fuzzed bytes. The random source is deterministic: an input replays.
+ * fuzzed bytes. The nonces come from a hash of the input: an input
+ * replays, and no input can replay another's messages (fuzz.h).
  *
  * Checked after every call:
  *  - a failure leaves the end FAILED with its keys wiped, and nothing is
@@ -59,7 +60,15 @@ static void after_call_quiet(const struct rdmig__hs *hs, enum rdmig__hs_step bef
 			     enum rdmig__hs_step next, const char *err, size_t errcap,
 			     const char *what, bool quiet)
 {
+	static int verbose = -1;
+
+	/* RDMIG_FUZZ_VERBOSE=1: every call's outcome, to see what an input does. */
+	if (verbose < 0)
+		verbose = getenv("RDMIG_FUZZ_VERBOSE") != NULL;
 	FZ_CHECK(fz_terminated(err, errcap), "%s: unterminated message", what);
+	if (verbose)
+		fprintf(stderr, "%s at step %d: %d, step %d%s%s\n", what, before, ret, hs->step,
+			err[0] ? ": " : "", err);
 	if (before == RDMIG__HS_FAILED || before == RDMIG__HS_DONE)
 		FZ_CHECK(ret < 0, "%s accepted at step %d", what, before);
 	if (ret < 0) {
@@ -381,8 +390,8 @@ static void forge(const struct hs_run *r, unsigned call, uint8_t *msg, size_t le
  * Both ends from cfg: keys, the source's offer, capabilities, and each
  * end's binding from its own view of the connection (rdmig__hs_bind).
  */
-void rdmig_fuzz_hs_setup(const uint8_t cfg[4], struct rdmig__hs *src, struct rdmig__hs *dst,
-			 struct fz_random *rnd)
+void rdmig_fuzz_hs_setup(const uint8_t cfg[4], uint64_t seed, struct rdmig__hs *src,
+			 struct rdmig__hs *dst, struct fz_random *rnd)
 {
 	struct rdmig__xp_conn_info ci = {
 		.local_gid = "source gid 16 b",
@@ -393,7 +402,7 @@ void rdmig_fuzz_hs_setup(const uint8_t cfg[4], struct rdmig__hs *src, struct rdm
 
 	memset(src, 0, sizeof(*src));
 	memset(dst, 0, sizeof(*dst));
-	fz_random_reset(rnd, cfg[0] & FZ_HS_SAME_NONCES);
+	fz_random_reset(rnd, seed, cfg[0] & FZ_HS_SAME_NONCES);
 	src->psk = cfg[0] & FZ_HS_SRC_PSK ? fz_psk : NULL;
 	src->psk_len = cfg[0] & FZ_HS_SRC_PSK ? sizeof(fz_psk) : 0;
 	src->ver_min = offers[cfg[1] % 16][0];
@@ -430,7 +439,7 @@ int rdmig_fuzz_handshake(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < sizeof(cfg); i++)
 		cfg[i] = fz_u8(&in);
 	memset(&r, 0, sizeof(r));
-	rdmig_fuzz_hs_setup(cfg, &r.src, &r.dst, &rnd);
+	rdmig_fuzz_hs_setup(cfg, fz_hash(data, size), &r.src, &r.dst, &rnd);
 
 	while (in.left) {
 		static uint8_t msg[RDMIG__MSG_MAX];

@@ -237,7 +237,7 @@ static void codec_seeds(fz_emit_fn emit, void *arg, struct sample *s, unsigned n
 	emit(arg, "sealed", "forged", o.b, o.n);
 }
 
-/* Runs the handshake as fuzz_handshake sets it up: the messages each end really sends. */
+/* Runs a handshake as fuzz_handshake sets it up: the messages each end really sends. */
 static void real_handshake(const uint8_t cfg[4], uint8_t *hello, size_t *hello_len, uint8_t *chall,
 			   size_t *chall_len, uint8_t *auth, size_t *auth_len)
 {
@@ -248,7 +248,7 @@ static void real_handshake(const uint8_t cfg[4], uint8_t *hello, size_t *hello_l
 	bool fatal;
 	int n;
 
-	rdmig_fuzz_hs_setup(cfg, &src, &dst, &rnd);
+	rdmig_fuzz_hs_setup(cfg, 1, &src, &dst, &rnd);
 	n = rdmig__hs_src_hello(&src, hello, RDMIG__MSG_MAX, err, sizeof(err));
 	FZ_CHECK(n > 0, "seed HELLO: %s", err);
 	*hello_len = (size_t)n;
@@ -316,7 +316,11 @@ static void handshake_seeds(fz_emit_fn emit, void *arg, struct sample *s, unsign
 		emit(arg, "handshake", flows[i].name, o.b, o.n);
 	}
 
-	/* The real messages as the records' own bytes, for the fuzzer to mutate. */
+	/*
+	 * The real messages of another run as the records' own bytes, for the
+	 * fuzzer to mutate: their proofs are for other nonces, so a forger
+	 * rewrites them, or the ends refuse them.
+	 */
 	for (unsigned k = 0; k < 2; k++) {
 		const uint8_t *cfg = k ? none : psk;
 
@@ -325,9 +329,11 @@ static void handshake_seeds(fz_emit_fn emit, void *arg, struct sample *s, unsign
 		put(&o, cfg, 4);
 		record(&o, FZ_HS_SRC_HELLO, NULL, 0);
 		record(&o, FZ_HS_OP(FZ_HS_DST_HELLO, FZ_HS_HOW_REPLACE), hello, hello_len);
-		record(&o, FZ_HS_OP(FZ_HS_SRC_CHALLENGE, FZ_HS_HOW_REPLACE), chall, chall_len);
+		record(&o, FZ_HS_OP(FZ_HS_SRC_CHALLENGE, FZ_HS_HOW_REPLACE) | FZ_HS_FIX_PROOF,
+		       chall, chall_len);
 		record(&o, FZ_HS_SRC_AUTH, NULL, 0);
-		record(&o, FZ_HS_OP(FZ_HS_DST_AUTH, FZ_HS_HOW_REPLACE), auth, auth_len);
+		record(&o, FZ_HS_OP(FZ_HS_DST_AUTH, FZ_HS_HOW_REPLACE) | FZ_HS_FIX_PROOF, auth,
+		       auth_len);
 		emit(arg, "handshake", k ? "replace-none" : "replace-psk", o.b, o.n);
 	}
 
