@@ -477,11 +477,19 @@ int rdmig_fuzz_handshake(const uint8_t *data, size_t size)
 	}
 
 	if (r.src.step == RDMIG__HS_DONE && r.dst.step == RDMIG__HS_DONE && !r.chall_forged &&
-	    !r.auth_forged)
+	    !r.auth_forged) {
+		uint8_t a[RDMIG__TAG_LEN], b[RDMIG__TAG_LEN];
+
 		FZ_CHECK(fz_same(&r.src.keys, &r.dst.keys, sizeof(r.src.keys)) &&
 				 r.src.version == r.dst.version &&
 				 r.src.caps_agreed == r.dst.caps_agreed,
 			 "both ends done, unforged, and they disagree");
+		/* A data QP's CONNECT tag: the destination must compute the source's. */
+		FZ_CHECK(!rdmig__hs_data_tag(&r.src.keys, 3, 0x1234, 0x456, a) &&
+				 !rdmig__hs_data_tag(&r.dst.keys, 3, 0x1234, 0x456, b) &&
+				 fz_same(a, b, sizeof(a)),
+			 "the data QP tags differ");
+	}
 	rdmig__hs_wipe(&r.src);
 	rdmig__hs_wipe(&r.dst);
 	FZ_CHECK(fz_zero(&r.src, sizeof(r.src)) && fz_zero(&r.dst, sizeof(r.dst)),

@@ -158,7 +158,7 @@ static int encode(const struct rdmig__msg *m, size_t trailer, uint8_t *buf)
 
 static void codec_seeds(fz_emit_fn emit, void *arg, struct sample *s, unsigned ns)
 {
-	static uint8_t buf[RDMIG__MSG_MAX];
+	static uint8_t buf[RDMIG__MSG_MAX + 1];
 	static struct out o;
 	struct rdmig__seal seal;
 	char name[64];
@@ -194,6 +194,12 @@ static void codec_seeds(fz_emit_fn emit, void *arg, struct sample *s, unsigned n
 		fz_le(buf + 8, (uint64_t)n + 16, 4);
 		emit(arg, "decode", "hello-v5-longer", buf, (size_t)n + 16);
 	}
+
+	/* Longer than any message may be. */
+	memset(buf, 0, sizeof(buf));
+	n = encode(&s[0].m, 0, buf);
+	fz_le(buf + 8, sizeof(buf), 4);
+	emit(arg, "decode", "oversized", buf, sizeof(buf));
 
 	/* fuzz_sealed: each message as its own record, for the target to seal... */
 	for (unsigned i = 0; i < ns; i++) {
@@ -383,6 +389,19 @@ static void handshake_seeds(fz_emit_fn emit, void *arg, struct sample *s, unsign
 	fz_le(patch, 64, 2);
 	record(&o, FZ_HS_OP(FZ_HS_SRC_CHALLENGE, FZ_HS_HOW_RESIZE) | FZ_HS_FIX_LEN, patch, 2);
 	emit(arg, "handshake", "short", o.b, o.n);
+
+	/* Valid messages of the wrong type where a HELLO, a CHALLENGE, an AUTH belong. */
+	for (unsigned i = 0; i < ns; i++) {
+		if (s[i].m.type != RDMIG__MSG_PASS_ACK)
+			continue;
+		n = encode(&s[i].m, 0, buf);
+		o.n = 0;
+		put(&o, psk, 4);
+		record(&o, FZ_HS_SRC_HELLO, NULL, 0);
+		record(&o, FZ_HS_OP(FZ_HS_DST_HELLO, FZ_HS_HOW_REPLACE), buf, (size_t)n);
+		record(&o, FZ_HS_OP(FZ_HS_SRC_CHALLENGE, FZ_HS_HOW_REPLACE), buf, (size_t)n);
+		emit(arg, "handshake", "wrong-type", o.b, o.n);
+	}
 
 	/* The source offers other versions. */
 	for (uint8_t v = 4; v < 16; v += 3) {
