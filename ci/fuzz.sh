@@ -5,13 +5,15 @@
 # for a fixed number of executions, failing on any crash, sanitizer report,
 # leak, timeout or failed harness check. ci/test.sh runs the short form.
 #
-# Usage: ci/fuzz.sh [--long] [--runs N] [--coverage] [TARGET...]
+# Usage: ci/fuzz.sh [--long] [--runs N] [--time S] [--coverage] [TARGET...]
 #   (none)      a fixed run from the seeds alone, libFuzzer seed 1 (the same
 #               run every time): 200000 executions of decode and encode,
 #               50000 of sealed and handshake; about a minute on 2 CPUs
 #   --long      10^7 executions per target, continuing the corpus kept in
 #               BUILD/fuzz-corpus/TARGET, then the coverage report
 #   --runs N    N executions per target instead
+#   --time S    stop each target after S seconds if its runs are not done
+#               (--long --time 300: five minutes each, corpus kept)
 #   --coverage  the source coverage of the library code by each target's
 #               corpus (a second, coverage-instrumented build, llvm-cov)
 #   TARGET      decode encode sealed handshake (default: all four)
@@ -28,6 +30,7 @@ all_targets=(decode encode sealed handshake)
 runs=
 long=0
 coverage=0
+max_time=0
 targets=()
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--long) long=1 coverage=1 runs=10000000 ;;
 	--runs) runs=${2:?--runs needs a number}; shift ;;
+	--time) max_time=${2:?--time needs seconds}; shift ;;
 	--coverage) coverage=1 ;;
 	-h | --help) usage; exit 0 ;;
 	decode | encode | sealed | handshake) targets+=("$1") ;;
@@ -72,7 +76,7 @@ for t in "${targets[@]}"; do
 	corpus=$build/fuzz-corpus/$t
 	log=$build/fuzz-logs/$t.log
 	opts=(-runs= -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
-		-artifact_prefix="$build/fuzz-artifacts/$t-")
+		-max_total_time="$max_time" -artifact_prefix="$build/fuzz-artifacts/$t-")
 	if [ "$long" -eq 0 ]; then
 		# The short run starts from the seeds alone, the same way each time.
 		rm -rf "$corpus"
@@ -102,6 +106,12 @@ for t in "${targets[@]}"; do
 	echo "fuzz_$t: ${execs:-?} executions in ${secs}s, ${rate:-?} exec/s, cov: ${cov:-?} ft: ${ft:-?}, corpus ${corp:-?}"
 done
 
+# llvm-cov and llvm-profdata: Debian's llvm (unversioned) or llvm-14.
+llvm_tool() { command -v "$1" || command -v "$1-14"; }
+if [ "$coverage" -eq 1 ] && { ! llvm_tool llvm-cov >/dev/null || ! llvm_tool llvm-profdata >/dev/null; }; then
+	echo "fuzz: no llvm-cov or llvm-profdata for the coverage report (apt-get install llvm)" >&2
+	failed+=(coverage-tools)
+fi
 if [ "$coverage" -eq 1 ] && [ ${#failed[@]} -eq 0 ]; then
 	cbuild=$build-cov
 	echo "=== fuzz: source coverage ($cbuild: the same targets, clang -fprofile-instr-generate)"
@@ -116,12 +126,18 @@ if [ "$coverage" -eq 1 ] && [ ${#failed[@]} -eq 0 ]; then
 				failed+=("coverage-$t")
 			bins+=(-object "$cbuild/fuzz/fuzz_$t")
 		done
-		llvm-profdata merge -sparse "$cbuild"/profiles/*.profraw -o "$cbuild/profiles/all.profdata" &&
-			llvm-cov report "${bins[@]:1}" -instr-profile="$cbuild/profiles/all.profdata" \
-				"$root/common/proto.c" "$root/common/seal.c" "$root/ctrl/handshake.c" \
-				"$root/common/conn.c" ||
+		# The library files the chosen targets drive.
+		files=("$root/common/proto.c")
+		[[ " ${targets[*]} " =~ " sealed " || " ${targets[*]} " =~ " handshake " ]] &&
+			files+=("$root/common/seal.c")
+		[[ " ${targets[*]} " =~ " sealed " ]] && files+=("$root/common/conn.c")
+		[[ " ${targets[*]} " =~ " handshake " ]] && files+=("$root/ctrl/handshake.c")
+		"$(llvm_tool llvm-profdata)" merge -sparse "$cbuild"/profiles/*.profraw -o "$cbuild/profiles/all.profdata" &&
+			"$(llvm_tool llvm-cov)" report "${bins[@]:1}" -instr-profile="$cbuild/profiles/all.profdata" \
+				"${files[@]}" ||
 			failed+=(coverage)
-		echo "(conn.c: only rdmig__ep_open is fuzzed; the rest drives a transport)"
+		[[ " ${targets[*]} " =~ " sealed " ]] &&
+			echo "(conn.c: only rdmig__ep_open is fuzzed; the rest drives a transport)"
 		echo "per line: llvm-cov show ${bins[*]:1} -instr-profile=$cbuild/profiles/all.profdata FILE"
 	else
 		failed+=(coverage-build)
