@@ -2,10 +2,11 @@
 # The project's test command (README.md; .ci/run calls it): installs what it
 # needs, builds (warnings are errors when CI=true or RDMIG_WERROR=ON), checks
 # formatting, runs the unit tests and the loopback-transport tests (the
-# fault injection with 100 seeds among them) on the host, the device tests
-# and a demo migration over soft-RoCE (on the host if it can, else in a VM),
-# and builds a program against an installed copy. Benchmarks, the estimate
-# report among them, are ci/bench.sh's. Fails if any step fails or if the device
+# fault injection with 100 seeds among them) on the host, the fuzz targets
+# for a short fixed run (ci/fuzz.sh), the device tests and a demo migration
+# over soft-RoCE (on the host if it can, else in a VM), and builds a program
+# against an installed copy. Benchmarks, the estimate report among them,
+# are ci/bench.sh's. Fails if any step fails or if the device
 # tests did not actually run.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,6 +44,9 @@ fi
 step "unit tests and loopback-transport tests (host, no device)"
 rm -f "$build"/unit-junit.xml "$build"/device-junit.xml
 (cd "$build" && ctest -L 'unit|loopback' --output-on-failure --test-output-size-passed 1000000 --output-junit unit-junit.xml) || failed+=(unit)
+
+step "fuzzing: each libFuzzer target for a fixed number of executions (ci/fuzz.sh)"
+ci/fuzz.sh || failed+=(fuzz)
 
 step "device tests and demo over soft-RoCE ($(ci/rxe-run.sh --mode) mode)"
 ci/rxe-run.sh ci/device-suite.sh "$build" || failed+=(device)
