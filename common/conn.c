@@ -197,13 +197,18 @@ static int post_buf(struct rdmig__ep *ep, uint32_t i, size_t len, const char *wh
 
 int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m)
 {
-	int i = free_send_buf(ep), len;
+	int i = free_send_buf(ep), len, ret;
 
 	if (i < 0)
 		return i;
 	if ((len = rdmig__ep_encode(ep, m, send_buf(ep, (uint32_t)i))) < 0)
 		return len;
-	return post_buf(ep, (uint32_t)i, (size_t)len, rdmig__msg_type_name(m->type));
+	ret = post_buf(ep, (uint32_t)i, (size_t)len, rdmig__msg_type_name(m->type));
+	/* Not sent: its sequence number is free again, so an ERROR sent after
+	 * this failure is not refused as "a message is missing". */
+	if (ret && rdmig__seal_on(&ep->seal))
+		ep->seal.tx_seq--;
+	return ret;
 }
 
 int rdmig__ep_send_raw(struct rdmig__ep *ep, const void *bytes, size_t len)

@@ -184,6 +184,10 @@ int rdmig__disc_register(struct rdmig__disc *d, const struct rdmig__xp_ops *xp,
 			memset(r->unsettled, 0, words * 8);
 		}
 		for (uint64_t s = 0; s < r->nsegs; s++) {
+			/* A TiB takes minutes to pin: a cancel must not wait for it. */
+			if (d->cancel && atomic_load(d->cancel))
+				return rdmig__err(-ECANCELED, "cancelled while registering guest "
+							      "memory");
 			if ((ret = seg_reg(d, xp, pd, r, s, &r->mrs[s])))
 				return reg_err(
 					ret, i, r->gpa, s * d->seg_pages * d->page_size,

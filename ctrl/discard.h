@@ -68,10 +68,11 @@ struct rdmig__disc {
 	pthread_mutex_t lock;
 	unsigned nregions; /* under the lock */
 	uint32_t page_size;
-	uint64_t seg_bytes; /* tests may shrink it (hooks.h) */
-	uint64_t seg_pages; /* set at registration */
-	atomic_bool ended;  /* the session failed or completed: discards refused */
-	int pagemap_fd;	    /* -1: not open (or unavailable) */
+	uint64_t seg_bytes;	   /* tests may shrink it (hooks.h) */
+	uint64_t seg_pages;	   /* set at registration */
+	atomic_bool ended;	   /* the session failed or completed: discards refused */
+	const atomic_bool *cancel; /* rdmig_src_cancel(): registration stops between segments */
+	int pagemap_fd;		   /* -1: not open (or unavailable) */
 	/* Counted since create, for tests and measurements. */
 	uint64_t refreshes, refresh_bytes, refresh_ns;
 	struct rdmig__disc_region r[RDMIG__MAX_REGIONS];

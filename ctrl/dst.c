@@ -101,9 +101,11 @@ struct rdmig_dst {
 	struct rdmig__xp_id *listen_id;
 	struct dst_session s;
 	struct dst_pending pending[DST_MAX_PENDING];
-	uint64_t rejected;     /* attempts refused in this run */
-	char last_reject[256]; /* and why the last one was */
-	struct rdmig__msg msg; /* scratch */
+	uint64_t rejected;	       /* attempts refused in this run */
+	uint64_t log_window_ns;	       /* the second the refusals below were logged in */
+	unsigned log_lines, log_quiet; /* lines logged in it, and left out */
+	char last_reject[256];	       /* and why the last one was */
+	struct rdmig__msg msg;	       /* scratch */
 
 	/* rdmig_dst_cancel(): set from any thread or a signal handler. */
 	atomic_bool cancelled;
@@ -271,24 +273,44 @@ static void dst_reject_note(struct rdmig_dst *dst, const char *fmt, ...)
 {
 	va_list ap;
 
+	uint64_t now = rdmig__now_ns();
+
 	dst->rejected++;
 	va_start(ap, fmt);
 	vsnprintf(dst->last_reject, sizeof(dst->last_reject), fmt, ap);
 	va_end(ap);
-	rdmig__log(RDMIG__LOG_WARN, "refused a connection: %s", dst->last_reject);
+	/* A flood of strangers must not flood the log: 10 lines a second at
+	 * most, the rest counted (rdmig_dst_stats.rejected). */
+	if (now - dst->log_window_ns > 1000000000ull) {
+		if (dst->log_quiet)
+			rdmig__log(RDMIG__LOG_WARN,
+				   "%u more connections refused in the last second",
+				   dst->log_quiet);
+		dst->log_window_ns = now;
+		dst->log_lines = dst->log_quiet = 0;
+	}
+	if (dst->log_lines++ < 10)
+		rdmig__log(RDMIG__LOG_WARN, "refused a connection: %s", dst->last_reject);
+	else
+		dst->log_quiet++;
 }
 
 /*
- * Gives up on a pending connection: tells the peer `text` (plain: it has
- * proven nothing) and closes once that is sent, or in 100 ms at most, so
- * a peer that never acknowledges holds nothing for long.
+ * Gives up on a pending connection: logs `text`, tells the peer (plain: it
+ * has proven nothing) no more than that the versions or auth modes differ
+ * or that authentication failed, and closes once that is sent, or in 100
+ * ms at most, so a peer that never acknowledges holds nothing for long.
  */
 static void dst_pending_refuse(struct rdmig_dst *dst, struct dst_pending *p, int err,
-			       const char *text)
+			       const char *why)
 {
 	struct rdmig__msg *m = &dst->msg;
+	const char *text = why;
 
-	dst_reject_note(dst, "%s", text);
+	dst_reject_note(dst, "%s", why);
+	if (!p->hs.proven && strncmp(why, "no common protocol version", 26) &&
+	    strncmp(why, "authentication mismatch", 23))
+		text = "authentication failed";
 	memset(m, 0, sizeof(*m));
 	m->type = RDMIG__MSG_ERROR;
 	m->error.code = -err > 0 && -err < 4096 ? -err : EPROTO;
@@ -692,6 +714,9 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		struct dst_region *r = &dst->regions[i];
 
+		if (atomic_load(&dst->cancelled)) /* registering a TiB takes minutes */
+			return dst_refuse(dst, -ECANCELED,
+					  "the destination cancelled the migration");
 		ret = dst->xp->mr_reg(s->pd, r->hva, r->len,
 				      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &r->mr);
 		if (ret)
@@ -974,6 +999,19 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 	return dst_on_ctrl_msg(dst, &m);
 }
 
+static int dst_pending_wc(struct rdmig_dst *dst, struct dst_pending *p, const struct ibv_wc *wc);
+
+/* Lets the ERROR dst_pending_refuse() posted leave (100 ms at most). */
+static void dst_pending_flush(struct rdmig_dst *dst, struct dst_pending *p)
+{
+	while (p->used && p->closing && rdmig__ms_left(p->deadline) > 0) {
+		struct ibv_wc w;
+
+		if (rdmig__cq_wait(p->ep.cq, &w, 1, 10) == 1 && dst_pending_wc(dst, p, &w) < 0)
+			break;
+	}
+}
+
 /*
  * A completion on a pending connection: its HELLO (answered with the
  * CHALLENGE), then its AUTH (the session begins), or anything that ends
@@ -1014,13 +1052,7 @@ static int dst_pending_wc(struct rdmig_dst *dst, struct dst_pending *p, const st
 				return 0;
 			/* Without a key every peer is the source: its mismatch ends the
 			 * run, once the source had 100 ms to read why. */
-			while (p->used && p->closing && rdmig__ms_left(p->deadline) > 0) {
-				struct ibv_wc w;
-
-				if (rdmig__cq_wait(p->ep.cq, &w, 1, 10) == 1 &&
-				    dst_pending_wc(dst, p, &w) < 0)
-					break;
-			}
+			dst_pending_flush(dst, p);
 			return rdmig__err(ret, "%s", why);
 		}
 		if (rdmig__ep_post_recv(&p->ep, i) ||
@@ -1032,7 +1064,11 @@ static int dst_pending_wc(struct rdmig_dst *dst, struct dst_pending *p, const st
 	}
 	if ((ret = rdmig__hs_dst_auth(&p->hs, buf, wc->byte_len, m, why, sizeof(why)))) {
 		dst_pending_refuse(dst, p, ret, why);
-		return 0;
+		if (!p->hs.proven)
+			return 0;
+		/* A peer that proved the key is the source: its bad AUTH ends the run. */
+		dst_pending_flush(dst, p);
+		return rdmig__err(ret, "the source proved the key, then: %s", why);
 	}
 	if ((ret = rdmig__ep_post_recv(&p->ep, i))) {
 		dst_pending_free(dst, p);
@@ -1062,9 +1098,13 @@ static int dst_drain_cq(struct rdmig_dst *dst, struct rdmig__xp_cq *cq, struct d
 {
 	struct dst_session *s = &dst->s;
 	struct ibv_wc wc[16];
-	int n, ret, done = 0;
+	int n = 0, ret, done = 0;
 
-	while ((n = rdmig__xp_poll(cq, RDMIG__ARRAY_SIZE(wc), wc)) > 0) {
+	/* A few batches, then back to the loop: under a pass's steady stream
+	 * the data CQ never empties, and a cancel, a deadline or a connection
+	 * event must not wait for it to. */
+	for (unsigned batch = 0;
+	     batch < 4 && (n = rdmig__xp_poll(cq, RDMIG__ARRAY_SIZE(wc), wc)) > 0; batch++) {
 		done += n;
 		for (int i = 0; i < n; i++) {
 			if (p && p->used)
@@ -1099,7 +1139,7 @@ static void dst_pending_expire(struct rdmig_dst *dst)
 			dst_pending_free(dst, p);
 			continue;
 		}
-		snprintf(why, sizeof(why), "authentication failed: no proof within %u ms",
+		snprintf(why, sizeof(why), "no proof of the key within %u ms",
 			 dst->cfg.auth_timeout_ms);
 		dst_pending_refuse(dst, p, -ETIMEDOUT, why);
 	}
@@ -1113,7 +1153,9 @@ static int dst_serve(struct rdmig_dst *dst)
 
 	dst_arm(dst, dst->cfg.accept_timeout_ms);
 	while (s->state != DST_DONE) {
-		if (atomic_load(&dst->cancelled)) {
+		/* Once COMPLETE_ACK is posted the source may be done and the guest
+		 * on its way here: a cancel then would lose it. Finish instead. */
+		if (atomic_load(&dst->cancelled) && s->state < DST_COMPLETING) {
 			/* No remote write from here on; then the source learns why. */
 			dst_withdraw_memory(dst);
 			dst_send_error_within(dst, -ECANCELED,

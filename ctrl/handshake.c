@@ -120,7 +120,8 @@ int rdmig__hs_src_challenge(struct rdmig__hs *hs, const uint8_t *in, size_t len,
 	if ((ret = rdmig__msg_decode(in, len, &m, why, sizeof(why))))
 		return hs_fail(hs, err, errlen, ret, "bad answer to HELLO: %s", why);
 	if (m.type == RDMIG__MSG_ERROR)
-		return hs_fail(hs, err, errlen, -ECONNREFUSED, "%s", m.error.text);
+		return hs_fail(hs, err, errlen, -ECONNREFUSED, "%s",
+			       m.error.text[0] ? m.error.text : "refused, no reason given");
 	if (m.type != RDMIG__MSG_CHALLENGE)
 		return hs_fail(hs, err, errlen, -EPROTO, "expected CHALLENGE, got %s",
 			       rdmig__msg_type_name(m.type));
@@ -253,6 +254,7 @@ int rdmig__hs_dst_auth(struct rdmig__hs *hs, const uint8_t *in, size_t len, stru
 	if (len < RDMIG__HDR_LEN + RDMIG__KEY_LEN || src_proof(hs, in, len, want) ||
 	    !rdmig__mac_equal(want, in + len - RDMIG__KEY_LEN, sizeof(want)))
 		return hs_fail(hs, err, errlen, -EACCES, "authentication failed");
+	hs->proven = true;
 	if ((ret = rdmig__msg_decode(in, len, m, why, sizeof(why))))
 		return hs_fail(hs, err, errlen, ret, "bad AUTH: %s", why);
 	if (m->type != RDMIG__MSG_AUTH)

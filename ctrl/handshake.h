@@ -46,6 +46,8 @@ struct rdmig__hs {
 	uint32_t caps;		   /* RDMIG__CAP_* this side offers */
 	uint8_t binding[RDMIG__HS_BINDING];
 
+	bool proven; /* destination: the source's proof checked out */
+
 	/* What the handshake settled. */
 	uint16_t version;
 	uint32_t peer_caps, caps_agreed;
@@ -94,7 +96,8 @@ int rdmig__hs_dst_hello(struct rdmig__hs *hs, const uint8_t *in, size_t len, uin
 /*
  * Destination: the source's AUTH. 0 with the proposal in *m when its proof
  * checks out (the handshake is done), else -EACCES "authentication
- * failed" or -EBADMSG.
+ * failed", -EBADMSG (a proven AUTH that does not decode) or -EPROTO (called
+ * out of turn, or a proven message that is not an AUTH).
  */
 int rdmig__hs_dst_auth(struct rdmig__hs *hs, const uint8_t *in, size_t len, struct rdmig__msg *m,
 		       char *err, size_t errlen);

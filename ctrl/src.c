@@ -152,6 +152,7 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 		return ret;
 	}
 	rdmig__disc_init(&src->disc, src->cfg.page_size);
+	src->disc.cancel = &src->cancelled;
 	*srcp = src;
 	return 0;
 }
@@ -247,6 +248,18 @@ static void src_send_abort(struct rdmig_src *src)
 	m->error.code = ECANCELED;
 	m->error.len = sizeof(text) - 1;
 	memcpy(m->error.text, text, sizeof(text) - 1);
+	/* All four send buffers busy (cancelled inside a send): reap first. */
+	while (src->ctrl.send_busy == (1u << src->ctrl.attr.nsend) - 1 &&
+	       rdmig__ms_left(deadline) > 0) {
+		int n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, 10);
+
+		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
+			return;
+		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND)
+			rdmig__ep_send_done(&src->ctrl, rdmig__wr_val_of(wc.wr_id));
+		else if (n == 1 && rdmig__ep_post_recv(&src->ctrl, rdmig__wr_val_of(wc.wr_id)))
+			return;
+	}
 	before = src->ctrl.send_busy;
 	if (rdmig__ep_send(&src->ctrl, m))
 		return;
@@ -319,6 +332,7 @@ static void src_teardown(struct rdmig_src *src)
 	src->stashed = false;
 	src->hs_plain_ok = false;
 	rdmig__hs_wipe(&src->hs);
+	OPENSSL_cleanse(&src->key, sizeof(src->key));
 }
 
 /* Looks at connection events without blocking: any of them now means trouble. */
@@ -740,6 +754,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	src->dp.hook = src->hook;
 	src->dp.hook_arg = src->hook_arg;
 	src->state = SRC_CONNECTED;
+	/* The proof and MAC keys did their work (the seals keep their own
+	 * contexts; the data QPs are tagged): no copy stays in the handle. */
+	rdmig__keys_wipe(&src->hs.keys);
 	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs over %s, protocol %u, %s",
 		   host, port, src->nqps, src->xp->name, src->hs.version,
 		   src->cfg.auth == RDMIG_AUTH_PSK ? "authenticated" : "NOT authenticated");
@@ -1004,7 +1021,12 @@ static int src_peer_said(struct rdmig_src *src, int err)
 	if (src->stashed || !src->ctrl.cq)
 		return err;
 	snprintf(was, sizeof(was), "%s", rdmig_last_error());
-	while ((n = rdmig__xp_poll(src->ctrl.cq, 1, &wc)) == 1) {
+	/* Its ERROR may trail what broke our data QP (it revokes access before
+	 * it writes): give it 200 ms. */
+	for (uint64_t deadline = rdmig__now_ns() + 200ull * 1000000;
+	     (n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, rdmig__ms_left(deadline))) >= 0;) {
+		if (n == 0)
+			break;
 		ret = src_ctrl_wc(src, &wc, &src->stash);
 		if (ret < 0 && src->peer_error)
 			return ret;

@@ -38,6 +38,8 @@
  *     listen, run
  *   rdmig_src_cancel /            any thread, also a  every call on the handle except
  *     rdmig_dst_cancel            signal handler      destroy (and itself)
+ *   rdmig_src_discard             any thread          every call on the handle except
+ *                                                     destroy (and itself)
  *   rdmig_src_destroy /           the owner           nothing: no call may be running
  *     rdmig_dst_destroy                               or start on the handle
  *
@@ -150,13 +152,17 @@ struct rdmig_opts {
 };
 
 /*
- * Authentication. Both ends hold the same pre-shared key. On connect each
- * sends a fresh 32-byte nonce, and each proves it holds the key with an
- * HMAC-SHA256, under a key of its own role derived by HKDF, over the whole
- * handshake: both nonces, both version ranges and capability sets, the
- * auth modes, the region layout the source proposes, and the connection's
- * addresses and QP numbers. The destination proves first; the source's
- * proof covers the destination's. Until the source's proof checks out the
+ * Authentication. Both ends hold the same pre-shared key: random bytes
+ * (head -c 32 /dev/urandom), never a passphrase, since any host that
+ * connects gets a proof it can test guesses of the key against offline.
+ * On connect each sends a fresh 32-byte nonce, and each proves it holds
+ * the key with an HMAC-SHA256, under a key of its own role derived by
+ * HKDF, over the handshake so far: the destination over both nonces, the
+ * source's version range and capabilities, its own choice of version and
+ * capabilities, both auth modes and the connection's addresses and QP
+ * numbers; the source over all of that, the destination's proof, and its
+ * own proposal (page size, QPs, the region layout). Until the source's
+ * proof checks out the
  * destination registers no memory, sends no rkey and no layout, accepts no
  * data QP, and tells the peer nothing but "authentication failed" (or that
  * the auth modes or versions do not match). Afterwards every message on
@@ -310,7 +316,9 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
  * and the region layout, and starts the workers.
  * Guest memory is registered (pinned) first, before anything is sent.
  * Blocks, for at most about timeout_ms per step (plus a second per GiB of
- * guest for the destination to register it). Returns 0, or -EISCONN
+ * guest for the destination to register it; not counted: resolving a host
+ * name, and registering the guest here, which a cancel interrupts between
+ * segments of 1 GiB). Returns 0, or -EISCONN
  * (connected already), -EPIPE (the session has ended), -EINVAL (no regions,
  * or RDMIG_CHUNK_PAGES makes WRITEs larger than the device allows),
  * -ECONNREFUSED / -ETIMEDOUT / -EHOSTUNREACH (no destination), -EACCES (no
@@ -529,8 +537,10 @@ int rdmig_src_complete(struct rdmig_src *src);
  * a timeout), the connections are closed and guest memory is
  * deregistered before the call returns. A handle cancelled while idle
  * fails its next call with -ECANCELED, without touching the network
- * until then. Every later call but destroy returns -ECANCELED; the guest
- * keeps running here, untouched. Returns 0, or -EINVAL for NULL (then,
+ * until then. Every later call that would use the session (add_region,
+ * connect, pass, estimate, complete) returns -ECANCELED; stats still
+ * report, and discard returns -EPIPE once the session is torn down. The
+ * guest keeps running here, untouched. Returns 0, or -EINVAL for NULL (then,
  * and only then, it sets rdmig_last_error(); it never clears it).
  */
 int rdmig_src_cancel(struct rdmig_src *src);
@@ -548,7 +558,7 @@ struct rdmig_dst_stats {
 	size_t size;	      /* set by the caller: sizeof(struct rdmig_dst_stats) */
 	uint64_t passes;      /* passes the source ran */
 	uint64_t wire_bytes;  /* bytes the source reported written */
-	uint64_t duration_ns; /* from accepting the source to the end */
+	uint64_t duration_ns; /* of the run: waiting for a source included */
 	/*
 	 * Connection attempts refused while this run waited for or served
 	 * its source: strangers that failed or timed out authentication,

@@ -655,11 +655,14 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* ---------------------------------------------------------------------------
  * A rogue that holds the key sends a proposal the destination must refuse.
- * It proved the key, so it may hear why; the destination keeps listening
- * (the failure is this attempt's), never registered guest memory, and the
- * real source then completes.
+ * It proved the key, so it is the source, a broken one: it hears why, and
+ * the destination's run fails with that reason, never having registered
+ * guest memory. An AUTH too big for any buffer proves nothing (it never
+ * arrives): that attempt is a stranger's, and the real source then
+ * completes.
  */
-static void bad_auth(void (*patch)(uint8_t *buf, size_t *len), const char *want, bool answered)
+static void bad_auth(void (*patch)(uint8_t *buf, size_t *len), const char *want, int want_ret,
+		     bool answered)
 {
 	static uint8_t buf[BUFSZ];
 	struct dst_run d;
@@ -678,6 +681,9 @@ static void bad_auth(void (*patch)(uint8_t *buf, size_t *len), const char *want,
 		assert_int_equal(rep_send_raw(&r.ctrl, buf, len), IBV_WC_SUCCESS);
 		rogue_expect(&r, RDMIG__MSG_ERROR, false);
 		expect_error_text(want);
+		rogue_close(&r);
+		dst_finish(&d, want_ret, want);
+		return;
 	} else {
 		/* Too big for any receive buffer: the transport refuses it and
 		 * the connection breaks before an ERROR could go back. */
@@ -732,31 +738,31 @@ static void wrong_size(uint8_t *buf, size_t *len)
 static void auth_truncated_refused_nothing_registered(void **state)
 {
 	(void)state;
-	bad_auth(cut_short, "arrived", true);
+	bad_auth(cut_short, "arrived", -EBADMSG, true);
 }
 
 static void auth_unknown_version_refused(void **state)
 {
 	(void)state;
-	bad_auth(bad_version, "unsupported protocol version 7", true);
+	bad_auth(bad_version, "unsupported protocol version 7", -EPROTO, true);
 }
 
 static void auth_overlapping_regions_refused(void **state)
 {
 	(void)state;
-	bad_auth(overlapping, "overlap", true);
+	bad_auth(overlapping, "overlap", -EBADMSG, true);
 }
 
 static void auth_length_lie_refused(void **state)
 {
 	(void)state;
-	bad_auth(claims_more, "header says", true);
+	bad_auth(claims_more, "header says", -EBADMSG, true);
 }
 
 static void auth_oversized_refused(void **state)
 {
 	(void)state;
-	bad_auth(too_big, "", false);
+	bad_auth(too_big, "", 0, false);
 }
 
 /*
@@ -1193,7 +1199,7 @@ static void silent_strangers_dropped_after_auth_timeout(void **state)
 	/* The ERROR may lose the race with the disconnect; either way it is gone. */
 	assert_true(type == 0 || type == RDMIG__MSG_ERROR);
 	if (type)
-		expect_error_text("authentication failed: no proof within 300 ms");
+		expect_error_text("authentication failed"); /* and no more: not its timeout */
 	assert_true(took >= TMO - 50 && took < TMO + 3000);
 	type = stranger_reply(&d, &halfway, 5000);
 	assert_true(type == 0 || type == RDMIG__MSG_ERROR);
