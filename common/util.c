@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -81,4 +83,32 @@ void rdmig__log_at(enum rdmig__log_level lvl, const char *func, int line, const 
 	va_end(ap);
 	fprintf(stderr, "rdmig %s %s:%d: %s\n", tags[lvl], func, line, buf);
 	errno = saved;
+}
+
+int rdmig__cancel_init(struct rdmig__cancel *c)
+{
+	atomic_init(&c->raised, false);
+	c->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->fd < 0)
+		return rdmig__err(-errno, "eventfd: %s", strerror(errno));
+	return 0;
+}
+
+void rdmig__cancel_fini(struct rdmig__cancel *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+void rdmig__cancel_raise(struct rdmig__cancel *c)
+{
+	uint64_t one = 1;
+
+	/* An atomic store and a write(2), nothing else: callable from a
+	 * signal handler. */
+	atomic_store(&c->raised, true);
+	if (write(c->fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so it is readable already */
+	}
 }

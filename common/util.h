@@ -8,6 +8,7 @@
 #define RDMIG_COMMON_UTIL_H
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,24 @@ struct rdmig__config {
 	uint32_t psk_len;
 	uint8_t psk[RDMIG_PSK_MAX]; /* wiped by rdmig__config_wipe() */
 };
+
+/*
+ * A cancel request (rdmig_src_cancel, rdmig_dst_cancel): a flag any thread
+ * or a signal handler may raise, and an eventfd written with it so that a
+ * thread asleep in poll(2) wakes. Raising it is async-signal-safe.
+ */
+struct rdmig__cancel {
+	atomic_bool raised;
+	int fd; /* eventfd, readable once raised */
+};
+
+int rdmig__cancel_init(struct rdmig__cancel *c);
+void rdmig__cancel_fini(struct rdmig__cancel *c);
+void rdmig__cancel_raise(struct rdmig__cancel *c);
+static inline bool rdmig__cancelled(const struct rdmig__cancel *c)
+{
+	return atomic_load(&c->raised);
+}
 
 /* Limits that the wire protocol and the data plane share. */
 #define RDMIG__MAX_WORKERS 64

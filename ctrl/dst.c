@@ -107,9 +107,7 @@ struct rdmig_dst {
 	char last_reject[256];	       /* and why the last one was */
 	struct rdmig__msg msg;	       /* scratch */
 
-	/* rdmig_dst_cancel(): set from any thread or a signal handler. */
-	atomic_bool cancelled;
-	int cancel_fd; /* eventfd, written with it: wakes dst_serve's poll */
+	struct rdmig__cancel cancel; /* rdmig_dst_cancel(): any thread, a signal handler */
 };
 
 #define CTRL_ATTR                                                         \
@@ -143,8 +141,8 @@ int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
 	ret = rdmig__config_resolve(opts, &dst->cfg);
 	if (!ret)
 		ret = rdmig__scanner_init(&dst->scanner, dst->cfg.simd);
-	if (!ret && (dst->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-		ret = rdmig__err(-errno, "eventfd: %s", strerror(errno));
+	if (!ret)
+		ret = rdmig__cancel_init(&dst->cancel);
 	if (ret) {
 		rdmig__config_wipe(&dst->cfg);
 		free(dst);
@@ -156,15 +154,10 @@ int rdmig_dst_create(const struct rdmig_opts *opts, struct rdmig_dst **dstp)
 
 int rdmig_dst_cancel(struct rdmig_dst *dst)
 {
-	uint64_t one = 1;
-
-	/* Async-signal-safe: an atomic store and a write(2). */
+	/* Async-signal-safe: nothing but the raise. */
 	if (!dst)
 		return rdmig__err(-EINVAL, "dst is NULL");
-	atomic_store(&dst->cancelled, true);
-	if (write(dst->cancel_fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is full, so it is readable already */
-	}
+	rdmig__cancel_raise(&dst->cancel);
 	return 0;
 }
 
@@ -714,7 +707,7 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		struct dst_region *r = &dst->regions[i];
 
-		if (atomic_load(&dst->cancelled)) /* registering a TiB takes minutes */
+		if (rdmig__cancelled(&dst->cancel)) /* registering a TiB takes minutes */
 			return dst_refuse(dst, -ECANCELED,
 					  "the destination cancelled the migration");
 		ret = dst->xp->mr_reg(s->pd, r->hva, r->len,
@@ -1155,7 +1148,7 @@ static int dst_serve(struct rdmig_dst *dst)
 	while (s->state != DST_DONE) {
 		/* Once COMPLETE_ACK is posted the source may be done and the guest
 		 * on its way here: a cancel then would lose it. Finish instead. */
-		if (atomic_load(&dst->cancelled) && s->state < DST_COMPLETING) {
+		if (rdmig__cancelled(&dst->cancel) && s->state < DST_COMPLETING) {
 			/* No remote write from here on; then the source learns why. */
 			dst_withdraw_memory(dst);
 			dst_send_error_within(dst, -ECANCELED,
@@ -1213,7 +1206,7 @@ static int dst_serve(struct rdmig_dst *dst)
 				return rdmig__err(-EIO, "arming a CQ failed");
 			pfd[1 + i] = (struct pollfd){ .fd = cqs[i]->fd, .events = POLLIN };
 		}
-		pfd[1 + ncq] = (struct pollfd){ .fd = dst->cancel_fd, .events = POLLIN };
+		pfd[1 + ncq] = (struct pollfd){ .fd = dst->cancel.fd, .events = POLLIN };
 		/* Completions first: a message that arrived before a disconnect
 		 * (an ERROR, the last PASS_END) is worth reading. */
 		for (unsigned i = 0; i < ncq && s->state != DST_DONE; i++) {
@@ -1254,7 +1247,7 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 	if (stats && stats->size < sizeof(size_t))
 		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
 				  stats->size);
-	if (atomic_load(&dst->cancelled))
+	if (rdmig__cancelled(&dst->cancel))
 		return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_dst_cancel)");
 	memset(&dst->s, 0, sizeof(dst->s));
 	dst->rejected = 0;
@@ -1290,6 +1283,6 @@ void rdmig_dst_destroy(struct rdmig_dst *dst)
 	if (dst->ch)
 		dst->xp->chan_destroy(dst->ch);
 	rdmig__config_wipe(&dst->cfg);
-	close(dst->cancel_fd);
+	rdmig__cancel_fini(&dst->cancel);
 	free(dst);
 }

@@ -114,9 +114,7 @@ struct rdmig_src {
 	struct rdmig__msg stash;
 	struct rdmig__msg msg; /* scratch: messages are too big for the stack */
 
-	/* rdmig_src_cancel(): set from any thread or a signal handler. */
-	atomic_bool cancelled;
-	int cancel_fd; /* eventfd, written with it: wakes the connect waits */
+	struct rdmig__cancel cancel; /* rdmig_src_cancel(): any thread, a signal handler */
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -144,38 +142,31 @@ int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
 	src->offer_min = RDMIG__PROTO_MIN;
 	src->offer_max = RDMIG__PROTO_VERSION;
 	src->offer_caps = RDMIG__CAPS;
-	src->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (src->cancel_fd < 0) {
-		ret = rdmig__err(-errno, "eventfd: %s", strerror(errno));
+	if ((ret = rdmig__cancel_init(&src->cancel))) {
 		rdmig__config_wipe(&src->cfg);
 		free(src);
 		return ret;
 	}
 	rdmig__disc_init(&src->disc, src->cfg.page_size);
-	src->disc.cancel = &src->cancelled;
+	src->disc.cancel = &src->cancel.raised;
 	*srcp = src;
 	return 0;
 }
 
 int rdmig_src_cancel(struct rdmig_src *src)
 {
-	uint64_t one = 1;
-
-	/* Async-signal-safe: an atomic store and a write(2), nothing else
-	 * (not even rdmig__err_clear: the interrupted thread's message stays). */
+	/* Async-signal-safe: nothing but the raise (not even rdmig__err_clear:
+	 * the interrupted thread's message stays). */
 	if (!src)
 		return rdmig__err(-EINVAL, "src is NULL");
-	atomic_store(&src->cancelled, true);
-	if (write(src->cancel_fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is full, so it is readable already */
-	}
+	rdmig__cancel_raise(&src->cancel);
 	return 0;
 }
 
 /* Has the VMM cancelled? Then -ECANCELED, with a message. */
 static int src_cancel_check(struct rdmig_src *src)
 {
-	if (atomic_load(&src->cancelled))
+	if (rdmig__cancelled(&src->cancel))
 		return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_src_cancel)");
 	return 0;
 }
@@ -700,8 +691,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	src->xp = rdmig__xp_ops_of(src->cfg.transport);
 	if ((ret = src->xp->chan_create(&src->ch)))
 		return ret;
-	src->ch->cancel = &src->cancelled;
-	src->ch->cancel_fd = src->cancel_fd;
+	src->ch->cancel = &src->cancel.raised;
+	src->ch->cancel_fd = src->cancel.fd;
 
 	ctrl_attr.qp_timeout = src->cfg.qp_timeout;
 	memset(&conn, 0, sizeof(conn));
@@ -1359,7 +1350,7 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	}
 	rdmig__config_wipe(&src->cfg);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));
-	close(src->cancel_fd);
+	rdmig__cancel_fini(&src->cancel);
 	rdmig__disc_fini(&src->disc);
 	free(src);
 }
