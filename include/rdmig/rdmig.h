@@ -42,7 +42,8 @@
  *     rdmig_dst_destroy                               or start on the handle
  *
  * Workers (source) and the thread inside rdmig_dst_run() are rdmig's or
- * the caller's own; rdmig calls nothing of the VMM's from them.
+ * the caller's own; rdmig calls nothing of the VMM's from them. Workers
+ * run only on opts.worker_cpus (RDMIG_WORKER_CPUS) when it is given.
  */
 
 #ifndef RDMIG_RDMIG_H
@@ -381,8 +382,10 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
  * key and no RDMIG_AUTH_NONE; or authentication failed or the auth modes
  * differ), -EPROTO (no common version, or the destination refused: see
  * rdmig_last_error(), e.g. a region layout mismatch), -ECANCELED
- * (rdmig_src_cancel), -ENODEV, -ENOMEM, or another errno from the RDMA
- * stack.
+ * (rdmig_src_cancel), -ENODEV (also: RDMIG_DEVICE names no device here),
+ * -EINVAL (also: the route or QP is not the device, port or GID index
+ * asked for, see "Choosing the path"), -ENOMEM, or another errno from the
+ * RDMA stack.
  * On failure nothing is left connected and the call may be retried.
  */
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
@@ -636,9 +639,12 @@ int rdmig_dst_add_region(struct rdmig_dst *dst, uint64_t gpa, void *hva, uint64_
 
 /*
  * Binds host:port and listens. port "0" picks a free port. Does not block.
- * Returns the bound port number (> 0), or -EINVAL (no regions), -EACCES
- * (no key and no RDMIG_AUTH_NONE), -EALREADY, -EADDRINUSE,
- * -EADDRNOTAVAIL, -ENODEV.
+ * Returns the bound port number (> 0), or -EINVAL (no regions; or the
+ * address is not on the device, port or GID index asked for, or is a
+ * wildcard while one is: see "Choosing the path"), -EACCES (no key and no
+ * RDMIG_AUTH_NONE), -EALREADY, -EADDRINUSE, -EADDRNOTAVAIL, -ENODEV
+ * (also: RDMIG_DEVICE names no device here). host NULL listens on
+ * RDMIG_LOCAL_ADDR, or on RDMIG_GID_INDEX's address, when given.
  */
 int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
 
