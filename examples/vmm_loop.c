@@ -111,10 +111,12 @@ static void on_signal(int sig)
 
 	(void)sig;
 	signalled = 1;
-	/* The call in progress returns -ECANCELED within about 100 ms. */
+	/* The call in progress returns -ECANCELED within about 100 ms. The
+	 * source's cancel tells the destination (it sees -ECONNABORTED), so
+	 * with both ends here only the source is cancelled. */
 	if (s)
 		rdmig_src_cancel(s);
-	if (d)
+	else if (d)
 		rdmig_dst_cancel(d);
 }
 
