@@ -69,8 +69,13 @@ if cmake --install "$build" --prefix "$prefix" >/dev/null &&
 	"$build/consumer/consumer_static" &&
 	PKG_CONFIG_PATH=$prefix/lib/pkgconfig cc -Wall -Werror -o "$build/consumer/consumer_pc" \
 		tests/consumer/main.c $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs rdmig) &&
-	LD_LIBRARY_PATH=$prefix/lib "$build/consumer/consumer_pc"; then
-	echo "consumer: ok (CMake package shared and static, pkg-config)"
+	LD_LIBRARY_PATH=$prefix/lib "$build/consumer/consumer_pc" &&
+	rm -rf "$build/examples-installed" &&
+	cmake -S examples -B "$build/examples-installed" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
+	cmake --build "$build/examples-installed" &&
+	RDMIG_TRANSPORT=loopback LD_LIBRARY_PATH=$prefix/lib \
+		sh examples/run-example.sh "$build/examples-installed/rdmig-vmm-example" local >/dev/null; then
+	echo "consumer: ok (CMake package shared and static, pkg-config, examples/ against the install)"
 else
 	failed+=(consumer)
 fi

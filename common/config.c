@@ -4,12 +4,15 @@
  * checked against their ranges. One table lists every knob once, so the
  * struct field, the variable, the default and the bounds cannot drift apart.
  */
+#define _GNU_SOURCE
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,7 +21,7 @@
 
 #include "util.h"
 
-_Static_assert(sizeof(struct rdmig_opts) == 96, "struct rdmig_opts is ABI: append only");
+_Static_assert(sizeof(struct rdmig_opts) == 136, "struct rdmig_opts is ABI: append only");
 
 struct knob {
 	const char *env;
@@ -299,6 +302,232 @@ static int resolve_auth(const struct rdmig_opts *o, struct rdmig__config *cfg)
 	return 0;
 }
 
+/* --- Choosing the path (rdmig.h): address, device, GID, TOS, worker CPUs --- */
+
+int rdmig__cpus_allowed(uint64_t *set)
+{
+	cpu_set_t cs;
+
+	memset(set, 0, RDMIG__CPU_WORDS * sizeof(uint64_t));
+	if (sched_getaffinity(0, sizeof(cs), &cs))
+		return rdmig__err(-errno, "sched_getaffinity: %s", strerror(errno));
+	for (unsigned c = 0; c < RDMIG__MAX_CPUS && c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &cs))
+			set[c / 64] |= 1ull << (c % 64);
+	return 0;
+}
+
+void rdmig__cpus_format(const uint64_t *set, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (unsigned c = 0; c < RDMIG__MAX_CPUS && len < size; c++) {
+		unsigned last = c;
+		int n;
+
+		if (!rdmig__cpu_isset(set, c))
+			continue;
+		while (rdmig__cpu_isset(set, last + 1))
+			last++;
+		n = last == c ? snprintf(buf + len, size - len, "%s%u", len ? "," : "", c)
+			      : snprintf(buf + len, size - len, "%s%u-%u", len ? "," : "", c, last);
+		len += n > 0 ? (size_t)n : 0;
+		c = last;
+	}
+	if (!buf[0])
+		snprintf(buf, size, "(none)");
+}
+
+/* A decimal number up to `max` at *s; advances *s. */
+static bool take_uint(const char **s, unsigned max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)**s))
+		return false;
+	errno = 0;
+	v = strtoul(*s, &end, 10);
+	if (errno || v > max)
+		return false;
+	*s = end;
+	*out = (unsigned)v;
+	return true;
+}
+
+/*
+ * A CPU list as the kernel prints them (cpuset.cpus, /proc/self/status):
+ * "N" or "N-M", separated by commas, each CPU below RDMIG__MAX_CPUS.
+ */
+static int parse_cpu_list(const char *what, const char *s, uint64_t *set)
+{
+	const char *p = s;
+
+	memset(set, 0, RDMIG__CPU_WORDS * sizeof(uint64_t));
+	for (;;) {
+		unsigned lo, hi;
+
+		if (!take_uint(&p, RDMIG__MAX_CPUS - 1, &lo))
+			return rdmig__err(
+				-EINVAL,
+				"%s: '%s' is not a CPU list like \"2-5,8\" (CPUs 0 to %d) "
+				"at '%s'",
+				what, s, RDMIG__MAX_CPUS - 1, p);
+		hi = lo;
+		if (*p == '-') {
+			p++;
+			if (!take_uint(&p, RDMIG__MAX_CPUS - 1, &hi) || hi < lo)
+				return rdmig__err(-EINVAL,
+						  "%s: '%s' has a bad range at '%s' (N-M, N <= M "
+						  "< %d)",
+						  what, s, p, RDMIG__MAX_CPUS);
+		}
+		for (unsigned c = lo; c <= hi; c++)
+			set[c / 64] |= 1ull << (c % 64);
+		if (!*p)
+			return 0;
+		if (*p != ',')
+			return rdmig__err(-EINVAL,
+					  "%s: '%s' is not a CPU list like \"2-5,8\" at '%s'", what,
+					  s, p);
+		p++;
+	}
+}
+
+/* The worker CPU set, and that the process may run on some of it. */
+static int resolve_worker_cpus(const struct rdmig_opts *o, struct rdmig__config *cfg)
+{
+	const char *e = getenv("RDMIG_WORKER_CPUS");
+	const char *what = e ? "RDMIG_WORKER_CPUS" : "opts.worker_cpus";
+	const char *s = e ? e : o->worker_cpus;
+	uint64_t allowed[RDMIG__CPU_WORDS];
+	char a[256], b[256];
+	bool any = false;
+	int ret;
+
+	if (!s)
+		return 0;
+	if ((ret = parse_cpu_list(what, s, cfg->worker_cpus)))
+		return ret;
+	if ((ret = rdmig__cpus_allowed(allowed)))
+		return ret;
+	for (unsigned i = 0; i < RDMIG__CPU_WORDS; i++)
+		any |= (cfg->worker_cpus[i] & allowed[i]) != 0;
+	if (!any) {
+		rdmig__cpus_format(cfg->worker_cpus, a, sizeof(a));
+		rdmig__cpus_format(allowed, b, sizeof(b));
+		return rdmig__err(-EINVAL,
+				  "%s: none of CPUs %s is one this process may run on (its "
+				  "affinity: %s)",
+				  what, a, b);
+	}
+	cfg->has_worker_cpus = true;
+	return 0;
+}
+
+/* "name" or "name:port": a device name as the kernel allows (IB_DEVICE_NAME_MAX 64). */
+static int parse_device(const char *what, const char *s, struct rdmig__config *cfg)
+{
+	const char *colon = strchr(s, ':');
+	size_t len = colon ? (size_t)(colon - s) : strlen(s);
+	unsigned port = 0;
+
+	if (len == 0 || len >= sizeof(cfg->device))
+		return rdmig__err(-EINVAL, "%s: '%s' is not a device name of 1 to %zu characters",
+				  what, s, sizeof(cfg->device) - 1);
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_-.", s[i]))
+			return rdmig__err(-EINVAL,
+					  "%s: '%s' is not a device name (letters, digits, _ - .), "
+					  "or name:port",
+					  what, s);
+	if (colon) {
+		const char *p = colon + 1;
+
+		if (!take_uint(&p, 255, &port) || *p || port == 0)
+			return rdmig__err(-EINVAL,
+					  "%s: '%s': the port after ':' must be a number from 1 "
+					  "to 255",
+					  what, s);
+	}
+	memcpy(cfg->device, s, len);
+	cfg->device[len] = 0;
+	cfg->device_port = port;
+	return 0;
+}
+
+/* A numeric address (no name lookup: create does not block). */
+static int parse_local_addr(const char *what, const char *s, struct rdmig__config *cfg)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = AI_NUMERICHOST };
+	struct addrinfo *res;
+
+	if (strlen(s) >= sizeof(cfg->local_str) || getaddrinfo(s, NULL, &hints, &res))
+		return rdmig__err(-EINVAL, "%s: '%s' is not a numeric IPv4 or IPv6 address", what,
+				  s);
+	memset(&cfg->local, 0, sizeof(cfg->local));
+	memcpy(&cfg->local, res->ai_addr, RDMIG__MIN((size_t)res->ai_addrlen, sizeof(cfg->local)));
+	freeaddrinfo(res);
+	snprintf(cfg->local_str, sizeof(cfg->local_str), "%s", s);
+	cfg->has_local = true;
+	return 0;
+}
+
+/*
+ * A value that 0 does not mean "unset" for: the variable, else the field
+ * when its bit is in opts.set. -1 when neither.
+ */
+static int resolve_small(const char *env, const char *field, bool given, uint32_t v, uint32_t max,
+			 int32_t *out)
+{
+	const char *e = getenv(env);
+	uint64_t u;
+
+	*out = -1;
+	if (e) {
+		if (parse_u64(e, &u) || u > max)
+			return rdmig__err(-EINVAL, "%s: '%s' is not a number from 0 to %u", env, e,
+					  max);
+		*out = (int32_t)u;
+	} else if (given) {
+		if (v > max)
+			return rdmig__err(-EINVAL, "opts.%s: %u is out of range [0, %u] (%s)",
+					  field, v, max, env);
+		*out = (int32_t)v;
+	}
+	return 0;
+}
+
+static int resolve_path(const struct rdmig_opts *o, struct rdmig__config *cfg)
+{
+	const char *e;
+	int ret;
+
+	cfg->gid_index = cfg->tos = -1;
+	if (o->set & ~(RDMIG_OPTS_GID_INDEX | RDMIG_OPTS_TOS))
+		return rdmig__err(-EINVAL, "opts.set: 0x%x has bits this librdmig does not know",
+				  o->set);
+	if (o->reserved2)
+		return rdmig__err(-EINVAL, "opts.reserved2 is %u, must be 0", o->reserved2);
+	if ((e = getenv("RDMIG_LOCAL_ADDR")) || o->local_addr)
+		if ((ret = parse_local_addr(e ? "RDMIG_LOCAL_ADDR" : "opts.local_addr",
+					    e ? e : o->local_addr, cfg)))
+			return ret;
+	if ((e = getenv("RDMIG_DEVICE")) || o->device)
+		if ((ret = parse_device(e ? "RDMIG_DEVICE" : "opts.device", e ? e : o->device,
+					cfg)))
+			return ret;
+	/* The AH's sgid_index is a byte; the device's table may be smaller. */
+	if ((ret = resolve_small("RDMIG_GID_INDEX", "gid_index", o->set & RDMIG_OPTS_GID_INDEX,
+				 o->gid_index, 255, &cfg->gid_index)))
+		return ret;
+	if ((ret = resolve_small("RDMIG_TOS", "tos", o->set & RDMIG_OPTS_TOS, o->tos, 255,
+				 &cfg->tos)))
+		return ret;
+	return resolve_worker_cpus(o, cfg);
+}
+
 void rdmig__config_wipe(struct rdmig__config *cfg)
 {
 	OPENSSL_cleanse(cfg->psk, sizeof(cfg->psk));
@@ -404,6 +633,8 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	if ((uint64_t)cfg->chunk_pages * cfg->page_size > (1ull << 31))
 		return rdmig__err(-EINVAL, "RDMIG_CHUNK_PAGES: %u pages of %u bytes exceed 2 GiB",
 				  cfg->chunk_pages, cfg->page_size);
+	if ((ret = resolve_path(&o, cfg)))
+		return ret;
 	/* Last: nothing fails after the key is copied in. */
 	return resolve_auth(&o, cfg);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <rdmig/rdmig.h>
 
@@ -70,6 +71,9 @@ enum rdmig__transport {
 	RDMIG__XPORT_LOOPBACK = 1, /* dataplane/xport_loop.c */
 };
 
+#define RDMIG__MAX_CPUS	 1024 /* CPU_SETSIZE */
+#define RDMIG__CPU_WORDS (RDMIG__MAX_CPUS / 64)
+
 /* The configuration a handle runs with: every field resolved and checked. */
 struct rdmig__config {
 	uint32_t page_size;
@@ -93,6 +97,16 @@ struct rdmig__config {
 	uint32_t auth_timeout_ms;
 	uint32_t psk_len;
 	uint8_t psk[RDMIG_PSK_MAX]; /* wiped by rdmig__config_wipe() */
+	/* The path (rdmig.h, "Choosing the path"): RDMIG_LOCAL_ADDR and friends. */
+	bool has_local;
+	struct sockaddr_storage local; /* port 0 */
+	char local_str[64];	       /* as given, for messages */
+	char device[64];	       /* "": any device */
+	uint32_t device_port;	       /* 0: any port */
+	int32_t gid_index;	       /* -1: rdma_cm's choice */
+	int32_t tos;		       /* -1: the device's default */
+	bool has_worker_cpus;
+	uint64_t worker_cpus[RDMIG__CPU_WORDS]; /* bit c: CPU c */
 };
 
 /*
@@ -112,6 +126,19 @@ static inline bool rdmig__cancelled(const struct rdmig__cancel *c)
 {
 	return atomic_load(&c->raised);
 }
+
+/*
+ * CPU sets as plain bitmaps (bit c of word c / 64), so that this header
+ * needs no _GNU_SOURCE for cpu_set_t.
+ */
+static inline bool rdmig__cpu_isset(const uint64_t *set, unsigned cpu)
+{
+	return cpu < RDMIG__MAX_CPUS && (set[cpu / 64] >> (cpu % 64)) & 1;
+}
+/* Fills `set` with the CPUs this thread may run on. 0 or -errno. */
+int rdmig__cpus_allowed(uint64_t *set);
+/* Writes `set` as a CPU list ("0-3,8"), "(none)" when empty. */
+void rdmig__cpus_format(const uint64_t *set, char *buf, size_t size);
 
 /* Limits that the wire protocol and the data plane share. */
 #define RDMIG__MAX_WORKERS 64

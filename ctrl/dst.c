@@ -28,6 +28,7 @@
 #include "../common/conn.h"
 #include "../common/proto.h"
 #include "handshake.h"
+#include "path.h"
 #include "session.h"
 
 struct dst_region {
@@ -204,13 +205,24 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 	if ((ret = rdmig__config_auth_ready(&dst->cfg, "rdmig_dst_listen")))
 		return ret;
 	dst->xp = rdmig__xp_ops_of(dst->cfg.transport);
+	/* host NULL: RDMIG_LOCAL_ADDR (or RDMIG_GID_INDEX's address) if given. */
+	if ((ret = rdmig__path_listen_addr(&dst->cfg, dst->xp, host, &ss)))
+		return ret;
 	if ((ret = dst->xp->chan_create(&dst->ch)))
 		return ret;
-	if ((ret = dst->xp->id_create(dst->ch, &dst->listen_id)))
+	if ((ret = dst->xp->id_create(dst->ch, &dst->listen_id)) ||
+	    (ret = rdmig__path_set(&dst->cfg, dst->xp, dst->listen_id, NULL)))
 		goto fail;
 	ret = dst->xp->listen(dst->listen_id, (struct sockaddr *)&ss);
-	if (ret >= 0)
-		return ret;
+	if (ret >= 0) {
+		int err = rdmig__path_check(&dst->cfg, dst->xp, dst->listen_id,
+					    "the listening address");
+
+		if (!err)
+			return ret;
+		ret = err;
+		goto fail;
+	}
 	snprintf(why, sizeof(why), "%s", rdmig_last_error());
 	rdmig__err(ret, "listening on %s:%s: %s", host ? host : "*", port, why);
 
@@ -434,7 +446,8 @@ static int dst_accept_ctrl(struct rdmig_dst *dst, struct rdmig__xp_id *id)
 	p->used = true;
 	if ((ret = dst->xp->pd_alloc(id, &p->pd)) ||
 	    (ret = rdmig__ep_setup(&p->ep, id, p->pd, NULL, 0, &attr)) ||
-	    (ret = dst->xp->accept(id)) || (ret = dst->xp->conn_info(id, &ci))) {
+	    (ret = dst->xp->accept(id)) || (ret = dst->xp->conn_info(id, &ci)) ||
+	    (ret = rdmig__path_verify(&dst->cfg, dst->xp, id, "a control connection", NULL))) {
 		dst_reject_note(dst, "setting up a control connection failed: %s",
 				rdmig_last_error());
 		rdmig__ep_teardown(&p->ep);

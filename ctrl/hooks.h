@@ -41,4 +41,11 @@ struct rdmig__discard_counts {
 };
 void rdmig__src_discard_counts(struct rdmig_src *src, struct rdmig__discard_counts *c);
 
+/*
+ * What the control connection of the last connect went through (device,
+ * port, local address, GID index and traffic class of its QP); zeroes
+ * before a connect, and over loopback.
+ */
+void rdmig__src_path(struct rdmig_src *src, struct rdmig__xp_path *p);
+
 #endif /* RDMIG_CTRL_HOOKS_H */

@@ -24,6 +24,7 @@
 #include "handshake.h"
 #include "discard.h"
 #include "hooks.h"
+#include "path.h"
 #include "session.h"
 
 /*
@@ -115,6 +116,12 @@ struct rdmig_src {
 	struct rdmig__msg msg; /* scratch: messages are too big for the stack */
 
 	struct rdmig__cancel cancel; /* rdmig_src_cancel(): any thread, a signal handler */
+
+	/* Choosing the path (path.h): where every id leaves from, and what the
+	 * control connection went through (tests read it, ctrl/hooks.h). */
+	bool path_has_local;
+	struct sockaddr_storage path_local;
+	struct rdmig__xp_path path;
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -474,7 +481,22 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 	if ((ret = src->xp->id_create(src->ch, &id)))
 		return ret;
 	ep->id = id;
-	if ((ret = src->xp->resolve(id, addr, tmo)))
+	if ((ret = rdmig__path_set(&src->cfg, src->xp, id,
+				   src->path_has_local ? (struct sockaddr *)&src->path_local
+						       : NULL)))
+		goto fail;
+	if ((ret = src->xp->resolve(id, addr, tmo))) {
+		if (src->path_has_local) {
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "%s", rdmig_last_error());
+			rdmig__err(ret, "%s (leaving from %s)", msg,
+				   src->cfg.has_local ? src->cfg.local_str
+						      : "the address of RDMIG_GID_INDEX's entry");
+		}
+		goto fail;
+	}
+	if ((ret = rdmig__path_check(&src->cfg, src->xp, id, "the route to the destination")))
 		goto fail;
 
 	if (!src->pd) {
@@ -503,6 +525,10 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 		goto fail;
 	}
 	if ((ret = src->xp->connect(id, pdata, (uint8_t)len, tmo)))
+		goto fail;
+	if ((ret = rdmig__path_verify(&src->cfg, src->xp, id,
+				      index ? "a data connection" : "the control connection",
+				      index ? NULL : &src->path)))
 		goto fail;
 	return 0;
 
@@ -689,6 +715,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return ret;
 
 	src->xp = rdmig__xp_ops_of(src->cfg.transport);
+	if ((ret = rdmig__path_local(&src->cfg, src->xp, &src->path_local)) < 0)
+		return ret;
+	src->path_has_local = ret == 1;
 	if ((ret = src->xp->chan_create(&src->ch)))
 		return ret;
 	src->ch->cancel = &src->cancel.raised;
@@ -703,6 +732,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		goto fail;
 
 	ncpus = src->xp->dev_cpus(src->pd, cpus, RDMIG__MAX_WORKERS);
+	if (ncpus > 0) /* RDMIG_WORKER_CPUS narrows the placement */
+		ncpus = rdmig__path_worker_cpus(&src->cfg, cpus, ncpus, RDMIG__MAX_WORKERS);
 	if (ncpus < 0) {
 		ret = ncpus;
 		goto fail;
@@ -1263,6 +1294,11 @@ int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, u
 	if (!src)
 		return rdmig__err(-EINVAL, "src is NULL");
 	return rdmig__disc_record(&src->disc, region, offset, len);
+}
+
+void rdmig__src_path(struct rdmig_src *src, struct rdmig__xp_path *p)
+{
+	*p = src->path;
 }
 
 void rdmig__src_set_mr_segment(struct rdmig_src *src, uint64_t bytes)

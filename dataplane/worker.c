@@ -703,11 +703,23 @@ static int worker_pass(struct rdmig__worker *w)
 
 static void pin_self(struct rdmig__worker *w)
 {
+	const struct rdmig__config *cfg = w->dp->cfg;
 	cpu_set_t set;
 
-	if (w->cpu < 0)
-		return;
 	CPU_ZERO(&set);
+	if (w->cpu < 0) {
+		/* Not pinned, but RDMIG_WORKER_CPUS still fences the workers in:
+		 * they float over the list, never onto the vCPUs' cores. */
+		if (!cfg->has_worker_cpus)
+			return;
+		for (unsigned c = 0; c < RDMIG__MAX_CPUS && c < CPU_SETSIZE; c++)
+			if (rdmig__cpu_isset(cfg->worker_cpus, c))
+				CPU_SET(c, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+			rdmig__log(RDMIG__LOG_WARN, "worker %u: cannot keep to RDMIG_WORKER_CPUS",
+				   w->idx);
+		return;
+	}
 	CPU_SET(w->cpu, &set);
 	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
 		rdmig__log(RDMIG__LOG_WARN, "worker %u: cannot pin to CPU %d", w->idx, w->cpu);

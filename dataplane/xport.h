@@ -105,6 +105,28 @@ struct rdmig__xp_qp_attr {
 			      * (the loopback's fault injection tells them apart) */
 };
 
+/*
+ * What a verbs id goes through (rdmig.h, "Choosing the path"): once
+ * resolved or bound, its device and port and its local address; once its
+ * QP is connected, the GID index and traffic class the QP really uses.
+ */
+struct rdmig__xp_path {
+	char dev[64]; /* "": bound to no single device (a wildcard listen) */
+	uint32_t port;
+	struct sockaddr_storage local;
+	int sgid_index; /* -1: no connected QP yet */
+	int tclass;	/* -1: no connected QP yet */
+};
+
+/* A port's GID table entry, and the sizes it was checked against. */
+struct rdmig__xp_gid {
+	uint8_t gid[16];
+	const char *type;      /* "IB", "RoCE v1", "RoCE v2" */
+	uint32_t ndev_ifindex; /* RoCE: the netdev of the entry's address */
+	uint32_t nports;       /* ports of the device */
+	uint32_t tbl_len;      /* entries in the port's GID table */
+};
+
 struct rdmig__xp_ops {
 	const char *name;
 
@@ -158,6 +180,21 @@ struct rdmig__xp_ops {
 	void (*qp_destroy)(struct rdmig__xp_id *id);
 	int (*post_send)(struct rdmig__xp_id *id, struct ibv_send_wr *wr, struct ibv_send_wr **bad);
 	int (*post_recv)(struct rdmig__xp_id *id, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
+
+	/*
+	 * Choosing the path: verbs only, NULL in the loopback (it has no
+	 * device, GID or traffic class: ctrl/path.c accepts and ignores
+	 * those there). set_path, before resolve or listen: leave from
+	 * `local` (NULL: the route's choice), with IP TOS `tos` (-1: the
+	 * device's default). gid_query: entry `index` of port `port` of
+	 * device `dev` (index -1: only the sizes; port 0: port 1): -ENODEV
+	 * when there is no such device, -EINVAL when the port or index is out
+	 * of range or the entry empty, with what exists in `why`.
+	 */
+	int (*set_path)(struct rdmig__xp_id *id, const struct sockaddr *local, int tos);
+	int (*path_info)(struct rdmig__xp_id *id, struct rdmig__xp_path *p);
+	int (*gid_query)(const char *dev, uint32_t port, int index, struct rdmig__xp_gid *g,
+			 char *why, size_t whylen);
 };
 
 extern const struct rdmig__xp_ops rdmig__xp_verbs;

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,8 @@ struct vb_chan {
 struct vb_id {
 	struct rdmig__xp_id pub;
 	struct rdma_cm_id *id;
+	bool has_local; /* set_path: resolve from `local` */
+	struct sockaddr_storage local;
 };
 
 struct vb_pd {
@@ -233,7 +236,8 @@ static int vb_resolve(struct rdmig__xp_id *id, const struct sockaddr *addr, int 
 	struct vb_id *v = VB(vb_id, id);
 	int ret;
 
-	if (rdma_resolve_addr(v->id, NULL, (struct sockaddr *)(uintptr_t)addr, timeout_ms))
+	if (rdma_resolve_addr(v->id, v->has_local ? (struct sockaddr *)&v->local : NULL,
+			      (struct sockaddr *)(uintptr_t)addr, timeout_ms))
 		return rdmig__err(-errno, "rdma_resolve_addr: %s", strerror(errno));
 	if ((ret = cm_expect(v, RDMA_CM_EVENT_ADDR_RESOLVED, timeout_ms,
 			     "resolving the destination address")))
@@ -508,6 +512,166 @@ static int vb_post_recv(struct rdmig__xp_id *id, struct ibv_recv_wr *wr, struct 
 	return ibv_post_recv(VB(vb_id, id)->id->qp, wr, bad);
 }
 
+static int vb_set_path(struct rdmig__xp_id *id, const struct sockaddr *local, int tos)
+{
+	struct vb_id *v = VB(vb_id, id);
+	uint8_t t = (uint8_t)tos;
+
+	v->has_local = local != NULL;
+	if (local)
+		memcpy(&v->local, local,
+		       local->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : sizeof(struct sockaddr_in));
+	/* Before the route is resolved (or the id listens): the kernel takes
+	 * the traffic class and service level from it then. */
+	if (tos >= 0 && rdma_set_option(v->id, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, &t, sizeof(t)))
+		return rdmig__err(-errno, "RDMIG_TOS: rdma_set_option(RDMA_OPTION_ID_TOS, %d): %s",
+				  tos, strerror(errno));
+	return 0;
+}
+
+static int vb_path_info(struct rdmig__xp_id *id, struct rdmig__xp_path *p)
+{
+	struct rdma_cm_id *cm = VB(vb_id, id)->id;
+	const struct sockaddr *sa = rdma_get_local_addr(cm);
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr qa;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->sgid_index = p->tclass = -1;
+	if (cm->verbs)
+		snprintf(p->dev, sizeof(p->dev), "%s", ibv_get_device_name(cm->verbs->device));
+	p->port = cm->port_num;
+	memcpy(&p->local, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in));
+	if (!cm->qp)
+		return 0;
+	/* The QP's own address vector: what its packets really carry. */
+	if ((ret = ibv_query_qp(cm->qp, &qa, IBV_QP_AV, &init)))
+		return rdmig__err(-ret, "ibv_query_qp(AV): %s", strerror(ret));
+	if (qa.ah_attr.is_global) {
+		p->sgid_index = qa.ah_attr.grh.sgid_index;
+		p->tclass = qa.ah_attr.grh.traffic_class;
+	}
+	return 0;
+}
+
+static const char *gid_type_name(enum ibv_gid_type t)
+{
+	switch (t) {
+	case IBV_GID_TYPE_IB:
+		return "IB";
+	case IBV_GID_TYPE_ROCE_V1:
+		return "RoCE v1";
+	case IBV_GID_TYPE_ROCE_V2:
+		return "RoCE v2";
+	}
+	return "unknown type";
+}
+
+/* "0, 1, 2" : the entries of the port's table in use, for messages. */
+static void gid_in_use(struct ibv_context *ctx, uint32_t port, uint32_t tbl_len, char *buf,
+		       size_t size)
+{
+	struct ibv_gid_entry e[64];
+	ssize_t n = ibv_query_gid_table(ctx, e, RDMIG__ARRAY_SIZE(e), 0);
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (ssize_t i = 0; i < n && len < size; i++) {
+		int k;
+
+		if (e[i].port_num != port)
+			continue;
+		k = snprintf(buf + len, size - len, "%s%u (%s)", len ? ", " : "", e[i].gid_index,
+			     gid_type_name(e[i].gid_type));
+		len += k > 0 ? (size_t)k : 0;
+	}
+	if (!buf[0])
+		snprintf(buf, size, "none of %u", tbl_len);
+}
+
+static int vb_gid_query(const char *name, uint32_t port, int index, struct rdmig__xp_gid *g,
+			char *why, size_t whylen)
+{
+	struct ibv_context *ctx = NULL;
+	struct ibv_device **list;
+	struct ibv_device_attr da;
+	struct ibv_port_attr pa;
+	struct ibv_gid_entry e;
+	char names[256] = "", used[512];
+	size_t len = 0;
+	int n = 0, ret = 0;
+
+	memset(g, 0, sizeof(*g));
+	list = ibv_get_device_list(&n);
+	for (int i = 0; list && i < n && !ctx; i++) {
+		const char *d = ibv_get_device_name(list[i]);
+		int k;
+
+		if (!strcmp(d, name)) {
+			ctx = ibv_open_device(list[i]);
+			if (!ctx)
+				ret = -errno;
+		}
+		k = snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "", d);
+		if (k > 0 && (size_t)k < sizeof(names) - len)
+			len += (size_t)k;
+	}
+	if (list)
+		ibv_free_device_list(list);
+	if (!ctx) {
+		snprintf(why, whylen,
+			 ret ? "cannot open RDMA device '%s': %s"
+			     : "no RDMA device '%s' on this host (devices: %s)",
+			 name, ret ? strerror(-ret) : (names[0] ? names : "none"));
+		return ret ? ret : -ENODEV;
+	}
+	port = port ? port : 1;
+	if ((ret = ibv_query_device(ctx, &da))) {
+		snprintf(why, whylen, "cannot query %s: %s", name, strerror(ret));
+		ret = -ret;
+		goto out;
+	}
+	g->nports = da.phys_port_cnt;
+	if (port > da.phys_port_cnt) {
+		snprintf(why, whylen, "%s has no port %u (ports 1 to %u)", name, port,
+			 da.phys_port_cnt);
+		ret = -EINVAL;
+		goto out;
+	}
+	if ((ret = ibv_query_port(ctx, (uint8_t)port, &pa))) {
+		snprintf(why, whylen, "cannot query %s port %u: %s", name, port, strerror(ret));
+		ret = -ret;
+		goto out;
+	}
+	g->tbl_len = (uint32_t)pa.gid_tbl_len;
+	if (index < 0)
+		goto out;
+	if ((uint32_t)index >= g->tbl_len) {
+		snprintf(why, whylen,
+			 "%d is out of range: %s port %u has a GID table of %u entries (0 to %u)",
+			 index, name, port, g->tbl_len, g->tbl_len - 1);
+		ret = -EINVAL;
+		goto out;
+	}
+	if ((ret = ibv_query_gid_ex(ctx, port, (uint32_t)index, &e, 0))) {
+		gid_in_use(ctx, port, g->tbl_len, used, sizeof(used));
+		snprintf(why, whylen, "entry %d of %s port %u is empty (%s); entries in use: %s",
+			 index, name, port, strerror(ret), used);
+		ret = -EINVAL;
+		goto out;
+	}
+	memcpy(g->gid, e.gid.raw, 16);
+	g->type = gid_type_name(e.gid_type);
+	g->ndev_ifindex = e.ndev_ifindex;
+out:
+	ibv_close_device(ctx);
+	return ret;
+}
+
 const struct rdmig__xp_ops rdmig__xp_verbs = {
 	.name = "verbs",
 	.chan_create = vb_chan_create,
@@ -541,4 +705,7 @@ const struct rdmig__xp_ops rdmig__xp_verbs = {
 	.qp_destroy = vb_qp_destroy,
 	.post_send = vb_post_send,
 	.post_recv = vb_post_recv,
+	.set_path = vb_set_path,
+	.path_info = vb_path_info,
+	.gid_query = vb_gid_query,
 };

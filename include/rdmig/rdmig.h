@@ -44,7 +44,8 @@
  *     rdmig_dst_destroy                               or start on the handle
  *
  * Workers (source) and the thread inside rdmig_dst_run() are rdmig's or
- * the caller's own; rdmig calls nothing of the VMM's from them.
+ * the caller's own; rdmig calls nothing of the VMM's from them. Workers
+ * run only on opts.worker_cpus (RDMIG_WORKER_CPUS) when it is given.
  */
 
 #ifndef RDMIG_RDMIG_H
@@ -149,7 +150,71 @@ struct rdmig_opts {
 	uint32_t auth;		  /* RDMIG_AUTH: enum rdmig_auth */
 	uint32_t auth_timeout_ms; /* RDMIG_AUTH_TIMEOUT_MS: destination: how long a connecting
 				   * peer has to authenticate (2000) */
+	/*
+	 * Choosing the path (see "Choosing the path" below). Strings are
+	 * parsed and copied at create; NULL (and a clear bit in `set`) leaves
+	 * the choice to the routing table and rdma_cm.
+	 */
+	const char *local_addr;	 /* RDMIG_LOCAL_ADDR: numeric IPv4/IPv6 address to leave from */
+	const char *device;	 /* RDMIG_DEVICE: "mlx5_0" or "mlx5_0:1" (device[:port]) */
+	const char *worker_cpus; /* RDMIG_WORKER_CPUS: CPUs the workers may use, "2-5,8" */
+	uint32_t gid_index;	 /* RDMIG_GID_INDEX: with RDMIG_OPTS_GID_INDEX in `set` */
+	uint32_t tos;		 /* RDMIG_TOS: 0..255, with RDMIG_OPTS_TOS in `set` */
+	uint32_t set;		 /* RDMIG_OPTS_*: which of gid_index and tos hold a value
+				  * (0 is a valid value of both) */
+	uint32_t reserved2;	 /* 0 */
 };
+
+/* Bits of rdmig_opts.set. */
+#define RDMIG_OPTS_GID_INDEX (1u << 0)
+#define RDMIG_OPTS_TOS	     (1u << 1)
+
+/*
+ * Choosing the path. By default rdmig goes where the routing table and
+ * rdma_cm send it: the device and port behind the route to the peer, the
+ * GID of the local address on that route, the device's default traffic
+ * class, and, for the workers, the CPUs near the device. A VMM on a host
+ * with several ports, a lossless RoCE priority, or pinned vCPUs says what
+ * it wants instead; every value is checked, and one that cannot be had is
+ * an error naming it (never a silent fallback):
+ *
+ * - local_addr / RDMIG_LOCAL_ADDR: the source leaves from this address
+ *   (rdma_resolve_addr's source), which picks the device and port whose
+ *   netdev holds it. At the destination it is the address to listen on
+ *   when rdmig_dst_listen() is given host NULL.
+ * - device / RDMIG_DEVICE ("name" or "name:port"): the device (and port)
+ *   the connection must go through. rdma_cm picks the device from the
+ *   addresses, so this is a check: connect (after resolving the route)
+ *   and listen (after binding) fail with -ENODEV when no such device
+ *   exists (the message lists those that do), and with -EINVAL, naming
+ *   both, when the route goes through another device or port: set
+ *   local_addr to an address of the one you want.
+ * - gid_index / RDMIG_GID_INDEX: the local GID (RoCE: the address and
+ *   RoCE version) to use. rdma_cm has no option for it; it takes the GID
+ *   of the local address, of its default RoCE type (v2). So when no local
+ *   address is given and the device is, the GID's address becomes the
+ *   local address; then the entry must exist on the route's port (-EINVAL
+ *   naming the index and the size of the port's GID table, or that the
+ *   entry is empty), hold the local address, and be the entry the
+ *   connected QP actually uses (-EINVAL naming the index rdma_cm chose,
+ *   e.g. the same address's RoCE v2 entry for a RoCE v1 index).
+ * - tos / RDMIG_TOS (0..255): the IP TOS / traffic class of every
+ *   connection (rdma_set_option RDMA_OPTION_ID_TOS before the route is
+ *   resolved; at the destination on the listening id). On RoCE it is the
+ *   packets' DSCP and ECN byte, which the switches map to a (lossless)
+ *   priority; the device maps it to a service level. The destination's
+ *   QPs answer with the traffic class of the source's request.
+ * - worker_cpus / RDMIG_WORKER_CPUS: the CPUs the source's workers may run
+ *   on, a list like "2-5,8", e.g. the host's cores minus those of pinned
+ *   vCPUs. It must share a CPU with the process's affinity (else create
+ *   fails, -EINVAL, naming both). Workers are pinned (RDMIG_PIN on) to
+ *   CPUs near the device within the list, or anywhere in it when none of
+ *   it is near; with RDMIG_PIN off each worker may float over the list.
+ *   The default worker count is then at most the list's usable CPUs.
+ *
+ * The loopback transport (tests) checks every value but has no device:
+ * device, GID index and TOS are accepted and ignored there.
+ */
 
 /*
  * Authentication. Both ends hold the same pre-shared key: random bytes
@@ -325,8 +390,10 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
  * key and no RDMIG_AUTH_NONE; or authentication failed or the auth modes
  * differ), -EPROTO (no common version, or the destination refused: see
  * rdmig_last_error(), e.g. a region layout mismatch), -ECANCELED
- * (rdmig_src_cancel), -ENODEV, -ENOMEM, or another errno from the RDMA
- * stack.
+ * (rdmig_src_cancel), -ENODEV (also: RDMIG_DEVICE names no device here),
+ * -EINVAL (also: the route or QP is not the device, port or GID index
+ * asked for, see "Choosing the path"), -ENOMEM, or another errno from the
+ * RDMA stack.
  * On failure nothing is left connected and the call may be retried.
  */
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
@@ -582,9 +649,12 @@ int rdmig_dst_add_region(struct rdmig_dst *dst, uint64_t gpa, void *hva, uint64_
 
 /*
  * Binds host:port and listens. port "0" picks a free port. Does not block.
- * Returns the bound port number (> 0), or -EINVAL (no regions), -EACCES
- * (no key and no RDMIG_AUTH_NONE), -EALREADY, -EADDRINUSE,
- * -EADDRNOTAVAIL, -ENODEV.
+ * Returns the bound port number (> 0), or -EINVAL (no regions; or the
+ * address is not on the device, port or GID index asked for, or is a
+ * wildcard while one is: see "Choosing the path"), -EACCES (no key and no
+ * RDMIG_AUTH_NONE), -EALREADY, -EADDRINUSE, -EADDRNOTAVAIL, -ENODEV
+ * (also: RDMIG_DEVICE names no device here). host NULL listens on
+ * RDMIG_LOCAL_ADDR, or on RDMIG_GID_INDEX's address, when given.
  */
 int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
 

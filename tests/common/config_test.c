@@ -6,6 +6,7 @@
  * it, the opts->size protocol, and that create fails cleanly on a bad
  * variable. Every test starts and ends with no RDMIG_* variable set.
  */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,15 +31,28 @@
 
 /* Every variable rdmig reads. */
 static const char *const all_vars[] = {
-	"RDMIG_PAGE_SIZE",	 "RDMIG_WORKERS",
-	"RDMIG_CHUNK_PAGES",	 "RDMIG_QUEUE_DEPTH",
-	"RDMIG_SIGNAL_INTERVAL", "RDMIG_QP_TIMEOUT",
-	"RDMIG_INFLIGHT_BYTES",	 "RDMIG_TIMEOUT_MS",
-	"RDMIG_IDLE_TIMEOUT_MS", "RDMIG_ACCEPT_TIMEOUT_MS",
-	"RDMIG_MAX_QPS",	 "RDMIG_PIN",
-	"RDMIG_LOG_LEVEL",	 "RDMIG_SIMD",
-	"RDMIG_PSK_FILE",	 "RDMIG_AUTH",
+	"RDMIG_PAGE_SIZE",
+	"RDMIG_WORKERS",
+	"RDMIG_CHUNK_PAGES",
+	"RDMIG_QUEUE_DEPTH",
+	"RDMIG_SIGNAL_INTERVAL",
+	"RDMIG_QP_TIMEOUT",
+	"RDMIG_INFLIGHT_BYTES",
+	"RDMIG_TIMEOUT_MS",
+	"RDMIG_IDLE_TIMEOUT_MS",
+	"RDMIG_ACCEPT_TIMEOUT_MS",
+	"RDMIG_MAX_QPS",
+	"RDMIG_PIN",
+	"RDMIG_LOG_LEVEL",
+	"RDMIG_SIMD",
+	"RDMIG_PSK_FILE",
+	"RDMIG_AUTH",
 	"RDMIG_AUTH_TIMEOUT_MS",
+	"RDMIG_LOCAL_ADDR",
+	"RDMIG_DEVICE",
+	"RDMIG_GID_INDEX",
+	"RDMIG_TOS",
+	"RDMIG_WORKER_CPUS",
 };
 
 /* The numeric knobs, with the bounds README.md documents. */
@@ -645,7 +660,7 @@ static void config_opts_larger_size_nonzero_tail_einval(void **state)
 		uint32_t newer[4];
 	} big;
 
-	_Static_assert(sizeof(big) == 112, "the messages below name size 112");
+	_Static_assert(sizeof(big) == 152, "the messages below name size 152");
 
 	(void)state;
 	memset(&big, 0, sizeof(big));
@@ -656,10 +671,10 @@ static void config_opts_larger_size_nonzero_tail_einval(void **state)
 	assert_int_equal(cfg.timeout_ms, 555);
 
 	big.newer[3] = 1;
-	EXPECT_EINVAL(&big.o, "size 112");
+	EXPECT_EINVAL(&big.o, "size 152");
 	big.newer[3] = 0;
 	big.newer[0] = 0x100;
-	EXPECT_EINVAL(&big.o, "size 112");
+	EXPECT_EINVAL(&big.o, "size 152");
 }
 
 /* --- create ------------------------------------------------------------------ */
@@ -879,6 +894,245 @@ static void config_auth_values(void **state)
 	EXPECT_EINVAL(&o, "opts.psk");
 }
 
+/* --- choosing the path: address, device, GID index, TOS, worker CPUs -------- */
+
+static void config_path_defaults_leave_the_choice(void **state)
+{
+	(void)state;
+	EXPECT_OK(NULL);
+	assert_false(cfg.has_local);
+	assert_string_equal(cfg.device, "");
+	assert_int_equal(cfg.device_port, 0);
+	assert_int_equal(cfg.gid_index, -1);
+	assert_int_equal(cfg.tos, -1);
+	assert_false(cfg.has_worker_cpus);
+}
+
+static void config_local_addr_parsed(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	o.local_addr = "10.1.2.3";
+	EXPECT_OK(&o);
+	assert_true(cfg.has_local);
+	assert_int_equal(cfg.local.ss_family, AF_INET);
+	assert_string_equal(cfg.local_str, "10.1.2.3");
+	set("RDMIG_LOCAL_ADDR", "fd00::7");
+	EXPECT_OK(&o); /* the variable wins */
+	assert_int_equal(cfg.local.ss_family, AF_INET6);
+	assert_string_equal(cfg.local_str, "fd00::7");
+}
+
+static void config_bad_local_addr_einval(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	ENV_EINVAL("RDMIG_LOCAL_ADDR", "");
+	ENV_EINVAL("RDMIG_LOCAL_ADDR", "example.com"); /* no name lookup at create */
+	ENV_EINVAL("RDMIG_LOCAL_ADDR", "10.1.2.300");
+	ENV_EINVAL("RDMIG_LOCAL_ADDR", "10.1.2.3:80");
+	rdmig_opts_init(&o);
+	o.local_addr = "not an address";
+	EXPECT_EINVAL(&o, "opts.local_addr");
+	EXPECT_EINVAL(&o, "not an address");
+}
+
+static void config_device_parsed(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	set("RDMIG_DEVICE", "rxe0");
+	EXPECT_OK(NULL);
+	assert_string_equal(cfg.device, "rxe0");
+	assert_int_equal(cfg.device_port, 0);
+	set("RDMIG_DEVICE", "mlx5_bond.0-x:2");
+	EXPECT_OK(NULL);
+	assert_string_equal(cfg.device, "mlx5_bond.0-x");
+	assert_int_equal(cfg.device_port, 2);
+	unsetenv("RDMIG_DEVICE");
+	rdmig_opts_init(&o);
+	o.device = "mlx5_1:1";
+	EXPECT_OK(&o);
+	assert_string_equal(cfg.device, "mlx5_1");
+	assert_int_equal(cfg.device_port, 1);
+}
+
+static void config_bad_device_einval(void **state)
+{
+	struct rdmig_opts o;
+	char longname[80];
+
+	(void)state;
+	ENV_EINVAL("RDMIG_DEVICE", "");
+	ENV_EINVAL("RDMIG_DEVICE", ":1");
+	ENV_EINVAL("RDMIG_DEVICE", "rxe0:");
+	ENV_EINVAL("RDMIG_DEVICE", "rxe0:0");
+	ENV_EINVAL("RDMIG_DEVICE", "rxe0:256");
+	ENV_EINVAL("RDMIG_DEVICE", "rxe0:1x");
+	ENV_EINVAL("RDMIG_DEVICE", "rxe 0");
+	ENV_EINVAL("RDMIG_DEVICE", "../rxe0");
+	memset(longname, 'a', 64);
+	longname[64] = 0;
+	ENV_EINVAL("RDMIG_DEVICE", longname);
+	longname[63] = 0; /* 63 characters fit */
+	set("RDMIG_DEVICE", longname);
+	EXPECT_OK(NULL);
+	unsetenv("RDMIG_DEVICE");
+	rdmig_opts_init(&o);
+	o.device = "bad/name";
+	EXPECT_EINVAL(&o, "opts.device");
+}
+
+static void config_gid_index_and_tos_parsed(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	rdmig_opts_init(&o);
+	/* 0 is a value: without its bit the field means "unset" */
+	o.gid_index = 3;
+	o.tos = 96;
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.gid_index, -1);
+	assert_int_equal(cfg.tos, -1);
+	o.set = RDMIG_OPTS_GID_INDEX | RDMIG_OPTS_TOS;
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.gid_index, 3);
+	assert_int_equal(cfg.tos, 96);
+	o.gid_index = 0;
+	o.tos = 0;
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.gid_index, 0);
+	assert_int_equal(cfg.tos, 0);
+	set("RDMIG_GID_INDEX", "255");
+	set("RDMIG_TOS", "255");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.gid_index, 255);
+	assert_int_equal(cfg.tos, 255);
+	set("RDMIG_GID_INDEX", "0");
+	set("RDMIG_TOS", "0");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.gid_index, 0);
+	assert_int_equal(cfg.tos, 0);
+}
+
+static void config_bad_gid_index_and_tos_einval(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	ENV_EINVAL("RDMIG_GID_INDEX", "256");
+	ENV_EINVAL("RDMIG_GID_INDEX", "-1");
+	ENV_EINVAL("RDMIG_GID_INDEX", "");
+	ENV_EINVAL("RDMIG_GID_INDEX", "1x");
+	ENV_EINVAL("RDMIG_TOS", "256");
+	ENV_EINVAL("RDMIG_TOS", "-1");
+	ENV_EINVAL("RDMIG_TOS", "0x10");
+	ENV_EINVAL("RDMIG_TOS", "");
+	rdmig_opts_init(&o);
+	o.set = RDMIG_OPTS_GID_INDEX;
+	o.gid_index = 256;
+	EXPECT_EINVAL(&o, "opts.gid_index");
+	o.set = RDMIG_OPTS_TOS;
+	o.tos = 1000;
+	EXPECT_EINVAL(&o, "opts.tos");
+	o.set = 1u << 7;
+	EXPECT_EINVAL(&o, "opts.set");
+	o.set = 0;
+	o.reserved2 = 1;
+	EXPECT_EINVAL(&o, "opts.reserved2");
+}
+
+/* The lowest and highest CPU this process may run on. */
+static void allowed_range(unsigned *lo, unsigned *hi)
+{
+	cpu_set_t cs;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(cs), &cs), 0);
+	*lo = CPU_SETSIZE;
+	*hi = 0;
+	for (unsigned c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &cs)) {
+			*lo = c < *lo ? c : *lo;
+			*hi = c;
+		}
+	assert_true(*lo <= *hi);
+}
+
+static void config_worker_cpus_parsed(void **state)
+{
+	struct rdmig_opts o;
+	unsigned lo, hi;
+	char list[64];
+
+	(void)state;
+	allowed_range(&lo, &hi);
+	set("RDMIG_WORKER_CPUS", "0-3,8,10-11");
+	if (lo <= 3 || lo == 8 || lo == 10 || lo == 11) {
+		EXPECT_OK(NULL);
+		assert_true(cfg.has_worker_cpus);
+		for (unsigned c = 0; c < 16; c++)
+			assert_int_equal(rdmig__cpu_isset(cfg.worker_cpus, c),
+					 c <= 3 || c == 8 || c == 10 || c == 11);
+	}
+	snprintf(list, sizeof(list), "%u", hi);
+	set("RDMIG_WORKER_CPUS", list);
+	EXPECT_OK(NULL);
+	for (unsigned c = 0; c < RDMIG__MAX_CPUS; c++)
+		assert_int_equal(rdmig__cpu_isset(cfg.worker_cpus, c), c == hi);
+	unsetenv("RDMIG_WORKER_CPUS");
+	rdmig_opts_init(&o);
+	snprintf(list, sizeof(list), "%u-%u,1023", lo, hi);
+	o.worker_cpus = list;
+	EXPECT_OK(&o);
+	assert_true(rdmig__cpu_isset(cfg.worker_cpus, lo));
+	assert_true(rdmig__cpu_isset(cfg.worker_cpus, hi));
+	assert_true(rdmig__cpu_isset(cfg.worker_cpus, 1023));
+}
+
+static void config_bad_worker_cpus_einval(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "a");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "0,");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", ",0");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "0-");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "3-1");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "0 1");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "0-1-2");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "1024");
+	ENV_EINVAL("RDMIG_WORKER_CPUS", "0-99999999999");
+	/* A list the process may not run on at all: named, with its affinity. */
+	set("RDMIG_WORKER_CPUS", "1023");
+	EXPECT_EINVAL(NULL, "RDMIG_WORKER_CPUS: none of CPUs 1023");
+	EXPECT_EINVAL(NULL, "affinity");
+	unsetenv("RDMIG_WORKER_CPUS");
+	rdmig_opts_init(&o);
+	o.worker_cpus = "2-";
+	EXPECT_EINVAL(&o, "opts.worker_cpus");
+}
+
+static void config_cpus_format_round_trips(void **state)
+{
+	uint64_t set_[RDMIG__CPU_WORDS] = { 0 };
+	char buf[128];
+
+	(void)state;
+	rdmig__cpus_format(set_, buf, sizeof(buf));
+	assert_string_equal(buf, "(none)");
+	set_[0] = 0xfull | 1ull << 8 | 3ull << 10;
+	set_[15] = 1ull << 63;
+	rdmig__cpus_format(set_, buf, sizeof(buf));
+	assert_string_equal(buf, "0-3,8,10-11,1023");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 
 int main(void)
@@ -919,6 +1173,16 @@ int main(void)
 		T(config_psk_from_opts_and_file),
 		T(config_psk_file_refusals),
 		T(config_auth_values),
+		T(config_path_defaults_leave_the_choice),
+		T(config_local_addr_parsed),
+		T(config_bad_local_addr_einval),
+		T(config_device_parsed),
+		T(config_bad_device_einval),
+		T(config_gid_index_and_tos_parsed),
+		T(config_bad_gid_index_and_tos_einval),
+		T(config_worker_cpus_parsed),
+		T(config_bad_worker_cpus_einval),
+		T(config_cpus_format_round_trips),
 	};
 
 	/* Whatever the caller's environment holds, the tests start from none. */
