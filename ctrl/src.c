@@ -36,6 +36,9 @@
  * with a tenth of them written, the share is known to about 5%, and better
  * once pooled with recent passes' counts (the model does when they agree). */
 #define ESTIMATE_SAMPLE 4096
+/* With larger pages, as many as fit in the same 16 MiB (one at least):
+ * what the estimate reads stays about 2 ms whatever the page size. */
+#define ESTIMATE_SAMPLE_BYTES (ESTIMATE_SAMPLE * 4096ull)
 
 enum src_state {
 	SRC_IDLE,      /* adding regions; may connect */
@@ -66,6 +69,9 @@ struct src_region {
 	 * first (a snapshot of dpr[].mismatch, which the round changes).
 	 */
 	uint64_t *retry;
+	/* Every page set: the dirty log of an RDMIG_PASS_ALL pass given skip
+	 * sets. NULL until the first such pass. */
+	uint64_t *all;
 };
 
 struct rdmig_src {
@@ -117,6 +123,10 @@ struct rdmig_src {
 	/* rdmig_src_cancel(): set from any thread or a signal handler. */
 	atomic_bool cancelled;
 	int cancel_fd; /* eventfd, written with it: wakes the connect waits */
+
+	/* An RDMIG_PASS_ALL pass with skip sets: the VMM's entries, with
+	 * regions[].all for their bitmaps. */
+	struct rdmig_dirty all_scratch[RDMIG__MAX_REGIONS];
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -752,6 +762,17 @@ fail:
 	return ret;
 }
 
+/*
+ * The bits of word w of a region's bitmap that stand for pages of it: the
+ * VMM's bitmaps may hold anything past the region's end (rdmig.h says those
+ * bits are ignored), so every bitmap rdmig keeps across passes is masked
+ * with this before it takes bits from the VMM's.
+ */
+static uint64_t src_valid_bits(uint64_t npages, uint64_t w)
+{
+	return w == npages / 64 && npages % 64 ? (1ull << (npages % 64)) - 1 : ~0ull;
+}
+
 /* Checks the VMM's dirty logs (and skip sets) against the regions. */
 static int src_check_dirty(const struct rdmig_src *src, const struct rdmig_dirty *dirty,
 			   unsigned ndirty)
@@ -780,6 +801,54 @@ static int src_check_dirty(const struct rdmig_src *src, const struct rdmig_dirty
 }
 
 /*
+ * RDMIG_PASS_ALL with `dirty` given: every entry's bitmap is NULL (every
+ * page is dirty) and its skip set is honoured. Returns in *out the logs
+ * the pass reads: the VMM's skip sets with an all-ones dirty bitmap each,
+ * so that the rest of the pass (coverage, balloon tracking, discards)
+ * treats it as any other.
+ */
+static int src_all_dirty(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+			 const struct rdmig_dirty **out)
+{
+	if (ndirty != src->nregions)
+		return rdmig__err(-EINVAL, "%u skip logs for %u regions (RDMIG_PASS_ALL)", ndirty,
+				  src->nregions);
+	for (unsigned i = 0; i < ndirty; i++) {
+		uint64_t need = (src->dpr[i].npages + 63) / 64;
+
+		if (dirty[i].bitmap)
+			return rdmig__err(
+				-EINVAL,
+				"region %u: with RDMIG_PASS_ALL every page is dirty: "
+				"the dirty bitmap must be NULL (only the skip set is read)",
+				i);
+		if (dirty[i].skip && dirty[i].skip_words < need)
+			return rdmig__err(-EINVAL,
+					  "region %u: skip bitmap of %zu words is shorter than "
+					  "the region (%" PRIu64 " pages need %" PRIu64 " words)",
+					  i, dirty[i].skip_words, src->dpr[i].npages, need);
+	}
+	for (unsigned i = 0; i < ndirty; i++) {
+		struct src_region *r = &src->regions[i];
+		uint64_t words = (src->dpr[i].npages + 63) / 64;
+
+		if (!r->all) {
+			if (!(r->all = malloc(words * sizeof(uint64_t))))
+				return rdmig__err(-ENOMEM, "no memory to track region %u's pages",
+						  i);
+			memset(r->all, 0xff, words * sizeof(uint64_t));
+			r->all[words - 1] &= src_valid_bits(src->dpr[i].npages, words - 1);
+		}
+		src->all_scratch[i] = (struct rdmig_dirty){ .bitmap = r->all,
+							    .words = words,
+							    .skip = dirty[i].skip,
+							    .skip_words = dirty[i].skip_words };
+	}
+	*out = src->all_scratch;
+	return 0;
+}
+
+/*
  * Before a partial pass: refuses a page that left the skip set without
  * being dirty (its destination copy would stay stale), and makes room to
  * record which pages the pass sends.
@@ -792,7 +861,8 @@ static int src_coverage_prepare(struct rdmig_src *src, const struct rdmig_dirty 
 
 		for (uint64_t w = 0; r->ballooned && w < words; w++) {
 			uint64_t stale = r->ballooned[w] & ~dirty[i].bitmap[w] &
-					 ~(dirty[i].skip ? dirty[i].skip[w] : 0);
+					 ~(dirty[i].skip ? dirty[i].skip[w] : 0) &
+					 src_valid_bits(src->dpr[i].npages, w);
 
 			if (stale)
 				return rdmig__err(-EINVAL,
@@ -827,17 +897,18 @@ static void src_coverage_record(struct rdmig_src *src, const struct rdmig_dirty 
 		/* A dirty page is now either sent or ballooned; others keep
 		 * what they were. RDMIG_PASS_ALL sends everything. */
 		for (uint64_t w = 0; r->ballooned && w < words; w++)
-			r->ballooned[w] = dirty ? (r->ballooned[w] & ~dirty[i].bitmap[w]) |
-							  (dirty[i].skip ? dirty[i].bitmap[w] &
-										   dirty[i].skip[w]
-									 : 0)
-						: 0;
+			r->ballooned[w] =
+				dirty ? ((r->ballooned[w] & ~dirty[i].bitmap[w]) |
+					 (dirty[i].skip ? dirty[i].bitmap[w] & dirty[i].skip[w]
+							: 0)) &
+						src_valid_bits(npages, w)
+				      : 0;
 
 		if (r->all_sent)
 			continue;
 		if (dirty) {
 			for (uint64_t w = 0; w < words; w++)
-				r->sent[w] |= dirty[i].bitmap[w];
+				r->sent[w] |= dirty[i].bitmap[w] & src_valid_bits(npages, w);
 			if (rdmig__bitmap_count(r->sent, npages) < npages)
 				continue;
 		}
@@ -862,7 +933,8 @@ static int src_verify_prepare(struct rdmig_src *src, const struct rdmig_dirty *d
 
 		for (uint64_t w = 0; src->mismatch_pending && dirty && dirty[i].skip && w < words;
 		     w++) {
-			uint64_t gone = bm[w] & dirty[i].skip[w];
+			uint64_t gone =
+				bm[w] & dirty[i].skip[w] & src_valid_bits(src->dpr[i].npages, w);
 
 			bm[w] &= ~gone;
 			src->regions[i].ballooned[w] |= gone & ~dirty[i].bitmap[w];
@@ -1037,8 +1109,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	if (!(flags & RDMIG_PASS_ALL)) {
 		if ((ret = src_check_dirty(src, dirty, ndirty)))
 			return ret;
-	} else {
-		dirty = NULL;
+	} else if (dirty && (ret = src_all_dirty(src, dirty, ndirty, &dirty))) {
+		return ret;
 	}
 	/* Pages discarded since the last pass: dirty now (the pass reads the
 	 * VMM's logs with them added), their MRs registered again. */
@@ -1184,8 +1256,11 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 	 * of it (recent passes ran while the guest ran, the final one will
 	 * not), and how its pages lie in runs (how many WRITEs they make). */
 	if (dirty)
-		rdmig__dp_sample(&src->dp, src->dpr, src->nregions, dirty, dirty_pages - ballooned,
-				 ESTIMATE_SAMPLE, &sample);
+		rdmig__dp_sample(
+			&src->dp, src->dpr, src->nregions, dirty, dirty_pages - ballooned,
+			RDMIG__MAX(1ull, RDMIG__MIN((uint64_t)ESTIMATE_SAMPLE,
+						    ESTIMATE_SAMPLE_BYTES / src->cfg.page_size)),
+			&sample);
 	ret = rdmig__model_estimate(&src->model, dirty_pages, ballooned, src->nqps, &sample, &e);
 	if (ret)
 		return ret;
@@ -1334,6 +1409,7 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	for (unsigned i = 0; i < src->nregions; i++) {
 		free(src->regions[i].sent);
 		free(src->regions[i].ballooned);
+		free(src->regions[i].all);
 	}
 	rdmig__config_wipe(&src->cfg);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));

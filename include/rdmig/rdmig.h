@@ -11,7 +11,8 @@
  * - An int result >= 0 is success (0 or a count); a negative errno is failure.
  *   A call that fails changes nothing, except where it says the session failed.
  * - After a failure, rdmig_last_error() on the same thread returns a message
- *   that says what failed and why, with the values involved.
+ *   that says what failed and why, with the values involved. The next rdmig
+ *   call on the thread clears it (see rdmig_last_error()): read it first.
  * - Handles are not thread-safe: one thread at a time per handle, except for
  *   the calls the table below allows (rdmig_src_discard(), the cancels).
  *   Different handles may be used from different threads at once.
@@ -30,6 +31,10 @@
  *   call                          may run on          concurrently with
  *   ----------------------------  ------------------  -------------------------------
  *   rdmig_opts_init, last_error   any thread          anything (last_error: per thread)
+ *   rdmig_set_log                 any thread, also    anything but itself and a log
+ *                                 before any handle   callback (it waits for running ones)
+ *   rdmig_src_mismatch /          the owner           cancel only
+ *     rdmig_dst_mismatch
  *   rdmig_src_create / dst_create any thread          anything (a new handle)
  *   rdmig_src_add_region,         the owner           cancel only
  *     connect, pass, estimate,
@@ -42,7 +47,9 @@
  *     rdmig_dst_destroy                               or start on the handle
  *
  * Workers (source) and the thread inside rdmig_dst_run() are rdmig's or
- * the caller's own; rdmig calls nothing of the VMM's from them.
+ * the caller's own; rdmig calls nothing of the VMM's from them, except the
+ * log callback (rdmig_set_log()), which any of them, and any thread inside
+ * any rdmig call, may call, several at once.
  */
 
 #ifndef RDMIG_RDMIG_H
@@ -107,7 +114,8 @@ struct rdmig_opts {
 	uint32_t signal_interval;   /* RDMIG_SIGNAL_INTERVAL: one WRITE in N is signalled (16) */
 	uint32_t qp_timeout;	    /* RDMIG_QP_TIMEOUT: RC local ACK timeout exponent,
 				     * 4.096 us * 2^n (18, ~1 s: soft-RoCE needs >= 18) */
-	uint64_t inflight_bytes;    /* RDMIG_INFLIGHT_BYTES: bytes in flight per QP (4 MiB) */
+	uint64_t inflight_bytes;    /* RDMIG_INFLIGHT_BYTES: bytes in flight per QP
+				     * (4 MiB, at least 2 pages) */
 	uint32_t timeout_ms;	    /* RDMIG_TIMEOUT_MS: a step that makes no progress for this
 				     * long fails the session (20000) */
 	uint32_t idle_timeout_ms;   /* RDMIG_IDLE_TIMEOUT_MS: destination: the source may stay
@@ -207,10 +215,62 @@ enum rdmig_auth {
 void rdmig_opts_init(struct rdmig_opts *opts);
 
 /*
- * The message for the last rdmig call that failed on this thread, or "" if
- * none has. The string stays valid until the next rdmig call on this thread.
+ * The message for the latest rdmig call on this thread, if it failed: "" if
+ * it succeeded (or no call was made). Like dlerror(), not errno: every rdmig
+ * call clears it when it starts, except rdmig_last_error() itself,
+ * rdmig_opts_init(), rdmig_set_log() and the cancels (which set it only
+ * for a NULL handle), so read it right after the call that failed, before
+ * any other (a destroy may change it too). The pointer is this thread's own buffer, valid
+ * for the thread's life; at most RDMIG_ERROR_MAX bytes with the NUL.
  */
 const char *rdmig_last_error(void);
+
+/* --- Limits -------------------------------------------------------------- */
+
+#define RDMIG_MAX_REGIONS   256	 /* regions per handle (add_region: -ENOSPC beyond) */
+#define RDMIG_MAX_WORKERS   64	 /* RDMIG_WORKERS at most */
+#define RDMIG_MAX_QPS	    64	 /* RDMIG_MAX_QPS at most: data QPs per session */
+#define RDMIG_PAGE_SIZE_MIN 4096 /* RDMIG_PAGE_SIZE: a power of two in this range */
+#define RDMIG_PAGE_SIZE_MAX (1u << 30)
+#define RDMIG_ERROR_MAX	    512 /* bytes of rdmig_last_error(), NUL included */
+
+/* --- Logging ------------------------------------------------------------- */
+
+/* Levels of rdmig's log lines; RDMIG_LOG_LEVEL=error|warn|info|debug. */
+enum rdmig_log_level {
+	RDMIG_LOG_ERROR = 0,
+	RDMIG_LOG_WARN = 1, /* the default level */
+	RDMIG_LOG_INFO = 2,
+	RDMIG_LOG_DEBUG = 3, /* also every failure's rdmig_last_error() message */
+};
+
+/*
+ * A log callback: `msg` is one line, without a newline, "function:line:
+ * text", valid during the call only.
+ */
+typedef void (*rdmig_log_fn)(void *arg, enum rdmig_log_level level, const char *msg);
+
+/*
+ * Sends rdmig's log lines to fn(arg, level, msg) instead of stderr ("rdmig
+ * LEVEL msg"); NULL restores stderr. Process-wide, for every handle; may be
+ * called at any time from any thread, before any handle exists too. Lines
+ * above RDMIG_LOG_LEVEL (default warn) are never made, callback or not.
+ *
+ * Who calls fn: whichever thread logs, that is the thread inside any rdmig
+ * call (the VMM's), the source's workers (rdmig's threads, during connect,
+ * passes, complete and destroy) and the thread inside rdmig_dst_run() (the
+ * VMM's), and so fn may run on several threads at once: it must be
+ * thread-safe, should return quickly (workers wait for it), and must not
+ * call any rdmig function (it may run while rdmig holds a lock of its
+ * own). A bad RDMIG_LOG_LEVEL is logged through it too, at
+ * RDMIG_LOG_ERROR, the first time a line could be made.
+ *
+ * Blocks only while a callback is running: when it returns, no thread is
+ * inside the previous callback any more and none will call it again, so
+ * its arg may be freed. Never fails; leaves errno and rdmig_last_error()
+ * as they are.
+ */
+void rdmig_set_log(rdmig_log_fn fn, void *arg);
 
 /* Statistics of one pass, filled by rdmig_src_pass(). */
 struct rdmig_pass_stats {
@@ -257,7 +317,13 @@ struct rdmig_pass_stats {
  * (`skip_words`), marks pages whose content is don't-care (ballooned, free
  * page hints): a dirty page in it is never read nor sent, and the
  * destination's copy of it becomes unknown. A page that leaves the skip set
- * must be dirty in a later pass to be sent again.
+ * must be dirty in a later pass to be sent again. Bits past the region's
+ * end are ignored here too, whatever they hold from pass to pass.
+ *
+ * With RDMIG_PASS_ALL, `dirty` may instead hold one entry per region whose
+ * `bitmap` is NULL (and `words` unused): every page is dirty, and `skip`
+ * is honoured as above. That is the first pass of a guest with balloon or
+ * free page information, without an all-ones bitmap of the VMM's.
  */
 struct rdmig_dirty {
 	const uint64_t *bitmap;
@@ -267,7 +333,11 @@ struct rdmig_dirty {
 };
 
 /* Flags for rdmig_src_pass(). */
-#define RDMIG_PASS_ALL (1u << 0) /* every page is dirty; `dirty` may be NULL */
+/*
+ * Every page is dirty. `dirty` may be NULL (no skip set), or hold one entry
+ * per region with `bitmap` NULL and a skip set (see struct rdmig_dirty).
+ */
+#define RDMIG_PASS_ALL (1u << 0)
 /*
  * The final pass: the guest is paused, and this pass is to leave the
  * destination's image exact. Every page it writes is hashed at both ends
@@ -330,7 +400,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * content (see opts.skip_zero and opts.skip_unchanged); a dirty page in
  * the region's skip set is neither read nor sent. `dirty` holds one entry
  * per region, in region index order (`ndirty` must equal the number of
- * regions), unless flags has RDMIG_PASS_ALL. The guest may keep running
+ * regions), unless flags has RDMIG_PASS_ALL (then `dirty` is NULL, or
+ * holds skip sets only: see struct rdmig_dirty). The guest may keep running
  * during a pass; a page it changes meanwhile must be dirty again in a later
  * pass. Pass RDMIG_PASS_FINAL for the pass after pausing the guest.
  *
@@ -382,7 +453,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * already running: a page it sends may still carry the old frame) takes
  * what was recorded, before any worker reads memory: it registers the
  * affected part of the region again (regions are registered in MRs of at
- * most 1 GiB; each one that holds a discarded page is registered anew,
+ * most 1 GiB, or of one chunk where RDMIG_CHUNK_PAGES makes a chunk
+ * larger: no WRITE spans two MRs; each one that holds a discarded page is registered anew,
  * then the old one is dropped, one MR at a time, so what counts against
  * RLIMIT_MEMLOCK grows by at most one MR, 1 GiB, meanwhile; over rxe in a
  * TCG VM it took 70 to 450 ms per GiB, from run to run), treats the pages
@@ -432,7 +504,8 @@ int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, u
  * share of the slower stage that recent passes took beyond theirs.
  * The rates come from recent passes (one far off the others', which the
  * machine stalled, left out). The share of pages written comes from a
- * sample of 4096 to 8191 of the dirty pages (every k-th) when bitmaps are
+ * sample of 4096 to 8191 of the dirty pages (every k-th; of pages larger
+ * than 4 KiB, as many as 16 MiB holds, at least one) when bitmaps are
  * given and skipping is on (scanned and decided as a pass would, now;
  * pooled with recent passes' counts when it agrees with them), else from
  * recent passes; the WRITEs from the runs of the dirty bitmaps, else as the
