@@ -127,6 +127,8 @@ struct rdmig_src {
 	/* An RDMIG_PASS_ALL pass with skip sets: the VMM's entries, with
 	 * regions[].all for their bitmaps. */
 	struct rdmig_dirty all_scratch[RDMIG__MAX_REGIONS];
+	/* rdmig_src_mismatch(): what the destination said of the latest connect. */
+	struct rdmig_layout_mismatch mismatch;
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -381,6 +383,10 @@ static int src_ctrl_wc(struct rdmig_src *src, const struct ibv_wc *wc, struct rd
 		return ret;
 	if (m->type == RDMIG__MSG_ERROR)
 		src->peer_error = true;
+	/* A layout refusal says how, in a tag at the end of its text. */
+	if (m->type == RDMIG__MSG_ERROR && m->error.code == EINVAL &&
+	    rdmig__layout_untag(m->error.text, &src->mismatch))
+		src->mismatch.size = sizeof(src->mismatch);
 	if (m->type == RDMIG__MSG_ERROR && m->error.code == ECANCELED)
 		return rdmig__err(-ECONNABORTED, "the destination aborted: %s", m->error.text);
 	if (m->type == RDMIG__MSG_ERROR)
@@ -688,6 +694,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "host is NULL");
 	if ((ret = src_cancel_check(src)))
 		return src_fail(src, ret);
+	memset(&src->mismatch, 0, sizeof(src->mismatch));
 	if ((ret = rdmig__resolve(host, port, &ss)))
 		return ret;
 	if ((ret = rdmig__config_auth_ready(&src->cfg, "rdmig_src_connect")))
@@ -1317,6 +1324,14 @@ static int src_check_discards(struct rdmig_src *src)
 			  ") was discarded after the last pass: the destination may hold "
 			  "its old content (run another pass, then complete)",
 			  page, region, src->regions[region].gpa + page * src->cfg.page_size);
+}
+
+int rdmig_src_mismatch(struct rdmig_src *src, struct rdmig_layout_mismatch *mm)
+{
+	rdmig__err_clear();
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	return rdmig__layout_copy(&src->mismatch, mm);
 }
 
 int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, uint64_t len)

@@ -393,6 +393,47 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
  */
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
 
+/* Which part of the two ends' layouts differs (struct rdmig_layout_mismatch). */
+enum rdmig_layout_field {
+	RDMIG_LAYOUT_NONE = 0,	    /* no mismatch recorded */
+	RDMIG_LAYOUT_PAGE_SIZE = 1, /* values: the page sizes */
+	RDMIG_LAYOUT_COUNT = 2,	    /* values: the numbers of regions */
+	/*
+	 * The source's region `region` starts at a gpa where no destination
+	 * region does. Values: its gpa, and the gpa of the destination's
+	 * region `dst_region` that overlaps it (UINT64_MAX and UINT32_MAX
+	 * where none does).
+	 */
+	RDMIG_LAYOUT_GPA = 3,
+	RDMIG_LAYOUT_LENGTH = 4, /* the same gpa, other lengths (bytes) */
+};
+
+/*
+ * Why the two ends' layouts did not match, field by field, so that a VMM
+ * need not parse rdmig_last_error(). Regions are matched by gpa, checked
+ * in the source's region order, after the page size; the first
+ * difference is reported, the count last.
+ */
+struct rdmig_layout_mismatch {
+	size_t size;	     /* set by the caller: sizeof(struct rdmig_layout_mismatch) */
+	uint32_t field;	     /* enum rdmig_layout_field */
+	uint32_t region;     /* the source's region index (GPA, LENGTH), else UINT32_MAX */
+	uint32_t dst_region; /* the destination's (LENGTH, GPA if any), else UINT32_MAX */
+	uint32_t reserved;
+	uint64_t source;      /* the source's value */
+	uint64_t destination; /* the destination's value */
+};
+
+/*
+ * After rdmig_src_connect() failed with -EPROTO because the destination
+ * refused our layout or page size: fills *mm and returns 0. Returns
+ * -ENODATA (mm->field RDMIG_LAYOUT_NONE) when the latest connect did not
+ * fail so (or the destination, of an older rdmig, did not say how), or
+ * -EINVAL (NULL, mm->size not set). Does not block; the record lasts until
+ * the next connect.
+ */
+int rdmig_src_mismatch(struct rdmig_src *src, struct rdmig_layout_mismatch *mm);
+
 /*
  * Runs one pass: brings every dirty page up to date at the destination and
  * returns when all of it is placed there (the destination has confirmed).
@@ -666,6 +707,15 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
  * may be called again to accept another source. `stats` may be NULL. Blocks.
  */
 int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats);
+
+/*
+ * After rdmig_dst_run() failed with -EINVAL because the source's layout or
+ * page size differs from ours: fills *mm (struct rdmig_layout_mismatch,
+ * the same report the source gets) and returns 0; else as
+ * rdmig_src_mismatch(). Does not block; the record lasts until the next
+ * run.
+ */
+int rdmig_dst_mismatch(struct rdmig_dst *dst, struct rdmig_layout_mismatch *mm);
 
 /*
  * Stops rdmig_dst_run() from any thread or a signal handler (as
