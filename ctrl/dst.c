@@ -1286,6 +1286,9 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
 		if (dst->pending[i].used)
 			dst_pending_free(dst, &dst->pending[i]);
+	/* Served: a stranger refused meanwhile is no failure of this call. */
+	if (!ret)
+		rdmig__err_clear();
 	return ret;
 }
 

@@ -96,6 +96,8 @@ static void finish(struct rdmig_src *src, struct dt_dst *d)
 		fail_msg("complete: %s", rdmig_last_error());
 	if (dt_dst_join(d))
 		fail_msg("destination: %s", d->err);
+	/* A run that served its source leaves no message (rdmig_last_error()). */
+	assert_string_equal(d->err, "");
 	rdmig_src_destroy(src);
 }
 
