@@ -220,8 +220,9 @@ void rdmig_opts_init(struct rdmig_opts *opts);
  * call clears it when it starts, except rdmig_last_error() itself,
  * rdmig_opts_init(), rdmig_set_log() and the cancels (which set it only
  * for a NULL handle), so read it right after the call that failed, before
- * any other (a destroy may change it too). The pointer is this thread's own buffer, valid
- * for the thread's life; at most RDMIG_ERROR_MAX bytes with the NUL.
+ * any other (a destroy may change it too). The pointer is this thread's
+ * own buffer, valid for the thread's life; at most RDMIG_ERROR_MAX bytes
+ * with the NUL.
  */
 const char *rdmig_last_error(void);
 
@@ -495,8 +496,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * what was recorded, before any worker reads memory: it registers the
  * affected part of the region again (regions are registered in MRs of at
  * most 1 GiB, or of one chunk where RDMIG_CHUNK_PAGES makes a chunk
- * larger: no WRITE spans two MRs; each one that holds a discarded page is registered anew,
- * then the old one is dropped, one MR at a time, so what counts against
+ * larger: no WRITE spans two MRs; each one that holds a discarded page is
+ * registered anew, then the old one is dropped, one MR at a time, so what counts against
  * RLIMIT_MEMLOCK grows by at most one MR, 1 GiB, meanwhile; over rxe in a
  * TCG VM it took 70 to 450 ms per GiB, from run to run), treats the pages
  * as dirty and
