@@ -22,6 +22,10 @@
 #include "util.h"
 
 _Static_assert(sizeof(struct rdmig_opts) == 136, "struct rdmig_opts is ABI: append only");
+/* The limits rdmig.h promises are the ones the code enforces. */
+_Static_assert(RDMIG_MAX_REGIONS == RDMIG__MAX_REGIONS, "RDMIG_MAX_REGIONS");
+_Static_assert(RDMIG_MAX_WORKERS == RDMIG__MAX_WORKERS, "RDMIG_MAX_WORKERS");
+_Static_assert(RDMIG_MAX_QPS == RDMIG__MAX_QPS, "RDMIG_MAX_QPS");
 
 struct knob {
 	const char *env;
@@ -44,13 +48,14 @@ struct knob {
 
 /* def 0 for workers means "choose at connect time from the topology". */
 static const struct knob knobs[] = {
-	KNOB("RDMIG_PAGE_SIZE", page_size, 4096, 4096, 1u << 30, true),
+	KNOB("RDMIG_PAGE_SIZE", page_size, 4096, RDMIG_PAGE_SIZE_MIN, RDMIG_PAGE_SIZE_MAX, true),
 	KNOB("RDMIG_WORKERS", workers, 0, 1, RDMIG__MAX_WORKERS, false),
 	KNOB("RDMIG_CHUNK_PAGES", chunk_pages, 0, 1, 1u << 19, false),
 	KNOB("RDMIG_QUEUE_DEPTH", queue_depth, 128, 4, 4096, false),
 	KNOB("RDMIG_SIGNAL_INTERVAL", signal_interval, 16, 1, 4096, false),
 	KNOB("RDMIG_QP_TIMEOUT", qp_timeout, 18, 8, 31, false),
-	KNOB("RDMIG_INFLIGHT_BYTES", inflight_bytes, 4u << 20, 4096, 1ull << 40, false),
+	/* def 0 for chunk pages and in-flight bytes: they follow the page size (below). */
+	KNOB("RDMIG_INFLIGHT_BYTES", inflight_bytes, 0, 4096, 1ull << 40, false),
 	KNOB("RDMIG_TIMEOUT_MS", timeout_ms, 20000, 100, 3600000, false),
 	/* At least three progress heartbeats (one a second, see ctrl/src.c). */
 	KNOB("RDMIG_IDLE_TIMEOUT_MS", idle_timeout_ms, 120000, 3000, 86400000, false),
@@ -610,6 +615,12 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	/* Default chunk: 1 MiB of guest memory, at least one page. */
 	if (!cfg->chunk_pages)
 		cfg->chunk_pages = RDMIG__MAX(1u, (1u << 20) / cfg->page_size);
+	/* Default bytes in flight per QP: 4 MiB, but at least two pages, so that
+	 * with large pages (RDMIG_PAGE_SIZE up to 1 GiB) one WRITE is in flight
+	 * while the next is posted, and a page size the caller set alone never
+	 * trips over a default it did not choose. */
+	if (!cfg->inflight_bytes)
+		cfg->inflight_bytes = RDMIG__MAX(4ull << 20, 2ull * cfg->page_size);
 	ret = resolve_switch("RDMIG_PIN", "pin", o.pin, &cfg->pin);
 	if (!ret)
 		ret = resolve_switch("RDMIG_SKIP_ZERO", "skip_zero", o.skip_zero, &cfg->skip_zero);

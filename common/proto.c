@@ -91,7 +91,7 @@ static uint64_t get(struct rcur *c, unsigned n)
 
 static int check_page_size(uint32_t ps, char *err, size_t errlen)
 {
-	if (ps < 4096 || ps > (1u << 30) || (ps & (ps - 1)))
+	if (ps < RDMIG_PAGE_SIZE_MIN || ps > RDMIG_PAGE_SIZE_MAX || (ps & (ps - 1)))
 		return fail(err, errlen, -EBADMSG,
 			    "page size %u is not a power of two in [4096, 1G]", ps);
 	return 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The per-thread error message behind rdmig_last_error(), and logging.
+ * The per-thread error message behind rdmig_last_error(), and logging
+ * (to stderr, or to the VMM's callback: rdmig_set_log()).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 
 #include "util.h"
 
-static __thread char last_error[512];
+static __thread char last_error[RDMIG_ERROR_MAX];
 
 const char *rdmig_last_error(void)
 {
@@ -47,6 +48,48 @@ int rdmig__err(int err, const char *fmt, ...)
 static enum rdmig__log_level log_level = RDMIG__LOG_WARN;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 
+_Static_assert(RDMIG_LOG_ERROR == (int)RDMIG__LOG_ERR && RDMIG_LOG_WARN == (int)RDMIG__LOG_WARN &&
+		       RDMIG_LOG_INFO == (int)RDMIG__LOG_INFO &&
+		       RDMIG_LOG_DEBUG == (int)RDMIG__LOG_DEBUG,
+	       "the public log levels are the internal ones");
+
+/*
+ * The VMM's log callback (rdmig_set_log()), NULL for stderr. Lines are
+ * emitted under the read side of `sink_lock` and the setter takes the
+ * write side: so lines from any number of threads go out at once, the
+ * (fn, arg) pair is always read as one, and once rdmig_set_log() returns
+ * no thread is still inside the old callback, so the VMM may free its arg.
+ * Statically initialised: it works before any handle exists, and rdmig
+ * has no constructors.
+ */
+static pthread_rwlock_t sink_lock = PTHREAD_RWLOCK_INITIALIZER;
+static rdmig_log_fn sink_fn;
+static void *sink_arg;
+
+void rdmig_set_log(rdmig_log_fn fn, void *arg)
+{
+	int saved = errno;
+
+	pthread_rwlock_wrlock(&sink_lock);
+	sink_fn = fn;
+	sink_arg = fn ? arg : NULL;
+	pthread_rwlock_unlock(&sink_lock);
+	errno = saved;
+}
+
+/* One finished line (no newline): to the VMM's callback, or to stderr. */
+static void log_emit(enum rdmig__log_level lvl, const char *line)
+{
+	static const char *const tags[] = { "error", "warn", "info", "debug" };
+
+	pthread_rwlock_rdlock(&sink_lock);
+	if (sink_fn)
+		sink_fn(sink_arg, (enum rdmig_log_level)lvl, line);
+	else
+		fprintf(stderr, "rdmig %s %s\n", tags[lvl], line);
+	pthread_rwlock_unlock(&sink_lock);
+}
+
 static void log_init(void)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -62,7 +105,13 @@ static void log_init(void)
 	}
 	/* Logging must work before any handle exists, so a bad level is
 	 * reported here; rdmig__config_resolve() also rejects it. */
-	fprintf(stderr, "rdmig: RDMIG_LOG_LEVEL: '%s' is not error|warn|info|debug\n", v);
+	{
+		char line[160];
+
+		snprintf(line, sizeof(line),
+			 "RDMIG_LOG_LEVEL: '%.64s' is not error|warn|info|debug (warn is used)", v);
+		log_emit(RDMIG__LOG_ERR, line);
+	}
 }
 
 enum rdmig__log_level rdmig__log_level(void)
@@ -73,15 +122,17 @@ enum rdmig__log_level rdmig__log_level(void)
 
 void rdmig__log_at(enum rdmig__log_level lvl, const char *func, int line, const char *fmt, ...)
 {
-	static const char *const tags[] = { "error", "warn", "info", "debug" };
-	int saved = errno;
+	int saved = errno, n;
 	char buf[768];
 	va_list ap;
 
+	n = snprintf(buf, sizeof(buf), "%s:%d: ", func, line);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		n = 0;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "rdmig %s %s:%d: %s\n", tags[lvl], func, line, buf);
+	log_emit(lvl, buf);
 	errno = saved;
 }
 

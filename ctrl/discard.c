@@ -313,6 +313,10 @@ int rdmig__disc_take(struct rdmig__disc *d, const struct rdmig_dirty *dirty,
 		}
 		for (uint64_t w = 0; w < words; w++)
 			r->merged[w] = dirty[i].bitmap[w] | r->taken[w];
+		/* Past the region's end the VMM's bits mean nothing: none
+		 * travels on in the copy (rdmig.h). */
+		if (r->npages % 64)
+			r->merged[words - 1] &= (1ull << (r->npages % 64)) - 1;
 		scratch[i].bitmap = r->merged;
 		scratch[i].words = words;
 	}

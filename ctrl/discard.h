@@ -4,7 +4,8 @@
  * them stale (rdmig_src_discard()).
  *
  * Each region is registered as MRs of at most a segment (1 GiB, a whole
- * number of chunks, so no WRITE spans two). The NIC reads the frames an MR
+ * number of chunks, so no WRITE spans two; one chunk when a chunk is
+ * larger, as with large pages). The NIC reads the frames an MR
  * pinned when it was registered, not what the process maps now: after
  * MADV_DONTNEED (or a hole punched in a memfd) the next touch maps another
  * frame and the MR still reads the old one (notes/postcopy.md, pitfall 4).

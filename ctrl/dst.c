@@ -109,6 +109,8 @@ struct rdmig_dst {
 	struct rdmig__msg msg;	       /* scratch */
 
 	struct rdmig__cancel cancel; /* rdmig_dst_cancel(): any thread, a signal handler */
+
+	struct rdmig_layout_mismatch mismatch; /* rdmig_dst_mismatch(): this run's */
 };
 
 #define CTRL_ATTR                                                         \
@@ -646,6 +648,42 @@ static int dst_on_cm(struct rdmig_dst *dst, struct rdmig__xp_event *ev)
 	return ret;
 }
 
+/*
+ * As dst_refuse(), for a layout or page size that differs from ours: the
+ * difference is recorded for rdmig_dst_mismatch() and sent to the source
+ * as a tag at the end of the ERROR's text (ctrl/handshake.h), for its
+ * rdmig_src_mismatch(). Our own message has no tag.
+ */
+static int dst_refuse_layout(struct rdmig_dst *dst, uint32_t field, uint32_t region,
+			     uint32_t dst_region, uint64_t sv, uint64_t dv, const char *fmt, ...)
+	RDMIG__FMT(7, 8);
+
+static int dst_refuse_layout(struct rdmig_dst *dst, uint32_t field, uint32_t region,
+			     uint32_t dst_region, uint64_t sv, uint64_t dv, const char *fmt, ...)
+{
+	char text[512], tag[96];
+	size_t n;
+	va_list ap;
+
+	dst->mismatch = (struct rdmig_layout_mismatch){ .size = sizeof(dst->mismatch),
+							.field = field,
+							.region = region,
+							.dst_region = dst_region,
+							.source = sv,
+							.destination = dv };
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	rdmig__layout_tag(&dst->mismatch, tag, sizeof(tag));
+	n = strlen(text);
+	dst_withdraw_memory(dst);
+	if (n + strlen(tag) < sizeof(text))
+		memcpy(text + n, tag, strlen(tag) + 1);
+	dst_send_error(dst, -EINVAL, text);
+	text[n] = '\0';
+	return rdmig__err(-EINVAL, "%s", text);
+}
+
 /* Compares the source's regions with ours (matched by gpa). */
 static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
 {
@@ -653,29 +691,39 @@ static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
 
 	for (unsigned i = 0; i < n; i++) {
 		const struct rdmig__wire_region *r = &m->auth.regions[i];
+		uint32_t near = UINT32_MAX;
 		unsigned j;
 
 		for (j = 0; j < dst->nregions; j++)
 			if (dst->regions[j].gpa == r->gpa)
 				break;
+		/* No region there: the lowest of ours it overlaps, if any. */
+		for (unsigned k = 0; j == dst->nregions && k < dst->nregions; k++)
+			if (dst->regions[k].gpa < r->gpa + r->len &&
+			    r->gpa < dst->regions[k].gpa + dst->regions[k].len &&
+			    (near == UINT32_MAX || dst->regions[k].gpa < dst->regions[near].gpa))
+				near = k;
 		if (j == dst->nregions)
-			return dst_refuse(dst, -EINVAL,
-					  "region layout mismatch: the source's "
-					  "region %u (gpa 0x%" PRIx64 ", len 0x%" PRIx64 ") has no "
-					  "destination region at that gpa",
-					  i, r->gpa, r->len);
+			return dst_refuse_layout(
+				dst, RDMIG_LAYOUT_GPA, i, near, r->gpa,
+				near == UINT32_MAX ? UINT64_MAX : dst->regions[near].gpa,
+				"region layout mismatch: the source's "
+				"region %u (gpa 0x%" PRIx64 ", len 0x%" PRIx64 ") has no "
+				"destination region at that gpa",
+				i, r->gpa, r->len);
 		if (dst->regions[j].len != r->len)
-			return dst_refuse(dst, -EINVAL,
-					  "region layout mismatch: gpa 0x%" PRIx64 " is 0x%" PRIx64
-					  " bytes at the source but 0x%" PRIx64
-					  " at the destination",
-					  r->gpa, r->len, dst->regions[j].len);
+			return dst_refuse_layout(
+				dst, RDMIG_LAYOUT_LENGTH, i, j, r->len, dst->regions[j].len,
+				"region layout mismatch: gpa 0x%" PRIx64 " is 0x%" PRIx64
+				" bytes at the source but 0x%" PRIx64 " at the destination",
+				r->gpa, r->len, dst->regions[j].len);
 	}
 	if (n != dst->nregions)
-		return dst_refuse(dst, -EINVAL,
-				  "region layout mismatch: the source has %u regions, "
-				  "the destination %u",
-				  n, dst->nregions);
+		return dst_refuse_layout(dst, RDMIG_LAYOUT_COUNT, UINT32_MAX, UINT32_MAX, n,
+					 dst->nregions,
+					 "region layout mismatch: the source has %u regions, "
+					 "the destination %u",
+					 n, dst->nregions);
 	return 0;
 }
 
@@ -708,10 +756,11 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 				"authentication failed: another peer proved the key first");
 
 	if (hello->auth.page_size != dst->cfg.page_size)
-		return dst_refuse(dst, -EINVAL,
-				  "page size mismatch: the source uses %u, the "
-				  "destination %u",
-				  hello->auth.page_size, dst->cfg.page_size);
+		return dst_refuse_layout(dst, RDMIG_LAYOUT_PAGE_SIZE, UINT32_MAX, UINT32_MAX,
+					 hello->auth.page_size, dst->cfg.page_size,
+					 "page size mismatch: the source uses %u, the "
+					 "destination %u",
+					 hello->auth.page_size, dst->cfg.page_size);
 	if ((ret = dst_check_layout(dst, hello)))
 		return ret;
 	nqps = RDMIG__MIN(hello->auth.nqps, dst->cfg.max_qps);
@@ -769,6 +818,10 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 		return ret;
 	s->nqps = nqps;
 	dst_arm(dst, dst->cfg.idle_timeout_ms);
+	rdmig__log(RDMIG__LOG_INFO,
+		   "serving a source over %s: protocol %u, %u data QPs, %u regions, %s",
+		   dst->xp->name, s->hs.version, nqps, dst->nregions,
+		   dst->cfg.auth == RDMIG_AUTH_PSK ? "authenticated" : "NOT authenticated");
 	return 0;
 }
 
@@ -1263,6 +1316,7 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 	if (rdmig__cancelled(&dst->cancel))
 		return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_dst_cancel)");
 	memset(&dst->s, 0, sizeof(dst->s));
+	memset(&dst->mismatch, 0, sizeof(dst->mismatch));
 	dst->rejected = 0;
 	dst->last_reject[0] = '\0';
 	t0 = rdmig__now_ns();
@@ -1280,7 +1334,18 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
 		if (dst->pending[i].used)
 			dst_pending_free(dst, &dst->pending[i]);
+	/* Served: a stranger refused meanwhile is no failure of this call. */
+	if (!ret)
+		rdmig__err_clear();
 	return ret;
+}
+
+int rdmig_dst_mismatch(struct rdmig_dst *dst, struct rdmig_layout_mismatch *mm)
+{
+	rdmig__err_clear();
+	if (!dst)
+		return rdmig__err(-EINVAL, "dst is NULL");
+	return rdmig__layout_copy(&dst->mismatch, mm);
 }
 
 void rdmig_dst_destroy(struct rdmig_dst *dst)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The handshake's logic over message bytes; see handshake.h. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -275,4 +276,48 @@ int rdmig__hs_data_tag(const struct rdmig__keys *k, uint32_t index, uint64_t tok
 	put_le(b + 4, token, 8);
 	put_le(b + 12, qpn, 4);
 	return rdmig__hmac(k->s2d, p, 2, tag, RDMIG__TAG_LEN);
+}
+
+void rdmig__layout_tag(const struct rdmig_layout_mismatch *mm, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, " [layout %u %u %u 0x%" PRIx64 " 0x%" PRIx64 "]", mm->field,
+			 mm->region, mm->dst_region, mm->source, mm->destination);
+
+	if (n < 0 || (size_t)n >= len)
+		buf[0] = '\0';
+}
+
+bool rdmig__layout_untag(char *text, struct rdmig_layout_mismatch *mm)
+{
+	char *tag = strrchr(text, '[');
+	unsigned f, r, d;
+	uint64_t sv, dv;
+	int end = 0;
+
+	if (!tag || tag == text || tag[-1] != ' ' ||
+	    sscanf(tag, "[layout %u %u %u 0x%" SCNx64 " 0x%" SCNx64 "]%n", &f, &r, &d, &sv, &dv,
+		   &end) != 5 ||
+	    !end || tag[end] || f == RDMIG_LAYOUT_NONE || f > RDMIG_LAYOUT_LENGTH)
+		return false;
+	mm->field = f;
+	mm->region = r;
+	mm->dst_region = d;
+	mm->reserved = 0;
+	mm->source = sv;
+	mm->destination = dv;
+	tag[-1] = '\0';
+	return true;
+}
+
+int rdmig__layout_copy(const struct rdmig_layout_mismatch *from, struct rdmig_layout_mismatch *to)
+{
+	struct rdmig_layout_mismatch m = *from;
+
+	if (!to || to->size < offsetof(struct rdmig_layout_mismatch, field) + sizeof(uint32_t))
+		return rdmig__err(-EINVAL, "mm is NULL or mm->size is not set");
+	m.size = to->size;
+	memcpy(to, &m, RDMIG__MIN(to->size, sizeof(m)));
+	if (m.field == RDMIG_LAYOUT_NONE)
+		return rdmig__err(-ENODATA, "no layout mismatch recorded");
+	return 0;
 }

@@ -106,4 +106,23 @@ int rdmig__hs_dst_auth(struct rdmig__hs *hs, const uint8_t *in, size_t len, stru
 int rdmig__hs_data_tag(const struct rdmig__keys *k, uint32_t index, uint64_t token, uint32_t qpn,
 		       uint8_t *tag);
 
+/*
+ * A layout refusal (rdmig_src_mismatch()) crosses the wire inside the
+ * destination's ERROR text, as a tag at its end:
+ *   " [layout F R D S V]"  F field, R region, D dst_region (decimal),
+ *                          S source value, V destination value (0x hex)
+ * An ERROR stays what every version reads (code and text); a source
+ * that does not know the tag shows it as text. Formats the tag into buf
+ * (a string, "" if it does not fit).
+ */
+void rdmig__layout_tag(const struct rdmig_layout_mismatch *mm, char *buf, size_t len);
+/*
+ * Finds the tag at the end of `text`: true with *mm filled (size left as
+ * it is) and the tag cut off text, false if there is none.
+ */
+bool rdmig__layout_untag(char *text, struct rdmig_layout_mismatch *mm);
+/* Copies *from into the caller's *to: -EINVAL for NULL or a size not set,
+ * -ENODATA when from->field is RDMIG_LAYOUT_NONE (then to->field is too). */
+int rdmig__layout_copy(const struct rdmig_layout_mismatch *from, struct rdmig_layout_mismatch *to);
+
 #endif /* RDMIG_CTRL_HANDSHAKE_H */

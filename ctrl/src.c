@@ -37,6 +37,9 @@
  * with a tenth of them written, the share is known to about 5%, and better
  * once pooled with recent passes' counts (the model does when they agree). */
 #define ESTIMATE_SAMPLE 4096
+/* With larger pages, as many as fit in the same 16 MiB (one at least):
+ * what the estimate reads stays about 2 ms whatever the page size. */
+#define ESTIMATE_SAMPLE_BYTES (ESTIMATE_SAMPLE * 4096ull)
 
 enum src_state {
 	SRC_IDLE,      /* adding regions; may connect */
@@ -67,6 +70,9 @@ struct src_region {
 	 * first (a snapshot of dpr[].mismatch, which the round changes).
 	 */
 	uint64_t *retry;
+	/* Every page set: the dirty log of an RDMIG_PASS_ALL pass given skip
+	 * sets. NULL until the first such pass. */
+	uint64_t *all;
 };
 
 struct rdmig_src {
@@ -122,6 +128,12 @@ struct rdmig_src {
 	bool path_has_local;
 	struct sockaddr_storage path_local;
 	struct rdmig__xp_path path;
+
+	/* An RDMIG_PASS_ALL pass with skip sets: the VMM's entries, with
+	 * regions[].all for their bitmaps. */
+	struct rdmig_dirty all_scratch[RDMIG__MAX_REGIONS];
+	/* rdmig_src_mismatch(): what the destination said of the latest connect. */
+	struct rdmig_layout_mismatch mismatch;
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -383,6 +395,10 @@ static int src_ctrl_wc(struct rdmig_src *src, const struct ibv_wc *wc, struct rd
 		return ret;
 	if (m->type == RDMIG__MSG_ERROR)
 		src->peer_error = true;
+	/* A layout refusal says how, in a tag at the end of its text. */
+	if (m->type == RDMIG__MSG_ERROR && m->error.code == EINVAL &&
+	    rdmig__layout_untag(m->error.text, &src->mismatch))
+		src->mismatch.size = sizeof(src->mismatch);
 	if (m->type == RDMIG__MSG_ERROR && m->error.code == ECANCELED)
 		return rdmig__err(-ECONNABORTED, "the destination aborted: %s", m->error.text);
 	if (m->type == RDMIG__MSG_ERROR)
@@ -709,6 +725,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return rdmig__err(-EINVAL, "host is NULL");
 	if ((ret = src_cancel_check(src)))
 		return src_fail(src, ret);
+	memset(&src->mismatch, 0, sizeof(src->mismatch));
 	if ((ret = rdmig__resolve(host, port, &ss)))
 		return ret;
 	if ((ret = rdmig__config_auth_ready(&src->cfg, "rdmig_src_connect")))
@@ -791,6 +808,17 @@ fail:
 	return ret;
 }
 
+/*
+ * The bits of word w of a region's bitmap that stand for pages of it: the
+ * VMM's bitmaps may hold anything past the region's end (rdmig.h says those
+ * bits are ignored), so every bitmap rdmig keeps across passes is masked
+ * with this before it takes bits from the VMM's.
+ */
+static uint64_t src_valid_bits(uint64_t npages, uint64_t w)
+{
+	return w == npages / 64 && npages % 64 ? (1ull << (npages % 64)) - 1 : ~0ull;
+}
+
 /* Checks the VMM's dirty logs (and skip sets) against the regions. */
 static int src_check_dirty(const struct rdmig_src *src, const struct rdmig_dirty *dirty,
 			   unsigned ndirty)
@@ -819,6 +847,54 @@ static int src_check_dirty(const struct rdmig_src *src, const struct rdmig_dirty
 }
 
 /*
+ * RDMIG_PASS_ALL with `dirty` given: every entry's bitmap is NULL (every
+ * page is dirty) and its skip set is honoured. Returns in *out the logs
+ * the pass reads: the VMM's skip sets with an all-ones dirty bitmap each,
+ * so that the rest of the pass (coverage, balloon tracking, discards)
+ * treats it as any other.
+ */
+static int src_all_dirty(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+			 const struct rdmig_dirty **out)
+{
+	if (ndirty != src->nregions)
+		return rdmig__err(-EINVAL, "%u skip logs for %u regions (RDMIG_PASS_ALL)", ndirty,
+				  src->nregions);
+	for (unsigned i = 0; i < ndirty; i++) {
+		uint64_t need = (src->dpr[i].npages + 63) / 64;
+
+		if (dirty[i].bitmap)
+			return rdmig__err(
+				-EINVAL,
+				"region %u: with RDMIG_PASS_ALL every page is dirty: "
+				"the dirty bitmap must be NULL (only the skip set is read)",
+				i);
+		if (dirty[i].skip && dirty[i].skip_words < need)
+			return rdmig__err(-EINVAL,
+					  "region %u: skip bitmap of %zu words is shorter than "
+					  "the region (%" PRIu64 " pages need %" PRIu64 " words)",
+					  i, dirty[i].skip_words, src->dpr[i].npages, need);
+	}
+	for (unsigned i = 0; i < ndirty; i++) {
+		struct src_region *r = &src->regions[i];
+		uint64_t words = (src->dpr[i].npages + 63) / 64;
+
+		if (!r->all) {
+			if (!(r->all = malloc(words * sizeof(uint64_t))))
+				return rdmig__err(-ENOMEM, "no memory to track region %u's pages",
+						  i);
+			memset(r->all, 0xff, words * sizeof(uint64_t));
+			r->all[words - 1] &= src_valid_bits(src->dpr[i].npages, words - 1);
+		}
+		src->all_scratch[i] = (struct rdmig_dirty){ .bitmap = r->all,
+							    .words = words,
+							    .skip = dirty[i].skip,
+							    .skip_words = dirty[i].skip_words };
+	}
+	*out = src->all_scratch;
+	return 0;
+}
+
+/*
  * Before a partial pass: refuses a page that left the skip set without
  * being dirty (its destination copy would stay stale), and makes room to
  * record which pages the pass sends.
@@ -831,7 +907,8 @@ static int src_coverage_prepare(struct rdmig_src *src, const struct rdmig_dirty 
 
 		for (uint64_t w = 0; r->ballooned && w < words; w++) {
 			uint64_t stale = r->ballooned[w] & ~dirty[i].bitmap[w] &
-					 ~(dirty[i].skip ? dirty[i].skip[w] : 0);
+					 ~(dirty[i].skip ? dirty[i].skip[w] : 0) &
+					 src_valid_bits(src->dpr[i].npages, w);
 
 			if (stale)
 				return rdmig__err(-EINVAL,
@@ -866,17 +943,18 @@ static void src_coverage_record(struct rdmig_src *src, const struct rdmig_dirty 
 		/* A dirty page is now either sent or ballooned; others keep
 		 * what they were. RDMIG_PASS_ALL sends everything. */
 		for (uint64_t w = 0; r->ballooned && w < words; w++)
-			r->ballooned[w] = dirty ? (r->ballooned[w] & ~dirty[i].bitmap[w]) |
-							  (dirty[i].skip ? dirty[i].bitmap[w] &
-										   dirty[i].skip[w]
-									 : 0)
-						: 0;
+			r->ballooned[w] =
+				dirty ? ((r->ballooned[w] & ~dirty[i].bitmap[w]) |
+					 (dirty[i].skip ? dirty[i].bitmap[w] & dirty[i].skip[w]
+							: 0)) &
+						src_valid_bits(npages, w)
+				      : 0;
 
 		if (r->all_sent)
 			continue;
 		if (dirty) {
 			for (uint64_t w = 0; w < words; w++)
-				r->sent[w] |= dirty[i].bitmap[w];
+				r->sent[w] |= dirty[i].bitmap[w] & src_valid_bits(npages, w);
 			if (rdmig__bitmap_count(r->sent, npages) < npages)
 				continue;
 		}
@@ -901,7 +979,8 @@ static int src_verify_prepare(struct rdmig_src *src, const struct rdmig_dirty *d
 
 		for (uint64_t w = 0; src->mismatch_pending && dirty && dirty[i].skip && w < words;
 		     w++) {
-			uint64_t gone = bm[w] & dirty[i].skip[w];
+			uint64_t gone =
+				bm[w] & dirty[i].skip[w] & src_valid_bits(src->dpr[i].npages, w);
 
 			bm[w] &= ~gone;
 			src->regions[i].ballooned[w] |= gone & ~dirty[i].bitmap[w];
@@ -1081,8 +1160,8 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	if (!(flags & RDMIG_PASS_ALL)) {
 		if ((ret = src_check_dirty(src, dirty, ndirty)))
 			return ret;
-	} else {
-		dirty = NULL;
+	} else if (dirty && (ret = src_all_dirty(src, dirty, ndirty, &dirty))) {
+		return ret;
 	}
 	/* Pages discarded since the last pass: dirty now (the pass reads the
 	 * VMM's logs with them added), their MRs registered again. */
@@ -1228,8 +1307,11 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 	 * of it (recent passes ran while the guest ran, the final one will
 	 * not), and how its pages lie in runs (how many WRITEs they make). */
 	if (dirty)
-		rdmig__dp_sample(&src->dp, src->dpr, src->nregions, dirty, dirty_pages - ballooned,
-				 ESTIMATE_SAMPLE, &sample);
+		rdmig__dp_sample(
+			&src->dp, src->dpr, src->nregions, dirty, dirty_pages - ballooned,
+			RDMIG__MAX(1ull, RDMIG__MIN((uint64_t)ESTIMATE_SAMPLE,
+						    ESTIMATE_SAMPLE_BYTES / src->cfg.page_size)),
+			&sample);
 	ret = rdmig__model_estimate(&src->model, dirty_pages, ballooned, src->nqps, &sample, &e);
 	if (ret)
 		return ret;
@@ -1286,6 +1368,14 @@ static int src_check_discards(struct rdmig_src *src)
 			  ") was discarded after the last pass: the destination may hold "
 			  "its old content (run another pass, then complete)",
 			  page, region, src->regions[region].gpa + page * src->cfg.page_size);
+}
+
+int rdmig_src_mismatch(struct rdmig_src *src, struct rdmig_layout_mismatch *mm)
+{
+	rdmig__err_clear();
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	return rdmig__layout_copy(&src->mismatch, mm);
 }
 
 int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, uint64_t len)
@@ -1383,6 +1473,7 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	for (unsigned i = 0; i < src->nregions; i++) {
 		free(src->regions[i].sent);
 		free(src->regions[i].ballooned);
+		free(src->regions[i].all);
 	}
 	rdmig__config_wipe(&src->cfg);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));

@@ -11,7 +11,8 @@
  * - An int result >= 0 is success (0 or a count); a negative errno is failure.
  *   A call that fails changes nothing, except where it says the session failed.
  * - After a failure, rdmig_last_error() on the same thread returns a message
- *   that says what failed and why, with the values involved.
+ *   that says what failed and why, with the values involved. The next rdmig
+ *   call on the thread clears it (see rdmig_last_error()): read it first.
  * - Handles are not thread-safe: one thread at a time per handle, except for
  *   the calls the table below allows (rdmig_src_discard(), the cancels).
  *   Different handles may be used from different threads at once.
@@ -30,6 +31,10 @@
  *   call                          may run on          concurrently with
  *   ----------------------------  ------------------  -------------------------------
  *   rdmig_opts_init, last_error   any thread          anything (last_error: per thread)
+ *   rdmig_set_log                 any thread, also    anything but itself and a log
+ *                                 before any handle   callback (it waits for running ones)
+ *   rdmig_src_mismatch /          the owner           cancel only
+ *     rdmig_dst_mismatch
  *   rdmig_src_create / dst_create any thread          anything (a new handle)
  *   rdmig_src_add_region,         the owner           cancel only
  *     connect, pass, estimate,
@@ -44,8 +49,10 @@
  *     rdmig_dst_destroy                               or start on the handle
  *
  * Workers (source) and the thread inside rdmig_dst_run() are rdmig's or
- * the caller's own; rdmig calls nothing of the VMM's from them. Workers
- * run only on opts.worker_cpus (RDMIG_WORKER_CPUS) when it is given.
+ * the caller's own; rdmig calls nothing of the VMM's from them, except the
+ * log callback (rdmig_set_log()), which any of them, and any thread inside
+ * any rdmig call, may call, several at once. Workers run only on
+ * opts.worker_cpus (RDMIG_WORKER_CPUS) when it is given.
  */
 
 #ifndef RDMIG_RDMIG_H
@@ -110,7 +117,8 @@ struct rdmig_opts {
 	uint32_t signal_interval;   /* RDMIG_SIGNAL_INTERVAL: one WRITE in N is signalled (16) */
 	uint32_t qp_timeout;	    /* RDMIG_QP_TIMEOUT: RC local ACK timeout exponent,
 				     * 4.096 us * 2^n (18, ~1 s: soft-RoCE needs >= 18) */
-	uint64_t inflight_bytes;    /* RDMIG_INFLIGHT_BYTES: bytes in flight per QP (4 MiB) */
+	uint64_t inflight_bytes;    /* RDMIG_INFLIGHT_BYTES: bytes in flight per QP
+				     * (4 MiB, at least 2 pages) */
 	uint32_t timeout_ms;	    /* RDMIG_TIMEOUT_MS: a step that makes no progress for this
 				     * long fails the session (20000) */
 	uint32_t idle_timeout_ms;   /* RDMIG_IDLE_TIMEOUT_MS: destination: the source may stay
@@ -278,10 +286,63 @@ enum rdmig_auth {
 void rdmig_opts_init(struct rdmig_opts *opts);
 
 /*
- * The message for the last rdmig call that failed on this thread, or "" if
- * none has. The string stays valid until the next rdmig call on this thread.
+ * The message for the latest rdmig call on this thread, if it failed: "" if
+ * it succeeded (or no call was made). Like dlerror(), not errno: every rdmig
+ * call clears it when it starts, except rdmig_last_error() itself,
+ * rdmig_opts_init(), rdmig_set_log() and the cancels (which set it only
+ * for a NULL handle), so read it right after the call that failed, before
+ * any other (a destroy may change it too). The pointer is this thread's
+ * own buffer, valid for the thread's life; at most RDMIG_ERROR_MAX bytes
+ * with the NUL.
  */
 const char *rdmig_last_error(void);
+
+/* --- Limits -------------------------------------------------------------- */
+
+#define RDMIG_MAX_REGIONS   256	 /* regions per handle (add_region: -ENOSPC beyond) */
+#define RDMIG_MAX_WORKERS   64	 /* RDMIG_WORKERS at most */
+#define RDMIG_MAX_QPS	    64	 /* RDMIG_MAX_QPS at most: data QPs per session */
+#define RDMIG_PAGE_SIZE_MIN 4096 /* RDMIG_PAGE_SIZE: a power of two in this range */
+#define RDMIG_PAGE_SIZE_MAX (1u << 30)
+#define RDMIG_ERROR_MAX	    512 /* bytes of rdmig_last_error(), NUL included */
+
+/* --- Logging ------------------------------------------------------------- */
+
+/* Levels of rdmig's log lines; RDMIG_LOG_LEVEL=error|warn|info|debug. */
+enum rdmig_log_level {
+	RDMIG_LOG_ERROR = 0,
+	RDMIG_LOG_WARN = 1, /* the default level */
+	RDMIG_LOG_INFO = 2,
+	RDMIG_LOG_DEBUG = 3, /* also every failure's rdmig_last_error() message */
+};
+
+/*
+ * A log callback: `msg` is one line, without a newline, "function:line:
+ * text", valid during the call only.
+ */
+typedef void (*rdmig_log_fn)(void *arg, enum rdmig_log_level level, const char *msg);
+
+/*
+ * Sends rdmig's log lines to fn(arg, level, msg) instead of stderr ("rdmig
+ * LEVEL msg"); NULL restores stderr. Process-wide, for every handle; may be
+ * called at any time from any thread, before any handle exists too. Lines
+ * above RDMIG_LOG_LEVEL (default warn) are never made, callback or not.
+ *
+ * Who calls fn: whichever thread logs, that is the thread inside any rdmig
+ * call (the VMM's), the source's workers (rdmig's threads, during connect,
+ * passes, complete and destroy) and the thread inside rdmig_dst_run() (the
+ * VMM's), and so fn may run on several threads at once: it must be
+ * thread-safe, should return quickly (workers wait for it), and must not
+ * call any rdmig function (it may run while rdmig holds a lock of its
+ * own). A bad RDMIG_LOG_LEVEL is logged through it too, at
+ * RDMIG_LOG_ERROR, the first time a line could be made.
+ *
+ * Blocks only while a callback is running: when it returns, no thread is
+ * inside the previous callback any more and none will call it again, so
+ * its arg may be freed. Never fails; leaves errno and rdmig_last_error()
+ * as they are.
+ */
+void rdmig_set_log(rdmig_log_fn fn, void *arg);
 
 /* Statistics of one pass, filled by rdmig_src_pass(). */
 struct rdmig_pass_stats {
@@ -328,7 +389,13 @@ struct rdmig_pass_stats {
  * (`skip_words`), marks pages whose content is don't-care (ballooned, free
  * page hints): a dirty page in it is never read nor sent, and the
  * destination's copy of it becomes unknown. A page that leaves the skip set
- * must be dirty in a later pass to be sent again.
+ * must be dirty in a later pass to be sent again. Bits past the region's
+ * end are ignored here too, whatever they hold from pass to pass.
+ *
+ * With RDMIG_PASS_ALL, `dirty` may instead hold one entry per region whose
+ * `bitmap` is NULL (and `words` unused): every page is dirty, and `skip`
+ * is honoured as above. That is the first pass of a guest with balloon or
+ * free page information, without an all-ones bitmap of the VMM's.
  */
 struct rdmig_dirty {
 	const uint64_t *bitmap;
@@ -338,7 +405,11 @@ struct rdmig_dirty {
 };
 
 /* Flags for rdmig_src_pass(). */
-#define RDMIG_PASS_ALL (1u << 0) /* every page is dirty; `dirty` may be NULL */
+/*
+ * Every page is dirty. `dirty` may be NULL (no skip set), or hold one entry
+ * per region with `bitmap` NULL and a skip set (see struct rdmig_dirty).
+ */
+#define RDMIG_PASS_ALL (1u << 0)
 /*
  * The final pass: the guest is paused, and this pass is to leave the
  * destination's image exact. Every page it writes is hashed at both ends
@@ -398,6 +469,47 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
  */
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port);
 
+/* Which part of the two ends' layouts differs (struct rdmig_layout_mismatch). */
+enum rdmig_layout_field {
+	RDMIG_LAYOUT_NONE = 0,	    /* no mismatch recorded */
+	RDMIG_LAYOUT_PAGE_SIZE = 1, /* values: the page sizes */
+	RDMIG_LAYOUT_COUNT = 2,	    /* values: the numbers of regions */
+	/*
+	 * The source's region `region` starts at a gpa where no destination
+	 * region does. Values: its gpa, and the gpa of the destination's
+	 * region `dst_region` that overlaps it (UINT64_MAX and UINT32_MAX
+	 * where none does).
+	 */
+	RDMIG_LAYOUT_GPA = 3,
+	RDMIG_LAYOUT_LENGTH = 4, /* the same gpa, other lengths (bytes) */
+};
+
+/*
+ * Why the two ends' layouts did not match, field by field, so that a VMM
+ * need not parse rdmig_last_error(). Regions are matched by gpa, checked
+ * in the source's region order, after the page size; the first
+ * difference is reported, the count last.
+ */
+struct rdmig_layout_mismatch {
+	size_t size;	     /* set by the caller: sizeof(struct rdmig_layout_mismatch) */
+	uint32_t field;	     /* enum rdmig_layout_field */
+	uint32_t region;     /* the source's region index (GPA, LENGTH), else UINT32_MAX */
+	uint32_t dst_region; /* the destination's (LENGTH, GPA if any), else UINT32_MAX */
+	uint32_t reserved;
+	uint64_t source;      /* the source's value */
+	uint64_t destination; /* the destination's value */
+};
+
+/*
+ * After rdmig_src_connect() failed with -EPROTO because the destination
+ * refused our layout or page size: fills *mm and returns 0. Returns
+ * -ENODATA (mm->field RDMIG_LAYOUT_NONE) when the latest connect did not
+ * fail so (or the destination, of an older rdmig, did not say how), or
+ * -EINVAL (NULL, mm->size not set). Does not block; the record lasts until
+ * the next connect.
+ */
+int rdmig_src_mismatch(struct rdmig_src *src, struct rdmig_layout_mismatch *mm);
+
 /*
  * Runs one pass: brings every dirty page up to date at the destination and
  * returns when all of it is placed there (the destination has confirmed).
@@ -405,7 +517,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * content (see opts.skip_zero and opts.skip_unchanged); a dirty page in
  * the region's skip set is neither read nor sent. `dirty` holds one entry
  * per region, in region index order (`ndirty` must equal the number of
- * regions), unless flags has RDMIG_PASS_ALL. The guest may keep running
+ * regions), unless flags has RDMIG_PASS_ALL (then `dirty` is NULL, or
+ * holds skip sets only: see struct rdmig_dirty). The guest may keep running
  * during a pass; a page it changes meanwhile must be dirty again in a later
  * pass. Pass RDMIG_PASS_FINAL for the pass after pausing the guest.
  *
@@ -457,8 +570,9 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
  * already running: a page it sends may still carry the old frame) takes
  * what was recorded, before any worker reads memory: it registers the
  * affected part of the region again (regions are registered in MRs of at
- * most 1 GiB; each one that holds a discarded page is registered anew,
- * then the old one is dropped, one MR at a time, so what counts against
+ * most 1 GiB, or of one chunk where RDMIG_CHUNK_PAGES makes a chunk
+ * larger: no WRITE spans two MRs; each one that holds a discarded page is
+ * registered anew, then the old one is dropped, one MR at a time, so what counts against
  * RLIMIT_MEMLOCK grows by at most one MR, 1 GiB, meanwhile; over rxe in a
  * TCG VM it took 70 to 450 ms per GiB, from run to run), treats the pages
  * as dirty and
@@ -507,7 +621,8 @@ int rdmig_src_discard(struct rdmig_src *src, unsigned region, uint64_t offset, u
  * share of the slower stage that recent passes took beyond theirs.
  * The rates come from recent passes (one far off the others', which the
  * machine stalled, left out). The share of pages written comes from a
- * sample of 4096 to 8191 of the dirty pages (every k-th) when bitmaps are
+ * sample of 4096 to 8191 of the dirty pages (every k-th; of pages larger
+ * than 4 KiB, as many as 16 MiB holds, at least one) when bitmaps are
  * given and skipping is on (scanned and decided as a pass would, now;
  * pooled with recent passes' counts when it agrees with them), else from
  * recent passes; the WRITEs from the runs of the dirty bitmaps, else as the
@@ -673,6 +788,15 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
  * may be called again to accept another source. `stats` may be NULL. Blocks.
  */
 int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats);
+
+/*
+ * After rdmig_dst_run() failed with -EINVAL because the source's layout or
+ * page size differs from ours: fills *mm (struct rdmig_layout_mismatch,
+ * the same report the source gets) and returns 0; else as
+ * rdmig_src_mismatch(). Does not block; the record lasts until the next
+ * run.
+ */
+int rdmig_dst_mismatch(struct rdmig_dst *dst, struct rdmig_layout_mismatch *mm);
 
 /*
  * Stops rdmig_dst_run() from any thread or a signal handler (as

@@ -579,10 +579,40 @@ static void config_inflight_below_page_size_einval(void **state)
 	set("RDMIG_INFLIGHT_BYTES", "2M"); /* one page is fine */
 	EXPECT_OK(NULL);
 	clear_env();
-	/* the default inflight (4 MiB) against a larger page */
+}
+
+/*
+ * Issue 13: RDMIG_PAGE_SIZE of 8 MiB to 1 GiB alone made create fail
+ * naming RDMIG_INFLIGHT_BYTES, which nobody set: the defaults follow.
+ */
+static void config_large_page_size_alone_defaults_follow(void **state)
+{
+	char v[32];
+
+	(void)state;
+	clear_env();
+	for (uint64_t ps = 4096; ps <= RDMIG_PAGE_SIZE_MAX; ps *= 2) {
+		struct rdmig_src *src = NULL;
+		struct rdmig_dst *dst = NULL;
+
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)ps);
+		set("RDMIG_PAGE_SIZE", v);
+		if (rdmig__config_resolve(NULL, &cfg))
+			fail_msg("page size %s: %s", v, rdmig_last_error());
+		assert_int_equal(cfg.page_size, ps);
+		assert_int_equal(cfg.chunk_pages, ps >= (1u << 20) ? 1 : (1u << 20) / ps);
+		/* 4 MiB as before up to 2 MiB pages; two pages beyond. */
+		assert_int_equal(cfg.inflight_bytes, ps <= (2u << 20) ? 4u << 20 : 2 * ps);
+		if (rdmig_src_create(NULL, &src) || rdmig_dst_create(NULL, &dst))
+			fail_msg("page size %s: create: %s", v, rdmig_last_error());
+		rdmig_src_destroy(src);
+		rdmig_dst_destroy(dst);
+	}
+	/* Set explicitly, the in-flight bound still must hold a page. */
 	set("RDMIG_PAGE_SIZE", "8M");
-	set("RDMIG_CHUNK_PAGES", "1");
+	set("RDMIG_INFLIGHT_BYTES", "4M");
 	EXPECT_EINVAL(NULL, "RDMIG_INFLIGHT_BYTES");
+	clear_env();
 }
 
 static void config_chunk_over_two_gib_einval(void **state)
@@ -1161,6 +1191,7 @@ int main(void)
 		T(config_signal_interval_above_queue_depth_einval),
 		T(config_inflight_below_page_size_einval),
 		T(config_chunk_over_two_gib_einval),
+		T(config_large_page_size_alone_defaults_follow),
 		T(config_chunk_default_follows_page_size_one_mib),
 		T(config_opts_size_too_small_einval),
 		T(config_opts_smaller_size_ignores_later_fields),

@@ -549,6 +549,39 @@ static void last_error_other_thread_not_shared(void **state)
 	assert_contains(rdmig_last_error(), "connect");
 }
 
+/*
+ * Issue 13: rdmig_last_error() is dlerror-like, as rdmig.h says: the next
+ * call clears it, success leaves "", and only rdmig_opts_init(),
+ * rdmig_set_log(), the cancels and rdmig_last_error() itself leave it.
+ */
+static void last_error_cleared_by_next_call_kept_by_the_others(void **state)
+{
+	struct side *s = *state;
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	struct rdmig_opts o;
+	struct rdmig_src *other;
+	const char *p;
+
+	assert_int_equal(rdmig_src_create(NULL, &other), 0);
+	EXPECT_FAIL(rdmig_src_pass(s->src, NULL, 0, RDMIG_PASS_ALL, NULL), -ENOTCONN, "connect");
+	p = rdmig_last_error();
+	assert_ptr_equal(rdmig_last_error(), p); /* the thread's own buffer */
+	rdmig_opts_init(&o);
+	rdmig_set_log(NULL, NULL);
+	assert_int_equal(rdmig_src_cancel(other), 0);
+	assert_contains(rdmig_last_error(), "connect");
+	assert_true(strlen(rdmig_last_error()) < RDMIG_ERROR_MAX);
+	/* The next failure replaces it; the next success clears it. */
+	EXPECT_FAIL(rdmig_src_stats(s->src, NULL), -EINVAL, "stats");
+	assert_true(strstr(rdmig_last_error(), "connect") == NULL);
+	assert_int_equal(rdmig_src_stats(s->src, &st), 0);
+	assert_string_equal(rdmig_last_error(), "");
+	/* A cancel with a NULL handle sets it, and only then. */
+	assert_int_equal(rdmig_src_cancel(NULL), -EINVAL);
+	assert_contains(rdmig_last_error(), "src is NULL");
+	rdmig_src_destroy(other);
+}
+
 static int mem_setup(void **state)
 {
 	void *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -621,6 +654,7 @@ int main(void)
 		SRC(src_connect_without_key_eacces),
 		DST(dst_run_before_listen_enotconn),
 		SRC(last_error_other_thread_not_shared),
+		SRC(last_error_cleared_by_next_call_kept_by_the_others),
 		cmocka_unit_test(destroy_null_handle_no_effect),
 		MEM(destroy_idle_handle_with_regions_succeeds),
 		MEM(add_region_same_range_other_handle_accepted),
