@@ -496,31 +496,31 @@ static void model_downtime_adds_state_and_complete(void **state)
 					.rtt_ns = 1000000,
 					.reg_bytes = 4000000000,
 					.reg_ns = 1000000000 };
-	struct rdmig_estimate e = { .size = sizeof(e),
-				    .final_pass_ns = 7000000,
-				    .wire_rate = 1000000000,
-				    .scan_rate = 4000000000 };
+	struct rdmig_estimate de = { .size = sizeof(de),
+				     .final_pass_ns = 7000000,
+				     .wire_rate = 1000000000,
+				     .scan_rate = 4000000000 };
 
 	(void)state;
-	rdmig__model_downtime(&a, 4, &e);
-	assert_int_equal(e.state_bytes, 1000000000);
-	assert_int_equal(e.state_ns, 1000000000ull + 2000000000ull + 500000000ull + 2000000ull);
-	assert_int_equal(e.complete_ns, 1000000);
-	assert_int_equal(e.downtime_ns, 7000000 + e.state_ns + 1000000);
-	assert_false(e.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+	rdmig__model_downtime(&a, 4, &de);
+	assert_int_equal(de.state_bytes, 1000000000);
+	assert_int_equal(de.state_ns, 1000000000ull + 2000000000ull + 500000000ull + 2000000ull);
+	assert_int_equal(de.complete_ns, 1000000);
+	assert_int_equal(de.downtime_ns, 7000000 + de.state_ns + 1000000);
+	assert_false(de.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
 
 	/* No state announced: the final pass and complete. */
 	a.state_bytes = 0;
-	rdmig__model_downtime(&a, 4, &e);
-	assert_int_equal(e.state_ns, 0);
-	assert_int_equal(e.downtime_ns, 7000000 + 1000000);
+	rdmig__model_downtime(&a, 4, &de);
+	assert_int_equal(de.state_ns, 0);
+	assert_int_equal(de.downtime_ns, 7000000 + 1000000);
 
 	/* No wire rate known: the wire is left out, and said to be. */
 	a.state_bytes = 1000000000;
-	e.wire_rate = 0;
-	rdmig__model_downtime(&a, 4, &e);
-	assert_int_equal(e.state_ns, 2000000000ull + 500000000ull + 2000000ull);
-	assert_true(e.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+	de.wire_rate = 0;
+	rdmig__model_downtime(&a, 4, &de);
+	assert_int_equal(de.state_ns, 2000000000ull + 500000000ull + 2000000ull);
+	assert_true(de.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
 }
 
 int main(void)
