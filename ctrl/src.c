@@ -126,6 +126,9 @@ struct rdmig_src {
 	 * the HELLO -> CHALLENGE round trip, and registering guest memory. */
 	uint64_t rtt_ns;
 	uint64_t reg_bytes, reg_ns;
+	/* While rdmig_src_send_state() runs: its blobs' MRs, which teardown
+	 * drops after the QPs that could read them and before the PD. */
+	struct rdmig__state_tx *state_tx;
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -306,6 +309,8 @@ static void src_teardown(struct rdmig_src *src)
 		rdmig__ep_destroy(&src->data[i]);
 	src->nqps = 0;
 	rdmig__ep_destroy(&src->ctrl);
+	if (src->state_tx)
+		rdmig__state_tx_release(src->state_tx, src->xp);
 	if (src->xp)
 		rdmig__disc_deregister(&src->disc, src->xp);
 	for (unsigned i = 0; i < src->nregions; i++) {
@@ -1589,19 +1594,24 @@ int rdmig_src_send_state(struct rdmig_src *src, const struct rdmig_blob *blobs, 
 	if (!ret)
 		ret = rdmig__state_tx_register(tx, src->xp, src->pd);
 	if (ret) {
+		/* Bad input, or a registration that failed: nothing went, the
+		 * session is unharmed (but for a cancel). */
 		rdmig__state_tx_release(tx, src->xp);
 		free(tx);
 		return ret == -ECANCELED ? src_fail(src, ret) : ret;
 	}
-	ret = src_state_exchange(src, tx, &st);
-	if (ret) {
-		/* The QPs go first: no WRITE reads a blob once it is deregistered. */
+	/* Once descriptors go, a failure fails the session: teardown destroys
+	 * the QPs (no WRITE reads a blob any more), drops the blobs' MRs
+	 * (src->state_tx), then the PD. */
+	src->state_tx = tx;
+	if ((ret = src_state_exchange(src, tx, &st))) {
 		ret = src_fail(src, ret);
-		rdmig__state_tx_release(tx, src->xp);
+		src->state_tx = NULL;
 		free(tx);
 		return ret;
 	}
 	rdmig__state_tx_release(tx, src->xp);
+	src->state_tx = NULL;
 	src->state_sent = true;
 	st.blobs = tx->n;
 	st.bytes = tx->bytes;
