@@ -10,16 +10,24 @@
 
 #include "proto.h"
 
-#define CONNECT_LEN  32
-#define CHALL_LEN    (16 + RDMIG__NONCE_LEN + RDMIG__KEY_LEN)
-#define AUTH_FIXED   16
-#define AUTH_REGION  16
-#define ACK_FIXED    24
-#define ACK_REGION   32
-#define NOTICE_FIXED 16
-#define NOTICE_PAGE  8
-#define HASHES_FIXED (32 + 8 * RDMIG__NOTICE_WORDS)
-#define HASHES_HASH  16
+#define CONNECT_LEN   32
+#define CHALL_LEN     (16 + RDMIG__NONCE_LEN + RDMIG__KEY_LEN)
+#define AUTH_FIXED    16
+#define AUTH_REGION   16
+#define ACK_FIXED     24
+#define ACK_REGION    32
+#define NOTICE_FIXED  16
+#define NOTICE_PAGE   8
+#define HASHES_FIXED  (32 + 8 * RDMIG__NOTICE_WORDS)
+#define HASHES_HASH   16
+#define STATE_FIXED   8
+#define STATE_BLOB    48
+#define STATE_RUN     16
+#define STATE_BUF     16
+#define STATE_END_LEN 24
+#define STATE_ACK_LEN 16
+/* The smallest page size: no blob has more zero pages than this many fit. */
+#define STATE_MIN_PAGE 4096
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...) RDMIG__FMT(4, 5);
 
@@ -51,6 +59,11 @@ const char *rdmig__msg_type_name(unsigned type)
 		[RDMIG__MSG_HASHES] = "HASHES",
 		[RDMIG__MSG_CHALLENGE] = "CHALLENGE",
 		[RDMIG__MSG_AUTH] = "AUTH",
+		[RDMIG__MSG_STATE_DESC] = "STATE_DESC",
+		[RDMIG__MSG_STATE_ZERO] = "STATE_ZERO",
+		[RDMIG__MSG_STATE_READY] = "STATE_READY",
+		[RDMIG__MSG_STATE_END] = "STATE_END",
+		[RDMIG__MSG_STATE_ACK] = "STATE_ACK",
 	};
 
 	return type && type <= RDMIG__MSG_TYPE_MAX ? names[type] : "unknown";
@@ -235,6 +248,90 @@ static int validate_hashes(const struct rdmig__msg *m, char *err, size_t errlen)
 	return 0;
 }
 
+static int check_nblobs(const char *name, uint32_t n, char *err, size_t errlen)
+{
+	if (!n || n > RDMIG_STATE_BLOBS_MAX)
+		return fail(err, errlen, -EBADMSG, "%s: %u blobs, not in [1, %u]", name, n,
+			    RDMIG_STATE_BLOBS_MAX);
+	return 0;
+}
+
+/*
+ * The limits of rdmig.h, every id once, and zero-page counts a blob can
+ * hold (the session's page size is the caller's to check).
+ */
+static int validate_state_desc(const struct rdmig__msg *m, char *err, size_t errlen)
+{
+	uint64_t total = 0, runs = 0;
+	int ret;
+
+	if ((ret = check_nblobs("STATE_DESC", m->state_desc.nblobs, err, errlen)))
+		return ret;
+	for (uint32_t i = 0; i < m->state_desc.nblobs; i++) {
+		const struct rdmig__wire_blob *b = &m->state_desc.blob[i];
+
+		if (b->len > RDMIG_STATE_BLOB_MAX)
+			return fail(err, errlen, -EBADMSG,
+				    "STATE_DESC: blob %u (id 0x%llx) of %llu bytes is over the "
+				    "limit of %llu",
+				    i, (unsigned long long)b->id, (unsigned long long)b->len,
+				    (unsigned long long)RDMIG_STATE_BLOB_MAX);
+		if (b->zero_pages > b->len / STATE_MIN_PAGE || b->nruns > b->zero_pages ||
+		    (b->zero_pages && !b->nruns))
+			return fail(err, errlen, -EBADMSG,
+				    "STATE_DESC: blob %u (id 0x%llx, %llu bytes) cannot have %llu "
+				    "zero pages in %u runs",
+				    i, (unsigned long long)b->id, (unsigned long long)b->len,
+				    (unsigned long long)b->zero_pages, b->nruns);
+		total += b->len; /* no overflow: 64 blobs of at most 4 GiB */
+		runs += b->nruns;
+		for (uint32_t j = 0; j < i; j++)
+			if (m->state_desc.blob[j].id == b->id)
+				return fail(err, errlen, -EBADMSG,
+					    "STATE_DESC: blobs %u and %u have the same id 0x%llx",
+					    j, i, (unsigned long long)b->id);
+	}
+	if (total > RDMIG_STATE_TOTAL_MAX)
+		return fail(err, errlen, -EBADMSG,
+			    "STATE_DESC: %llu bytes of blobs, over the limit of %llu",
+			    (unsigned long long)total, (unsigned long long)RDMIG_STATE_TOTAL_MAX);
+	if (runs > RDMIG_STATE_ZERO_RUNS_MAX)
+		return fail(err, errlen, -EBADMSG, "STATE_DESC: %llu runs of zero pages > %u",
+			    (unsigned long long)runs, RDMIG_STATE_ZERO_RUNS_MAX);
+	return 0;
+}
+
+static int validate_state_zero(const struct rdmig__msg *m, char *err, size_t errlen)
+{
+	const uint64_t max_pages = RDMIG_STATE_BLOB_MAX / STATE_MIN_PAGE;
+	uint64_t end = 0;
+
+	if (m->state_zero.blob >= RDMIG_STATE_BLOBS_MAX)
+		return fail(err, errlen, -EBADMSG, "STATE_ZERO: blob %u >= %u", m->state_zero.blob,
+			    RDMIG_STATE_BLOBS_MAX);
+	if (!m->state_zero.nruns || m->state_zero.nruns > RDMIG__STATE_MSG_RUNS)
+		return fail(err, errlen, -EBADMSG, "STATE_ZERO: %u runs, not in [1, %u]",
+			    m->state_zero.nruns, RDMIG__STATE_MSG_RUNS);
+	/* Increasing and disjoint: no page twice, the last ends furthest. */
+	for (uint32_t i = 0; i < m->state_zero.nruns; i++) {
+		const struct rdmig__wire_run *r = &m->state_zero.run[i];
+
+		if (!r->count || r->first > max_pages || r->count > max_pages - r->first)
+			return fail(err, errlen, -EBADMSG,
+				    "STATE_ZERO: run %u (pages 0x%llx+0x%llx) is empty or past "
+				    "any blob",
+				    i, (unsigned long long)r->first, (unsigned long long)r->count);
+		if (i && r->first < end)
+			return fail(err, errlen, -EBADMSG,
+				    "STATE_ZERO: run %u (page 0x%llx) starts before run %u ends "
+				    "(page 0x%llx)",
+				    i, (unsigned long long)r->first, i - 1,
+				    (unsigned long long)end);
+		end = r->first + r->count;
+	}
+	return 0;
+}
+
 static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 {
 	int ret;
@@ -350,6 +447,22 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		return validate_notice(m, err, errlen);
 	case RDMIG__MSG_HASHES:
 		return validate_hashes(m, err, errlen);
+	case RDMIG__MSG_STATE_DESC:
+		return validate_state_desc(m, err, errlen);
+	case RDMIG__MSG_STATE_ZERO:
+		return validate_state_zero(m, err, errlen);
+	case RDMIG__MSG_STATE_READY:
+		return check_nblobs("STATE_READY", m->state_ready.nblobs, err, errlen);
+	case RDMIG__MSG_STATE_END:
+		if ((ret = check_nblobs("STATE_END", m->state_end.nblobs, err, errlen)))
+			return ret;
+		if (m->state_end.writes > m->state_end.bytes)
+			return fail(err, errlen, -EBADMSG, "STATE_END: %llu writes for %llu bytes",
+				    (unsigned long long)m->state_end.writes,
+				    (unsigned long long)m->state_end.bytes);
+		return 0;
+	case RDMIG__MSG_STATE_ACK:
+		return check_nblobs("STATE_ACK", m->state_ack.nblobs, err, errlen);
 	case RDMIG__MSG_COMPLETE:
 	case RDMIG__MSG_COMPLETE_ACK:
 		return 0;
@@ -399,6 +512,16 @@ static size_t payload_len(const struct rdmig__msg *m)
 		return HASHES_FIXED + (size_t)m->hashes.nhashes * HASHES_HASH;
 	case RDMIG__MSG_ERROR:
 		return 8 + (size_t)m->error.len;
+	case RDMIG__MSG_STATE_DESC:
+		return STATE_FIXED + (size_t)m->state_desc.nblobs * STATE_BLOB;
+	case RDMIG__MSG_STATE_ZERO:
+		return STATE_FIXED + (size_t)m->state_zero.nruns * STATE_RUN;
+	case RDMIG__MSG_STATE_READY:
+		return STATE_FIXED + (size_t)m->state_ready.nblobs * STATE_BUF;
+	case RDMIG__MSG_STATE_END:
+		return STATE_END_LEN;
+	case RDMIG__MSG_STATE_ACK:
+		return STATE_ACK_LEN;
 	default:
 		return 0;
 	}
@@ -537,6 +660,49 @@ int rdmig__msg_encode_ext(const struct rdmig__msg *m, size_t trailer, void *buf,
 		put(&c, (uint32_t)m->error.code, 4);
 		put(&c, m->error.len, 4);
 		memcpy(c.p, m->error.text, m->error.len);
+		break;
+	case RDMIG__MSG_STATE_DESC:
+		put(&c, m->state_desc.nblobs, 4);
+		put(&c, 0, 4);
+		for (uint32_t i = 0; i < m->state_desc.nblobs; i++) {
+			const struct rdmig__wire_blob *b = &m->state_desc.blob[i];
+
+			put(&c, b->id, 8);
+			put(&c, b->len, 8);
+			put(&c, b->zero_pages, 8);
+			put(&c, b->nruns, 4);
+			put(&c, 0, 4);
+			put(&c, b->hash.lo, 8);
+			put(&c, b->hash.hi, 8);
+		}
+		break;
+	case RDMIG__MSG_STATE_ZERO:
+		put(&c, m->state_zero.blob, 4);
+		put(&c, m->state_zero.nruns, 4);
+		for (uint32_t i = 0; i < m->state_zero.nruns; i++) {
+			put(&c, m->state_zero.run[i].first, 8);
+			put(&c, m->state_zero.run[i].count, 8);
+		}
+		break;
+	case RDMIG__MSG_STATE_READY:
+		put(&c, m->state_ready.nblobs, 4);
+		put(&c, 0, 4);
+		for (uint32_t i = 0; i < m->state_ready.nblobs; i++) {
+			put(&c, m->state_ready.buf[i].addr, 8);
+			put(&c, m->state_ready.buf[i].rkey, 4);
+			put(&c, 0, 4);
+		}
+		break;
+	case RDMIG__MSG_STATE_END:
+		put(&c, m->state_end.nblobs, 4);
+		put(&c, 0, 4);
+		put(&c, m->state_end.writes, 8);
+		put(&c, m->state_end.bytes, 8);
+		break;
+	case RDMIG__MSG_STATE_ACK:
+		put(&c, m->state_ack.nblobs, 4);
+		put(&c, 0, 4);
+		put(&c, m->state_ack.bytes, 8);
 		break;
 	}
 	return (int)len;
@@ -782,6 +948,81 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			return ret;
 		memcpy(m->error.text, c.p, m->error.len);
 		m->error.text[m->error.len] = '\0';
+		break;
+	case RDMIG__MSG_STATE_DESC:
+		if (c.left < STATE_FIXED)
+			return expect(name, c.left, STATE_FIXED, err, errlen);
+		n = m->state_desc.nblobs = (uint32_t)get(&c, 4);
+		if (get(&c, 4))
+			return fail(err, errlen, -EBADMSG, "STATE_DESC: reserved field is not 0");
+		if ((ret = check_nblobs(name, n, err, errlen)) ||
+		    (ret = expect(name, STATE_FIXED + c.left, STATE_FIXED + (size_t)n * STATE_BLOB,
+				  err, errlen)))
+			return ret;
+		for (uint32_t i = 0; i < n; i++) {
+			struct rdmig__wire_blob *b = &m->state_desc.blob[i];
+
+			b->id = get(&c, 8);
+			b->len = get(&c, 8);
+			b->zero_pages = get(&c, 8);
+			b->nruns = (uint32_t)get(&c, 4);
+			if (get(&c, 4))
+				return fail(err, errlen, -EBADMSG,
+					    "STATE_DESC: blob %u: reserved field is not 0", i);
+			b->hash.lo = get(&c, 8);
+			b->hash.hi = get(&c, 8);
+		}
+		break;
+	case RDMIG__MSG_STATE_ZERO:
+		if (c.left < STATE_FIXED)
+			return expect(name, c.left, STATE_FIXED, err, errlen);
+		m->state_zero.blob = (uint32_t)get(&c, 4);
+		n = m->state_zero.nruns = (uint32_t)get(&c, 4);
+		if (!n || n > RDMIG__STATE_MSG_RUNS)
+			return fail(err, errlen, -EBADMSG, "STATE_ZERO: %u runs, not in [1, %u]", n,
+				    RDMIG__STATE_MSG_RUNS);
+		if ((ret = expect(name, STATE_FIXED + c.left, STATE_FIXED + (size_t)n * STATE_RUN,
+				  err, errlen)))
+			return ret;
+		for (uint32_t i = 0; i < n; i++) {
+			m->state_zero.run[i].first = get(&c, 8);
+			m->state_zero.run[i].count = get(&c, 8);
+		}
+		break;
+	case RDMIG__MSG_STATE_READY:
+		if (c.left < STATE_FIXED)
+			return expect(name, c.left, STATE_FIXED, err, errlen);
+		n = m->state_ready.nblobs = (uint32_t)get(&c, 4);
+		if (get(&c, 4))
+			return fail(err, errlen, -EBADMSG, "STATE_READY: reserved field is not 0");
+		if ((ret = check_nblobs(name, n, err, errlen)) ||
+		    (ret = expect(name, STATE_FIXED + c.left, STATE_FIXED + (size_t)n * STATE_BUF,
+				  err, errlen)))
+			return ret;
+		for (uint32_t i = 0; i < n; i++) {
+			m->state_ready.buf[i].addr = get(&c, 8);
+			m->state_ready.buf[i].rkey = (uint32_t)get(&c, 4);
+			if (get(&c, 4))
+				return fail(err, errlen, -EBADMSG,
+					    "STATE_READY: buffer %u: reserved field is not 0", i);
+		}
+		break;
+	case RDMIG__MSG_STATE_END:
+		if ((ret = expect(name, c.left, STATE_END_LEN, err, errlen)))
+			return ret;
+		m->state_end.nblobs = (uint32_t)get(&c, 4);
+		if (get(&c, 4))
+			return fail(err, errlen, -EBADMSG, "STATE_END: reserved field is not 0");
+		m->state_end.writes = get(&c, 8);
+		m->state_end.bytes = get(&c, 8);
+		break;
+	case RDMIG__MSG_STATE_ACK:
+		if ((ret = expect(name, c.left, STATE_ACK_LEN, err, errlen)))
+			return ret;
+		m->state_ack.nblobs = (uint32_t)get(&c, 4);
+		if (get(&c, 4))
+			return fail(err, errlen, -EBADMSG, "STATE_ACK: reserved field is not 0");
+		m->state_ack.bytes = get(&c, 8);
 		break;
 	default:
 		return fail(err, errlen, -EBADMSG, "unknown message type %u", m->type);

@@ -56,6 +56,22 @@
  *   HASHES       u64 pass, u32 region, u32 npages, u64 first,
  *                u64 landed_zero[4], u32 nhashes, u32 reserved               64 bytes
  *                then nhashes x { u64 lo, u64 hi }                          + 16 each
+ *   STATE_DESC   u32 nblobs, u32 reserved                                     8 bytes
+ *                then nblobs x { u64 id, u64 len, u64 zero_pages, u32 nruns,
+ *                u32 reserved, u64 hash_lo, u64 hash_hi }                   + 48 each
+ *   STATE_ZERO   u32 blob, u32 nruns                                          8 bytes
+ *                then nruns x { u64 first, u64 count } (pages)              + 16 each
+ *   STATE_READY  u32 nblobs, u32 reserved                                     8 bytes
+ *                then nblobs x { u64 addr, u32 rkey, u32 reserved }         + 16 each
+ *   STATE_END    u32 nblobs, u32 reserved, u64 writes, u64 bytes             24 bytes
+ *   STATE_ACK    u32 nblobs, u32 reserved, u64 bytes                         16 bytes
+ * Device state (ctrl/blob.h), all on the control QP, after a pass: the
+ * source's STATE_DESC describes every blob (its hash: keyed XXH3-128 of
+ * the whole blob), then STATE_ZERO messages list each blob's runs of zero
+ * pages (blob by blob, increasing, nruns of the DESC in all); the
+ * destination answers STATE_READY with a buffer per blob (addr 0, rkey 0
+ * for an empty one); the source's WRITEs go on the control QP and
+ * STATE_END after them; STATE_ACK confirms every blob hashed as sent.
  * A NOTICE lists its pages in increasing order, so one message covers the
  * scattered pages of many blocks (a sparse pass would otherwise spend its
  * time on round trips). Its HASHES answer indexes the same list: bit i of
@@ -139,7 +155,30 @@ enum rdmig__msg_type {
 	RDMIG__MSG_HASHES = 11,	     /* destination -> source, on the same data QP: the answer */
 	RDMIG__MSG_CHALLENGE = 12,   /* destination -> source: choice, nonce, proof */
 	RDMIG__MSG_AUTH = 13,	     /* source -> destination: proposal and proof */
-	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_AUTH,
+	RDMIG__MSG_STATE_DESC = 14,  /* source -> destination: the device state's blobs */
+	RDMIG__MSG_STATE_ZERO = 15,  /* source -> destination: a blob's runs of zero pages */
+	RDMIG__MSG_STATE_READY = 16, /* destination -> source: a buffer per blob */
+	RDMIG__MSG_STATE_END = 17,   /* source -> destination, after the state's WRITEs */
+	RDMIG__MSG_STATE_ACK = 18,   /* destination -> source: every blob hashed as sent */
+	RDMIG__MSG_TYPE_MAX = RDMIG__MSG_STATE_ACK,
+};
+
+/* Runs of zero pages one STATE_ZERO lists at most (its size is a HASHES'). */
+#define RDMIG__STATE_MSG_RUNS 256
+
+/* A blob as STATE_DESC describes it. */
+struct rdmig__wire_blob {
+	uint64_t id;
+	uint64_t len;
+	uint64_t zero_pages; /* page-sized zero pieces, not sent */
+	uint32_t nruns;	     /* the runs they make, in STATE_ZERO messages */
+	struct rdmig__hash hash;
+};
+
+/* A run of pages: [first, first + count). */
+struct rdmig__wire_run {
+	uint64_t first;
+	uint64_t count;
 };
 
 enum rdmig__conn_kind {
@@ -253,6 +292,31 @@ struct rdmig__msg {
 			uint32_t nhashes;
 			struct rdmig__hash hash[RDMIG__NOTICE_PAGES];
 		} hashes;
+		struct {
+			uint32_t nblobs; /* 1..RDMIG_STATE_BLOBS_MAX, distinct ids */
+			struct rdmig__wire_blob blob[RDMIG_STATE_BLOBS_MAX];
+		} state_desc;
+		struct {
+			uint32_t blob;	/* index in the STATE_DESC */
+			uint32_t nruns; /* 1..RDMIG__STATE_MSG_RUNS, increasing, disjoint */
+			struct rdmig__wire_run run[RDMIG__STATE_MSG_RUNS];
+		} state_zero;
+		struct {
+			uint32_t nblobs;
+			struct {
+				uint64_t addr;
+				uint32_t rkey;
+			} buf[RDMIG_STATE_BLOBS_MAX];
+		} state_ready;
+		struct {
+			uint32_t nblobs;
+			uint64_t writes;
+			uint64_t bytes;
+		} state_end;
+		struct {
+			uint32_t nblobs;
+			uint64_t bytes; /* STATE_END's */
+		} state_ack;
 		struct {
 			int32_t code; /* positive errno */
 			uint32_t len;

@@ -27,6 +27,7 @@
 #include "../dataplane/worker.h"
 #include "../common/conn.h"
 #include "../common/proto.h"
+#include "blob.h"
 #include "handshake.h"
 #include "path.h"
 #include "session.h"
@@ -111,7 +112,12 @@ struct rdmig_dst {
 	struct rdmig__cancel cancel; /* rdmig_dst_cancel(): any thread, a signal handler */
 
 	struct rdmig_layout_mismatch mismatch; /* rdmig_dst_mismatch(): this run's */
+
+	/* The device state of the current (or last successful) run: blob.h. */
+	struct rdmig__state_rx state;
 };
+
+static int dst_on_state(struct rdmig_dst *dst, const struct rdmig__msg *m);
 
 #define CTRL_ATTR                                                         \
 	{                                                                 \
@@ -239,6 +245,8 @@ fail:
 
 static void dst_withdraw_memory(struct rdmig_dst *dst)
 {
+	if (dst->xp)
+		rdmig__state_rx_withdraw(&dst->state, dst->xp);
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		if (dst->regions[i].mr)
 			dst->xp->mr_dereg(dst->regions[i].mr);
@@ -835,6 +843,9 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 
 		for (unsigned q = 0; q < s->nqps; q++)
 			pending |= s->backlog[q].n != 0;
+		if (dst->state.step == RDMIG__STATE_RUNS || dst->state.step == RDMIG__STATE_EXPOSED)
+			return dst_refuse(dst, -EPROTO,
+					  "COMPLETE while the device state is being sent");
 		if (s->seen || pending || m->complete.passes != s->passes || !s->passes)
 			return dst_refuse(dst, -EPROTO,
 					  "COMPLETE after %" PRIu64 " passes, but %" PRIu64
@@ -857,6 +868,9 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 		return 0; /* the idle timer was re-armed on receipt */
 	if (m->type == RDMIG__MSG_ERROR)
 		return rdmig__err(-ECONNABORTED, "the source gave up: %s", m->error.text);
+	if (m->type >= RDMIG__MSG_STATE_DESC && m->type <= RDMIG__MSG_STATE_END &&
+	    m->type != RDMIG__MSG_STATE_READY && s->state == DST_RUNNING)
+		return dst_on_state(dst, m);
 	return dst_refuse(dst, -EPROTO, "unexpected %s from the source",
 			  rdmig__msg_type_name(m->type));
 }
@@ -1317,6 +1331,7 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 		return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_dst_cancel)");
 	memset(&dst->s, 0, sizeof(dst->s));
 	memset(&dst->mismatch, 0, sizeof(dst->mismatch));
+	rdmig__state_rx_reset(&dst->state); /* the last run's blobs are gone now */
 	dst->rejected = 0;
 	dst->last_reject[0] = '\0';
 	t0 = rdmig__now_ns();
@@ -1326,11 +1341,21 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 					      .passes = dst->s.passes,
 					      .wire_bytes = dst->s.wire_bytes,
 					      .duration_ns = rdmig__now_ns() - t0,
-					      .rejected = dst->rejected };
+					      .rejected = dst->rejected,
+					      .state_blobs = dst->state.n,
+					      .state_bytes = dst->state.bytes,
+					      .state_wire_bytes = dst->state.wrote,
+					      .state_zero_pages = dst->state.zero };
 
+		if (dst->state.step != RDMIG__STATE_DONE)
+			st.state_blobs = st.state_bytes = st.state_wire_bytes =
+				st.state_zero_pages = 0;
 		memcpy(stats, &st, RDMIG__MIN(stats->size, sizeof(st)));
 	}
 	dst_end_session(dst);
+	/* Only a completed migration's state is the VMM's to read. */
+	if (ret || dst->state.step != RDMIG__STATE_DONE)
+		rdmig__state_rx_reset(&dst->state);
 	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
 		if (dst->pending[i].used)
 			dst_pending_free(dst, &dst->pending[i]);
@@ -1353,6 +1378,7 @@ void rdmig_dst_destroy(struct rdmig_dst *dst)
 	if (!dst)
 		return;
 	dst_end_session(dst);
+	rdmig__state_rx_reset(&dst->state);
 	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
 		if (dst->pending[i].used)
 			dst_pending_free(dst, &dst->pending[i]);
@@ -1363,4 +1389,70 @@ void rdmig_dst_destroy(struct rdmig_dst *dst)
 	rdmig__config_wipe(&dst->cfg);
 	rdmig__cancel_fini(&dst->cancel);
 	free(dst);
+}
+
+/* --- device state (blob.h) ------------------------------------------------- */
+
+/*
+ * STATE_DESC, STATE_ZERO, STATE_END from the source, between passes: the
+ * buffers are obtained and zeroed as the descriptors come, exposed for
+ * remote write once the last run arrived, withdrawn at the end marker
+ * (every WRITE before it on the control QP is placed), then every blob is
+ * hashed as it landed. A blob whose hash differs fails the session, naming
+ * it (the source sees -EIO).
+ */
+static int dst_on_state(struct rdmig_dst *dst, const struct rdmig__msg *m)
+{
+	struct dst_session *s = &dst->s;
+	struct rdmig__state_rx *rx = &dst->state;
+	bool pending = false;
+	char why[384];
+	int ret;
+
+	for (unsigned q = 0; q < s->nqps; q++)
+		pending |= s->backlog[q].n != 0;
+	if (!s->passes || s->seen || pending)
+		return dst_refuse(dst, -EPROTO, "%s %s", rdmig__msg_type_name(m->type),
+				  !s->passes ? "before any pass" : "while a pass is under way");
+	switch (m->type) {
+	case RDMIG__MSG_STATE_DESC:
+		ret = rdmig__state_rx_desc(rx, m, dst->cfg.page_size, why, sizeof(why));
+		break;
+	case RDMIG__MSG_STATE_ZERO:
+		ret = rdmig__state_rx_zero(rx, m, dst->cfg.page_size, why, sizeof(why));
+		break;
+	default: /* STATE_END */
+		ret = rdmig__state_rx_end(rx, dst->xp, m, &dst->scanner, &s->key, &dst->msg, why,
+					  sizeof(why));
+		if (!ret)
+			return dst_send(dst, &dst->msg);
+		break;
+	}
+	if (ret)
+		return dst_refuse(dst, ret, "%s", why);
+	if (!rdmig__state_rx_ready(rx))
+		return 0;
+	/* Exposed from here to STATE_END, or the session's end. */
+	if ((ret = rdmig__state_rx_expose(rx, dst->xp, s->pd, &dst->msg, why, sizeof(why))))
+		return dst_refuse(dst, ret, "%s", why);
+	return dst_send(dst, &dst->msg);
+}
+
+int rdmig_dst_set_state_alloc(struct rdmig_dst *dst, rdmig_state_alloc_fn fn, void *arg)
+{
+	rdmig__err_clear();
+	if (!dst)
+		return rdmig__err(-EINVAL, "dst is NULL");
+	dst->state.alloc = fn;
+	dst->state.alloc_arg = fn ? arg : NULL;
+	return 0;
+}
+
+int rdmig_dst_state(struct rdmig_dst *dst, const struct rdmig_blob **blobs)
+{
+	rdmig__err_clear();
+	if (!dst || !blobs)
+		return rdmig__err(-EINVAL, "%s is NULL", dst ? "blobs" : "dst");
+	*blobs = dst->state.pub;
+	return dst->state.step == RDMIG__STATE_DONE ? (int)dst->state.n : 0;
 }

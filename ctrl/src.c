@@ -21,6 +21,7 @@
 #include "../dataplane/worker.h"
 #include "../common/conn.h"
 #include "../common/proto.h"
+#include "blob.h"
 #include "handshake.h"
 #include "discard.h"
 #include "hooks.h"
@@ -134,6 +135,17 @@ struct rdmig_src {
 	struct rdmig_dirty all_scratch[RDMIG__MAX_REGIONS];
 	/* rdmig_src_mismatch(): what the destination said of the latest connect. */
 	struct rdmig_layout_mismatch mismatch;
+
+	/* Device state (blob.h, rdmig_src_send_state()): sent once per session. */
+	bool state_sent;
+	uint64_t state_expect; /* rdmig_src_expect_state() */
+	/* What the estimate of the whole downtime builds on, measured at connect:
+	 * the HELLO -> CHALLENGE round trip, and registering guest memory. */
+	uint64_t rtt_ns;
+	uint64_t reg_bytes, reg_ns;
+	/* While rdmig_src_send_state() runs: its blobs' MRs, which teardown
+	 * drops after the QPs that could read them and before the PD. */
+	struct rdmig__state_tx *state_tx;
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -320,6 +332,8 @@ static void src_teardown(struct rdmig_src *src)
 		rdmig__ep_destroy(&src->data[i]);
 	src->nqps = 0;
 	rdmig__ep_destroy(&src->ctrl);
+	if (src->state_tx)
+		rdmig__state_tx_release(src->state_tx, src->xp);
 	if (src->xp)
 		rdmig__disc_deregister(&src->disc, src->xp);
 	for (unsigned i = 0; i < src->nregions; i++) {
@@ -520,8 +534,14 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 			goto fail;
 		/* Before the control connection exists: registering a large
 		 * guest takes time that no protocol timeout should include. */
+		uint64_t t0 = rdmig__now_ns();
+
 		if ((ret = src_register(src)))
 			goto fail;
+		src->reg_ns = rdmig__now_ns() - t0;
+		src->reg_bytes = 0;
+		for (unsigned i = 0; i < src->nregions; i++)
+			src->reg_bytes += src->regions[i].len;
 	} else if (!src->xp->pd_on_dev_of(src->pd, id)) {
 		ret = rdmig__err(-ENODEV, "data connection %u resolved to another device than %s",
 				 index, src->xp->dev_name(src->pd));
@@ -615,7 +635,9 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 	rdmig__hs_bind(hs, &ci, true);
 	if ((len = rdmig__hs_src_hello(hs, out, sizeof(out), why, sizeof(why))) < 0)
 		return rdmig__err(len, "HELLO: %s", why);
+	src->rtt_ns = rdmig__now_ns();
 	ret = src_hs_exchange(src, out, len, (int)src->cfg.timeout_ms, m);
+	src->rtt_ns = rdmig__now_ns() - src->rtt_ns; /* the destination only hashes meanwhile */
 	if (ret == -EACCES || ret == -EPROTO)
 		return ret; /* the destination refused, and said why */
 	if (ret)
@@ -1315,6 +1337,16 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 	ret = rdmig__model_estimate(&src->model, dirty_pages, ballooned, src->nqps, &sample, &e);
 	if (ret)
 		return ret;
+	{
+		const struct rdmig__model_after after = {
+			.state_bytes = src->state_sent ? 0 : src->state_expect,
+			.rtt_ns = src->rtt_ns,
+			.reg_bytes = src->reg_bytes,
+			.reg_ns = src->reg_ns
+		};
+
+		rdmig__model_downtime(&after, src->nqps, &e);
+	}
 	e.size = est->size;
 	memcpy(est, &e, RDMIG__MIN(est->size, sizeof(e)));
 	return 0;
@@ -1480,4 +1512,257 @@ void rdmig_src_destroy(struct rdmig_src *src)
 	rdmig__cancel_fini(&src->cancel);
 	rdmig__disc_fini(&src->disc);
 	free(src);
+}
+
+/* --- device state (blob.h) ------------------------------------------------- */
+
+int rdmig_src_expect_state(struct rdmig_src *src, uint64_t bytes)
+{
+	rdmig__err_clear();
+	if (!src)
+		return rdmig__err(-EINVAL, "src is NULL");
+	src->state_expect = bytes;
+	return 0;
+}
+
+/* About once a second while the state goes: the destination cannot see WRITEs land. */
+static int src_state_progress(struct rdmig_src *src)
+{
+	uint64_t now = rdmig__now_ns();
+	struct rdmig__msg m = { .type = RDMIG__MSG_PROGRESS };
+	int ret;
+
+	if (now - src->progress_ns < PROGRESS_NS)
+		return 0;
+	m.progress.pass = src->passes;
+	m.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
+	ret = rdmig__ep_send(&src->ctrl, &m);
+	if (ret && ret != -EAGAIN)
+		return ret;
+	if (!ret)
+		src->progress_ns = now;
+	return 0;
+}
+
+/* prepare's tick: cancel, progress (nothing was described yet, so no answer is due). */
+static int src_state_tick(void *arg)
+{
+	struct rdmig_src *src = arg;
+	int ret;
+
+	if ((ret = src_cancel_check(src)))
+		return ret;
+	return src_state_progress(src);
+}
+
+/*
+ * The state's send loop on the control CQ: WRITE completions are ours,
+ * the rest goes through src_ctrl_wc (a message that arrives meanwhile is
+ * kept). Waits until fewer than `most` WRITEs are in flight (and, with
+ * `need_buf`, a send buffer is free), or every one completed (most 1).
+ */
+struct state_wire {
+	unsigned inflight;
+	uint64_t bytes_inflight;
+	uint64_t last_ns; /* the last completion (progress) */
+	uint64_t first_ns, done_ns;
+	uint64_t seq;
+	uint64_t len[RDMIG__STATE_WRITES];
+};
+
+static int src_state_wait(struct rdmig_src *src, struct state_wire *sw, unsigned most,
+			  uint64_t bytes_most, bool need_buf)
+{
+	const uint32_t all = (1u << src->ctrl.attr.nsend) - 1;
+	struct ibv_wc wc;
+	int n, ret;
+
+	while (sw->inflight >= most || (sw->inflight && sw->bytes_inflight > bytes_most) ||
+	       (need_buf && src->ctrl.send_busy == all)) {
+		n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, 50);
+		if (n < 0)
+			return n;
+		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_WRITE) {
+			if (wc.status != IBV_WC_SUCCESS)
+				return src_peer_said(
+					src,
+					rdmig__err(wc.status == IBV_WC_RETRY_EXC_ERR ? -ETIMEDOUT
+										     : -EIO,
+						   "device state: RDMA WRITE failed: %s "
+						   "(status %d)",
+						   ibv_wc_status_str(wc.status), wc.status));
+			sw->inflight--;
+			sw->bytes_inflight -=
+				sw->len[rdmig__wr_val_of(wc.wr_id) % RDMIG__STATE_WRITES];
+			sw->last_ns = sw->done_ns = rdmig__now_ns();
+		} else if (n == 1) {
+			if ((ret = src_ctrl_wc(src, &wc, &src->stash)) < 0)
+				return ret;
+			if (ret == 1) {
+				if (src->stashed)
+					return rdmig__err(
+						-EPROTO,
+						"unexpected %s from the destination while "
+						"the device state is written",
+						rdmig__msg_type_name(src->stash.type));
+				src->stashed = true;
+			}
+		} else if ((ret = src_check_cm(src))) {
+			return ret;
+		}
+		if ((ret = src_cancel_check(src)) || (ret = src_state_progress(src)))
+			return ret;
+		if (rdmig__now_ns() - sw->last_ns > (uint64_t)src->cfg.timeout_ms * 1000000)
+			return rdmig__err(-ETIMEDOUT,
+					  "device state: no completion for %u ms (%u WRITEs in "
+					  "flight)",
+					  src->cfg.timeout_ms, sw->inflight);
+	}
+	return 0;
+}
+
+/* Descriptors, buffers, WRITEs, end marker, confirmation. Any failure fails the session. */
+static int src_state_exchange(struct rdmig_src *src, struct rdmig__state_tx *tx,
+			      struct rdmig_state_stats *st)
+{
+	const uint64_t max_wr = (uint64_t)src->cfg.chunk_pages * src->cfg.page_size;
+	/* The destination registers (and at the end hashes) up to 16 GiB:
+	 * a second per GiB on top, as for guest memory. */
+	const int tmo = (int)RDMIG__MIN((uint64_t)src->cfg.timeout_ms + (tx->bytes >> 30) * 1000,
+					(uint64_t)INT32_MAX);
+	struct state_wire sw = { .last_ns = rdmig__now_ns() };
+	struct rdmig__msg *m = &src->msg;
+	uint64_t off, len, writes = 0;
+	unsigned bi;
+	int ret;
+
+	rdmig__state_tx_desc(tx, m);
+	if ((ret = src_ctrl_send(src, m)))
+		return ret;
+	while (rdmig__state_tx_next_zero(tx, m))
+		if ((ret = src_ctrl_send(src, m)))
+			return ret;
+	if ((ret = src_ctrl_recv(src, tmo, m)))
+		return ret;
+	if ((ret = rdmig__state_tx_targets(tx, m)))
+		return ret;
+
+	sw.first_ns = sw.done_ns = sw.last_ns = rdmig__now_ns();
+	while (rdmig__state_tx_next_write(tx, max_wr, &bi, &off, &len)) {
+		const struct rdmig__state_tx_blob *b = &tx->b[bi];
+		struct ibv_sge sge = { .addr = (uintptr_t)(b->data + off),
+				       .length = (uint32_t)len,
+				       .lkey = b->mr->lkey };
+		struct ibv_send_wr wr = { 0 }, *bad;
+
+		if ((ret = src_state_wait(src, &sw, RDMIG__STATE_WRITES,
+					  src->cfg.inflight_bytes -
+						  RDMIG__MIN(len, src->cfg.inflight_bytes),
+					  false)))
+			return ret;
+		wr.wr_id =
+			rdmig__wr_id(RDMIG__WR_WRITE, 0, (uint32_t)(sw.seq % RDMIG__STATE_WRITES));
+		wr.opcode = IBV_WR_RDMA_WRITE;
+		wr.send_flags = IBV_SEND_SIGNALED;
+		wr.sg_list = &sge;
+		wr.num_sge = 1;
+		wr.wr.rdma.remote_addr = b->raddr + off;
+		wr.wr.rdma.rkey = b->rkey;
+		if ((ret = rdmig__xp_post_send(src->ctrl.id, &wr, &bad)))
+			return rdmig__err(-ret, "device state: posting a WRITE of blob %u: %s", bi,
+					  strerror(ret));
+		sw.len[sw.seq++ % RDMIG__STATE_WRITES] = len;
+		sw.inflight++;
+		sw.bytes_inflight += len;
+		writes++;
+	}
+
+	/* Behind the WRITEs on the same QP: its arrival proves them placed. */
+	if ((ret = src_state_wait(src, &sw, RDMIG__STATE_WRITES + 1, UINT64_MAX, true)))
+		return ret;
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_STATE_END;
+	m->state_end.nblobs = tx->n;
+	m->state_end.writes = writes;
+	m->state_end.bytes = tx->wire_bytes;
+	if ((ret = rdmig__ep_send(&src->ctrl, m)))
+		return ret;
+	if ((ret = src_state_wait(src, &sw, 1, 0, false)))
+		return ret;
+	if ((ret = src_ctrl_recv(src, tmo, m))) {
+		/* The destination's verdict on a blob: its message names it. */
+		if (m->type == RDMIG__MSG_ERROR && m->error.code == EIO)
+			ret = rdmig__err_set(-EIO, rdmig_last_error());
+		return ret;
+	}
+	if (m->type != RDMIG__MSG_STATE_ACK || m->state_ack.nblobs != tx->n ||
+	    m->state_ack.bytes != tx->wire_bytes)
+		return rdmig__err(-EPROTO,
+				  "expected STATE_ACK for %u blobs (%" PRIu64 " bytes), got %s",
+				  tx->n, tx->wire_bytes, rdmig__msg_type_name(m->type));
+	st->writes = writes;
+	st->wire_ns = sw.done_ns - sw.first_ns;
+	return 0;
+}
+
+int rdmig_src_send_state(struct rdmig_src *src, const struct rdmig_blob *blobs, unsigned n,
+			 struct rdmig_state_stats *stats)
+{
+	struct rdmig_state_stats st = { .size = sizeof(st) };
+	uint64_t t0 = rdmig__now_ns();
+	struct rdmig__state_tx *tx;
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)))
+		return ret;
+	if (stats && stats->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
+				  stats->size);
+	if (src->state_sent)
+		return rdmig__err(-EALREADY, "the device state was sent already in this session");
+	if (!src->passes)
+		return rdmig__err(
+			-EINVAL, "no pass has run yet: the device state goes after the final pass");
+	tx = malloc(sizeof(*tx));
+	if (!tx)
+		return rdmig__err(-ENOMEM, "no memory for the device state's descriptors");
+	src->pass_start_ns = src->progress_ns = t0;
+	/* Bad input is refused here, before anything goes: the session is unharmed. */
+	ret = rdmig__state_tx_prepare(tx, blobs, n, src->cfg.page_size, &src->scanner, &src->key,
+				      src_state_tick, src);
+	if (!ret)
+		ret = rdmig__state_tx_register(tx, src->xp, src->pd);
+	if (ret) {
+		/* Bad input, or a registration that failed: nothing went, the
+		 * session is unharmed (but for a cancel). */
+		rdmig__state_tx_release(tx, src->xp);
+		free(tx);
+		return ret == -ECANCELED ? src_fail(src, ret) : ret;
+	}
+	/* Once descriptors go, a failure fails the session: teardown destroys
+	 * the QPs (no WRITE reads a blob any more), drops the blobs' MRs
+	 * (src->state_tx), then the PD. */
+	src->state_tx = tx;
+	if ((ret = src_state_exchange(src, tx, &st))) {
+		ret = src_fail(src, ret);
+		src->state_tx = NULL;
+		free(tx);
+		return ret;
+	}
+	rdmig__state_tx_release(tx, src->xp);
+	src->state_tx = NULL;
+	src->state_sent = true;
+	st.blobs = tx->n;
+	st.bytes = tx->bytes;
+	st.wire_bytes = tx->wire_bytes;
+	st.zero_pages = tx->zero_pages;
+	st.scan_ns = tx->scan_ns;
+	st.duration_ns = rdmig__now_ns() - t0;
+	free(tx);
+	if (stats) {
+		st.size = stats->size;
+		memcpy(stats, &st, RDMIG__MIN(stats->size, sizeof(st)));
+	}
+	return 0;
 }

@@ -357,3 +357,25 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->final_pass_ns = slower + e->overhead_ns;
 	return 0;
 }
+
+void rdmig__model_downtime(const struct rdmig__model_after *a, uint32_t workers,
+			   struct rdmig_estimate *e)
+{
+	uint64_t b = a->state_bytes, per_worker = e->scan_rate / RDMIG__MAX(workers, 1u);
+
+	e->state_bytes = b;
+	e->state_ns = 0;
+	if (b) {
+		if (e->wire_rate)
+			e->state_ns += muldiv(b, 1000000000, e->wire_rate);
+		else
+			e->flags |= RDMIG_ESTIMATE_EXTRAPOLATED;
+		if (per_worker)
+			e->state_ns += 2 * muldiv(b, 1000000000, per_worker);
+		if (a->reg_bytes)
+			e->state_ns += 2 * muldiv(b, a->reg_ns, a->reg_bytes);
+		e->state_ns += 2 * a->rtt_ns;
+	}
+	e->complete_ns = a->rtt_ns;
+	e->downtime_ns = e->final_pass_ns + e->state_ns + e->complete_ns;
+}

@@ -104,4 +104,30 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 			  uint32_t workers, const struct rdmig__model_sample *sample,
 			  struct rdmig_estimate *e);
 
+/*
+ * What follows the final pass until rdmig_src_complete() returns, for the
+ * whole downtime: the device state the VMM announced (bytes, 0: none), the
+ * control round trip (the handshake's HELLO -> CHALLENGE) and what
+ * registering guest memory took at connect (bytes, time).
+ */
+struct rdmig__model_after {
+	uint64_t state_bytes;
+	uint64_t rtt_ns;
+	uint64_t reg_bytes, reg_ns;
+};
+
+/*
+ * Fills e->state_bytes, state_ns, complete_ns and downtime_ns from an
+ * estimate of the final pass (its wire_rate, scan_rate and final_pass_ns).
+ * The state: its bytes at wire_rate (taken as all non-zero: an upper
+ * bound), two scans of it at one worker's share of scan_rate (the source
+ * finds zero pages and hashes, the destination hashes: each one thread),
+ * its registration at both ends at the measured rate, and two round trips
+ * (descriptors -> buffers, end -> confirmation). Complete: one round trip.
+ * With no wire rate known the state's wire time is not counted and the
+ * estimate is flagged RDMIG_ESTIMATE_EXTRAPOLATED.
+ */
+void rdmig__model_downtime(const struct rdmig__model_after *a, uint32_t workers,
+			   struct rdmig_estimate *e);
+
 #endif /* RDMIG_DATAPLANE_MODEL_H */

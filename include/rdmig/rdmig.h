@@ -41,6 +41,12 @@
  *     stats, complete
  *   rdmig_dst_add_region,         the owner           cancel only
  *     listen, run
+ *   rdmig_src_send_state,         the owner           cancel only
+ *     expect_state
+ *   rdmig_dst_set_state_alloc,    the owner           cancel only
+ *     rdmig_dst_state
+ *   (the state_alloc callback)    rdmig_dst_run's     is called from inside run only
+ *                                 thread
  *   rdmig_src_cancel /            any thread, also a  every call on the handle except
  *     rdmig_dst_cancel            signal handler      destroy (and itself)
  *   rdmig_src_discard             any thread          every call on the handle except
@@ -51,7 +57,9 @@
  * Workers (source) and the thread inside rdmig_dst_run() are rdmig's or
  * the caller's own; rdmig calls nothing of the VMM's from them, except the
  * log callback (rdmig_set_log()), which any of them, and any thread inside
- * any rdmig call, may call, several at once. Workers run only on
+ * any rdmig call, may call, several at once, and the destination's
+ * state_alloc callback (rdmig_dst_set_state_alloc()), which
+ * rdmig_dst_run() calls on its caller's thread. Workers run only on
  * opts.worker_cpus (RDMIG_WORKER_CPUS) when it is given.
  */
 
@@ -644,6 +652,22 @@ struct rdmig_estimate {
 	uint64_t writes;	  /* predicted RDMA WRITEs (runs of written pages) */
 	uint64_t write_cost_ns;	  /* fitted wire time of a WRITE beyond its bytes */
 	uint32_t flags;		  /* RDMIG_ESTIMATE_* */
+	/*
+	 * The whole downtime, from pausing the guest to the end of
+	 * rdmig_src_complete(): the final pass above, then the device state
+	 * announced with rdmig_src_expect_state() (0 when none was), then
+	 * complete's round trip. state_ns counts the state's bytes at
+	 * wire_rate, its scan (zero check and hash at the source, hash at the
+	 * destination) at one worker's share of scan_rate, its registration
+	 * at both ends at the rate measured when guest memory was registered
+	 * at connect, and its two round trips; complete_ns one round trip (as
+	 * measured by the handshake). Not counted: the destination's
+	 * deregistration of guest memory at COMPLETE.
+	 */
+	uint64_t state_bytes; /* as announced */
+	uint64_t state_ns;
+	uint64_t complete_ns;
+	uint64_t downtime_ns; /* final_pass_ns + state_ns + complete_ns */
 };
 
 /*
@@ -748,6 +772,15 @@ struct rdmig_dst_stats {
 	 * limit, a second source. Each is also logged (warn) with its reason.
 	 */
 	uint64_t rejected;
+	/*
+	 * Device state received (rdmig_src_send_state(); rdmig_dst_state()
+	 * lists the blobs): blobs, their bytes, the bytes the source wrote
+	 * and the page-sized zero pieces it left off the wire (zeroed here).
+	 */
+	uint64_t state_blobs;
+	uint64_t state_bytes;
+	uint64_t state_wire_bytes;
+	uint64_t state_zero_pages;
 };
 
 /* As rdmig_src_create(), for the destination side. */
@@ -812,6 +845,146 @@ int rdmig_dst_cancel(struct rdmig_dst *dst);
 
 /* Destroys the handle and stops listening. NULL is allowed. */
 void rdmig_dst_destroy(struct rdmig_dst *dst);
+
+/* --- Device state ------------------------------------------------------ */
+
+/*
+ * Device state: opaque blobs the VMM sends after the final pass, on the
+ * same authenticated session, before rdmig_src_complete() (with post-copy,
+ * to come, before the guest resumes at the destination). Each blob has an
+ * id of the VMM's choosing (one per device, say) and a length; the
+ * destination learns both and receives the bytes into memory it provides
+ * (rdmig_dst_set_state_alloc()) or that rdmig allocates
+ * (rdmig_dst_state()).
+ *
+ * How it travels: the source checks the blobs (limits below, no id twice),
+ * finds their page-sized all-zero pieces (page i of a blob is bytes
+ * [i * page_size, (i + 1) * page_size); a shorter tail always goes) and
+ * takes a keyed XXH3-128 of each whole blob, with the session's derived
+ * key, which is never sent. It sends descriptors first (ids, lengths,
+ * hashes, the runs of zero pages), sealed on the control QP; the
+ * destination checks them, obtains its buffers, zeroes their zero pages
+ * and answers with a remote key per buffer, registered for remote write
+ * for this step only. The source writes the other pages with RDMA WRITEs
+ * on the control QP (at most 4 in flight, each at most
+ * RDMIG_CHUNK_PAGES pages), then an end marker behind them on the same
+ * QP, so its arrival proves them placed; the destination withdraws remote
+ * access at once, hashes every blob as it landed and confirms, or fails
+ * the session naming the blob whose hash differs. propolis, for one,
+ * sends overlay pages that are all zero as a marker: they cost nothing on
+ * the wire.
+ */
+
+/* Limits of one rdmig_src_send_state(). */
+#define RDMIG_STATE_BLOBS_MAX 64	    /* blobs */
+#define RDMIG_STATE_BLOB_MAX  (4ull << 30)  /* bytes of one blob (4 GiB) */
+#define RDMIG_STATE_TOTAL_MAX (16ull << 30) /* bytes of all of them (16 GiB) */
+/*
+ * Runs of zero pages left off the wire, over all blobs: beyond this many,
+ * the remaining zero pages are written like any other (a blob of
+ * scattered zero pages costs wire bytes, never a failure).
+ */
+#define RDMIG_STATE_ZERO_RUNS_MAX 65536
+
+/*
+ * One blob. The layout is fixed (it is an array element): flags and
+ * reserved must be 0. At the source, `data` is read (len bytes, any
+ * alignment; NULL only with len 0); at the destination (rdmig_dst_state())
+ * it points at the received bytes.
+ */
+struct rdmig_blob {
+	uint64_t id;
+	const void *data;
+	uint64_t len;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+/* Statistics of rdmig_src_send_state(). */
+struct rdmig_state_stats {
+	size_t size;	      /* set by the caller: sizeof(struct rdmig_state_stats) */
+	uint64_t blobs;	      /* blobs sent */
+	uint64_t bytes;	      /* their bytes */
+	uint64_t wire_bytes;  /* bytes put on the wire by RDMA WRITEs */
+	uint64_t writes;      /* RDMA WRITE work requests */
+	uint64_t zero_pages;  /* page-sized zero pieces left off the wire */
+	uint64_t scan_ns;     /* finding zero pages and hashing, at the source */
+	uint64_t wire_ns;     /* from the first WRITE to the last completion */
+	uint64_t duration_ns; /* wall time of the call */
+};
+
+/*
+ * Sends the device state: `n` blobs (1 to RDMIG_STATE_BLOBS_MAX, distinct
+ * ids, each at most RDMIG_STATE_BLOB_MAX bytes, all together at most
+ * RDMIG_STATE_TOTAL_MAX), after at least one pass (normally the final
+ * one, the guest paused) and before rdmig_src_complete(); once per
+ * session. The blobs must not change until it returns (a change shows as
+ * a hash mismatch). Each blob is registered for local read for the call
+ * only (what counts against RLIMIT_MEMLOCK grows by the blobs' bytes
+ * meanwhile); nothing stays registered when it returns, whatever the
+ * outcome. Blocks: for the scan (a read of every blob, about a memory
+ * read's time), the registration, two round trips and the wire, each
+ * step bounded by RDMIG_TIMEOUT_MS (plus a second per GiB for the
+ * destination to register its buffers); a destination serving a pass
+ * hears PROGRESS meanwhile. `stats` may be NULL.
+ *
+ * Returns 0 once the destination confirmed every blob landed as sent
+ * (its hash of what landed equals ours). Bad input changes nothing and
+ * leaves the session usable: -EINVAL (n of 0 or more than
+ * RDMIG_STATE_BLOBS_MAX, an id twice (named), a blob over the limits
+ * (named), data NULL with len > 0, flags or reserved not 0, stats->size
+ * not set, or no pass has run yet), -EALREADY (state was sent already in
+ * this session), -ENOTCONN, -EPIPE (the session ended earlier), -ENOMEM or another errno from registering
+ * a blob (-ENOMEM/-EPERM may mean RLIMIT_MEMLOCK). Once descriptors are
+ * on the wire, a failure fails the session as for rdmig_src_pass()
+ * (-ETIMEDOUT, -ECONNRESET, -EPROTO, -EBADMSG, -ECONNABORTED, ...), and in
+ * particular -EIO: the destination found a blob whose bytes landed other
+ * than the source's (rdmig_last_error() names its index, id and length);
+ * or -ECANCELED (rdmig_src_cancel()).
+ */
+int rdmig_src_send_state(struct rdmig_src *src, const struct rdmig_blob *blobs, unsigned n,
+			 struct rdmig_state_stats *stats);
+
+/*
+ * Tells rdmig_src_estimate() how many bytes of device state the VMM will
+ * send after the final pass (0: none), so that its downtime_ns counts
+ * them. They are taken as all non-zero (an upper bound: zero pages do not
+ * go). Does not block. Returns 0, or -EINVAL (src NULL).
+ */
+int rdmig_src_expect_state(struct rdmig_src *src, uint64_t bytes);
+
+/*
+ * Where the destination puts a blob: returns a buffer of at least `len`
+ * bytes (any alignment) for blob `id`, or NULL to refuse (the session
+ * fails with -ENOMEM, naming the blob). Called from rdmig_dst_run() on its
+ * caller's thread when the descriptors arrive, once per blob, not for
+ * blobs of length 0; it must not call rdmig on this handle. rdmig zeroes
+ * the buffer's zero pages, registers it for remote write for the transfer
+ * only, and then leaves it alone: the buffer is the VMM's, before, during
+ * and after, whether the run succeeds or fails, and must stay mapped until
+ * rdmig_dst_run() returns. Its content is the blob's only when the run
+ * returns 0.
+ */
+typedef void *(*rdmig_state_alloc_fn)(void *arg, uint64_t id, uint64_t len);
+
+/*
+ * Sets (fn NULL: removes) the callback that gives the destination's state
+ * buffers; without one rdmig allocates them itself (anonymous memory,
+ * page-aligned), as the handle's, valid until the next rdmig_dst_run() or
+ * rdmig_dst_destroy(). Only while rdmig_dst_run() does not run. Returns 0
+ * or -EINVAL (dst NULL).
+ */
+int rdmig_dst_set_state_alloc(struct rdmig_dst *dst, rdmig_state_alloc_fn fn, void *arg);
+
+/*
+ * After rdmig_dst_run() returned 0: the device state received, in the
+ * order the source sent it. Sets *blobs to an array owned by the handle
+ * (each blob's id, length and data: the callback's buffer, or rdmig's)
+ * valid until the next rdmig_dst_run() or rdmig_dst_destroy(), and returns
+ * the count (0 if the source sent none; 0 after a failed run, whose
+ * buffers rdmig freed). Does not block. Returns -EINVAL for NULL arguments.
+ */
+int rdmig_dst_state(struct rdmig_dst *dst, const struct rdmig_blob **blobs);
 
 #ifdef __cplusplus
 }

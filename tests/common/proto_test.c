@@ -1219,7 +1219,7 @@ static void proto_decode_unknown_type_ebadmsg(void **state)
 {
 	(void)state;
 	PATCH_FAILS(S_COMPLETE, OFF_TYPE, 0, 2, "type");
-	PATCH_FAILS(S_COMPLETE, OFF_TYPE, RDMIG__MSG_TYPE_MAX + 1, 2, "type 14");
+	PATCH_FAILS(S_COMPLETE, OFF_TYPE, RDMIG__MSG_TYPE_MAX + 1, 2, "type 19");
 	PATCH_FAILS(S_COMPLETE, OFF_TYPE, 0xffff, 2, "type");
 	PATCH_FAILS(S_COMPLETE, OFF_TYPE, 0x0100 | RDMIG__MSG_COMPLETE, 2, "type");
 }
@@ -2638,15 +2638,240 @@ static void proto_connect_fits_private_data(void **state)
 static void proto_type_name_names_every_type(void **state)
 {
 	static const char *const want[] = {
-		"unknown",  "CONNECT",	"HELLO",	"HELLO_ACK", "PASS_END",
-		"PASS_ACK", "COMPLETE", "COMPLETE_ACK", "ERROR",     "PROGRESS",
-		"NOTICE",   "HASHES",	"CHALLENGE",	"AUTH",	     "unknown",
+		"unknown",    "CONNECT",     "HELLO",	     "HELLO_ACK", "PASS_END",
+		"PASS_ACK",   "COMPLETE",    "COMPLETE_ACK", "ERROR",	  "PROGRESS",
+		"NOTICE",     "HASHES",	     "CHALLENGE",    "AUTH",	  "STATE_DESC",
+		"STATE_ZERO", "STATE_READY", "STATE_END",    "STATE_ACK", "unknown",
 	};
 
 	(void)state;
 	for (unsigned t = 0; t < RDMIG__ARRAY_SIZE(want); t++)
 		assert_string_equal(rdmig__msg_type_name(t), want[t]);
 	assert_string_equal(rdmig__msg_type_name(0xffffffffu), "unknown");
+}
+
+/* --- device state (STATE_*) ------------------------------------------------ */
+
+static uint8_t sbuf[RDMIG__MSG_MAX];
+static struct rdmig__msg smsg, sgot;
+static char serr[256];
+
+static void make_desc(struct rdmig__msg *m, unsigned n)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_STATE_DESC;
+	m->state_desc.nblobs = n;
+	for (unsigned i = 0; i < n; i++)
+		m->state_desc.blob[i] = (struct rdmig__wire_blob){
+			.id = 0x100 + i,
+			.len = 3 * 4096 + i,
+			.zero_pages = i % 3,
+			.nruns = i % 3 ? 1 : 0,
+			.hash = { 0x1111000000000000ull + i, 0x2222000000000000ull + i },
+		};
+}
+
+static void make_zero(struct rdmig__msg *m, unsigned n)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = RDMIG__MSG_STATE_ZERO;
+	m->state_zero.blob = 5;
+	m->state_zero.nruns = n;
+	for (unsigned i = 0; i < n; i++)
+		m->state_zero.run[i] = (struct rdmig__wire_run){ 10 * i + 1, 2 + i % 7 };
+}
+
+/* Encodes smsg, decodes into sgot: returns the length. */
+static int state_round_trip(void)
+{
+	int len = rdmig__msg_encode(&smsg, sbuf, sizeof(sbuf), serr, sizeof(serr));
+
+	if (len < 0)
+		fail_msg("encode: %d %s", len, serr);
+	memset(&sgot, 0xa5, sizeof(sgot));
+	if (rdmig__msg_decode(sbuf, (size_t)len, &sgot, serr, sizeof(serr)))
+		fail_msg("decode: %s", serr);
+	assert_int_equal(sgot.type, smsg.type);
+	return len;
+}
+
+static void proto_state_desc_round_trips_documented_layout(void **state)
+{
+	int len;
+
+	(void)state;
+	make_desc(&smsg, RDMIG_STATE_BLOBS_MAX);
+	len = state_round_trip();
+	assert_int_equal(len, 16 + 8 + 48 * RDMIG_STATE_BLOBS_MAX);
+	assert_int_equal(sgot.state_desc.nblobs, RDMIG_STATE_BLOBS_MAX);
+	for (unsigned i = 0; i < RDMIG_STATE_BLOBS_MAX; i++) {
+		const struct rdmig__wire_blob *a = &smsg.state_desc.blob[i],
+					      *b = &sgot.state_desc.blob[i];
+
+		assert_int_equal(a->id, b->id);
+		assert_int_equal(a->len, b->len);
+		assert_int_equal(a->zero_pages, b->zero_pages);
+		assert_int_equal(a->nruns, b->nruns);
+		assert_int_equal(a->hash.lo, b->hash.lo);
+		assert_int_equal(a->hash.hi, b->hash.hi);
+	}
+	/* u32 nblobs, u32 0, then { id, len, zero_pages, nruns, 0, hash lo, hi } */
+	assert_int_equal(get_le(sbuf, 16, 4), RDMIG_STATE_BLOBS_MAX);
+	assert_int_equal(get_le(sbuf, 20, 4), 0);
+	assert_int_equal(get_le(sbuf, 24 + 48 * 2, 8), 0x102);
+	assert_int_equal(get_le(sbuf, 24 + 48 * 2 + 8, 8), 3 * 4096 + 2);
+	assert_int_equal(get_le(sbuf, 24 + 48 * 2 + 16, 8), 2);
+	assert_int_equal(get_le(sbuf, 24 + 48 * 2 + 24, 4), 1);
+	assert_int_equal(get_le(sbuf, 24 + 48 * 2 + 28, 4), 0);
+	assert_int_equal(get_le(sbuf, 24 + 48 * 2 + 32, 8), 0x1111000000000002ull);
+	assert_int_equal(get_le(sbuf, 24 + 48 * 2 + 40, 8), 0x2222000000000002ull);
+}
+
+static void proto_state_zero_ready_end_ack_round_trip(void **state)
+{
+	(void)state;
+	make_zero(&smsg, RDMIG__STATE_MSG_RUNS);
+	assert_int_equal(state_round_trip(), 16 + 8 + 16 * RDMIG__STATE_MSG_RUNS);
+	assert_int_equal(sgot.state_zero.blob, 5);
+	assert_memory_equal(sgot.state_zero.run, smsg.state_zero.run,
+			    sizeof(smsg.state_zero.run[0]) * RDMIG__STATE_MSG_RUNS);
+	assert_int_equal(get_le(sbuf, 24 + 16 * 3, 8), 31);
+	assert_int_equal(get_le(sbuf, 24 + 16 * 3 + 8, 8), 5);
+	/* As big as a sealed HASHES at most: fits every receive buffer. */
+	assert_true(16 + 8 + 16 * RDMIG__STATE_MSG_RUNS + RDMIG__TRAILER_LEN <= RDMIG__MSG_MAX);
+
+	memset(&smsg, 0, sizeof(smsg));
+	smsg.type = RDMIG__MSG_STATE_READY;
+	smsg.state_ready.nblobs = 3;
+	smsg.state_ready.buf[1].addr = 0x7f0000001000ull;
+	smsg.state_ready.buf[1].rkey = 0xabcd;
+	assert_int_equal(state_round_trip(), 16 + 8 + 16 * 3);
+	assert_int_equal(sgot.state_ready.nblobs, 3);
+	assert_int_equal(sgot.state_ready.buf[1].addr, 0x7f0000001000ull);
+	assert_int_equal(sgot.state_ready.buf[1].rkey, 0xabcd);
+	assert_int_equal(get_le(sbuf, 24 + 16 + 8, 4), 0xabcd);
+
+	memset(&smsg, 0, sizeof(smsg));
+	smsg.type = RDMIG__MSG_STATE_END;
+	smsg.state_end.nblobs = 2;
+	smsg.state_end.writes = 7;
+	smsg.state_end.bytes = 1ull << 33;
+	assert_int_equal(state_round_trip(), 16 + 24);
+	assert_int_equal(sgot.state_end.writes, 7);
+	assert_int_equal(sgot.state_end.bytes, 1ull << 33);
+
+	memset(&smsg, 0, sizeof(smsg));
+	smsg.type = RDMIG__MSG_STATE_ACK;
+	smsg.state_ack.nblobs = 64;
+	smsg.state_ack.bytes = 12345;
+	assert_int_equal(state_round_trip(), 16 + 16);
+	assert_int_equal(sgot.state_ack.nblobs, 64);
+	assert_int_equal(sgot.state_ack.bytes, 12345);
+}
+
+/* Encode refuses smsg (-EINVAL; decode runs the same checks), naming why. */
+static void state_refused(const char *needle, int line)
+{
+	serr[0] = '\0';
+	if (rdmig__msg_encode(&smsg, sbuf, sizeof(sbuf), serr, sizeof(serr)) != -EINVAL)
+		fail_msg("line %d: encode took it", line);
+	if (!strstr(serr, needle))
+		fail_msg("line %d: '%s' does not contain '%s'", line, serr, needle);
+}
+
+/* Decodes sbuf[0..len) expecting -EBADMSG naming `needle`. */
+static void state_decode_fails(size_t len, const char *needle, int line)
+{
+	serr[0] = '\0';
+	if (rdmig__msg_decode(sbuf, len, &sgot, serr, sizeof(serr)) != -EBADMSG)
+		fail_msg("line %d: decode took it", line);
+	if (!strstr(serr, needle))
+		fail_msg("line %d: '%s' does not contain '%s'", line, serr, needle);
+}
+
+static void proto_state_desc_bad_ebadmsg(void **state)
+{
+	int len;
+
+	(void)state;
+	make_desc(&smsg, 4);
+	smsg.state_desc.blob[3].id = 0x101;
+	state_refused("blobs 1 and 3 have the same id 0x101", __LINE__);
+	make_desc(&smsg, 4);
+	smsg.state_desc.blob[2].len = RDMIG_STATE_BLOB_MAX + 1;
+	state_refused("blob 2 (id 0x102) of 4294967297 bytes is over the limit", __LINE__);
+	make_desc(&smsg, 5);
+	for (unsigned i = 0; i < 5; i++)
+		smsg.state_desc.blob[i] =
+			(struct rdmig__wire_blob){ .id = i, .len = RDMIG_STATE_BLOB_MAX };
+	state_refused("over the limit of 17179869184", __LINE__);
+	make_desc(&smsg, 1);
+	smsg.state_desc.blob[0].zero_pages = 4; /* 3 pages and a byte hold 3 */
+	smsg.state_desc.blob[0].nruns = 1;
+	state_refused("cannot have 4 zero pages", __LINE__);
+	make_desc(&smsg, 1);
+	smsg.state_desc.blob[0].zero_pages = 1; /* zero pages in no run */
+	state_refused("in 0 runs", __LINE__);
+	make_desc(&smsg, 0);
+	state_refused("0 blobs", __LINE__);
+
+	/* On the wire: a duplicate id, a reserved field, more blobs than listed. */
+	make_desc(&smsg, 4);
+	len = rdmig__msg_encode(&smsg, sbuf, sizeof(sbuf), serr, sizeof(serr));
+	assert_true(len > 0);
+	put_le(sbuf, 24 + 48 * 3, 0x100, 8);
+	state_decode_fails((size_t)len, "blobs 0 and 3 have the same id 0x100", __LINE__);
+	put_le(sbuf, 24 + 48 * 3, 0x103, 8);
+	put_le(sbuf, 24 + 48 * 3 + 28, 1, 4);
+	state_decode_fails((size_t)len, "blob 3: reserved", __LINE__);
+	put_le(sbuf, 24 + 48 * 3 + 28, 0, 4);
+	put_le(sbuf, 16, 5, 4);
+	state_decode_fails((size_t)len, "expected", __LINE__);
+	put_le(sbuf, 16, RDMIG_STATE_BLOBS_MAX + 1, 4);
+	state_decode_fails((size_t)len, "65 blobs", __LINE__);
+	/* Cut short anywhere: refused. */
+	put_le(sbuf, 16, 4, 4);
+	for (int cut = 16; cut < len; cut++) {
+		put_le(sbuf, OFF_LEN, (uint64_t)cut, 4);
+		if (rdmig__msg_decode(sbuf, (size_t)cut, &sgot, serr, sizeof(serr)) != -EBADMSG)
+			fail_msg("a STATE_DESC cut at %d bytes decoded", cut);
+	}
+}
+
+static void proto_state_zero_bad_ebadmsg(void **state)
+{
+	(void)state;
+	make_zero(&smsg, 3);
+	smsg.state_zero.run[2].first = 12; /* run 1 is pages 11..13 */
+	state_refused("run 2 (page 0xc) starts before run 1 ends (page 0xe)", __LINE__);
+	make_zero(&smsg, 3);
+	smsg.state_zero.run[1].count = 0;
+	state_refused("run 1 (pages 0xb+0x0) is empty", __LINE__);
+	make_zero(&smsg, 1);
+	smsg.state_zero.run[0].first = RDMIG_STATE_BLOB_MAX / 4096;
+	state_refused("past any blob", __LINE__);
+	make_zero(&smsg, 1);
+	smsg.state_zero.run[0].count = UINT64_MAX;
+	state_refused("past any blob", __LINE__);
+	make_zero(&smsg, 1);
+	smsg.state_zero.blob = RDMIG_STATE_BLOBS_MAX;
+	state_refused("blob 64 >= 64", __LINE__);
+	make_zero(&smsg, 0);
+	state_refused("0 runs", __LINE__);
+
+	memset(&smsg, 0, sizeof(smsg));
+	smsg.type = RDMIG__MSG_STATE_END;
+	smsg.state_end.nblobs = 1;
+	smsg.state_end.writes = 2;
+	smsg.state_end.bytes = 1;
+	state_refused("2 writes for 1 bytes", __LINE__);
+	smsg.state_end.nblobs = 0;
+	state_refused("0 blobs", __LINE__);
+	memset(&smsg, 0, sizeof(smsg));
+	smsg.type = RDMIG__MSG_STATE_READY;
+	state_refused("0 blobs", __LINE__);
+	smsg.type = RDMIG__MSG_STATE_ACK;
+	state_refused("0 blobs", __LINE__);
 }
 
 int main(void)
@@ -2749,6 +2974,10 @@ int main(void)
 		cmocka_unit_test(proto_encode_small_buffer_enospc),
 		cmocka_unit_test(proto_connect_fits_private_data),
 		cmocka_unit_test(proto_type_name_names_every_type),
+		cmocka_unit_test(proto_state_desc_round_trips_documented_layout),
+		cmocka_unit_test(proto_state_zero_ready_end_ack_round_trip),
+		cmocka_unit_test(proto_state_desc_bad_ebadmsg),
+		cmocka_unit_test(proto_state_zero_bad_ebadmsg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -485,6 +485,44 @@ static void model_extrapolation_flagged_until_a_similar_pass(void **state)
 	assert_false(e.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
 }
 
+/*
+ * The whole downtime: 1 GB of state at 1 GB/s of wire (1 s), scanned twice
+ * by one of 4 workers of 4 GB/s in all (2 x 1 s), registered twice at
+ * 0.25 s/GB (0.5 s), two round trips of 1 ms; complete one round trip.
+ */
+static void model_downtime_adds_state_and_complete(void **state)
+{
+	struct rdmig__model_after a = { .state_bytes = 1000000000,
+					.rtt_ns = 1000000,
+					.reg_bytes = 4000000000,
+					.reg_ns = 1000000000 };
+	struct rdmig_estimate de = { .size = sizeof(de),
+				     .final_pass_ns = 7000000,
+				     .wire_rate = 1000000000,
+				     .scan_rate = 4000000000 };
+
+	(void)state;
+	rdmig__model_downtime(&a, 4, &de);
+	assert_int_equal(de.state_bytes, 1000000000);
+	assert_int_equal(de.state_ns, 1000000000ull + 2000000000ull + 500000000ull + 2000000ull);
+	assert_int_equal(de.complete_ns, 1000000);
+	assert_int_equal(de.downtime_ns, 7000000 + de.state_ns + 1000000);
+	assert_false(de.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+
+	/* No state announced: the final pass and complete. */
+	a.state_bytes = 0;
+	rdmig__model_downtime(&a, 4, &de);
+	assert_int_equal(de.state_ns, 0);
+	assert_int_equal(de.downtime_ns, 7000000 + 1000000);
+
+	/* No wire rate known: the wire is left out, and said to be. */
+	a.state_bytes = 1000000000;
+	de.wire_rate = 0;
+	rdmig__model_downtime(&a, 4, &de);
+	assert_int_equal(de.state_ns, 2000000000ull + 500000000ull + 2000000ull);
+	assert_true(de.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -509,6 +547,7 @@ int main(void)
 		T(model_sample_pooled_with_the_window_when_they_agree),
 		T(model_writes_from_dirty_runs),
 		T(model_extrapolation_flagged_until_a_similar_pass),
+		T(model_downtime_adds_state_and_complete),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
