@@ -92,7 +92,11 @@ struct rdmig__config {
 	uint32_t auth_timeout_ms;
 	uint32_t psk_len;
 	uint8_t psk[RDMIG_PSK_MAX]; /* wiped by rdmig__config_wipe() */
+	uint64_t max_bandwidth;	    /* bytes per second of RDMA WRITEs, 0: no cap */
 };
+
+/* The lowest bandwidth cap: below it a 1 MiB WRITE takes over a second. */
+#define RDMIG__MIN_BANDWIDTH (1ull << 20)
 
 /* Limits that the wire protocol and the data plane share. */
 #define RDMIG__MAX_WORKERS 64
