@@ -80,7 +80,6 @@ struct rdmig__worker {
 	uint64_t bzero[RDMIG__NOTICE_WORDS];
 
 	uint64_t max_wr_bytes;
-	bool pace_busy;		 /* the wire counts as busy from a wait for the cap on */
 	uint64_t budget_counted; /* of stats.bytes, what dp->round_bytes has */
 	struct rdmig__worker_stats stats;
 	int status;
@@ -113,11 +112,9 @@ static int flush(struct rdmig__worker *w)
 	for (unsigned i = 0; i + 1 < w->batched; i++)
 		w->wr[i].next = &w->wr[i + 1];
 	w->wr[w->batched - 1].next = NULL;
-	/* The wire goes busy when bytes are posted with none outstanding
-	 * (unless it went busy already, waiting for the bandwidth cap). */
-	if (w->posted_bytes == w->done_bytes && !w->pace_busy)
+	/* The wire goes busy when bytes are posted with none outstanding. */
+	if (w->posted_bytes == w->done_bytes)
 		w->busy_since_ns = rdmig__now_ns();
-	w->pace_busy = false;
 	ret = rdmig__xp_post_send(w->ep->id, &w->wr[0], &bad);
 	if (ret)
 		return wfail(w, -ret, "posting %u WRs: %s", w->batched, strerror(ret));
@@ -359,6 +356,7 @@ static int pace(struct rdmig__worker *w, uint64_t len)
 {
 	struct rdmig__dp *dp = w->dp;
 	uint64_t bw = dp->cfg->max_bandwidth, now, t, start, cost;
+	bool idle;
 	int ret;
 
 	if (!bw)
@@ -374,14 +372,17 @@ static int pace(struct rdmig__worker *w, uint64_t len)
 		return 0;
 	if ((ret = flush(w)))
 		return ret;
-	if (w->posted_bytes == w->done_bytes && !w->pace_busy)
-		w->busy_since_ns = now;
-	w->pace_busy = true;
+	/* With bytes outstanding the busy wire's time covers the wait (their
+	 * completions are reaped after it); without, it is counted here. */
+	idle = w->posted_bytes == w->done_bytes;
+	t = now;
 	while ((now = rdmig__now_ns()) < start) {
 		if (atomic_load(&dp->abort))
 			return -ECANCELED;
 		sleep_until(RDMIG__MIN(start, now + WAIT_SLICE_MS * 1000000ull));
 	}
+	if (idle)
+		w->stats.wire_ns += now - t;
 	return 0;
 }
 
@@ -777,7 +778,6 @@ static int worker_pass(struct rdmig__worker *w)
 	if (!(dp->flags & (RDMIG__DP_RETRY | RDMIG__DP_RESUME)))
 		memset(&w->stats, 0, sizeof(w->stats));
 	w->budget_counted = w->stats.bytes;
-	w->pace_busy = false;
 	memset(w->slots, 0, sizeof(w->slots));
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;
 	w->nhead = w->ntail = 0;
