@@ -1179,7 +1179,11 @@ static int src_pass_go(struct rdmig_src *src, uint64_t t0, const struct rdmig_bu
 		dpf = h->dpf | (resume ? RDMIG__DP_RESUME : 0);
 		if (budget) {
 			dpf |= RDMIG__DP_BUDGET;
-			src->dp.deadline_ns = budget->time_ns ? t0 + budget->time_ns : 0;
+			/* A bound past the clock's range is no bound. */
+			src->dp.deadline_ns = !budget->time_ns ? 0
+					      : budget->time_ns > UINT64_MAX - t0
+						      ? UINT64_MAX
+						      : t0 + budget->time_ns;
 			src->dp.byte_budget = budget->wire_bytes;
 		}
 		ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, h->dirty,

@@ -121,7 +121,7 @@ struct lb_qp {
 	bool error, stop;
 	struct lb_qp *peer; /* under fab.rw */
 	uint32_t rate_mbps;
-	uint32_t qpn; /* unique in the process, like a device's QP numbers */
+	uint32_t qpn;	   /* unique in the process, like a device's QP numbers */
 	uint32_t wr_class; /* RDMIG__LOOP_WR_PASSIVE and _DATA bits of its WRs */
 	pthread_t nic;
 };

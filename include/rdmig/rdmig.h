@@ -13,7 +13,8 @@
  * - After a failure, rdmig_last_error() on the same thread returns a message
  *   that says what failed and why, with the values involved.
  * - Handles are not thread-safe: one thread at a time per handle, except for
- *   the calls the table below allows (rdmig_src_discard(), the cancels).
+ *   the calls the table below allows (rdmig_src_discard(), the cancels,
+ *   rdmig_src_progress()).
  *   Different handles may be used from different threads at once.
  * - Memory passed in (regions, bitmaps) stays owned by the caller. Guest
  *   memory must stay mapped until the handle is destroyed.
@@ -368,7 +369,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
  * sequence check) / -ECONNABORTED (the destination aborted) (the session
  * failed now: connections are closed and guest memory deregistered before
  * the call returns; every later call but destroy returns -EPIPE), or
- * -ECANCELED (rdmig_src_cancel).
+ * -ECANCELED (rdmig_src_cancel), or -EBUSY (a pass is paused: see
+ * rdmig_src_pass_budget(); nothing changes).
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
