@@ -21,7 +21,7 @@
 
 #include "util.h"
 
-_Static_assert(sizeof(struct rdmig_opts) == 136, "struct rdmig_opts is ABI: append only");
+_Static_assert(sizeof(struct rdmig_opts) == 144, "struct rdmig_opts is ABI: append only");
 /* The limits rdmig.h promises are the ones the code enforces. */
 _Static_assert(RDMIG_MAX_REGIONS == RDMIG__MAX_REGIONS, "RDMIG_MAX_REGIONS");
 _Static_assert(RDMIG_MAX_WORKERS == RDMIG__MAX_WORKERS, "RDMIG_MAX_WORKERS");
@@ -62,6 +62,8 @@ static const struct knob knobs[] = {
 	KNOB("RDMIG_ACCEPT_TIMEOUT_MS", accept_timeout_ms, 0, 0, 86400000, false),
 	KNOB("RDMIG_MAX_QPS", max_qps, 64, 1, RDMIG__MAX_QPS, false),
 	KNOB("RDMIG_AUTH_TIMEOUT_MS", auth_timeout_ms, 2000, 10, 600000, false),
+	/* 0 (no cap) or at least RDMIG__MIN_BANDWIDTH: checked below. */
+	KNOB("RDMIG_MAX_BANDWIDTH", max_bandwidth, 0, 0, 1ull << 40, false),
 };
 
 static uint64_t load(const void *base, size_t off, size_t size)
@@ -641,6 +643,13 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	if (cfg->signal_interval > cfg->queue_depth)
 		return rdmig__err(-EINVAL, "RDMIG_SIGNAL_INTERVAL: %u exceeds RDMIG_QUEUE_DEPTH %u",
 				  cfg->signal_interval, cfg->queue_depth);
+	if (cfg->max_bandwidth && cfg->max_bandwidth < RDMIG__MIN_BANDWIDTH)
+		return rdmig__err(-EINVAL,
+				  "%s: %" PRIu64 " bytes per second is below the least cap, %llu "
+				  "(1M; 0 for none)",
+				  getenv("RDMIG_MAX_BANDWIDTH") ? "RDMIG_MAX_BANDWIDTH"
+								: "opts.max_bandwidth",
+				  cfg->max_bandwidth, RDMIG__MIN_BANDWIDTH);
 	if ((uint64_t)cfg->chunk_pages * cfg->page_size > (1ull << 31))
 		return rdmig__err(-EINVAL, "RDMIG_CHUNK_PAGES: %u pages of %u bytes exceed 2 GiB",
 				  cfg->chunk_pages, cfg->page_size);

@@ -107,7 +107,11 @@ struct rdmig__config {
 	int32_t tos;		       /* -1: the device's default */
 	bool has_worker_cpus;
 	uint64_t worker_cpus[RDMIG__CPU_WORDS]; /* bit c: CPU c */
+	uint64_t max_bandwidth;			/* bytes per second of RDMA WRITEs, 0: no cap */
 };
+
+/* The lowest bandwidth cap: below it a 1 MiB WRITE takes over a second. */
+#define RDMIG__MIN_BANDWIDTH (1ull << 20)
 
 /*
  * A cancel request (rdmig_src_cancel, rdmig_dst_cancel): a flag any thread

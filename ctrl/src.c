@@ -146,6 +146,30 @@ struct rdmig_src {
 	/* While rdmig_src_send_state() runs: its blobs' MRs, which teardown
 	 * drops after the QPs that could read them and before the PD. */
 	struct rdmig__state_tx *state_tx;
+
+	/*
+	 * rdmig_src_progress(), from any thread: the workers publish their
+	 * counters in pub[] (never freed before destroy, so a reader never
+	 * touches freed memory whatever the session does); the owner changes
+	 * the rest only inside a seqlock write (prog_seq odd), so a reader
+	 * sees a pass's start, pause and end whole, and retries meanwhile.
+	 */
+	atomic_uint prog_seq;
+	atomic_uint prog_state, prog_workers;
+	atomic_uint_fast64_t prog_pass, prog_chunks, prog_base_bytes;
+	struct rdmig__dp_pub pub[RDMIG__MAX_WORKERS];
+
+	/* The pass under way in slices (rdmig_src_pass_budget()). */
+	struct src_held {
+		bool on;			 /* paused: rdmig_src_pass_resume() goes on */
+		bool final;			 /* RDMIG_PASS_FINAL */
+		unsigned dpf;			 /* its RDMIG__DP_* flags */
+		const struct rdmig_dirty *dirty; /* its logs: the VMM's, or `copy` once paused */
+		struct rdmig_dirty copy[RDMIG__MAX_REGIONS];
+		uint64_t *bits; /* the copies' bits: dirty and skip of every region */
+		struct rdmig__worker_stats before; /* the pass's sums at the last slice's end */
+		uint64_t duration_ns;		   /* of the slices before this one */
+	} held;
 };
 
 int rdmig_src_create(const struct rdmig_opts *opts, struct rdmig_src **srcp)
@@ -204,6 +228,25 @@ static int src_cancel_check(struct rdmig_src *src)
 
 static void src_teardown(struct rdmig_src *src);
 static int src_fail(struct rdmig_src *src, int err);
+
+/* The owner's side of the progress seqlock: between begin and end, readers retry. */
+static void src_prog_begin(struct rdmig_src *src)
+{
+	atomic_fetch_add_explicit(&src->prog_seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void src_prog_end(struct rdmig_src *src)
+{
+	atomic_fetch_add_explicit(&src->prog_seq, 1, memory_order_release);
+}
+
+static void src_prog_state(struct rdmig_src *src, unsigned state)
+{
+	src_prog_begin(src);
+	atomic_store_explicit(&src->prog_state, state, memory_order_relaxed);
+	src_prog_end(src);
+}
 
 static int src_usable(struct rdmig_src *src)
 {
@@ -306,6 +349,8 @@ static int src_fail(struct rdmig_src *src, int err)
 	if (src->state == SRC_FAILED)
 		return err;
 	src->state = SRC_FAILED;
+	src->held.on = false;
+	src_prog_state(src, RDMIG_PROGRESS_IDLE);
 	atomic_store(&src->disc.ended, true); /* rdmig_src_discard() now says -EPIPE */
 	src->fail_err = err;
 	snprintf(src->fail_msg, sizeof(src->fail_msg), "%s", rdmig_last_error());
@@ -808,7 +853,12 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if (ret)
 		goto fail;
 	src->dp_started = true;
+	src->dp.pub = src->pub;
+	src_prog_begin(src);
+	atomic_store_explicit(&src->prog_workers, src->nqps, memory_order_relaxed);
+	src_prog_end(src);
 	rdmig__model_init(&src->model, src->cfg.page_size);
+	src->model.max_bandwidth = src->cfg.max_bandwidth;
 	src->dp.scanner = &src->scanner;
 	src->dp.key = &src->key;
 	src->dp.notices = src_notices(src);
@@ -1040,6 +1090,7 @@ static bool src_first_mismatch(const struct rdmig_src *src, unsigned *ri, uint64
 }
 
 static int src_poll_cb(void *arg);
+static int src_send_progress(struct rdmig_src *src, uint64_t now);
 
 /*
  * A final pass's second round, over the pages whose copy mismatched in the
@@ -1098,17 +1149,9 @@ static int src_poll_cb(void *arg)
 
 	/* Tell the destination the pass goes on (it cannot see our WRITEs).
 	 * No free send buffer: the next call tries again. */
-	if (!src->stashed && now - src->progress_ns >= PROGRESS_NS) {
-		struct rdmig__msg m = { .type = RDMIG__MSG_PROGRESS };
-
-		m.progress.pass = src->passes + 1;
-		m.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
-		ret = rdmig__ep_send(&src->ctrl, &m);
-		if (ret && ret != -EAGAIN)
-			return ret;
-		if (!ret)
-			src->progress_ns = now;
-	}
+	if (!src->stashed && now - src->progress_ns >= PROGRESS_NS &&
+	    (ret = src_send_progress(src, now)))
+		return ret;
 
 	/* The destination may report an error while we write; anything else
 	 * (its PASS_ACK racing our last completion) is kept for later. */
@@ -1160,19 +1203,238 @@ static int src_peer_said(struct rdmig_src *src, int err)
 	return err;
 }
 
-int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
-		   unsigned flags, struct rdmig_pass_stats *stats)
+/* Chunks in a round over every region (as rdmig__dp_run_pass() counts them). */
+static uint64_t src_nchunks(const struct rdmig_src *src)
 {
+	const struct rdmig__dp_region *last = &src->dpr[src->nregions - 1];
+
+	return last->chunk_base + rdmig__chunk_count(last->npages, src->cfg.chunk_pages);
+}
+
+/* A new round's chunks count in the progress figures (the final pass's second). */
+static void src_prog_round(struct rdmig_src *src, uint64_t chunks)
+{
+	src_prog_begin(src);
+	atomic_fetch_add_explicit(&src->prog_chunks, chunks, memory_order_relaxed);
+	src_prog_end(src);
+}
+
+/*
+ * A paused pass keeps a copy of its dirty and skip bitmaps (see
+ * rdmig_src_pass_budget()): the VMM may reuse its own, and the pass ends
+ * on the very bits it began with. The room is made at the first pause and
+ * kept. -ENOMEM: no copy, the caller goes on to the pass's end instead.
+ */
+static int src_hold_copy(struct rdmig_src *src)
+{
+	struct src_held *h = &src->held;
+	uint64_t words = 0, *p;
+
+	if (!h->dirty || h->dirty == h->copy)
+		return 0;
+	for (unsigned i = 0; i < src->nregions; i++)
+		words += 2 * ((src->dpr[i].npages + 63) / 64);
+	if (!h->bits && !(h->bits = malloc(words * sizeof(uint64_t))))
+		return rdmig__err(-ENOMEM,
+				  "no memory to keep a paused pass's bitmaps (%" PRIu64 " bytes)",
+				  words * 8);
+	p = h->bits;
+	for (unsigned i = 0; i < src->nregions; i++) {
+		size_t n = (src->dpr[i].npages + 63) / 64;
+
+		memcpy(p, h->dirty[i].bitmap, n * sizeof(uint64_t));
+		h->copy[i] = (struct rdmig_dirty){ .bitmap = p, .words = n };
+		p += n;
+		if (h->dirty[i].skip) {
+			memcpy(p, h->dirty[i].skip, n * sizeof(uint64_t));
+			h->copy[i].skip = p;
+			h->copy[i].skip_words = n;
+		}
+		p += n;
+	}
+	h->dirty = h->copy;
+	return 0;
+}
+
+/* Tells the destination the pass goes on; no free send buffer: next time. */
+static int src_send_progress(struct rdmig_src *src, uint64_t now)
+{
+	struct rdmig__msg m = { .type = RDMIG__MSG_PROGRESS };
+	int ret;
+
+	m.progress.pass = src->passes + 1;
+	m.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
+	ret = rdmig__ep_send(&src->ctrl, &m);
+	if (ret && ret != -EAGAIN)
+		return ret;
+	if (!ret)
+		src->progress_ns = now;
+	return 0;
+}
+
+/* What a slice of a pass did: the pass's sums now less those at its start. */
+static void src_slice_stats(const struct rdmig_src *src, const struct rdmig__worker_stats *sum,
+			    uint64_t duration_ns, struct rdmig_pass_stats *stats)
+{
+	const struct rdmig__worker_stats *b = &src->held.before;
+	struct rdmig_pass_stats s = {
+		.size = sizeof(s),
+		.pass = src->passes + 1,
+		.dirty_pages = sum->dirty - b->dirty,
+		.written_pages = sum->pages - b->pages,
+		.wire_bytes = sum->bytes - b->bytes,
+		.writes = sum->writes - b->writes,
+		.duration_ns = duration_ns,
+		.workers = src->nqps,
+		.scanned_pages = sum->scanned - b->scanned,
+		.skipped_zero = sum->skipped_zero - b->skipped_zero,
+		.skipped_unchanged = sum->skipped_unchanged - b->skipped_unchanged,
+		.skipped_ballooned = sum->skipped_ballooned - b->skipped_ballooned,
+		.zero_filled_pages = sum->zero_filled - b->zero_filled,
+		.scan_ns = sum->scan_ns - b->scan_ns,
+		/* The slowest worker's, which only grows: the slices' add up. */
+		.wire_ns = sum->wire_ns - b->wire_ns,
+		.mismatched_pages = sum->mismatched - b->mismatched,
+		.resent_pages = sum->resent - b->resent,
+		.mismatch_pending = src->mismatch_pending,
+	};
+
+	if (stats) {
+		s.size = stats->size;
+		memcpy(stats, &s, RDMIG__MIN(stats->size, sizeof(s)));
+	}
+}
+
+/*
+ * Runs the pass set up in src->held, from where it stands, to its end or
+ * until `budget` (NULL: none) is spent: see rdmig_src_pass_budget(). t0:
+ * when the call began.
+ */
+static int src_pass_go(struct rdmig_src *src, uint64_t t0, const struct rdmig_budget *budget,
+		       bool resume, struct rdmig_pass_stats *stats)
+{
+	struct src_held *h = &src->held;
 	struct rdmig__worker_stats sum;
 	struct rdmig__msg *m;
-	uint64_t t0 = rdmig__now_ns();
+	uint64_t now;
 	unsigned dpf;
+	int ret;
+
+	for (;;) {
+		dpf = h->dpf | (resume ? RDMIG__DP_RESUME : 0);
+		if (budget) {
+			dpf |= RDMIG__DP_BUDGET;
+			/* A bound past the clock's range is no bound. */
+			src->dp.deadline_ns = !budget->time_ns ? 0
+					      : budget->time_ns > UINT64_MAX - t0
+						      ? UINT64_MAX
+						      : t0 + budget->time_ns;
+			src->dp.byte_budget = budget->wire_bytes;
+		}
+		ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, h->dirty,
+					 src->passes + 1, dpf, src_poll_cb, src, &sum);
+		if (ret && ret != -ECANCELED)
+			ret = src_peer_said(src, ret);
+		if (ret)
+			return src_fail(src, ret);
+		src->mismatch_pending += (sum.mism_set - h->before.mism_set) -
+					 (sum.mism_cleared - h->before.mism_cleared);
+		if (!src->dp.paused)
+			break;
+		/* Without room for the bitmaps' copy the pass cannot wait for
+		 * the VMM: it goes on to its end now instead. */
+		if (src_hold_copy(src)) {
+			rdmig__log(RDMIG__LOG_WARN, "%s: pass %" PRIu64 " goes on to its end",
+				   rdmig_last_error(), src->passes + 1);
+			rdmig__err_clear();
+			h->before.mism_set = sum.mism_set;
+			h->before.mism_cleared = sum.mism_cleared;
+			budget = NULL;
+			resume = true;
+			continue;
+		}
+		/* The destination's idle window starts now, not at the last
+		 * heartbeat: the VMM gets all of it. */
+		now = rdmig__now_ns();
+		if ((ret = src_send_progress(src, now)))
+			return src_fail(src, ret);
+		src_slice_stats(src, &sum, now - t0, stats);
+		h->before = sum;
+		h->duration_ns += now - t0;
+		h->on = true;
+		src_prog_state(src, RDMIG_PROGRESS_PAUSED);
+		return RDMIG_PASS_PAUSED;
+	}
+	if (h->final) {
+		src_prog_round(src, src->mismatch_pending ? src_nchunks(src) : 0);
+		if ((ret = src_final_retry(src, h->dirty, &sum)))
+			return src_fail(src, ret);
+	}
+
+	/* Our writes completed; the destination confirms they are placed. */
+	m = &src->msg;
+	if ((ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
+		return src_fail(src, ret);
+	if (m->type != RDMIG__MSG_PASS_ACK || m->pass_ack.pass != src->passes + 1 ||
+	    m->pass_ack.bytes != sum.bytes)
+		return src_fail(
+			src, rdmig__err(-EPROTO,
+					"expected PASS_ACK for pass %" PRIu64 " (%" PRIu64
+					" bytes), got %s for pass %" PRIu64 " (%" PRIu64 " bytes)",
+					src->passes + 1, sum.bytes, rdmig__msg_type_name(m->type),
+					m->pass_ack.pass, m->pass_ack.bytes));
+	now = rdmig__now_ns();
+	src_slice_stats(src, &sum, now - t0, stats);
+	src->passes++;
+	src_coverage_record(src, h->dirty);
+	src_account(src, &sum, h->duration_ns + (now - t0), NULL);
+	h->on = false;
+	src_prog_begin(src);
+	atomic_store_explicit(&src->prog_base_bytes, src->totals.wire_bytes, memory_order_relaxed);
+	atomic_store_explicit(&src->prog_state, RDMIG_PROGRESS_IDLE, memory_order_relaxed);
+	src_prog_end(src);
+	return 0;
+}
+
+/* Checks a budget and copies what of it the caller's size holds into *b. */
+static int src_budget_read(const struct rdmig_budget *budget, struct rdmig_budget *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (!budget)
+		return rdmig__err(-EINVAL, "budget is NULL (rdmig_src_pass() has none)");
+	if (budget->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "budget->size is %zu: set it to sizeof(*budget)",
+				  budget->size);
+	memcpy(b, budget, RDMIG__MIN(budget->size, sizeof(*b)));
+	b->size = sizeof(*b);
+	if (!b->time_ns && !b->wire_bytes)
+		return rdmig__err(-EINVAL,
+				  "a budget of zero (time_ns 0 and wire_bytes 0) bounds nothing: "
+				  "set one, or call rdmig_src_pass() for no bound");
+	return 0;
+}
+
+/* A pass is paused: only resuming it may run one. */
+static int src_held_busy(const struct rdmig_src *src, const char *call)
+{
+	if (!src->held.on)
+		return 0;
+	return rdmig__err(-EBUSY,
+			  "%s: pass %" PRIu64 " is paused on its budget: finish it with "
+			  "rdmig_src_pass_resume() first",
+			  call, src->passes + 1);
+}
+
+/* Checks and sets up a pass (logs, discards, verification), then runs it. */
+static int src_pass_start(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+			  unsigned flags, const struct rdmig_budget *budget,
+			  struct rdmig_pass_stats *stats)
+{
+	uint64_t t0 = rdmig__now_ns();
+	struct src_held *h = &src->held;
 	bool final;
 	int ret;
 
-	rdmig__err_clear();
-	if ((ret = src_usable(src)))
-		return ret;
 	if (flags & ~(RDMIG_PASS_ALL | RDMIG_PASS_FINAL))
 		return rdmig__err(-EINVAL, "unknown pass flags 0x%x",
 				  flags & ~(RDMIG_PASS_ALL | RDMIG_PASS_FINAL));
@@ -1204,35 +1466,108 @@ int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsig
 	 * makes the page go again in the next pass.
 	 */
 	final = flags & RDMIG_PASS_FINAL;
-	dpf = (src->cfg.skip_unchanged || final ? RDMIG__DP_VERIFY : 0) |
-	      (final ? RDMIG__DP_MORE : 0) | (src->mismatch_pending ? RDMIG__DP_AGAIN : 0);
+	memset(&h->before, 0, sizeof(h->before));
+	h->duration_ns = 0;
+	h->final = final;
+	h->dirty = dirty;
+	h->dpf = (src->cfg.skip_unchanged || final ? RDMIG__DP_VERIFY : 0) |
+		 (final ? RDMIG__DP_MORE : 0) | (src->mismatch_pending ? RDMIG__DP_AGAIN : 0);
 	src->pass_start_ns = src->progress_ns = t0;
-	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, dirty, src->passes + 1, dpf,
-				 src_poll_cb, src, &sum);
-	if (ret && ret != -ECANCELED)
-		ret = src_peer_said(src, ret);
-	if (ret)
-		return src_fail(src, ret);
-	src->mismatch_pending += sum.mism_set - sum.mism_cleared;
-	if (final && (ret = src_final_retry(src, dirty, &sum)))
-		return src_fail(src, ret);
+	src_prog_begin(src);
+	rdmig__dp_progress_reset(src->pub, src->nqps);
+	atomic_store_explicit(&src->prog_pass, src->passes + 1, memory_order_relaxed);
+	atomic_store_explicit(&src->prog_chunks, src_nchunks(src), memory_order_relaxed);
+	atomic_store_explicit(&src->prog_state, RDMIG_PROGRESS_RUNNING, memory_order_relaxed);
+	src_prog_end(src);
+	return src_pass_go(src, t0, budget, false, stats);
+}
 
-	/* Our writes completed; the destination confirms they are placed. */
-	m = &src->msg;
-	if ((ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
-		return src_fail(src, ret);
-	if (m->type != RDMIG__MSG_PASS_ACK || m->pass_ack.pass != src->passes + 1 ||
-	    m->pass_ack.bytes != sum.bytes)
-		return src_fail(
-			src, rdmig__err(-EPROTO,
-					"expected PASS_ACK for pass %" PRIu64 " (%" PRIu64
-					" bytes), got %s for pass %" PRIu64 " (%" PRIu64 " bytes)",
-					src->passes + 1, sum.bytes, rdmig__msg_type_name(m->type),
-					m->pass_ack.pass, m->pass_ack.bytes));
-	src->passes++;
-	src_coverage_record(src, dirty);
+int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+		   unsigned flags, struct rdmig_pass_stats *stats)
+{
+	int ret;
 
-	src_account(src, &sum, rdmig__now_ns() - t0, stats);
+	rdmig__err_clear();
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_pass")))
+		return ret;
+	return src_pass_start(src, dirty, ndirty, flags, NULL, stats);
+}
+
+int rdmig_src_pass_budget(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+			  unsigned flags, const struct rdmig_budget *budget,
+			  struct rdmig_pass_stats *stats)
+{
+	struct rdmig_budget b;
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_pass_budget")) ||
+	    (ret = src_budget_read(budget, &b)))
+		return ret;
+	return src_pass_start(src, dirty, ndirty, flags, &b, stats);
+}
+
+int rdmig_src_pass_resume(struct rdmig_src *src, const struct rdmig_budget *budget,
+			  struct rdmig_pass_stats *stats)
+{
+	uint64_t t0 = rdmig__now_ns();
+	struct rdmig_budget b;
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)))
+		return ret;
+	if (!src->held.on)
+		return rdmig__err(-EINVAL, "rdmig_src_pass_resume: no pass is paused");
+	if (budget && (ret = src_budget_read(budget, &b)))
+		return ret;
+	if (stats && stats->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",
+				  stats->size);
+	src->held.on = false;
+	src_prog_state(src, RDMIG_PROGRESS_RUNNING);
+	return src_pass_go(src, t0, budget ? &b : NULL, true, stats);
+}
+
+int rdmig_src_progress(struct rdmig_src *src, struct rdmig_progress *progress)
+{
+	struct rdmig_progress p = { .size = sizeof(p) };
+	struct rdmig__worker_stats sum;
+	unsigned s1, s2;
+	uint64_t base;
+
+	if (!src || !progress)
+		return rdmig__err(-EINVAL, "%s is NULL", src ? "progress" : "src");
+	if (progress->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "progress->size is %zu: set it to sizeof(*progress)",
+				  progress->size);
+	/* A seqlock read: retried while the owner changes the pass's state. */
+	for (;;) {
+		s1 = atomic_load_explicit(&src->prog_seq, memory_order_acquire);
+		if (s1 & 1)
+			continue;
+		p.pass = atomic_load_explicit(&src->prog_pass, memory_order_relaxed);
+		p.state = atomic_load_explicit(&src->prog_state, memory_order_relaxed);
+		p.workers = atomic_load_explicit(&src->prog_workers, memory_order_relaxed);
+		p.chunks = atomic_load_explicit(&src->prog_chunks, memory_order_relaxed);
+		base = atomic_load_explicit(&src->prog_base_bytes, memory_order_relaxed);
+		rdmig__dp_progress(src->pub, RDMIG__MIN(p.workers, RDMIG__MAX_WORKERS), &sum);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&src->prog_seq, memory_order_relaxed);
+		if (s1 == s2)
+			break;
+	}
+	p.dirty_pages = sum.dirty;
+	p.written_pages = sum.pages;
+	p.wire_bytes = sum.bytes;
+	p.writes = sum.writes;
+	p.skipped_pages = sum.skipped_zero;
+	p.zero_filled_pages = sum.zero_filled;
+	p.chunks_done = sum.chunks;
+	/* Once a pass ended its bytes are in the base already. */
+	p.total_wire_bytes = base + (p.state != RDMIG_PROGRESS_IDLE ? sum.bytes : 0);
+	p.size = progress->size;
+	memcpy(progress, &p, RDMIG__MIN(progress->size, sizeof(p)));
 	return 0;
 }
 
@@ -1307,7 +1642,7 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 	int ret;
 
 	rdmig__err_clear();
-	if ((ret = src_usable(src)))
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_estimate")))
 		return ret;
 	if (!est || est->size < sizeof(size_t))
 		return rdmig__err(-EINVAL, "est is NULL or est->size is not set");
@@ -1447,7 +1782,7 @@ int rdmig_src_complete(struct rdmig_src *src)
 	int ret;
 
 	rdmig__err_clear();
-	if ((ret = src_usable(src)))
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_complete")))
 		return ret;
 	for (unsigned i = 0; i < src->nregions; i++) {
 		const struct src_region *r = &src->regions[i];
@@ -1507,6 +1842,7 @@ void rdmig_src_destroy(struct rdmig_src *src)
 		free(src->regions[i].ballooned);
 		free(src->regions[i].all);
 	}
+	free(src->held.bits);
 	rdmig__config_wipe(&src->cfg);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));
 	rdmig__cancel_fini(&src->cancel);

@@ -333,6 +333,8 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 
 	if (fit_wire(m, &x, &y))
 		e->wire_rate = (uint64_t)(1.0 / x + 0.5);
+	if (m->max_bandwidth && e->wire_rate > m->max_bandwidth)
+		e->wire_rate = m->max_bandwidth;
 	e->scan_rate = (uint64_t)(fit_scan(m) + 0.5) * RDMIG__MAX(workers, 1u);
 
 	e->dirty_pages = dirty;
@@ -349,6 +351,10 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 		e->wire_bytes
 			? (uint64_t)(((double)e->wire_bytes * x + (double)writes * y) * 1e9 + 0.5)
 			: 0;
+	/* Under a cap the wire takes the bytes at most at the cap's rate. */
+	if (m->max_bandwidth)
+		e->wire_ns =
+			RDMIG__MAX(e->wire_ns, muldiv(e->wire_bytes, 1000000000, m->max_bandwidth));
 	e->scan_ns = scanned && e->scan_rate
 			     ? muldiv(scanned * m->page_size, 1000000000, e->scan_rate)
 			     : 0;

@@ -59,6 +59,13 @@ struct rdmig__model {
 	/* Every pass since the start, for rates a quiet window cannot give
 	 * (a window of passes that wrote nothing says nothing of the wire). */
 	uint64_t all_wire_bytes, all_wire_ns, all_scan_bytes, all_scan_ns;
+	/*
+	 * The source's bandwidth cap (opts.max_bandwidth), bytes per second,
+	 * 0: none. The wire never goes faster: a prediction's wire stage
+	 * takes at least its bytes at the cap, whatever recent passes were
+	 * fitted to (a small pass may ride the cap's burst).
+	 */
+	uint64_t max_bandwidth;
 };
 
 void rdmig__model_init(struct rdmig__model *m, uint32_t page_size);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model.h"
 #include "ranges.h"
@@ -79,6 +80,7 @@ struct rdmig__worker {
 	uint64_t bzero[RDMIG__NOTICE_WORDS];
 
 	uint64_t max_wr_bytes;
+	uint64_t budget_counted; /* of stats.bytes, what dp->round_bytes has */
 	struct rdmig__worker_stats stats;
 	int status;
 	char err[512];
@@ -330,6 +332,60 @@ static int make_room(struct rdmig__worker *w, uint64_t len)
 	}
 }
 
+static void sleep_until(uint64_t t_ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(t_ns / 1000000000),
+			       .tv_nsec = (long)(t_ns % 1000000000) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/*
+ * The bandwidth cap (cfg->max_bandwidth): books a WRITE of `len` bytes on
+ * the workers' shared virtual clock of the wire and waits until its slot
+ * starts. A slot may start up to RDMIG__DP_BURST_NS in the past: a worker
+ * that wakes late, or a wire idle for a while, catches up by at most that
+ * burst, so the rate over any stretch is the cap, give or take one burst
+ * and one WRITE. What is batched goes before the wait (it was booked
+ * already). The wait counts as wire time: under a cap the wire is the
+ * slower stage, and the model (model.c) fits what the wire took, cap
+ * included, so estimates come out at the capped rate.
+ */
+static int pace(struct rdmig__worker *w, uint64_t len)
+{
+	struct rdmig__dp *dp = w->dp;
+	uint64_t bw = dp->cfg->max_bandwidth, now, t, start, cost;
+	bool idle;
+	int ret;
+
+	if (!bw)
+		return 0;
+	cost = (uint64_t)((unsigned __int128)len * 1000000000u / bw);
+	now = rdmig__now_ns();
+	t = atomic_load_explicit(&dp->wire_free_ns, memory_order_relaxed);
+	do
+		start = RDMIG__MAX(t, now - RDMIG__DP_BURST_NS);
+	while (!atomic_compare_exchange_weak_explicit(&dp->wire_free_ns, &t, start + cost,
+						      memory_order_relaxed, memory_order_relaxed));
+	if (start <= now)
+		return 0;
+	if ((ret = flush(w)))
+		return ret;
+	/* With bytes outstanding the busy wire's time covers the wait (their
+	 * completions are reaped after it); without, it is counted here. */
+	idle = w->posted_bytes == w->done_bytes;
+	t = now;
+	while ((now = rdmig__now_ns()) < start) {
+		if (atomic_load(&dp->abort))
+			return -ECANCELED;
+		sleep_until(RDMIG__MIN(start, now + WAIT_SLICE_MS * 1000000ull));
+	}
+	if (idle)
+		w->stats.wire_ns += now - t;
+	return 0;
+}
+
 /*
  * Queues one WR. It is signalled every signal_interval WRs, and also
  * whenever the next WR might have to wait for room: that way a worker that
@@ -346,6 +402,8 @@ static int add_wr(struct rdmig__worker *w, enum ibv_wr_opcode op, uint64_t laddr
 	int ret;
 
 	if ((ret = make_room(w, len)))
+		return ret;
+	if (op == IBV_WR_RDMA_WRITE && (ret = pace(w, len)))
 		return ret;
 	wr = &w->wr[w->batched];
 	sge = &w->sge[w->batched];
@@ -624,6 +682,68 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 	return gather_notice(w, ri, first, n, hashme, zero);
 }
 
+/*
+ * Publishes the counters for readers on other threads (dp->pub) and, with
+ * a byte budget, adds the WRITE bytes since the last call to the round's.
+ */
+static void publish(struct rdmig__worker *w)
+{
+	struct rdmig__dp *dp = w->dp;
+	const struct rdmig__worker_stats *st = &w->stats;
+	struct rdmig__dp_pub *p = dp->pub ? &dp->pub[w->idx] : NULL;
+
+	if (p) {
+		atomic_store_explicit(&p->dirty, st->dirty, memory_order_relaxed);
+		atomic_store_explicit(&p->pages, st->pages, memory_order_relaxed);
+		atomic_store_explicit(&p->bytes, st->bytes, memory_order_relaxed);
+		atomic_store_explicit(&p->writes, st->writes, memory_order_relaxed);
+		atomic_store_explicit(&p->skipped,
+				      st->skipped_zero + st->skipped_unchanged +
+					      st->skipped_ballooned,
+				      memory_order_relaxed);
+		atomic_store_explicit(&p->zero_filled, st->zero_filled, memory_order_relaxed);
+		atomic_store_explicit(&p->chunks, st->chunks, memory_order_relaxed);
+	}
+	if (dp->byte_budget && st->bytes != w->budget_counted) {
+		atomic_fetch_add_explicit(&dp->round_bytes, st->bytes - w->budget_counted,
+					  memory_order_relaxed);
+		w->budget_counted = st->bytes;
+	}
+}
+
+static bool budget_spent(struct rdmig__dp *dp)
+{
+	return (dp->deadline_ns && rdmig__now_ns() >= dp->deadline_ns) ||
+	       (dp->byte_budget &&
+		atomic_load_explicit(&dp->round_bytes, memory_order_relaxed) >= dp->byte_budget);
+}
+
+/*
+ * Takes the next chunk of the round: false when none is left, or when the
+ * round's budget is spent (then the round is closed: no worker takes
+ * another, and every one of them sees the same end). The first chunk of a
+ * round is taken whatever the budget.
+ */
+static bool take_chunk(struct rdmig__worker *w, uint64_t *c)
+{
+	struct rdmig__dp *dp = w->dp;
+	uint_fast64_t v = atomic_load(&dp->next_chunk);
+
+	for (;;) {
+		if ((v & RDMIG__DP_CLOSED) || v >= dp->nchunks)
+			return false;
+		if ((dp->flags & RDMIG__DP_BUDGET) && v > dp->round_first && budget_spent(dp)) {
+			if (atomic_compare_exchange_weak(&dp->next_chunk, &v, v | RDMIG__DP_CLOSED))
+				return false;
+			continue;
+		}
+		if (atomic_compare_exchange_weak(&dp->next_chunk, &v, v + 1)) {
+			*c = v;
+			return true;
+		}
+	}
+}
+
 static int do_chunk(struct rdmig__worker *w, uint64_t c)
 {
 	const struct rdmig__dp *dp = w->dp;
@@ -638,7 +758,11 @@ static int do_chunk(struct rdmig__worker *w, uint64_t c)
 
 		if ((ret = do_block(w, ri, chunk.first + off, n)))
 			return ret;
+		if (off + n < chunk.count)
+			publish(w);
 	}
+	w->stats.chunks++;
+	publish(w);
 	return 0;
 }
 
@@ -651,8 +775,9 @@ static int worker_pass(struct rdmig__worker *w)
 	int len, ret;
 
 	/* A later round adds to the pass's statistics: PASS_END has them all. */
-	if (!(dp->flags & RDMIG__DP_RETRY))
+	if (!(dp->flags & (RDMIG__DP_RETRY | RDMIG__DP_RESUME)))
 		memset(&w->stats, 0, sizeof(w->stats));
+	w->budget_counted = w->stats.bytes;
 	memset(w->slots, 0, sizeof(w->slots));
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;
 	w->nhead = w->ntail = 0;
@@ -662,7 +787,7 @@ static int worker_pass(struct rdmig__worker *w)
 	w->busy_since_ns = 0;
 	w->err[0] = '\0';
 
-	while ((c = atomic_fetch_add(&dp->next_chunk, 1)) < dp->nchunks) {
+	while (take_chunk(w, &c)) {
 		if (atomic_load(&dp->abort))
 			return -ECANCELED;
 		if ((ret = do_chunk(w, c)))
@@ -674,7 +799,10 @@ static int worker_pass(struct rdmig__worker *w)
 	if ((ret = post_notice(w)))
 		return ret;
 	WAIT_UNTIL(w, w->nhead == w->ntail);
-	if (dp->flags & RDMIG__DP_MORE) {
+	publish(w);
+	/* Stopped on its budget: the pass goes on in a later round. Once closed
+	 * the round stays so: every worker sees the same. */
+	if ((dp->flags & RDMIG__DP_MORE) || (atomic_load(&dp->next_chunk) & RDMIG__DP_CLOSED)) {
 		/* Another round follows: it starts with nothing in flight. */
 		while (w->done_wrs < w->posted_wrs)
 			if ((ret = reap(w, true)))
@@ -818,7 +946,16 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 		flags & RDMIG__DP_NONE
 			? 0
 			: last->chunk_base + rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
-	atomic_store(&dp->next_chunk, 0);
+	/* A resumed round goes on from the chunk its budget stopped it at. */
+	if (flags & RDMIG__DP_RESUME)
+		atomic_store(&dp->next_chunk, atomic_load(&dp->next_chunk) & ~RDMIG__DP_CLOSED);
+	else
+		atomic_store(&dp->next_chunk, 0);
+	dp->round_first = atomic_load(&dp->next_chunk);
+	atomic_store(&dp->round_bytes, 0);
+	if (!(flags & RDMIG__DP_BUDGET))
+		dp->deadline_ns = dp->byte_budget = 0;
+	dp->paused = false;
 	atomic_store(&dp->abort, false);
 
 	pthread_mutex_lock(&dp->lock);
@@ -865,6 +1002,7 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 		sum->resent += w->stats.resent;
 		sum->mism_set += w->stats.mism_set;
 		sum->mism_cleared += w->stats.mism_cleared;
+		sum->chunks += w->stats.chunks;
 		/* The first real failure explains the others' -ECANCELED. */
 		if (!ret && w->status && w->status != -ECANCELED) {
 			ret = rdmig__err_set(w->status, w->err);
@@ -876,7 +1014,38 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 				return rdmig__err(dp->workers[i].status, "pass %llu was cancelled",
 						  (unsigned long long)pass);
 	}
+	dp->paused = !ret && (atomic_load(&dp->next_chunk) & RDMIG__DP_CLOSED);
 	return ret;
+}
+
+void rdmig__dp_progress(const struct rdmig__dp_pub *pub, unsigned n,
+			struct rdmig__worker_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned i = 0; i < n; i++) {
+		const struct rdmig__dp_pub *p = &pub[i];
+
+		sum->dirty += atomic_load_explicit(&p->dirty, memory_order_relaxed);
+		sum->pages += atomic_load_explicit(&p->pages, memory_order_relaxed);
+		sum->bytes += atomic_load_explicit(&p->bytes, memory_order_relaxed);
+		sum->writes += atomic_load_explicit(&p->writes, memory_order_relaxed);
+		sum->skipped_zero += atomic_load_explicit(&p->skipped, memory_order_relaxed);
+		sum->zero_filled += atomic_load_explicit(&p->zero_filled, memory_order_relaxed);
+		sum->chunks += atomic_load_explicit(&p->chunks, memory_order_relaxed);
+	}
+}
+
+void rdmig__dp_progress_reset(struct rdmig__dp_pub *pub, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		atomic_store_explicit(&pub[i].dirty, 0, memory_order_relaxed);
+		atomic_store_explicit(&pub[i].pages, 0, memory_order_relaxed);
+		atomic_store_explicit(&pub[i].bytes, 0, memory_order_relaxed);
+		atomic_store_explicit(&pub[i].writes, 0, memory_order_relaxed);
+		atomic_store_explicit(&pub[i].skipped, 0, memory_order_relaxed);
+		atomic_store_explicit(&pub[i].zero_filled, 0, memory_order_relaxed);
+		atomic_store_explicit(&pub[i].chunks, 0, memory_order_relaxed);
+	}
 }
 
 void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,

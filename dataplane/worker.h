@@ -135,6 +135,47 @@ struct rdmig__dp {
 	uint64_t generation; /* bumped to start a pass */
 	unsigned running;    /* workers still in the current pass */
 	bool stop;
+
+	/*
+	 * A round's budget (rdmig__dp_run_pass() with RDMIG__DP_BUDGET): once
+	 * the deadline passed or the round's WRITEs reached byte_budget
+	 * bytes, no worker takes another chunk (the first chunk of a round is
+	 * always taken, so every round gets somewhere). next_chunk then holds
+	 * RDMIG__DP_CLOSED and the chunks taken: all of them done when the
+	 * round returns, the rest for a round with RDMIG__DP_RESUME.
+	 */
+	uint64_t deadline_ns; /* 0: none */
+	uint64_t byte_budget; /* 0: none */
+	uint64_t round_first; /* next_chunk when the round started */
+	atomic_uint_fast64_t round_bytes;
+	bool paused; /* the last round stopped on its budget, chunks left */
+	/*
+	 * The bandwidth cap (cfg->max_bandwidth, bytes per second), shared by
+	 * the workers: a virtual clock of when the wire is free (GCRA, a token
+	 * bucket of RDMIG__DP_BURST_NS worth of bytes). A WRITE books its
+	 * bytes' time after the booked time (or after now less the burst,
+	 * whichever is later) and is posted when its slot starts.
+	 */
+	atomic_uint_fast64_t wire_free_ns;
+	/* Where workers publish their counters for rdmig__dp_progress();
+	 * NULL: nowhere. Owned by the caller, who sets it before passes. */
+	struct rdmig__dp_pub *pub;
+};
+
+/* The burst the bandwidth cap allows: this long at the capped rate. */
+#define RDMIG__DP_BURST_NS (2ull * 1000000)
+
+/*
+ * One worker's running counters of the current pass (all its rounds), for
+ * readers on other threads (rdmig_src_progress()): written by the worker
+ * after every block of pages, relaxed, each on a cache line of its own so
+ * that a reader costs the worker nothing. Reset by the owner between
+ * passes only.
+ */
+struct rdmig__dp_pub {
+	_Alignas(64) atomic_uint_fast64_t dirty;
+	atomic_uint_fast64_t pages, bytes, writes;
+	atomic_uint_fast64_t skipped, zero_filled, chunks;
 };
 
 /* What one worker did in a pass. */
@@ -146,6 +187,7 @@ struct rdmig__worker_stats {
 	uint64_t resent;     /* pages sent again because their last copy mismatched */
 	/* Mismatch bits this worker set (clear before) and cleared (set before). */
 	uint64_t mism_set, mism_cleared;
+	uint64_t chunks; /* chunks done */
 };
 
 /*
@@ -167,6 +209,20 @@ int rdmig__dp_start(struct rdmig__dp *dp, const struct rdmig__config *cfg, struc
 #define RDMIG__DP_NONE	(1u << 3) /* no pages: only end the pass (PASS_END) */
 /* Some mismatch bit may be set: such pages are taken up as if dirty. */
 #define RDMIG__DP_AGAIN (1u << 4)
+/*
+ * The round has a budget (dp->deadline_ns, dp->byte_budget): it may stop
+ * with chunks left (dp->paused), and then sends no PASS_END, whatever
+ * RDMIG__DP_MORE says.
+ */
+#define RDMIG__DP_BUDGET (1u << 5)
+/*
+ * Goes on with the round that stopped on its budget: from the chunk it
+ * stopped at, statistics adding up (as RDMIG__DP_RETRY), its pages counted
+ * as dirty (they were not yet).
+ */
+#define RDMIG__DP_RESUME (1u << 6)
+/* next_chunk's bit: the round stopped on its budget, no chunk is taken. */
+#define RDMIG__DP_CLOSED (1ull << 63)
 
 /*
  * Runs a round of pass `pass` over the regions and returns when every
@@ -194,6 +250,17 @@ struct rdmig__model_sample;
 void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
 		      unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pages,
 		      uint64_t want, struct rdmig__model_sample *s);
+
+/*
+ * Sums the counters the workers published (dp->pub, n of them) into *sum
+ * (dirty, pages, bytes, writes; skipped_zero holds every skipped page,
+ * zero_filled; scanned holds the chunks done). Any thread, any time: relaxed
+ * loads, no lock; each counter is exact as of its worker's last block.
+ */
+void rdmig__dp_progress(const struct rdmig__dp_pub *pub, unsigned n,
+			struct rdmig__worker_stats *sum);
+/* Zeroes the published counters: by the owner, between passes. */
+void rdmig__dp_progress_reset(struct rdmig__dp_pub *pub, unsigned n);
 
 /* Stops and joins the workers. Safe on a pool that never started. */
 void rdmig__dp_stop(struct rdmig__dp *dp);

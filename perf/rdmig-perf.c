@@ -85,7 +85,8 @@ struct args {
 	bool quiet;
 	bool json;
 	bool matrix;
-	bool silent; /* a matrix run: no output of its own */
+	bool silent;		/* a matrix run: no output of its own */
+	uint64_t max_bandwidth; /* opts.max_bandwidth, bytes per second, 0: no cap */
 };
 
 /* The writer thread's stores by kind, and how long it ran. */
@@ -122,6 +123,11 @@ struct result {
 	uint64_t digest;
 	bool have_dst;
 	struct rdmig_dst_stats dst;
+	/* rdmig_src_progress() polled every millisecond from another thread
+	 * while passes ran: what one call cost. */
+	uint64_t progress_calls;
+	double progress_ns;	/* mean */
+	double progress_max_ns; /* the costliest batch's mean */
 };
 
 struct guest {
@@ -195,6 +201,7 @@ enum {
 	OPT_TRANSPORT,
 	OPT_WIRE_MBPS,
 	OPT_VERIFY,
+	OPT_MAX_BANDWIDTH,
 };
 
 static void usage(FILE *f)
@@ -235,7 +242,10 @@ static void usage(FILE *f)
 		"  --transport verbs|loopback  sets RDMIG_TRANSPORT; loopback (an in-process\n"
 		"                   memory copy) only with --local\n"
 		"  --wire-mbps N    sets RDMIG_LOOPBACK_RATE_MBPS: wire-rate cap, Mbit/s, 0 = "
-		"none\n");
+		"none\n"
+		" source:\n"
+		"  --max-bandwidth N  opts.max_bandwidth: rdmig's own cap, bytes per second\n"
+		"                   (K, M, G binary; 250000000 is 2 Gb/s), 0 = none\n");
 }
 
 /* A whole number in [min, max]; anything else is false. */
@@ -285,6 +295,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "transport", required_argument, NULL, OPT_TRANSPORT },
 		{ "wire-mbps", required_argument, NULL, OPT_WIRE_MBPS },
 		{ "verify", required_argument, NULL, OPT_VERIFY },
+		{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *transport;
@@ -390,6 +401,24 @@ static int parse(int argc, char **argv, struct args *a)
 				return bad_value("--verify", optarg, "on or off");
 			a->verify = !strcmp(optarg, "on");
 			break;
+		case OPT_MAX_BANDWIDTH: {
+			unsigned shift = 0;
+			size_t n = strlen(optarg);
+			char num[32];
+
+			if (n && n < sizeof(num) && strchr("KkMmGg", optarg[n - 1])) {
+				shift = strchr("Kk", optarg[n - 1])   ? 10
+					: strchr("Mm", optarg[n - 1]) ? 20
+								      : 30;
+				n--;
+			}
+			snprintf(num, sizeof(num), "%.*s", (int)n, optarg);
+			if (n >= sizeof(num) || !parse_u64(num, 0, 1ull << 40 >> shift, &v))
+				return bad_value("--max-bandwidth", optarg,
+						 "bytes per second (K, M, G binary), 0 for no cap");
+			a->max_bandwidth = v << shift;
+			break;
+		}
 		case OPT_WIRE_MBPS:
 			if (!parse_u64(optarg, 0, UINT32_MAX, &v))
 				return bad_value("--wire-mbps", optarg,
@@ -743,6 +772,7 @@ static struct rdmig_opts make_opts(const struct args *a)
 		o.psk_len = 32;
 	}
 	o.workers = a->workers;
+	o.max_bandwidth = a->max_bandwidth;
 	if (a->skip >= 0)
 		o.skip_zero = o.skip_unchanged = a->skip ? RDMIG_SWITCH_ON : RDMIG_SWITCH_OFF;
 	/* Both ends in one process: a source that never comes must not leave
@@ -966,6 +996,61 @@ static int precopy_loop(const struct args *a, struct rdmig_src *src, struct gues
 }
 
 /*
+ * A VMM's monitoring thread: rdmig_src_progress() every millisecond while
+ * the passes run, timed in batches of 16 calls (the clock's own cost
+ * spread over them).
+ */
+struct poller {
+	struct rdmig_src *src;
+	pthread_t thread;
+	atomic_bool stop;
+	bool started;
+	uint64_t calls;
+	double ns, max_ns; /* summed, and the costliest batch's mean */
+};
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void *poller_main(void *arg)
+{
+	struct poller *p = arg;
+	struct timespec ms = { 0, 1000000 };
+
+	while (!atomic_load(&p->stop)) {
+		struct rdmig_progress pr = { .size = sizeof(pr) };
+		double t0 = now_ns(), batch;
+
+		for (int i = 0; i < 16; i++)
+			rdmig_src_progress(p->src, &pr);
+		batch = (now_ns() - t0) / 16;
+		p->ns += batch * 16;
+		p->calls += 16;
+		if (batch > p->max_ns)
+			p->max_ns = batch;
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
+}
+
+static void poller_stop(struct poller *p, struct result *res)
+{
+	if (!p->started)
+		return;
+	atomic_store(&p->stop, true);
+	pthread_join(p->thread, NULL);
+	p->started = false;
+	res->progress_calls = p->calls;
+	res->progress_ns = p->calls ? p->ns / (double)p->calls : 0;
+	res->progress_max_ns = p->max_ns;
+}
+
+/*
  * Migrates a synthetic guest to host:port and fills *res. Returns 0 when
  * the migration completed (the image check is in *res), else 1.
  */
@@ -977,6 +1062,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	struct rdmig_dirty dirty[16];
 	struct rdmig_src *src = NULL;
 	uint64_t rng = a->seed;
+	struct poller pl;
 	struct writer w;
 	struct guest g;
 	double t0;
@@ -984,6 +1070,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 
 	memset(res, 0, sizeof(*res));
 	memset(&w, 0, sizeof(w));
+	memset(&pl, 0, sizeof(pl));
 	res->total.size = sizeof(res->total);
 	res->predicted.size = sizeof(res->predicted);
 	if (guest_alloc(&g, a))
@@ -1011,6 +1098,9 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		printf("source: connected to %s port %s in %.3f s; guest %" PRIu64
 		       " MiB in %u regions\n",
 		       host, port, res->connect_secs, a->size_mib, a->regions);
+
+	pl.src = src;
+	pl.started = !pthread_create(&pl.thread, NULL, poller_main, &pl);
 
 	/* Dirty logging is on from here: the first pass runs with the guest live. */
 	t0 = now_s();
@@ -1069,6 +1159,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		}
 	}
 	rdmig_src_stats(src, &res->total);
+	poller_stop(&pl, res);
 	if ((ret = rdmig_src_complete(src))) {
 		ret = fail("rdmig_src_complete", ret);
 		goto out;
@@ -1102,6 +1193,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 out:
 	/* Abandoning the session tells the destination, which then fails too. */
 	progress_clear();
+	poller_stop(&pl, res);
 	writer_stop(&w);
 	rdmig_src_destroy(src);
 	guest_free(&g);
@@ -1185,6 +1277,21 @@ static void print_human(const struct args *a, const struct result *r)
 	       "the total time\n",
 	       "wire rate", ratio((double)t->wire_bytes / MIB, (double)t->wire_ns / 1e9),
 	       (double)t->wire_ns / 1e9, ratio((double)t->wire_bytes / MIB, r->secs));
+	if (a->max_bandwidth && r->npass) {
+		const struct rdmig_pass_stats *first = &r->pass[0].st;
+
+		printf("  %-20s %.1f MiB/s (%" PRIu64 " bytes/s): pass 1 at %.3f of it, the "
+		       "final pass at %.3f (bytes over the pass's time)\n",
+		       "bandwidth cap", (double)a->max_bandwidth / MIB, a->max_bandwidth,
+		       ratio((double)first->wire_bytes * 1e9 / (double)first->duration_ns,
+			     (double)a->max_bandwidth),
+		       ratio((double)fin->wire_bytes * 1e9 / (double)fin->duration_ns,
+			     (double)a->max_bandwidth));
+	}
+	if (r->progress_calls)
+		printf("  %-20s %.0f ns a call (mean of %" PRIu64 " calls from another thread, "
+		       "16 every ms while the passes ran; costliest batch %.0f ns a call)\n",
+		       "rdmig_src_progress", r->progress_ns, r->progress_calls, r->progress_max_ns);
 	if (r->have_writer)
 		printf("  %-20s %" PRIu64 " pages/s asked, %.0f done: %" PRIu64 " stores (%" PRIu64
 		       " data, %" PRIu64 " zero, %" PRIu64 " same) in %.3f s\n",
@@ -1272,6 +1379,9 @@ static void print_json(const struct args *a, const struct result *r)
 	       "\"wire_rate_total_bytes_per_s\":%.0f,",
 	       ratio(guest, r->secs), ratio((double)t->wire_bytes, (double)t->wire_ns / 1e9),
 	       ratio((double)t->wire_bytes, r->secs));
+	printf("\"max_bandwidth\":%" PRIu64 ",\"progress_calls\":%" PRIu64
+	       ",\"progress_call_ns\":%.1f,",
+	       a->max_bandwidth, r->progress_calls, r->progress_ns);
 	if (r->have_writer)
 		printf("\"writer\":{\"rate_pages_per_s\":%" PRIu64 ",\"stores\":%" PRIu64
 		       ",\"data\":%" PRIu64 ",\"zero\":%" PRIu64 ",\"same\":%" PRIu64

@@ -14,7 +14,8 @@
  *   that says what failed and why, with the values involved. The next rdmig
  *   call on the thread clears it (see rdmig_last_error()): read it first.
  * - Handles are not thread-safe: one thread at a time per handle, except for
- *   the calls the table below allows (rdmig_src_discard(), the cancels).
+ *   the calls the table below allows (rdmig_src_discard(), the cancels,
+ *   rdmig_src_progress()).
  *   Different handles may be used from different threads at once.
  * - Memory passed in (regions, bitmaps) stays owned by the caller. Guest
  *   memory must stay mapped until the handle is destroyed.
@@ -36,7 +37,7 @@
  *   rdmig_src_mismatch /          the owner           cancel only
  *     rdmig_dst_mismatch
  *   rdmig_src_create / dst_create any thread          anything (a new handle)
- *   rdmig_src_add_region,         the owner           cancel only
+ *   rdmig_src_add_region,         the owner           cancel and progress only
  *     connect, pass, estimate,
  *     stats, complete
  *   rdmig_dst_add_region,         the owner           cancel only
@@ -47,6 +48,10 @@
  *     rdmig_dst_state
  *   (the state_alloc callback)    rdmig_dst_run's     is called from inside run only
  *                                 thread
+ *   rdmig_src_pass_budget,        the owner           cancel and progress only
+ *     rdmig_src_pass_resume
+ *   rdmig_src_progress            any thread          every call on the handle except
+ *                                                     destroy (and itself); never waits
  *   rdmig_src_cancel /            any thread, also a  every call on the handle except
  *     rdmig_dst_cancel            signal handler      destroy (and itself)
  *   rdmig_src_discard             any thread          every call on the handle except
@@ -179,6 +184,16 @@ struct rdmig_opts {
 	uint32_t set;		 /* RDMIG_OPTS_*: which of gid_index and tos hold a value
 				  * (0 is a valid value of both) */
 	uint32_t reserved2;	 /* 0 */
+	/*
+	 * RDMIG_MAX_BANDWIDTH: source: a cap on the wire, in bytes per second
+	 * of RDMA WRITEs (the unit of rdmig_estimate.wire_rate; K, M, G are
+	 * binary: 1G is 2^30 bytes/s, about 8.6 Gb/s), shared by all workers:
+	 * a token bucket whose burst is 2 ms at the cap, plus one WRITE. 0:
+	 * no cap (the default); otherwise at least 1M. The control messages
+	 * (NOTICEs, PASS_END: a few hundred bytes per 256 pages) are not
+	 * counted. rdmig_src_estimate() predicts the wire at the cap.
+	 */
+	uint64_t max_bandwidth;
 };
 
 /* Bits of rdmig_opts.set. */
@@ -550,7 +565,8 @@ int rdmig_src_mismatch(struct rdmig_src *src, struct rdmig_layout_mismatch *mm);
  * sequence check) / -ECONNABORTED (the destination aborted) (the session
  * failed now: connections are closed and guest memory deregistered before
  * the call returns; every later call but destroy returns -EPIPE), or
- * -ECANCELED (rdmig_src_cancel).
+ * -ECANCELED (rdmig_src_cancel), or -EBUSY (a pass is paused: see
+ * rdmig_src_pass_budget(); nothing changes).
  */
 int rdmig_src_pass(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		   unsigned flags, struct rdmig_pass_stats *stats);
@@ -756,6 +772,125 @@ int rdmig_src_cancel(struct rdmig_src *src);
  * sees the disconnect and fails. NULL is allowed.
  */
 void rdmig_src_destroy(struct rdmig_src *src);
+
+/* --- Source: progress and passes in slices ------------------------------ */
+
+/* Values of rdmig_progress.state. */
+enum rdmig_progress_state {
+	RDMIG_PROGRESS_IDLE = 0,    /* no pass is under way: the figures are the last pass's */
+	RDMIG_PROGRESS_RUNNING = 1, /* a pass runs (in rdmig_src_pass or a slice of one) */
+	RDMIG_PROGRESS_PAUSED = 2,  /* a pass stopped on its budget: rdmig_src_pass_resume */
+};
+
+/*
+ * Where the source stands, filled by rdmig_src_progress(). The counters
+ * are those of the pass under way (all its slices and rounds so far), or
+ * of the last pass when none is: once a pass has ended they equal its
+ * statistics (for a pass in slices, the slices' summed), field for field.
+ * Each worker publishes its counters after every block of up to 256 pages
+ * it handled, so a running pass's figures lag by at most that per worker.
+ */
+struct rdmig_progress {
+	size_t size;		    /* set by the caller: sizeof(struct rdmig_progress) */
+	uint64_t pass;		    /* the pass under way, else the last one (0: none yet) */
+	uint32_t state;		    /* enum rdmig_progress_state */
+	uint32_t workers;	    /* workers of the session (0: not connected) */
+	uint64_t dirty_pages;	    /* dirty pages handled: as rdmig_pass_stats.dirty_pages */
+	uint64_t written_pages;	    /* as rdmig_pass_stats.written_pages */
+	uint64_t wire_bytes;	    /* bytes of RDMA WRITEs posted: as rdmig_pass_stats */
+	uint64_t writes;	    /* RDMA WRITEs posted */
+	uint64_t skipped_pages;	    /* skipped: zero, unchanged and ballooned together */
+	uint64_t zero_filled_pages; /* as rdmig_pass_stats.zero_filled_pages */
+	uint64_t chunks_done;	    /* chunks of the current round done ... */
+	uint64_t chunks;	    /* ... of this many (a round covers every region) */
+	uint64_t total_wire_bytes;  /* over the session: passes ended, and this one */
+};
+
+/*
+ * Reads where the source stands, from any thread, at any time, also while
+ * another thread is inside any call on the handle but destroy: cheap
+ * enough to call every millisecond (no lock, no system call, nothing that
+ * waits: a few relaxed loads per worker; perf/rdmig-perf reports the cost
+ * of one call). It never disturbs the pass (the workers never wait for
+ * it). `progress->size` must be set. Works in every state, also after the
+ * session failed or completed (the figures stay those of the last pass).
+ * Does not set rdmig_last_error() unless it fails. Returns 0, or -EINVAL
+ * (src or progress NULL, size not set).
+ */
+int rdmig_src_progress(struct rdmig_src *src, struct rdmig_progress *progress);
+
+/*
+ * A bound on one call of rdmig_src_pass_budget() or rdmig_src_pass_resume():
+ * a time, in nanoseconds from the call's start, and/or bytes of RDMA
+ * WRITEs; the call ends at whichever is spent first. 0 in a field: no
+ * bound of that kind; both 0 is refused. `size` lets it grow.
+ */
+struct rdmig_budget {
+	size_t size;	     /* set by the caller: sizeof(struct rdmig_budget) */
+	uint64_t time_ns;    /* 0: no time bound */
+	uint64_t wire_bytes; /* 0: no byte bound */
+};
+
+/* rdmig_src_pass_budget() and rdmig_src_pass_resume(): the budget was spent first. */
+#define RDMIG_PASS_PAUSED 1
+
+/*
+ * rdmig_src_pass(), in slices: runs the pass until it ends (returns 0, as
+ * rdmig_src_pass() would) or until the budget is spent (returns
+ * RDMIG_PASS_PAUSED), so that a VMM main loop can do other work in
+ * between. A paused pass goes on with rdmig_src_pass_resume(), from where
+ * it stopped, with the same dirty logs, flags and pass number.
+ *
+ * The budget is looked at between chunks (RDMIG_CHUNK_PAGES, 1 MiB): once
+ * it is spent no worker takes another chunk, and the call returns when
+ * every chunk taken is done: every WRITE posted has completed and every
+ * NOTICE is answered, so what the destination holds is known, nothing is
+ * half sent. So a call may overrun its time by about one chunk per worker
+ * (under opts.max_bandwidth, a chunk's time at the cap) and the answers'
+ * round trip, and its bytes by up to a chunk per worker. Every call does
+ * at least one chunk, so a pass always gets somewhere. The destination
+ * sees nothing of the pause (it is told the pass ends only when it does).
+ *
+ * While paused: the dirty and skip bitmaps are no longer read: rdmig keeps
+ * a copy of them (a bit per page each, allocated at the first pause and
+ * kept until destroy), so the VMM may reuse its own (sync the next dirty
+ * log into them) as soon as the call returns; pages dirtied meanwhile go
+ * in the next pass. rdmig_src_pass(), _pass_budget(), _estimate() and
+ * _complete() return -EBUSY (nothing changes); rdmig_src_progress(),
+ * _stats() (passes ended only), _discard() (for the next pass, as with a
+ * running one), _cancel() and destroy work. The source talks to the
+ * destination only inside calls: the VMM must resume within the
+ * destination's RDMIG_IDLE_TIMEOUT_MS (120 s by default) of the pause, or
+ * the destination gives up (-ETIMEDOUT there, and this side's next call
+ * fails). A pause tells the destination the pass goes on, so that window
+ * starts at the pause.
+ *
+ * A final pass (RDMIG_PASS_FINAL) may be sliced too: its first round
+ * pauses like any pass; its second round (the pages that mismatched in
+ * the first, usually none) runs to the end in the call that ends the
+ * first round, unbudgeted.
+ *
+ * `stats` (may be NULL) gets this call's share of the pass: over all its
+ * slices the counters, scan_ns, wire_ns and duration_ns (the time inside
+ * the calls, not the VMM's in between) add up to what rdmig_src_stats()
+ * and the model take for the whole pass; `pass` is the pass's number and
+ * mismatch_pending, as ever, is now's. Blocks for about the budget.
+ * Returns 0, RDMIG_PASS_PAUSED, or an error as rdmig_src_pass() (the
+ * session failed as there), or -EINVAL (budget NULL, size not set, or both
+ * bounds 0: nothing was done, the session goes on), -EBUSY (a pass is
+ * paused: resume it).
+ */
+int rdmig_src_pass_budget(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+			  unsigned flags, const struct rdmig_budget *budget,
+			  struct rdmig_pass_stats *stats);
+
+/*
+ * Goes on with the pass that rdmig_src_pass_budget() paused, within a new
+ * budget (NULL: to its end). Returns as rdmig_src_pass_budget(), or
+ * -EINVAL (no pass is paused, or a bad budget: the session goes on).
+ */
+int rdmig_src_pass_resume(struct rdmig_src *src, const struct rdmig_budget *budget,
+			  struct rdmig_pass_stats *stats);
 
 /* --- Destination ------------------------------------------------------- */
 

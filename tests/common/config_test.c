@@ -53,6 +53,7 @@ static const char *const all_vars[] = {
 	"RDMIG_GID_INDEX",
 	"RDMIG_TOS",
 	"RDMIG_WORKER_CPUS",
+	"RDMIG_MAX_BANDWIDTH",
 };
 
 /* The numeric knobs, with the bounds README.md documents. */
@@ -690,7 +691,7 @@ static void config_opts_larger_size_nonzero_tail_einval(void **state)
 		uint32_t newer[4];
 	} big;
 
-	_Static_assert(sizeof(big) == 152, "the messages below name size 152");
+	_Static_assert(sizeof(big) == 160, "the messages below name size 160");
 
 	(void)state;
 	memset(&big, 0, sizeof(big));
@@ -701,10 +702,48 @@ static void config_opts_larger_size_nonzero_tail_einval(void **state)
 	assert_int_equal(cfg.timeout_ms, 555);
 
 	big.newer[3] = 1;
-	EXPECT_EINVAL(&big.o, "size 152");
+	EXPECT_EINVAL(&big.o, "size 160");
 	big.newer[3] = 0;
 	big.newer[0] = 0x100;
-	EXPECT_EINVAL(&big.o, "size 152");
+	EXPECT_EINVAL(&big.o, "size 160");
+}
+
+/*
+ * The bandwidth cap: bytes per second with binary suffixes, 0 for none
+ * (also from the variable, overriding a field), at least 1 MiB/s, at most
+ * 1 TiB/s; a bad value names the variable or the field.
+ */
+static void config_max_bandwidth(void **state)
+{
+	struct rdmig_opts o;
+
+	(void)state;
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.max_bandwidth, 0);
+	rdmig_opts_init(&o);
+	o.max_bandwidth = 250000000;
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.max_bandwidth, 250000000);
+	set("RDMIG_MAX_BANDWIDTH", "1G");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.max_bandwidth, 1ull << 30);
+	set("RDMIG_MAX_BANDWIDTH", "0");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.max_bandwidth, 0);
+	set("RDMIG_MAX_BANDWIDTH", "1M");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.max_bandwidth, 1ull << 20);
+	unsetenv("RDMIG_MAX_BANDWIDTH");
+	ENV_EINVAL("RDMIG_MAX_BANDWIDTH", "1048575");
+	ENV_EINVAL("RDMIG_MAX_BANDWIDTH", "2T");
+	ENV_EINVAL("RDMIG_MAX_BANDWIDTH", "1025G");
+	ENV_EINVAL("RDMIG_MAX_BANDWIDTH", "-1");
+	o.max_bandwidth = 1000;
+	EXPECT_EINVAL(&o, "opts.max_bandwidth");
+	/* The variable replaces a bad field. */
+	set("RDMIG_MAX_BANDWIDTH", "8M");
+	EXPECT_OK(&o);
+	assert_int_equal(cfg.max_bandwidth, 8ull << 20);
 }
 
 /* --- create ------------------------------------------------------------------ */
@@ -1214,6 +1253,7 @@ int main(void)
 		T(config_worker_cpus_parsed),
 		T(config_bad_worker_cpus_einval),
 		T(config_cpus_format_round_trips),
+		T(config_max_bandwidth),
 	};
 
 	/* Whatever the caller's environment holds, the tests start from none. */

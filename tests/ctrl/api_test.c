@@ -294,6 +294,42 @@ static void src_complete_before_connect_enotconn(void **state)
 	EXPECT_FAIL(rdmig_src_complete(s->src), -ENOTCONN, "connect");
 }
 
+/*
+ * Passes in slices before connect: -ENOTCONN, and a bad budget changes
+ * nothing; progress works in every state (idle, pass 0, no workers).
+ */
+static void src_slices_and_progress_before_connect(void **state)
+{
+	struct side *s = *state;
+	struct rdmig_budget b = { .size = sizeof(b), .time_ns = 1000 };
+	struct rdmig_progress pr = { .size = sizeof(pr) };
+
+	EXPECT_FAIL(rdmig_src_pass_budget(s->src, NULL, 0, RDMIG_PASS_ALL, &b, NULL), -ENOTCONN,
+		    "connect");
+	EXPECT_FAIL(rdmig_src_pass_resume(s->src, &b, NULL), -ENOTCONN, "connect");
+	EXPECT_FAIL(rdmig_src_pass_budget(NULL, NULL, 0, RDMIG_PASS_ALL, &b, NULL), -EINVAL, "src");
+	EXPECT_FAIL(rdmig_src_pass_resume(NULL, &b, NULL), -EINVAL, "src");
+	memset(&pr, 0xff, sizeof(pr));
+	pr.size = sizeof(pr);
+	assert_int_equal(rdmig_src_progress(s->src, &pr), 0);
+	assert_int_equal(pr.size, sizeof(pr));
+	assert_int_equal(pr.pass, 0);
+	assert_int_equal(pr.state, RDMIG_PROGRESS_IDLE);
+	assert_int_equal(pr.workers, 0);
+	assert_int_equal(pr.wire_bytes, 0);
+	assert_int_equal(pr.total_wire_bytes, 0);
+	/* An older caller's smaller struct: nothing past its size is written. */
+	memset(&pr, 0xff, sizeof(pr));
+	pr.size = offsetof(struct rdmig_progress, workers);
+	assert_int_equal(rdmig_src_progress(s->src, &pr), 0);
+	assert_int_equal(pr.state, RDMIG_PROGRESS_IDLE);
+	assert_int_equal(pr.workers, UINT32_MAX);
+	EXPECT_FAIL(rdmig_src_progress(NULL, &pr), -EINVAL, "src");
+	EXPECT_FAIL(rdmig_src_progress(s->src, NULL), -EINVAL, "progress");
+	/* and the handle still takes regions: nothing changed */
+	assert_int_equal(add(s, 0, page(s, 0), PAGE), 0);
+}
+
 /* Checked before anything touches the network or a device. */
 static void src_connect_no_regions_einval(void **state)
 {
@@ -641,6 +677,7 @@ int main(void)
 		MEM(src_null_handle_einval),
 		SRC(src_pass_before_connect_enotconn),
 		SRC(src_complete_before_connect_enotconn),
+		SRC(src_slices_and_progress_before_connect),
 		SRC(src_connect_no_regions_einval),
 		SRC(src_connect_null_host_or_port_einval),
 		SRC(src_discard_bad_input_einval_names_values),

@@ -523,6 +523,36 @@ static void model_downtime_adds_state_and_complete(void **state)
 	assert_true(de.flags & RDMIG_ESTIMATE_EXTRAPOLATED);
 }
 
+/*
+ * The bandwidth cap bounds the wire: recent passes that rode the cap's
+ * burst (small ones, faster than the cap) do not make a large pass look
+ * faster than the cap allows; where the fit is slower than the cap it
+ * stands; and no cap, no bound.
+ */
+static void model_cap_bounds_the_wire(void **state)
+{
+	(void)state;
+	/* 500 pages in 10 ms: 204.8 MB/s, faster than a 100 MB/s cap. */
+	for (int i = 0; i < 3; i++)
+		add(1000, 500, 10, 1, 0);
+	m.max_bandwidth = 100000000;
+	assert_int_equal(estimate(20000, 0), 0);
+	assert_int_equal(e.wire_rate, 100000000);
+	/* 10000 pages written at the cap: 409.6 ms. */
+	assert_int_equal(e.wire_ns, 10000 * PS * 1000000000ull / 100000000);
+	assert_int_equal(e.final_pass_ns, e.wire_ns);
+
+	/* A cap above the fitted rate changes nothing. */
+	m.max_bandwidth = 1000000000;
+	assert_int_equal(estimate(20000, 0), 0);
+	assert_int_equal(e.wire_rate, 500 * PS * 100);
+	assert_int_equal(e.wire_ns, 200 * MS);
+
+	m.max_bandwidth = 0;
+	assert_int_equal(estimate(20000, 0), 0);
+	assert_int_equal(e.wire_ns, 200 * MS);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -548,6 +578,7 @@ int main(void)
 		T(model_writes_from_dirty_runs),
 		T(model_extrapolation_flagged_until_a_similar_pass),
 		T(model_downtime_adds_state_and_complete),
+		T(model_cap_bounds_the_wire),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
