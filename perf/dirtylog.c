@@ -405,27 +405,39 @@ static int trial(enum dirtylog_method m, char *err, size_t errlen)
 	return ret;
 }
 
-int dirtylog_open(struct dirtylog *d, enum dirtylog_method m, unsigned n,
-		  const struct dirtylog_range *r, char *err, size_t errlen)
+int dirtylog_probe(enum dirtylog_method m, enum dirtylog_method *got, char *err, size_t errlen)
 {
 	char why[256];
 	int ret;
 
-	if (m == DIRTYLOG_AUTO) {
-		if (!(ret = trial(DIRTYLOG_PAGEMAP_SCAN, why, sizeof(why))))
-			m = DIRTYLOG_PAGEMAP_SCAN;
-		else if (!(ret = trial(DIRTYLOG_SOFT_DIRTY, err, errlen)))
-			m = DIRTYLOG_SOFT_DIRTY;
-		else {
-			size_t l = err ? strlen(err) : 0;
+	if (m != DIRTYLOG_AUTO) {
+		if (!(ret = trial(m, err, errlen)))
+			*got = m;
+		return ret;
+	}
+	if (!(ret = trial(DIRTYLOG_PAGEMAP_SCAN, why, sizeof(why)))) {
+		*got = DIRTYLOG_PAGEMAP_SCAN;
+		return 0;
+	}
+	if (!(ret = trial(DIRTYLOG_SOFT_DIRTY, err, errlen))) {
+		*got = DIRTYLOG_SOFT_DIRTY;
+		return 0;
+	}
+	if (err) {
+		size_t l = strlen(err);
 
-			if (err && l + 3 < errlen)
-				snprintf(err + l, errlen - l, "; %s", why);
-			memset(d, 0, sizeof(*d));
-			d->uffd = d->pagemap = d->clear_refs = -1;
-			return ret;
-		}
-	} else if ((ret = trial(m, err, errlen))) {
+		if (l + 3 < errlen)
+			snprintf(err + l, errlen - l, "; %s", why);
+	}
+	return ret;
+}
+
+int dirtylog_open(struct dirtylog *d, enum dirtylog_method m, unsigned n,
+		  const struct dirtylog_range *r, char *err, size_t errlen)
+{
+	int ret;
+
+	if ((ret = dirtylog_probe(m, &m, err, errlen))) {
 		memset(d, 0, sizeof(*d));
 		d->uffd = d->pagemap = d->clear_refs = -1;
 		return ret;

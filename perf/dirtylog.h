@@ -60,6 +60,14 @@ const char *dirtylog_name(enum dirtylog_method m);
 int dirtylog_parse(const char *s, enum dirtylog_method *m);
 
 /*
+ * Whether method m works here, tried on a scratch mapping (pages written
+ * must be reported exactly, then none); *got gets the method (auto:
+ * pagemap-scan, else soft-dirty). Returns 0 or a negative errno with the
+ * reason in err (-ENOTSUP: the kernel lacks it).
+ */
+int dirtylog_probe(enum dirtylog_method m, enum dirtylog_method *got, char *err, size_t errlen);
+
+/*
  * Starts logging the ranges: a sync reports every page written after this
  * returns. DIRTYLOG_AUTO takes pagemap-scan if a trial on a scratch mapping
  * works, else soft-dirty if that does; d->method says which. Returns 0, or
