@@ -83,6 +83,11 @@ int dirtylog_parse(const char *s, enum dirtylog_method *m)
 	return -1;
 }
 
+int dirtylog_mmap_flags(enum dirtylog_method m)
+{
+	return m == DIRTYLOG_SOFT_DIRTY ? MAP_SHARED : MAP_PRIVATE;
+}
+
 bool dirtylog_atomic(const struct dirtylog *d)
 {
 	return d->method == DIRTYLOG_PAGEMAP_SCAN;
@@ -371,7 +376,7 @@ static int trial(enum dirtylog_method m, char *err, size_t errlen)
 	struct dirtylog d;
 	struct dirtylog_range r;
 	uint8_t *p = mmap(NULL, PAGES * DIRTYLOG_PAGE, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			  dirtylog_mmap_flags(m) | MAP_ANONYMOUS, -1, 0);
 	int ret;
 
 	if (p == MAP_FAILED)

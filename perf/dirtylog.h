@@ -60,6 +60,17 @@ const char *dirtylog_name(enum dirtylog_method m);
 int dirtylog_parse(const char *s, enum dirtylog_method *m);
 
 /*
+ * MAP_PRIVATE or MAP_SHARED: how to map memory that method m logs. For
+ * soft-dirty, shared: clear_refs leaves the bit set on a page pinned for
+ * DMA in a private mapping (write-protecting it would let a write fault
+ * copy the page away from the pin, fs/proc/task_mmu.c pte_is_pinned()),
+ * and an RDMA memory registration pins every page: a private guest would
+ * be all dirty at every sync. A shared mapping never copies on write, so
+ * its pinned pages are cleared like the others.
+ */
+int dirtylog_mmap_flags(enum dirtylog_method m);
+
+/*
  * Whether method m works here, tried on a scratch mapping (pages written
  * must be reported exactly, then none); *got gets the method (auto:
  * pagemap-scan, else soft-dirty). Returns 0 or a negative errno with the

@@ -494,7 +494,8 @@ static void guest_free(struct guest *g)
 /*
  * Splits the guest into regions of whole pages, the last taking the rest.
  * With logged (a source whose dirty log is the kernel's) its memory is
- * kept in 4 KiB pages, as KVM keeps guest memory while it logs: a huge
+ * mapped as that log needs (soft-dirty: shared, see dirtylog_mmap_flags())
+ * and kept in 4 KiB pages, as KVM keeps guest memory while it logs: a huge
  * page would be logged whole, 512 pages dirty for one store.
  */
 static int guest_alloc(struct guest *g, const struct args *a, bool logged)
@@ -510,8 +511,11 @@ static int guest_alloc(struct guest *g, const struct args *a, bool logged)
 		g->gpa[i] = i * REGION_GAP;
 		g->len[i] = np * PAGE;
 		g->words[i] = (np + 63) / 64;
-		g->hva[i] = mmap(NULL, g->len[i], PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | (logged ? 0 : MAP_POPULATE), -1, 0);
+		g->hva[i] = mmap(
+			NULL, g->len[i], PROT_READ | PROT_WRITE,
+			(logged ? dirtylog_mmap_flags(a->dirty_log) : MAP_PRIVATE | MAP_POPULATE) |
+				MAP_ANONYMOUS,
+			-1, 0);
 		g->bitmap[i] = calloc(g->words[i], sizeof(uint64_t));
 		g->live[i] = calloc(g->words[i], sizeof(uint64_t));
 		g->seen[i] = logged ? calloc(g->words[i], sizeof(uint64_t)) : NULL;
@@ -1201,29 +1205,6 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	if (guest_alloc(&g, a, a->dirty_log != DIRTYLOG_WRITER))
 		return 1;
 	guest_fill(&g, a->touched_pct, &rng);
-	/* The kernel logs from here, before connecting: a kernel without the
-	 * method fails the run before the destination is involved. Nothing
-	 * stores to the guest until the first pass has started. */
-	if (a->dirty_log != DIRTYLOG_WRITER) {
-		struct dirtylog_range r[16];
-		char err[512];
-
-		for (unsigned i = 0; i < g.n; i++)
-			r[i] = (struct dirtylog_range){ g.hva[i], g.len[i] };
-		if ((ret = dirtylog_open(&log, a->dirty_log, g.n, r, err, sizeof(err)))) {
-			progress_clear();
-			fprintf(stderr, "rdmig-perf: --dirty-log %s: %s\n",
-				dirtylog_name(a->dirty_log), err);
-			ret = 1;
-			goto out;
-		}
-		g.log = &log;
-		res->have_klog = true;
-		res->klog.method = log.method;
-		if (human(a))
-			printf("source: dirty log from the kernel: %s\n",
-			       dirtylog_name(log.method));
-	}
 	if ((ret = rdmig_src_create(&o, &src))) {
 		src = NULL;
 		ret = fail("rdmig_src_create", ret);
@@ -1247,6 +1228,35 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		       " MiB in %u regions\n",
 		       host, port, res->connect_secs, a->size_mib, a->regions);
 
+	/*
+	 * The kernel logs from here, after connecting: the connection
+	 * registered guest memory, and on Linux before 6.2 that pins every
+	 * page with FOLL_WRITE (ib_umem_get breaks copy-on-write for
+	 * read-only MRs too), a write fault that marks each page soft-dirty.
+	 * Nothing stores to the guest until the first pass has started. (main
+	 * tried the method already: a kernel without it failed the run
+	 * before a peer waited.)
+	 */
+	if (a->dirty_log != DIRTYLOG_WRITER) {
+		struct dirtylog_range r[16];
+		char err[512];
+
+		for (unsigned i = 0; i < g.n; i++)
+			r[i] = (struct dirtylog_range){ g.hva[i], g.len[i] };
+		if ((ret = dirtylog_open(&log, a->dirty_log, g.n, r, err, sizeof(err)))) {
+			progress_clear();
+			fprintf(stderr, "rdmig-perf: --dirty-log %s: %s\n",
+				dirtylog_name(a->dirty_log), err);
+			ret = 1;
+			goto out;
+		}
+		g.log = &log;
+		res->have_klog = true;
+		res->klog.method = log.method;
+		if (human(a))
+			printf("source: dirty log from the kernel: %s\n",
+			       dirtylog_name(log.method));
+	}
 	/* Dirty logging is on from here: the first pass runs with the guest live. */
 	t0 = now_s();
 	if (a->loop && a->rate && writer_start(&w, &g, a)) {

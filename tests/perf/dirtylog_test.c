@@ -62,8 +62,9 @@ static int setup(void **state)
 	assert_non_null(f);
 	for (unsigned i = 0; i < 2; i++) {
 		f->r[i].len = range_pages[i] * PG;
-		f->r[i].hva = mmap(NULL, f->r[i].len, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		f->r[i].hva =
+			mmap(NULL, f->r[i].len, PROT_READ | PROT_WRITE,
+			     dirtylog_mmap_flags(method) | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		assert_true(f->r[i].hva != MAP_FAILED);
 		/* 4 KiB granularity, as KVM logs while dirty logging is on. */
 		madvise(f->r[i].hva, f->r[i].len, MADV_NOHUGEPAGE);
@@ -321,7 +322,8 @@ static int bench(uint64_t mib)
 	double gib = (double)len / (1 << 30);
 
 	r.len = len;
-	r.hva = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r.hva = mmap(NULL, len, PROT_READ | PROT_WRITE, dirtylog_mmap_flags(method) | MAP_ANONYMOUS,
+		     -1, 0);
 	if (r.hva == MAP_FAILED || !(bm = calloc(words(pages), 8))) {
 		fprintf(stderr, "dirtylog_test: cannot map %" PRIu64 " MiB\n", mib);
 		return 1;
@@ -406,7 +408,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* Does this kernel have it? (open tries it on a scratch mapping) */
-	p = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, PG, PROT_READ | PROT_WRITE, dirtylog_mmap_flags(method) | MAP_ANONYMOUS, -1,
+		 0);
 	assert_true(p != MAP_FAILED);
 	r.hva = p;
 	r.len = PG;
