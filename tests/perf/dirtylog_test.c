@@ -6,6 +6,7 @@
  * it (CI on a kernel that has it: a skip there would hide a broken probe).
  *
  *   dirtylog_test METHOD              the tests
+ *   dirtylog_test METHOD --probe      exits 0 if this kernel has METHOD, else 77
  *   dirtylog_test METHOD --bench MIB  the cost of a sync per GiB scanned
  *
  * Known pages are written (a page's first and last byte, pages at word
@@ -404,7 +405,8 @@ int main(int argc, char **argv)
 
 	if (argc < 2 || dirtylog_parse(argv[1], &method) || method == DIRTYLOG_WRITER ||
 	    method == DIRTYLOG_AUTO) {
-		fprintf(stderr, "usage: dirtylog_test soft-dirty|pagemap-scan [--bench MIB]\n");
+		fprintf(stderr,
+			"usage: dirtylog_test soft-dirty|pagemap-scan [--probe | --bench MIB]\n");
 		return 2;
 	}
 	/* Does this kernel have it? (open tries it on a scratch mapping) */
@@ -424,6 +426,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dirtylog_test: %s\n", err);
 		return 1;
 	}
+	if (argc == 3 && !strcmp(argv[2], "--probe"))
+		return 0;
 	if (argc == 4 && !strcmp(argv[2], "--bench"))
 		return bench(strtoull(argv[3], NULL, 0));
 	return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
