@@ -390,8 +390,11 @@ static int trial(enum dirtylog_method m, char *err, size_t errlen)
 		*(volatile uint8_t *)&p[5 * DIRTYLOG_PAGE] =
 			*(volatile uint8_t *)&p[5 * DIRTYLOG_PAGE];
 		ret = dirtylog_sync(&d, &bmp, &found, err, errlen);
+		/* Only a soft-dirty log that never reports is a kernel without
+		 * it; any other wrong answer is a broken log (-EIO), never a
+		 * reason to skip it. */
 		if (!ret && bm != ((1ull << 1) | (1ull << 5)))
-			ret = say(err, errlen, -ENOTSUP,
+			ret = say(err, errlen, m == DIRTYLOG_SOFT_DIRTY && !bm ? -ENOTSUP : -EIO,
 				  "%s: pages 1 and 5 of 8 written, the kernel reported %#" PRIx64
 				  "%s",
 				  dirtylog_name(m), bm,
@@ -400,7 +403,7 @@ static int trial(enum dirtylog_method m, char *err, size_t errlen)
 					  : "");
 		bm = 0;
 		if (!ret && !(ret = dirtylog_sync(&d, &bmp, &found, err, errlen)) && bm)
-			ret = say(err, errlen, -ENOTSUP,
+			ret = say(err, errlen, -EIO,
 				  "%s: nothing written since the last sync, the kernel reported "
 				  "%#" PRIx64,
 				  dirtylog_name(m), bm);

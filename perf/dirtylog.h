@@ -74,7 +74,7 @@ int dirtylog_mmap_flags(enum dirtylog_method m);
  * Whether method m works here, tried on a scratch mapping (pages written
  * must be reported exactly, then none); *got gets the method (auto:
  * pagemap-scan, else soft-dirty). Returns 0 or a negative errno with the
- * reason in err (-ENOTSUP: the kernel lacks it).
+ * reason in err (-ENOTSUP: the kernel lacks it; -EIO: it answered wrong).
  */
 int dirtylog_probe(enum dirtylog_method m, enum dirtylog_method *got, char *err, size_t errlen);
 
