@@ -31,6 +31,11 @@
  * Of the writer's stores, --same rewrite the bytes the page holds (the page
  * is dirty, its content unchanged: skipping of unchanged pages at work); in
  * the loop, of the others --touched store data and the rest zero the page.
+ * --workload memcached makes the loop's writer SET 256-byte items instead.
+ *
+ * --dirty-log soft-dirty|pagemap-scan|auto: the writer's bitmap is not the
+ * pass's; each sync reads the kernel's log instead (dirtylog.h), and the
+ * run checks that log against the pages the writer stored to.
  *
  * The source reports passes, total time, the final pass measured next to
  * its prediction, wire bytes, bytes skipped per reason, effective rate (guest
