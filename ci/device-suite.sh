@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs inside ci/rxe-run.sh (one VM boot for all of it): the device tests
 # over soft-RoCE, a demo migration through rdmig-perf, the VMM example
-# (examples/: both ends in one process, then in two), a small rdmig-perf
-# matrix (fails only if an image is not exact, never on speed) and the wire
-# rate against ib_write_bw on the same device (printed, never failing). Usage:
+# (examples/: both ends in one process, then in two), rdmig-perf over the
+# kernel's dirty log (soft-dirty in the VM), a small rdmig-perf matrix
+# (fails only if an image is not exact, never on speed) and the wire rate
+# against ib_write_bw on the same device (printed, never failing). Usage:
 #   ci/rxe-run.sh ci/device-suite.sh BUILD_DIR
 # Writes BUILD_DIR/device-junit.xml for ci/test.sh to count from.
 set -uo pipefail
@@ -19,6 +20,25 @@ echo "== demo migration: rdmig-perf --local"
 echo "== the VMM example (examples/vmm_loop.c): one process, then two"
 sh "$(dirname "$0")/../examples/run-example.sh" "$build/examples/rdmig-vmm-example" local || rc=1
 sh "$(dirname "$0")/../examples/run-example.sh" "$build/examples/rdmig-vmm-example" split || rc=1
+
+echo "== the kernel's dirty log: dirtylog_test, rdmig-perf --dirty-log over rxe"
+# Soft-dirty is the VM kernel's (Debian 6.1, CONFIG_MEM_SOFT_DIRTY=y): there it
+# must run, not skip. Each rdmig-perf run fails on an inexact image or a log
+# that differs from the writer's stores; one is the memcached-like writer.
+dl=soft-dirty
+if grep -qx 'CONFIG_MEM_SOFT_DIRTY=y' "/boot/config-$(uname -r)" 2>/dev/null; then
+    RDMIG_DIRTYLOG_REQUIRE=soft-dirty "$build/tests/dirtylog_test" soft-dirty || rc=1
+elif "$build/tests/dirtylog_test" pagemap-scan --probe >/dev/null; then
+    dl=pagemap-scan
+else
+    dl=
+    echo "(kernel $(uname -r): neither soft-dirty nor PAGEMAP_SCAN; skipped)"
+fi
+if [[ -n $dl ]]; then
+    "$build/perf/rdmig-perf" --local --size 32 --passes 2 --dirty 10 --same 50 --dirty-log "$dl" || rc=1
+    "$build/perf/rdmig-perf" --local --size 32 --rate 2000 --workload memcached \
+        --max-passes 4 --downtime 100 --dirty-log "$dl" || rc=1
+fi
 
 echo "== rdmig-perf matrix (16 MiB guest, 3 passes after the first)"
 "$build/perf/rdmig-perf" --local --matrix --size 16 --passes 3 || rc=1

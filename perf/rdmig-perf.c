@@ -31,6 +31,11 @@
  * Of the writer's stores, --same rewrite the bytes the page holds (the page
  * is dirty, its content unchanged: skipping of unchanged pages at work); in
  * the loop, of the others --touched store data and the rest zero the page.
+ * --workload memcached makes the loop's writer SET 256-byte items instead.
+ *
+ * --dirty-log soft-dirty|pagemap-scan|auto: the writer's bitmap is not the
+ * pass's; each sync reads the kernel's log instead (dirtylog.h), and the
+ * run checks that log against the pages the writer stored to.
  *
  * The source reports passes, total time, the final pass measured next to
  * its prediction, wire bytes, bytes skipped per reason, effective rate (guest
@@ -60,6 +65,8 @@
 
 #include <rdmig/rdmig.h>
 
+#include "dirtylog.h"
+
 #define PAGE	   4096ull
 #define REGION_GAP (1ull << 32) /* guest-physical distance between regions */
 #define MIB	   (1024.0 * 1024.0)
@@ -72,12 +79,15 @@ struct args {
 	unsigned workers;
 	unsigned touched_pct; /* share of pages with data; the rest are zero */
 	unsigned same_pct;    /* share of the writer's stores that change nothing */
-	int skip;	      /* -1: the library's default, 0: off, 1: on */
-	bool verify;	      /* the final pass has RDMIG_PASS_FINAL (verified) */
-	bool loop;	      /* the VMM loop: --rate, --downtime or --max-passes given */
-	uint64_t rate;	      /* writer thread: pages per second during pre-copy */
-	uint64_t downtime_ns; /* target for the predicted final pass */
-	unsigned max_passes;  /* passes in all, the final one included */
+	bool have_same;
+	enum dirtylog_method dirty_log; /* who logs the writer's stores */
+	bool memcached;			/* the loop's writer: memcached-like SETs */
+	int skip;			/* -1: the library's default, 0: off, 1: on */
+	bool verify;			/* the final pass has RDMIG_PASS_FINAL (verified) */
+	bool loop;			/* the VMM loop: --rate, --downtime or --max-passes given */
+	uint64_t rate;			/* writer thread: pages per second during pre-copy */
+	uint64_t downtime_ns;		/* target for the predicted final pass */
+	unsigned max_passes;		/* passes in all, the final one included */
 	const char *transport;
 	bool have_wire_mbps;
 	uint64_t wire_mbps; /* Mbit/s, 0: no cap */
@@ -93,6 +103,15 @@ struct args {
 struct writer_stats {
 	uint64_t data, zero, same;
 	double secs;
+};
+
+/* The kernel's dirty log over the run (--dirty-log soft-dirty|pagemap-scan). */
+struct klog_stats {
+	enum dirtylog_method method; /* the one open (auto resolved) */
+	uint64_t syncs, sync_ns, scanned_bytes, dirty_pages;
+	bool checked;	     /* what the kernel reported was compared with the stores */
+	uint64_t unwritten;  /* pages reported and never written */
+	uint64_t unreported; /* pages written and never reported */
 };
 
 /* One pass, and the estimate taken for its dirty set just before it. */
@@ -120,6 +139,8 @@ struct result {
 	struct rdmig_pass_stats total;
 	bool have_writer;
 	struct writer_stats writer;
+	bool have_klog;
+	struct klog_stats klog;
 	uint64_t digest;
 	bool have_dst;
 	struct rdmig_dst_stats dst;
@@ -137,6 +158,13 @@ struct guest {
 	uint8_t *hva[16];
 	uint64_t *bitmap[16]; /* the dirty log a pass gets */
 	uint64_t *live[16];   /* the writer thread's dirty log (the loop), atomic */
+	/*
+	 * With the kernel's dirty log, live is no pass's: it holds every page
+	 * the writer ever stored to (fixed passes: those of the last round),
+	 * to check against seen, every page the kernel reported.
+	 */
+	struct dirtylog *log;
+	uint64_t *seen[16];
 };
 
 static double now_s(void)
@@ -145,6 +173,11 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double ratio(double num, double den)
+{
+	return den > 0 ? num / den : 0.0;
 }
 
 static uint64_t rng_next(uint64_t *s) /* splitmix64 */
@@ -202,6 +235,8 @@ enum {
 	OPT_WIRE_MBPS,
 	OPT_VERIFY,
 	OPT_MAX_BANDWIDTH,
+	OPT_DIRTY_LOG,
+	OPT_WORKLOAD,
 };
 
 static void usage(FILE *f)
@@ -219,7 +254,12 @@ static void usage(FILE *f)
 		"                   in the loop also the share of the writer's changing stores\n"
 		"                   that write data (the others zero their page)\n"
 		"  --same PCT       share of the writer's stores that rewrite the bytes the page\n"
-		"                   holds: dirty, content unchanged (default 0)\n"
+		"                   holds: dirty, content unchanged (default 0; memcached 80)\n"
+		"  --dirty-log writer|soft-dirty|pagemap-scan|auto\n"
+		"                   who logs the writer's stores: the writer itself (default),\n"
+		"                   or the kernel: soft-dirty bits (pagemap bit 55, clear_refs)\n"
+		"                   or PAGEMAP_SCAN over userfaultfd write protection (6.7+);\n"
+		"                   auto: pagemap-scan if it works here, else soft-dirty\n"
 		"  -w, --workers N  source workers (default: RDMIG_WORKERS or automatic)\n"
 		"  --skip on|off    skip zero and unchanged pages (default: on, or RDMIG_SKIP_*)\n"
 		"  --verify on|off  the final pass verifies every page it writes\n"
@@ -228,6 +268,9 @@ static void usage(FILE *f)
 		" the VMM loop, run when one of these is given:\n"
 		"  --rate N         a writer thread stores to N random pages per second while\n"
 		"                   pre-copy runs, logging them in a dirty bitmap (default 0)\n"
+		"  --workload random|memcached  the writer's stores: a word of a random page\n"
+		"                   (default), or SETs of 256-byte items, 80%% of them to a\n"
+		"                   fifth of the items, --same of them rewriting the value held\n"
 		"  --downtime MS    end pre-copy once the predicted final pass takes at most MS\n"
 		"                   milliseconds (default 300) and is not extrapolated\n"
 		"  --max-passes N   at most N passes, the final one included, N >= 2 (default 30)\n"
@@ -296,6 +339,8 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "wire-mbps", required_argument, NULL, OPT_WIRE_MBPS },
 		{ "verify", required_argument, NULL, OPT_VERIFY },
 		{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
+		{ "dirty-log", required_argument, NULL, OPT_DIRTY_LOG },
+		{ "workload", required_argument, NULL, OPT_WORKLOAD },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *transport;
@@ -366,6 +411,17 @@ static int parse(int argc, char **argv, struct args *a)
 			if (!parse_u64(optarg, 0, 100, &v))
 				return bad_value("--same", optarg, "a percentage, 0-100");
 			a->same_pct = (unsigned)v;
+			a->have_same = true;
+			break;
+		case OPT_DIRTY_LOG:
+			if (dirtylog_parse(optarg, &a->dirty_log))
+				return bad_value("--dirty-log", optarg,
+						 "writer, soft-dirty, pagemap-scan or auto");
+			break;
+		case OPT_WORKLOAD:
+			if (strcmp(optarg, "random") && strcmp(optarg, "memcached"))
+				return bad_value("--workload", optarg, "random or memcached");
+			a->memcached = !strcmp(optarg, "memcached");
 			break;
 		case OPT_RATE:
 			if (!parse_u64(optarg, 0, 1000000000, &v))
@@ -436,6 +492,9 @@ static int parse(int argc, char **argv, struct args *a)
 	}
 	if (optind < argc)
 		a->host = argv[optind++];
+	/* A cache refreshed by SETs, most of them of the value it holds. */
+	if (a->memcached && !a->have_same)
+		a->same_pct = 80;
 	if (optind < argc || (a->local && a->host) || !a->regions || a->regions > 16 ||
 	    a->dirty_pct > 100 || a->touched_pct > 100 || a->size_mib == 0 ||
 	    (a->matrix && !a->local) || a->size_mib * 1024 * 1024 / PAGE < a->regions) {
@@ -461,12 +520,19 @@ static void guest_free(struct guest *g)
 			munmap(g->hva[i], g->len[i]);
 		free(g->bitmap[i]);
 		free(g->live[i]);
+		free(g->seen[i]);
 	}
 	g->n = 0;
 }
 
-/* Splits the guest into regions of whole pages, the last taking the rest. */
-static int guest_alloc(struct guest *g, const struct args *a)
+/*
+ * Splits the guest into regions of whole pages, the last taking the rest.
+ * With logged (a source whose dirty log is the kernel's) its memory is
+ * mapped as that log needs (soft-dirty: shared, see dirtylog_mmap_flags())
+ * and kept in 4 KiB pages, as KVM keeps guest memory while it logs: a huge
+ * page would be logged whole, 512 pages dirty for one store.
+ */
+static int guest_alloc(struct guest *g, const struct args *a, bool logged)
 {
 	uint64_t pages = a->size_mib * 1024 * 1024 / PAGE;
 
@@ -479,11 +545,22 @@ static int guest_alloc(struct guest *g, const struct args *a)
 		g->gpa[i] = i * REGION_GAP;
 		g->len[i] = np * PAGE;
 		g->words[i] = (np + 63) / 64;
-		g->hva[i] = mmap(NULL, g->len[i], PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		g->hva[i] = mmap(
+			NULL, g->len[i], PROT_READ | PROT_WRITE,
+			(logged ? dirtylog_mmap_flags(a->dirty_log) : MAP_PRIVATE | MAP_POPULATE) |
+				MAP_ANONYMOUS,
+			-1, 0);
 		g->bitmap[i] = calloc(g->words[i], sizeof(uint64_t));
 		g->live[i] = calloc(g->words[i], sizeof(uint64_t));
-		if (g->hva[i] == MAP_FAILED || !g->bitmap[i] || !g->live[i]) {
+		g->seen[i] = logged ? calloc(g->words[i], sizeof(uint64_t)) : NULL;
+		if (g->hva[i] != MAP_FAILED && logged) {
+			/* Populated after the advice, or it comes too late. */
+			madvise(g->hva[i], g->len[i], MADV_NOHUGEPAGE);
+			for (uint64_t off = 0; off < g->len[i]; off += PAGE)
+				((volatile uint8_t *)g->hva[i])[off] = 0;
+		}
+		if (g->hva[i] == MAP_FAILED || !g->bitmap[i] || !g->live[i] ||
+		    (logged && !g->seen[i])) {
 			fprintf(stderr, "rdmig-perf: cannot allocate a %" PRIu64 "-byte region\n",
 				g->len[i]);
 			guest_free(g);
@@ -523,7 +600,9 @@ static uint64_t guest_digest(const struct guest *g)
 /*
  * A writer round, the guest stopped (fixed passes): stores to `pct` percent
  * of random pages and marks them dirty; `same_pct` of those stores rewrite
- * the word they hit with its own value. Returns the pages now dirty.
+ * the word they hit with its own value. Returns the pages now dirty. With
+ * the kernel's dirty log the marks go to g->live instead, for the sync to
+ * be checked against.
  */
 static uint64_t writer_round(struct guest *g, unsigned pct, unsigned same_pct, uint64_t *rng)
 {
@@ -531,8 +610,10 @@ static uint64_t writer_round(struct guest *g, unsigned pct, unsigned same_pct, u
 
 	for (unsigned i = 0; i < g->n; i++) {
 		uint64_t np = g->len[i] / PAGE, count = np * pct / 100;
+		uint64_t *bm = g->log ? g->live[i] : g->bitmap[i];
 
 		memset(g->bitmap[i], 0, g->words[i] * sizeof(uint64_t));
+		memset(bm, 0, g->words[i] * sizeof(uint64_t));
 		for (uint64_t k = 0; k < count; k++) {
 			uint64_t p = rng_next(rng) % np;
 			uint64_t *w =
@@ -542,9 +623,9 @@ static uint64_t writer_round(struct guest *g, unsigned pct, unsigned same_pct, u
 				*(volatile uint64_t *)w = *(volatile uint64_t *)w;
 			else
 				*w = rng_next(rng);
-			if (!(g->bitmap[i][p / 64] & (1ull << (p % 64))))
+			if (!(bm[p / 64] & (1ull << (p % 64))))
 				dirty++;
-			g->bitmap[i][p / 64] |= 1ull << (p % 64);
+			bm[p / 64] |= 1ull << (p % 64);
 		}
 	}
 	return dirty;
@@ -591,11 +672,13 @@ struct writer {
 	struct guest *g;
 	uint64_t rate; /* pages per second */
 	unsigned touched_pct, same_pct;
+	bool memcached;
 	uint64_t rng;
 	bool started;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	bool hold;		/* under lock: a pause asked (writer_pause, writer_hold) */
 	bool paused, stop;	/* under lock */
 	atomic_bool attn;	/* look under the lock: pause or stop asked */
 	struct writer_stats st; /* the writer's own until it has paused */
@@ -639,15 +722,50 @@ static void writer_page(struct writer *w)
 	__atomic_fetch_or(&g->live[i][p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
 }
 
+#define ITEM 256 /* bytes of a memcached-like item: 16 to a page */
+
+/*
+ * A memcached-like SET: 80% of them to a fifth of the items (every fifth
+ * one, so hot items lie on every page, as a slab allocator scatters them),
+ * the rest to any; same_pct of them store the value the item holds (a
+ * client refreshing a key with what it already has), the others a new one.
+ * Then the page's bit in the live log, as writer_page() does.
+ */
+static void writer_set(struct writer *w)
+{
+	struct guest *g = w->g;
+	uint64_t items = g->pages * (PAGE / ITEM), r = rng_next(&w->rng);
+	uint64_t item = r % 100 < 80 ? rng_next(&w->rng) % (items / 5 ? items / 5 : 1) * 5
+				     : rng_next(&w->rng) % items;
+	uint64_t p = item / (PAGE / ITEM);
+	volatile uint64_t *v;
+	unsigned i = 0;
+
+	while (p >= g->len[i] / PAGE)
+		p -= g->len[i++] / PAGE;
+	v = (volatile uint64_t *)(g->hva[i] + p * PAGE + item % (PAGE / ITEM) * ITEM);
+	if (r / 100 % 100 < w->same_pct) {
+		for (unsigned k = 0; k < ITEM / 8; k++)
+			v[k] = v[k];
+		w->st.same++;
+	} else {
+		for (unsigned k = 0; k < ITEM / 8; k++)
+			v[k] = rng_next(&w->rng);
+		w->st.data++;
+	}
+	__atomic_fetch_or(&g->live[i][p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
+}
+
 /*
  * Stores at w->rate pages per second, paced by the clock (a writer that
  * fell behind catches up), until asked to pause; then it says so and waits
- * to be stopped.
+ * to be released (writer_release: a sync that needed it stopped, the time
+ * stopped not counted in the pace) or stopped.
  */
 static void *writer_thread(void *arg)
 {
 	struct writer *w = arg;
-	double t0 = now_s();
+	double t0 = now_s(), stopped = 0;
 	uint64_t done = 0;
 
 	for (;;) {
@@ -655,14 +773,22 @@ static void *writer_thread(void *arg)
 		uint64_t due;
 
 		if (atomic_load_explicit(&w->attn, memory_order_acquire)) {
+			double tp = now_s();
+
 			pthread_mutex_lock(&w->lock);
-			w->st.secs = now_s() - t0;
+			w->st.secs = tp - t0 - stopped;
 			w->paused = true;
 			pthread_cond_broadcast(&w->cond);
-			while (!w->stop)
+			while (!w->stop && w->hold)
 				pthread_cond_wait(&w->cond, &w->lock);
+			if (w->stop) {
+				pthread_mutex_unlock(&w->lock);
+				return NULL;
+			}
+			w->paused = false;
 			pthread_mutex_unlock(&w->lock);
-			return NULL;
+			stopped += now_s() - tp;
+			continue;
 		}
 		t = now_s() - t0;
 		due = (uint64_t)(t * (double)w->rate);
@@ -679,7 +805,10 @@ static void *writer_thread(void *arg)
 			continue;
 		}
 		for (uint64_t n = due - done < 64 ? due - done : 64; n; n--, done++)
-			writer_page(w);
+			if (w->memcached)
+				writer_set(w);
+			else
+				writer_page(w);
 	}
 }
 
@@ -691,6 +820,7 @@ static int writer_start(struct writer *w, struct guest *g, const struct args *a)
 	w->rate = a->rate;
 	w->touched_pct = a->touched_pct;
 	w->same_pct = a->same_pct;
+	w->memcached = a->memcached;
 	w->rng = a->seed ^ 0x5752495445520000ull; /* apart from the fill's */
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
@@ -713,9 +843,26 @@ static void writer_pause(struct writer *w)
 	if (!w->started)
 		return;
 	pthread_mutex_lock(&w->lock);
+	w->hold = true;
 	atomic_store_explicit(&w->attn, true, memory_order_release);
 	while (!w->paused)
 		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * Lets a writer paused by writer_pause() store again. (A writer that has
+ * not yet woken from the pause before is still paused: w->paused stays
+ * true until it leaves the wait, so a pause asked meanwhile holds.)
+ */
+static void writer_release(struct writer *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->hold = false;
+	atomic_store_explicit(&w->attn, false, memory_order_relaxed);
+	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -733,6 +880,60 @@ static void writer_stop(struct writer *w)
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
 	w->started = false;
+}
+
+/* --- the kernel's dirty log ---------------------------------------------------- */
+
+/*
+ * The VMM's dirty-log sync from the kernel's log: ORs the pages written
+ * since the last sync into the bitmap the next pass gets, and into g->seen.
+ * A log whose read and restart are two steps (soft-dirty) would lose a
+ * store between them: the writer w (NULL: it is paused already) is stopped
+ * for the sync, as CRIU freezes a task to read its soft-dirty bits.
+ * Returns the dirty pages in the bitmap, or -1 (said why).
+ */
+static int64_t kernel_sync(struct guest *g, struct writer *w)
+{
+	bool stop = w && !dirtylog_atomic(g->log);
+	uint64_t n = 0;
+	char err[512];
+	int ret;
+
+	if (stop)
+		writer_pause(w);
+	ret = dirtylog_sync(g->log, g->bitmap, NULL, err, sizeof(err));
+	if (stop)
+		writer_release(w);
+	if (ret) {
+		progress_clear();
+		fprintf(stderr, "rdmig-perf: dirty log: %s\n", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < g->n; i++)
+		for (uint64_t k = 0; k < g->words[i]; k++) {
+			g->seen[i][k] |= g->bitmap[i][k];
+			n += (uint64_t)__builtin_popcountll(g->bitmap[i][k]);
+		}
+	return (int64_t)n;
+}
+
+/*
+ * Compares what the kernel reported (reported: g->seen, or a round's
+ * g->bitmap) with what the writer stored to (g->live) and counts the pages
+ * in one and not the other into k: a page never written must never be
+ * reported (a log that does not restart, say), a page written must be (the
+ * image check would catch a missed store only where it changed the page).
+ */
+static void kernel_check(const struct guest *g, uint64_t *const *reported, struct klog_stats *k)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		for (uint64_t w = 0; w < g->words[i]; w++) {
+			k->unwritten +=
+				(uint64_t)__builtin_popcountll(reported[i][w] & ~g->live[i][w]);
+			k->unreported +=
+				(uint64_t)__builtin_popcountll(g->live[i][w] & ~reported[i][w]);
+		}
+	k->checked = true;
 }
 
 /* --- both ends ---------------------------------------------------------------- */
@@ -798,7 +999,7 @@ static int dst_prepare(struct dst_job *j)
 	struct rdmig_opts o = make_opts(j->a);
 	int ret;
 
-	if (guest_alloc(&j->g, j->a))
+	if (guest_alloc(&j->g, j->a, false))
 		return 1;
 	if ((ret = rdmig_dst_create(&o, &j->dst)))
 		return fail("rdmig_dst_create", ret);
@@ -870,10 +1071,12 @@ static void print_pass(const struct args *a, const struct rdmig_pass_stats *s)
 	if (!human(a))
 		return;
 	progress_clear();
+	/* same: dirty and unchanged ("false dirty"), with its share of dirty. */
 	printf("  pass %2" PRIu64 ": %8" PRIu64 " dirty %8" PRIu64 " written %8" PRIu64
-	       " zero-skip %7" PRIu64 " same %7" PRIu64 " zero-fill %9.1f MiB %8.3f s "
+	       " zero-skip %7" PRIu64 " same (%3.0f%%) %7" PRIu64 " zero-fill %9.1f MiB %8.3f s "
 	       "%8.1f MiB/s wire\n",
 	       s->pass, s->dirty_pages, s->written_pages, s->skipped_zero, s->skipped_unchanged,
+	       ratio(100.0 * (double)s->skipped_unchanged, (double)s->dirty_pages),
 	       s->zero_filled_pages, (double)s->wire_bytes / MIB, secs,
 	       s->wire_ns ? (double)s->wire_bytes / MIB / ((double)s->wire_ns / 1e9) : 0.0);
 	fflush(stdout);
@@ -932,6 +1135,12 @@ static int precopy_fixed(const struct args *a, struct rdmig_src *src, struct gue
 		uint64_t n = writer_round(g, a->dirty_pct, a->same_pct, rng);
 		bool have;
 
+		/* The guest stopped: the kernel must report exactly the round's pages. */
+		if (g->log) {
+			if (kernel_sync(g, NULL) < 0)
+				return 1;
+			kernel_check(g, g->bitmap, &res->klog);
+		}
 		if (p + 1 == a->passes)
 			break;
 		have = rdmig_src_estimate(src, dirty, g->n, 0, &est) == 0;
@@ -955,9 +1164,12 @@ static int precopy_loop(const struct args *a, struct rdmig_src *src, struct gues
 {
 	for (;;) {
 		struct rdmig_estimate est = { .size = sizeof(est) };
-		uint64_t n = sync_dirty_log(g);
-		int ret = rdmig_src_estimate(src, dirty, g->n, 0, &est);
+		int64_t n = g->log ? kernel_sync(g, w) : (int64_t)sync_dirty_log(g);
+		int ret;
 
+		if (n < 0)
+			return 1;
+		ret = rdmig_src_estimate(src, dirty, g->n, 0, &est);
 		if (ret == -ENODATA) {
 			/* Nothing ever needed the wire: no rate to predict
 			 * with, and nothing so far that the final pass could
@@ -983,7 +1195,7 @@ static int precopy_loop(const struct args *a, struct rdmig_src *src, struct gues
 		progress(a,
 			 "pass %u: %" PRIu64 " dirty pages, final pass predicted %.2f ms%s, "
 			 "target %.2f ms; %.1f s elapsed",
-			 res->npass + 1, n, (double)est.final_pass_ns / 1e6,
+			 res->npass + 1, (uint64_t)n, (double)est.final_pass_ns / 1e6,
 			 est.flags & RDMIG_ESTIMATE_EXTRAPOLATED ? " (extrapolated)" : "",
 			 (double)a->downtime_ns / 1e6, now_s() - t0);
 		if (dirty_pass(a, src, g, dirty, &est, 0, res))
@@ -991,7 +1203,15 @@ static int precopy_loop(const struct args *a, struct rdmig_src *src, struct gues
 		clear_dirty(g);
 	}
 	writer_pause(w);
-	sync_dirty_log(g);
+	if (!g->log) {
+		sync_dirty_log(g);
+		return 0;
+	}
+	/* Every store is in now: the kernel must have reported each page
+	 * written, and none other. */
+	if (kernel_sync(g, NULL) < 0)
+		return 1;
+	kernel_check(g, g->seen, &res->klog);
 	return 0;
 }
 
@@ -1063,6 +1283,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	struct rdmig_src *src = NULL;
 	uint64_t rng = a->seed;
 	struct poller pl;
+	struct dirtylog log = { .uffd = -1, .pagemap = -1, .clear_refs = -1 };
 	struct writer w;
 	struct guest g;
 	double t0;
@@ -1073,7 +1294,7 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	memset(&pl, 0, sizeof(pl));
 	res->total.size = sizeof(res->total);
 	res->predicted.size = sizeof(res->predicted);
-	if (guest_alloc(&g, a))
+	if (guest_alloc(&g, a, a->dirty_log != DIRTYLOG_WRITER))
 		return 1;
 	guest_fill(&g, a->touched_pct, &rng);
 	if ((ret = rdmig_src_create(&o, &src))) {
@@ -1098,6 +1319,36 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 		printf("source: connected to %s port %s in %.3f s; guest %" PRIu64
 		       " MiB in %u regions\n",
 		       host, port, res->connect_secs, a->size_mib, a->regions);
+
+	/*
+	 * The kernel logs from here, after connecting: the connection
+	 * registered guest memory, and on Linux before 6.2 that pins every
+	 * page with FOLL_WRITE (ib_umem_get breaks copy-on-write for
+	 * read-only MRs too), a write fault that marks each page soft-dirty.
+	 * Nothing stores to the guest until the first pass has started. (main
+	 * tried the method already: a kernel without it failed the run
+	 * before a peer waited.)
+	 */
+	if (a->dirty_log != DIRTYLOG_WRITER) {
+		struct dirtylog_range r[16];
+		char err[512];
+
+		for (unsigned i = 0; i < g.n; i++)
+			r[i] = (struct dirtylog_range){ g.hva[i], g.len[i] };
+		if ((ret = dirtylog_open(&log, a->dirty_log, g.n, r, err, sizeof(err)))) {
+			progress_clear();
+			fprintf(stderr, "rdmig-perf: --dirty-log %s: %s\n",
+				dirtylog_name(a->dirty_log), err);
+			ret = 1;
+			goto out;
+		}
+		g.log = &log;
+		res->have_klog = true;
+		res->klog.method = log.method;
+		if (human(a))
+			printf("source: dirty log from the kernel: %s\n",
+			       dirtylog_name(log.method));
+	}
 
 	pl.src = src;
 	pl.started = !pthread_create(&pl.thread, NULL, poller_main, &pl);
@@ -1168,6 +1419,13 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	res->ok = true;
 	progress_clear();
 	writer_stop(&w);
+	if (g.log) {
+		res->klog.syncs = log.syncs;
+		res->klog.sync_ns = log.sync_ns;
+		res->klog.scanned_bytes = log.scanned_bytes;
+		res->klog.dirty_pages = log.dirty_pages;
+		dirtylog_close(&log);
+	}
 	res->have_writer = a->loop && a->rate;
 	res->writer = w.st;
 	res->digest = guest_digest(&g);
@@ -1195,6 +1453,7 @@ out:
 	progress_clear();
 	poller_stop(&pl, res);
 	writer_stop(&w);
+	dirtylog_close(&log);
 	rdmig_src_destroy(src);
 	guest_free(&g);
 	return ret;
@@ -1202,17 +1461,38 @@ out:
 
 /* --- the report ------------------------------------------------------------- */
 
-static double ratio(double num, double den)
-{
-	return den > 0 ? num / den : 0.0;
-}
-
 /* The predicted final pass's error against the measured one, in percent. */
 static double error_pct(const struct result *r)
 {
 	double m = (double)r->pass[r->npass - 1].st.duration_ns;
 
 	return ratio(100.0 * ((double)r->predicted.final_pass_ns - m), m);
+}
+
+/*
+ * Pages the dirty log marked dirty in the passes after the first (which
+ * takes every page, logged or not) and those of them rdmig found unchanged
+ * (skipped_unchanged: the destination's hash of what it holds matched):
+ * "false dirty".
+ */
+static void false_dirty(const struct result *r, uint64_t *dirty, uint64_t *unchanged)
+{
+	*dirty = *unchanged = 0;
+	for (unsigned i = 1; i < r->npass; i++) {
+		*dirty += r->pass[i].st.dirty_pages;
+		*unchanged += r->pass[i].st.skipped_unchanged;
+	}
+}
+
+/* A sync's cost per GiB of guest memory it covered. */
+static double sync_ms_per_gib(const struct klog_stats *k)
+{
+	return ratio((double)k->sync_ns / 1e6, (double)k->scanned_bytes / (1024.0 * MIB));
+}
+
+static bool klog_bad(const struct result *r)
+{
+	return r->have_klog && r->klog.checked && (r->klog.unwritten || r->klog.unreported);
 }
 
 static const char *skip_name(const struct args *a)
@@ -1300,6 +1580,38 @@ static void print_human(const struct args *a, const struct result *r)
 			     r->writer.secs),
 		       r->writer.data + r->writer.zero + r->writer.same, r->writer.data,
 		       r->writer.zero, r->writer.same, r->writer.secs);
+	{
+		uint64_t fd, fu;
+
+		false_dirty(r, &fd, &fu);
+		printf("  %-20s %s", "dirty log",
+		       dirtylog_name(r->have_klog ? r->klog.method : DIRTYLOG_WRITER));
+		if (r->have_klog)
+			printf(" (the kernel's): %" PRIu64 " syncs, %.3f ms each, %.2f ms per GiB "
+			       "scanned%s; %" PRIu64 " pages reported",
+			       r->klog.syncs,
+			       ratio((double)r->klog.sync_ns / 1e6, (double)r->klog.syncs),
+			       sync_ms_per_gib(&r->klog),
+			       r->klog.method == DIRTYLOG_SOFT_DIRTY
+				       ? ", the writer stopped meanwhile"
+				       : "",
+			       r->klog.dirty_pages);
+		else
+			printf(" (the writer logs its own stores)");
+		printf("\n");
+		if (r->have_klog && r->klog.checked)
+			printf("  %-20s %s: %" PRIu64 " pages reported and never written, %" PRIu64
+			       " written and never reported\n",
+			       "dirty log check", klog_bad(r) ? "WRONG" : "exact",
+			       r->klog.unwritten, r->klog.unreported);
+		if (a->skip == 0)
+			printf("  %-20s unknown: skipping off\n", "false dirty");
+		else
+			printf("  %-20s %" PRIu64 " of %" PRIu64
+			       " pages logged dirty after the first "
+			       "pass were unchanged (%.1f%%)\n",
+			       "false dirty", fu, fd, ratio(100.0 * (double)fu, (double)fd));
+	}
 	if (!r->checked)
 		printf("  %-20s digest %016" PRIx64 "\n", "image", r->digest);
 	else if (r->exact)
@@ -1328,9 +1640,9 @@ static void print_json(const struct args *a, const struct result *r)
 		printf("null");
 	printf(",\"guest_bytes\":%" PRIu64 ",\"regions\":%u,\"page_size\":%llu,"
 	       "\"touched_pct\":%u,\"same_pct\":%u,\"skip\":\"%s\",\"workers\":%u,"
-	       "\"rate_pages_per_s\":%" PRIu64 ",",
+	       "\"rate_pages_per_s\":%" PRIu64 ",\"workload\":\"%s\",",
 	       a->size_mib << 20, a->regions, PAGE, a->touched_pct, a->same_pct, skip_name(a),
-	       t->workers, a->loop ? a->rate : 0);
+	       t->workers, a->loop ? a->rate : 0, a->memcached ? "memcached" : "random");
 	if (a->loop)
 		printf("\"downtime_target_ns\":%" PRIu64 ",\"max_passes\":%u,", a->downtime_ns,
 		       a->max_passes);
@@ -1390,6 +1702,37 @@ static void print_json(const struct args *a, const struct result *r)
 		       r->writer.secs, ratio((double)stores, r->writer.secs));
 	else
 		printf("\"writer\":null,");
+	{
+		uint64_t fd, fu;
+
+		false_dirty(r, &fd, &fu);
+		printf("\"dirty_log\":{\"method\":\"%s\",\"kernel\":%s,",
+		       dirtylog_name(r->have_klog ? r->klog.method : DIRTYLOG_WRITER),
+		       r->have_klog ? "true" : "false");
+		if (r->have_klog)
+			printf("\"syncs\":%" PRIu64 ",\"sync_ns\":%" PRIu64
+			       ",\"scanned_bytes\":%" PRIu64 ",\"sync_ms_per_gib\":%.3f"
+			       ",\"reported_pages\":%" PRIu64 ",\"checked\":%s,",
+			       r->klog.syncs, r->klog.sync_ns, r->klog.scanned_bytes,
+			       sync_ms_per_gib(&r->klog), r->klog.dirty_pages,
+			       r->klog.checked ? "true" : "false");
+		else
+			printf("\"syncs\":null,\"sync_ns\":null,\"scanned_bytes\":null,"
+			       "\"sync_ms_per_gib\":null,\"reported_pages\":null,\"checked\":"
+			       "null,");
+		if (r->have_klog && r->klog.checked)
+			printf("\"unwritten_pages\":%" PRIu64 ",\"unreported_pages\":%" PRIu64 "},",
+			       r->klog.unwritten, r->klog.unreported);
+		else
+			printf("\"unwritten_pages\":null,\"unreported_pages\":null},");
+		printf("\"false_dirty\":{\"dirty_pages\":%" PRIu64 ",\"unchanged_pages\":%" PRIu64
+		       ",\"pct\":",
+		       fd, fu);
+		if (a->skip == 0)
+			printf("null},");
+		else
+			printf("%.2f},", ratio(100.0 * (double)fu, (double)fd));
+	}
 	printf("\"per_pass\":[");
 	for (unsigned i = 0; i < r->npass; i++) {
 		const struct pass_rec *p = &r->pass[i];
@@ -1399,11 +1742,13 @@ static void print_json(const struct args *a, const struct result *r)
 		       ",\"writes\":%" PRIu64 ",\"skipped_zero\":%" PRIu64
 		       ",\"skipped_unchanged\":%" PRIu64 ",\"skipped_ballooned\":%" PRIu64
 		       ",\"zero_filled_pages\":%" PRIu64 ",\"duration_ns\":%" PRIu64
-		       ",\"wire_ns\":%" PRIu64 ",\"scan_ns\":%" PRIu64 ",\"predicted_ns\":",
+		       ",\"wire_ns\":%" PRIu64 ",\"scan_ns\":%" PRIu64 ",\"false_dirty_pct\":%.2f"
+		       ",\"predicted_ns\":",
 		       i ? "," : "", p->st.pass, p->st.dirty_pages, p->st.written_pages,
 		       p->st.wire_bytes, p->st.writes, p->st.skipped_zero, p->st.skipped_unchanged,
 		       p->st.skipped_ballooned, p->st.zero_filled_pages, p->st.duration_ns,
-		       p->st.wire_ns, p->st.scan_ns);
+		       p->st.wire_ns, p->st.scan_ns,
+		       ratio(100.0 * (double)p->st.skipped_unchanged, (double)p->st.dirty_pages));
 		if (p->predicted)
 			printf("%" PRIu64 "}", p->predicted_ns);
 		else
@@ -1441,7 +1786,13 @@ static int report(const struct args *a, const struct result *r, int ret)
 	} else if (!ret && r->ok) {
 		print_human(a, r);
 	}
-	return ret || !r->ok || (r->checked && !r->exact) ? 1 : 0;
+	if (klog_bad(r))
+		fprintf(stderr,
+			"rdmig-perf: the kernel's dirty log (%s) is wrong: %" PRIu64
+			" pages reported and never written, %" PRIu64
+			" written and never reported\n",
+			dirtylog_name(r->klog.method), r->klog.unwritten, r->klog.unreported);
+	return ret || !r->ok || (r->checked && !r->exact) || klog_bad(r) ? 1 : 0;
 }
 
 /* Both ends in this process: a destination thread and the source. */
@@ -1551,6 +1902,16 @@ int main(int argc, char **argv)
 
 		snprintf(mbps, sizeof(mbps), "%" PRIu64, a.wire_mbps);
 		setenv("RDMIG_LOOPBACK_RATE_MBPS", mbps, 1);
+	}
+	/* A kernel without the log asked for fails here, before any peer waits. */
+	if (a.dirty_log != DIRTYLOG_WRITER && (a.local || a.host)) {
+		char err[512];
+
+		if (dirtylog_probe(a.dirty_log, &a.dirty_log, err, sizeof(err))) {
+			fprintf(stderr, "rdmig-perf: --dirty-log %s: %s\n",
+				dirtylog_name(a.dirty_log), err);
+			return 1;
+		}
 	}
 	if (a.matrix)
 		return run_matrix(&a);
