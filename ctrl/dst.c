@@ -1254,6 +1254,13 @@ static int dst_serve(struct rdmig_dst *dst)
 						  dst->rejected ? ", the last: " : "",
 						  dst->rejected ? dst->last_reject : "");
 			case DST_RUNNING:
+				/* Tell the source, should it come back, why: not a
+				 * bare flush. Remote access goes first. */
+				dst_withdraw_memory(dst);
+				dst_send_error_within(dst, -ETIMEDOUT,
+						      "the destination gave up: the source was "
+						      "silent for longer than its idle timeout",
+						      100);
 				return rdmig__err(-ETIMEDOUT,
 						  "the source was silent for %u ms "
 						  "(RDMIG_IDLE_TIMEOUT_MS) after %" PRIu64

@@ -322,7 +322,8 @@ static void src_send_abort(struct rdmig_src *src)
 			return;
 		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND)
 			rdmig__ep_send_done(&src->ctrl, rdmig__wr_val_of(wc.wr_id));
-		else if (n == 1 && rdmig__ep_post_recv(&src->ctrl, rdmig__wr_val_of(wc.wr_id)))
+		else if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_RECV &&
+			 rdmig__ep_post_recv(&src->ctrl, rdmig__wr_val_of(wc.wr_id)))
 			return;
 	}
 	before = src->ctrl.send_busy;
@@ -1354,10 +1355,18 @@ static int src_pass_go(struct rdmig_src *src, uint64_t t0, const struct rdmig_bu
 			continue;
 		}
 		/* The destination's idle window starts now, not at the last
-		 * heartbeat: the VMM gets all of it. */
+		 * heartbeat: the VMM gets all of it. So this one must go: wait
+		 * for a send buffer if need be. */
 		now = rdmig__now_ns();
-		if ((ret = src_send_progress(src, now)))
-			return src_fail(src, ret);
+		{
+			struct rdmig__msg pm = { .type = RDMIG__MSG_PROGRESS };
+
+			pm.progress.pass = src->passes + 1;
+			pm.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
+			if ((ret = src_ctrl_send(src, &pm)))
+				return src_fail(src, ret);
+			src->progress_ns = now;
+		}
 		src_slice_stats(src, &sum, now - t0, stats);
 		h->before = sum;
 		h->duration_ns += now - t0;
@@ -1800,8 +1809,6 @@ int rdmig_src_complete(struct rdmig_src *src)
 				  "(run a pass with RDMIG_PASS_ALL first)",
 				  pos, i, r->gpa + pos * src->cfg.page_size);
 	}
-	if ((ret = src_check_discards(src)))
-		return ret;
 	/* No page may be left whose copy is known to differ from ours. */
 	if (src->mismatch_pending) {
 		unsigned ri = 0;
@@ -1817,6 +1824,11 @@ int rdmig_src_complete(struct rdmig_src *src)
 				  page, ri, src->regions[ri].gpa + page * src->cfg.page_size,
 				  src->mismatch_pending);
 	}
+	/* Last of the refusals: it closes discards for good (none may slip in
+	 * past the check), and a refusal after it would leave them closed on
+	 * a session that goes on. */
+	if ((ret = src_check_discards(src)))
+		return ret;
 	m = &src->msg;
 	memset(m, 0, sizeof(*m));
 	m->type = RDMIG__MSG_COMPLETE;
@@ -1996,6 +2008,8 @@ static int src_state_exchange(struct rdmig_src *src, struct rdmig__state_tx *tx,
 						  RDMIG__MIN(len, src->cfg.inflight_bytes),
 					  false)))
 			return ret;
+		/* The cap covers the state too: its estimate counts it at the cap. */
+		rdmig__dp_pace(&src->dp, len);
 		wr.wr_id =
 			rdmig__wr_id(RDMIG__WR_WRITE, 0, (uint32_t)(sw.seq % RDMIG__STATE_WRITES));
 		wr.opcode = IBV_WR_RDMA_WRITE;
@@ -2050,7 +2064,7 @@ int rdmig_src_send_state(struct rdmig_src *src, const struct rdmig_blob *blobs, 
 	int ret;
 
 	rdmig__err_clear();
-	if ((ret = src_usable(src)))
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_send_state")))
 		return ret;
 	if (stats && stats->size < sizeof(size_t))
 		return rdmig__err(-EINVAL, "stats->size is %zu: set it to sizeof(*stats)",

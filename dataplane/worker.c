@@ -352,22 +352,45 @@ static void sleep_until(uint64_t t_ns)
  * slower stage, and the model (model.c) fits what the wire took, cap
  * included, so estimates come out at the capped rate.
  */
-static int pace(struct rdmig__worker *w, uint64_t len)
+/* Books len bytes on the cap's clock: when their slot starts (<= now: at once). */
+static uint64_t book(struct rdmig__dp *dp, uint64_t len, uint64_t now)
 {
-	struct rdmig__dp *dp = w->dp;
-	uint64_t bw = dp->cfg->max_bandwidth, now, t, start, cost;
-	bool idle;
-	int ret;
+	uint64_t bw = dp->cfg->max_bandwidth, t, start, cost;
 
-	if (!bw)
-		return 0;
 	cost = (uint64_t)((unsigned __int128)len * 1000000000u / bw);
-	now = rdmig__now_ns();
 	t = atomic_load_explicit(&dp->wire_free_ns, memory_order_relaxed);
 	do
 		start = RDMIG__MAX(t, now - RDMIG__DP_BURST_NS);
 	while (!atomic_compare_exchange_weak_explicit(&dp->wire_free_ns, &t, start + cost,
 						      memory_order_relaxed, memory_order_relaxed));
+	return start;
+}
+
+int rdmig__dp_pace(struct rdmig__dp *dp, uint64_t len)
+{
+	uint64_t start, now;
+
+	if (!dp->cfg || !dp->cfg->max_bandwidth)
+		return 0;
+	start = book(dp, len, now = rdmig__now_ns());
+	while (now < start) {
+		sleep_until(RDMIG__MIN(start, now + WAIT_SLICE_MS * 1000000ull));
+		now = rdmig__now_ns();
+	}
+	return 0;
+}
+
+static int pace(struct rdmig__worker *w, uint64_t len)
+{
+	struct rdmig__dp *dp = w->dp;
+	uint64_t now, t, start;
+	bool idle;
+	int ret;
+
+	if (!dp->cfg->max_bandwidth)
+		return 0;
+	now = rdmig__now_ns();
+	start = book(dp, len, now);
 	if (start <= now)
 		return 0;
 	if ((ret = flush(w)))

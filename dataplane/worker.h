@@ -262,6 +262,13 @@ void rdmig__dp_progress(const struct rdmig__dp_pub *pub, unsigned n,
 /* Zeroes the published counters: by the owner, between passes. */
 void rdmig__dp_progress_reset(struct rdmig__dp_pub *pub, unsigned n);
 
+/*
+ * The bandwidth cap for WRITEs posted outside a pass (the device state):
+ * books len bytes on the workers' clock of the wire and sleeps until
+ * their slot starts. At once without a cap. The pool's owner only.
+ */
+int rdmig__dp_pace(struct rdmig__dp *dp, uint64_t len);
+
 /* Stops and joins the workers. Safe on a pool that never started. */
 void rdmig__dp_stop(struct rdmig__dp *dp);
 

@@ -37,18 +37,18 @@
  *   rdmig_src_mismatch /          the owner           cancel only
  *     rdmig_dst_mismatch
  *   rdmig_src_create / dst_create any thread          anything (a new handle)
- *   rdmig_src_add_region,         the owner           cancel and progress only
+ *   rdmig_src_add_region,         the owner           cancel, progress and discard
  *     connect, pass, estimate,
  *     stats, complete
  *   rdmig_dst_add_region,         the owner           cancel only
  *     listen, run
- *   rdmig_src_send_state,         the owner           cancel only
+ *   rdmig_src_send_state,         the owner           cancel, progress and discard
  *     expect_state
  *   rdmig_dst_set_state_alloc,    the owner           cancel only
  *     rdmig_dst_state
  *   (the state_alloc callback)    rdmig_dst_run's     is called from inside run only
  *                                 thread
- *   rdmig_src_pass_budget,        the owner           cancel and progress only
+ *   rdmig_src_pass_budget,        the owner           cancel, progress and discard
  *     rdmig_src_pass_resume
  *   rdmig_src_progress            any thread          every call on the handle except
  *                                                     destroy (and itself); never waits
@@ -312,8 +312,8 @@ void rdmig_opts_init(struct rdmig_opts *opts);
  * The message for the latest rdmig call on this thread, if it failed: "" if
  * it succeeded (or no call was made). Like dlerror(), not errno: every rdmig
  * call clears it when it starts, except rdmig_last_error() itself,
- * rdmig_opts_init(), rdmig_set_log() and the cancels (which set it only
- * for a NULL handle), so read it right after the call that failed, before
+ * rdmig_opts_init(), rdmig_set_log(), rdmig_src_progress() and the
+ * cancels (which set it only for a NULL handle), so read it right after the call that failed, before
  * any other (a destroy may change it too). The pointer is this thread's
  * own buffer, valid for the thread's life; at most RDMIG_ERROR_MAX bytes
  * with the NUL.
@@ -668,6 +668,7 @@ struct rdmig_estimate {
 	uint64_t writes;	  /* predicted RDMA WRITEs (runs of written pages) */
 	uint64_t write_cost_ns;	  /* fitted wire time of a WRITE beyond its bytes */
 	uint32_t flags;		  /* RDMIG_ESTIMATE_* */
+	uint32_t reserved;	  /* 0 (the padding, made explicit) */
 	/*
 	 * The whole downtime, from pausing the guest to the end of
 	 * rdmig_src_complete(): the final pass above, then the device state
@@ -702,8 +703,9 @@ struct rdmig_estimate {
  * count of dirty pages. Does not block and does no I/O; besides counting
  * the bitmaps' bits and runs it reads up to 16 MiB of guest memory for the
  * sample (about 2 ms). Call it between passes. Returns 0, -ENOTCONN,
- * -EINVAL (bad bitmaps), or -ENODATA (no pass has run, or nothing was ever
- * written so the wire rate is unknown).
+ * -EINVAL (bad bitmaps), -ENODATA (no pass has run, or nothing was ever
+ * written so the wire rate is unknown), -EBUSY (a budgeted pass is
+ * paused), -EPIPE (the session ended) or -ECANCELED.
  */
 int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 		       uint64_t dirty_pages, struct rdmig_estimate *est);
@@ -949,7 +951,9 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
  * -EPROTO it sent a bad message (or one that failed its MAC or sequence
  * check), -EINVAL its layout or page size does not match ours,
  * -ECONNABORTED it gave up or cancelled, -EACCES there is no key here and
- * the source has one, -ECANCELED rdmig_dst_cancel, -ENOTCONN not
+ * the source has one, -EIO a device-state blob landed other than it was
+ * sent, -ENOMEM the state_alloc callback refused a buffer, -ECANCELED
+ * rdmig_dst_cancel, -ENOTCONN not
  * listening, or an errno from the RDMA stack). Peers that never proved
  * the key do not end it (see Authentication). A failure while setting up a data connection ends the
  * session. Guest memory is deregistered before it returns either way. It
@@ -1068,7 +1072,8 @@ struct rdmig_state_stats {
  * leaves the session usable: -EINVAL (n of 0 or more than
  * RDMIG_STATE_BLOBS_MAX, an id twice (named), a blob over the limits
  * (named), data NULL with len > 0, flags or reserved not 0, stats->size
- * not set, or no pass has run yet), -EALREADY (state was sent already in
+ * not set, or no pass has run yet), -EBUSY (a budgeted pass is paused:
+ * resume it to its end first), -EALREADY (state was sent already in
  * this session), -ENOTCONN, -EPIPE (the session ended earlier), -ENOMEM or another errno from registering
  * a blob (-ENOMEM/-EPERM may mean RLIMIT_MEMLOCK). Once descriptors are
  * on the wire, a failure fails the session as for rdmig_src_pass()

@@ -427,6 +427,13 @@ static void budgeted_passes_split_land_exact_stats_add_up(void **state)
 	assert_int_equal(rdmig_src_pass_budget(src, NULL, 0, RDMIG_PASS_ALL, &bytes, NULL), -EBUSY);
 	assert_int_equal(rdmig_src_estimate(src, NULL, 0, 100, &est), -EBUSY);
 	assert_int_equal(rdmig_src_complete(src), -EBUSY);
+	{
+		/* Device state goes after the pass, not in its middle. */
+		static const uint8_t b[64] = { 1 };
+		struct rdmig_blob blob = { .id = 7, .data = b, .len = sizeof(b) };
+
+		assert_int_equal(rdmig_src_send_state(src, &blob, 1, NULL), -EBUSY);
+	}
 	sum = st;
 	slices = 1;
 	while ((want = (uint64_t)rdmig_src_pass_resume(src, &bytes, &st)) == RDMIG_PASS_PAUSED) {
