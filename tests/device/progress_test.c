@@ -536,6 +536,7 @@ static void sliced_final_pass_verifies_discard_waits_for_next_pass(void **state)
 	struct disc x;
 	struct dt_dst d;
 	uint64_t rng = 3;
+	int ret;
 
 	(void)state;
 	dt_guest_init(&sg, 1, gpa, len);
@@ -557,8 +558,15 @@ static void sliced_final_pass_verifies_discard_waits_for_next_pass(void **state)
 	}
 	x = (struct disc){ .src = src, .g = &sg, .page = 4000 };
 	assert_true(sliced_pass(src, dirty, 1, 0, &b, 0, discard_page, &x, &sum) >= 8);
-	assert_int_equal(rdmig_src_complete(src), -EINVAL);
-	assert_non_null(strstr(rdmig_last_error(), "discarded"));
+	/*
+	 * Refused: the discard waits for the next pass (-EINVAL, "discarded")
+	 * or, where a later slice sent the page from its old frame (a NIC
+	 * reads what the MR pinned: the discard applies to the next pass),
+	 * verification caught the stale copy first (-EIO). Both name it.
+	 */
+	ret = rdmig_src_complete(src);
+	if ((ret != -EINVAL && ret != -EIO) || !strstr(rdmig_last_error(), "page 4000"))
+		fail_msg("complete returned %d: %s", ret, rdmig_last_error());
 
 	/* The final pass, in slices, with a page torn by the guest. */
 	dt_guest_write(&sg, 100, &rng); /* a fresh log */
