@@ -29,20 +29,6 @@
 /* The smallest page size: no blob has more zero pages than this many fit. */
 #define STATE_MIN_PAGE 4096
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) RDMIG__FMT(4, 5);
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 const char *rdmig__msg_type_name(unsigned type)
 {
 	static const char *const names[] = {
@@ -105,8 +91,8 @@ static uint64_t get(struct rcur *c, unsigned n)
 static int check_page_size(uint32_t ps, char *err, size_t errlen)
 {
 	if (ps < RDMIG_PAGE_SIZE_MIN || ps > RDMIG_PAGE_SIZE_MAX || (ps & (ps - 1)))
-		return fail(err, errlen, -EBADMSG,
-			    "page size %u is not a power of two in [4096, 1G]", ps);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "page size %u is not a power of two in [4096, 1G]", ps);
 	return 0;
 }
 
@@ -114,14 +100,15 @@ static int check_range(const char *what, unsigned i, uint64_t start, uint64_t le
 		       char *err, size_t errlen)
 {
 	if (len == 0)
-		return fail(err, errlen, -EBADMSG, "region %u: %s length is 0", i, what);
+		return rdmig__errf(err, errlen, -EBADMSG, "region %u: %s length is 0", i, what);
 	if (start % ps || len % ps)
-		return fail(err, errlen, -EBADMSG,
-			    "region %u: %s 0x%llx+0x%llx is not aligned to the page size %u", i,
-			    what, (unsigned long long)start, (unsigned long long)len, ps);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "region %u: %s 0x%llx+0x%llx is not aligned to the page size %u",
+				   i, what, (unsigned long long)start, (unsigned long long)len, ps);
 	if (start + len < start)
-		return fail(err, errlen, -EBADMSG, "region %u: %s 0x%llx+0x%llx wraps around", i,
-			    what, (unsigned long long)start, (unsigned long long)len);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "region %u: %s 0x%llx+0x%llx wraps around", i, what,
+				   (unsigned long long)start, (unsigned long long)len);
 	return 0;
 }
 
@@ -135,8 +122,9 @@ static int check_overlap(unsigned n, uint64_t (*start)(const void *, unsigned),
 			uint64_t a = start(arr, i), b = start(arr, j);
 
 			if (a < b + len(arr, j) && b < a + len(arr, i))
-				return fail(err, errlen, -EBADMSG,
-					    "regions %u and %u overlap in %s space", i, j, what);
+				return rdmig__errf(err, errlen, -EBADMSG,
+						   "regions %u and %u overlap in %s space", i, j,
+						   what);
 		}
 	return 0;
 }
@@ -194,13 +182,13 @@ static int check_list(const char *name, uint64_t pass, uint32_t region, uint32_t
 		      size_t errlen)
 {
 	if (!pass)
-		return fail(err, errlen, -EBADMSG, "%s: pass 0", name);
+		return rdmig__errf(err, errlen, -EBADMSG, "%s: pass 0", name);
 	if (region >= RDMIG__MAX_REGIONS)
-		return fail(err, errlen, -EBADMSG, "%s: region %u >= %u", name, region,
-			    RDMIG__MAX_REGIONS);
+		return rdmig__errf(err, errlen, -EBADMSG, "%s: region %u >= %u", name, region,
+				   RDMIG__MAX_REGIONS);
 	if (!npages || npages > RDMIG__NOTICE_PAGES)
-		return fail(err, errlen, -EBADMSG, "%s: %u pages, not in [1, %u]", name, npages,
-			    RDMIG__NOTICE_PAGES);
+		return rdmig__errf(err, errlen, -EBADMSG, "%s: %u pages, not in [1, %u]", name,
+				   npages, RDMIG__NOTICE_PAGES);
 	return 0;
 }
 
@@ -217,9 +205,10 @@ static int validate_notice(const struct rdmig__msg *m, char *err, size_t errlen)
 		uint64_t page = m->notice.page[i] & ~RDMIG__NOTICE_ZERO;
 
 		if (page <= prev)
-			return fail(err, errlen, -EBADMSG,
-				    "NOTICE: page 0x%llx (entry %u) does not follow page 0x%llx",
-				    (unsigned long long)page, i, (unsigned long long)prev);
+			return rdmig__errf(
+				err, errlen, -EBADMSG,
+				"NOTICE: page 0x%llx (entry %u) does not follow page 0x%llx",
+				(unsigned long long)page, i, (unsigned long long)prev);
 	}
 	return 0;
 }
@@ -233,26 +222,28 @@ static int validate_hashes(const struct rdmig__msg *m, char *err, size_t errlen)
 			      errlen)))
 		return ret;
 	if (m->hashes.first & RDMIG__NOTICE_ZERO)
-		return fail(err, errlen, -EBADMSG, "HASHES: first page 0x%llx is not a page index",
-			    (unsigned long long)m->hashes.first);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "HASHES: first page 0x%llx is not a page index",
+				   (unsigned long long)m->hashes.first);
 	if ((bit = bit_beyond(m->hashes.landed_zero, m->hashes.npages)) >= 0)
-		return fail(err, errlen, -EBADMSG,
-			    "HASHES: landed-zero page %d is beyond its %u pages", bit,
-			    m->hashes.npages);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "HASHES: landed-zero page %d is beyond its %u pages", bit,
+				   m->hashes.npages);
 	/* no underflow: every landed_zero bit is below npages */
 	zero = bitmap_weight(m->hashes.landed_zero);
 	if (m->hashes.nhashes > m->hashes.npages - zero)
-		return fail(err, errlen, -EBADMSG,
-			    "HASHES: %u hashes for %u pages (%u of %u landed zero)",
-			    m->hashes.nhashes, m->hashes.npages - zero, zero, m->hashes.npages);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "HASHES: %u hashes for %u pages (%u of %u landed zero)",
+				   m->hashes.nhashes, m->hashes.npages - zero, zero,
+				   m->hashes.npages);
 	return 0;
 }
 
 static int check_nblobs(const char *name, uint32_t n, char *err, size_t errlen)
 {
 	if (!n || n > RDMIG_STATE_BLOBS_MAX)
-		return fail(err, errlen, -EBADMSG, "%s: %u blobs, not in [1, %u]", name, n,
-			    RDMIG_STATE_BLOBS_MAX);
+		return rdmig__errf(err, errlen, -EBADMSG, "%s: %u blobs, not in [1, %u]", name, n,
+				   RDMIG_STATE_BLOBS_MAX);
 	return 0;
 }
 
@@ -271,33 +262,38 @@ static int validate_state_desc(const struct rdmig__msg *m, char *err, size_t err
 		const struct rdmig__wire_blob *b = &m->state_desc.blob[i];
 
 		if (b->len > RDMIG_STATE_BLOB_MAX)
-			return fail(err, errlen, -EBADMSG,
-				    "STATE_DESC: blob %u (id 0x%llx) of %llu bytes is over the "
-				    "limit of %llu",
-				    i, (unsigned long long)b->id, (unsigned long long)b->len,
-				    (unsigned long long)RDMIG_STATE_BLOB_MAX);
+			return rdmig__errf(
+				err, errlen, -EBADMSG,
+				"STATE_DESC: blob %u (id 0x%llx) of %llu bytes is over the "
+				"limit of %llu",
+				i, (unsigned long long)b->id, (unsigned long long)b->len,
+				(unsigned long long)RDMIG_STATE_BLOB_MAX);
 		if (b->zero_pages > b->len / STATE_MIN_PAGE || b->nruns > b->zero_pages ||
 		    (b->zero_pages && !b->nruns))
-			return fail(err, errlen, -EBADMSG,
-				    "STATE_DESC: blob %u (id 0x%llx, %llu bytes) cannot have %llu "
-				    "zero pages in %u runs",
-				    i, (unsigned long long)b->id, (unsigned long long)b->len,
-				    (unsigned long long)b->zero_pages, b->nruns);
+			return rdmig__errf(
+				err, errlen, -EBADMSG,
+				"STATE_DESC: blob %u (id 0x%llx, %llu bytes) cannot have %llu "
+				"zero pages in %u runs",
+				i, (unsigned long long)b->id, (unsigned long long)b->len,
+				(unsigned long long)b->zero_pages, b->nruns);
 		total += b->len; /* no overflow: 64 blobs of at most 4 GiB */
 		runs += b->nruns;
 		for (uint32_t j = 0; j < i; j++)
 			if (m->state_desc.blob[j].id == b->id)
-				return fail(err, errlen, -EBADMSG,
-					    "STATE_DESC: blobs %u and %u have the same id 0x%llx",
-					    j, i, (unsigned long long)b->id);
+				return rdmig__errf(
+					err, errlen, -EBADMSG,
+					"STATE_DESC: blobs %u and %u have the same id 0x%llx", j, i,
+					(unsigned long long)b->id);
 	}
 	if (total > RDMIG_STATE_TOTAL_MAX)
-		return fail(err, errlen, -EBADMSG,
-			    "STATE_DESC: %llu bytes of blobs, over the limit of %llu",
-			    (unsigned long long)total, (unsigned long long)RDMIG_STATE_TOTAL_MAX);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "STATE_DESC: %llu bytes of blobs, over the limit of %llu",
+				   (unsigned long long)total,
+				   (unsigned long long)RDMIG_STATE_TOTAL_MAX);
 	if (runs > RDMIG_STATE_ZERO_RUNS_MAX)
-		return fail(err, errlen, -EBADMSG, "STATE_DESC: %llu runs of zero pages > %u",
-			    (unsigned long long)runs, RDMIG_STATE_ZERO_RUNS_MAX);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "STATE_DESC: %llu runs of zero pages > %u",
+				   (unsigned long long)runs, RDMIG_STATE_ZERO_RUNS_MAX);
 	return 0;
 }
 
@@ -307,26 +303,27 @@ static int validate_state_zero(const struct rdmig__msg *m, char *err, size_t err
 	uint64_t end = 0;
 
 	if (m->state_zero.blob >= RDMIG_STATE_BLOBS_MAX)
-		return fail(err, errlen, -EBADMSG, "STATE_ZERO: blob %u >= %u", m->state_zero.blob,
-			    RDMIG_STATE_BLOBS_MAX);
+		return rdmig__errf(err, errlen, -EBADMSG, "STATE_ZERO: blob %u >= %u",
+				   m->state_zero.blob, RDMIG_STATE_BLOBS_MAX);
 	if (!m->state_zero.nruns || m->state_zero.nruns > RDMIG__STATE_MSG_RUNS)
-		return fail(err, errlen, -EBADMSG, "STATE_ZERO: %u runs, not in [1, %u]",
-			    m->state_zero.nruns, RDMIG__STATE_MSG_RUNS);
+		return rdmig__errf(err, errlen, -EBADMSG, "STATE_ZERO: %u runs, not in [1, %u]",
+				   m->state_zero.nruns, RDMIG__STATE_MSG_RUNS);
 	/* Increasing and disjoint: no page twice, the last ends furthest. */
 	for (uint32_t i = 0; i < m->state_zero.nruns; i++) {
 		const struct rdmig__wire_run *r = &m->state_zero.run[i];
 
 		if (!r->count || r->first > max_pages || r->count > max_pages - r->first)
-			return fail(err, errlen, -EBADMSG,
-				    "STATE_ZERO: run %u (pages 0x%llx+0x%llx) is empty or past "
-				    "any blob",
-				    i, (unsigned long long)r->first, (unsigned long long)r->count);
+			return rdmig__errf(
+				err, errlen, -EBADMSG,
+				"STATE_ZERO: run %u (pages 0x%llx+0x%llx) is empty or past "
+				"any blob",
+				i, (unsigned long long)r->first, (unsigned long long)r->count);
 		if (i && r->first < end)
-			return fail(err, errlen, -EBADMSG,
-				    "STATE_ZERO: run %u (page 0x%llx) starts before run %u ends "
-				    "(page 0x%llx)",
-				    i, (unsigned long long)r->first, i - 1,
-				    (unsigned long long)end);
+			return rdmig__errf(
+				err, errlen, -EBADMSG,
+				"STATE_ZERO: run %u (page 0x%llx) starts before run %u ends "
+				"(page 0x%llx)",
+				i, (unsigned long long)r->first, i - 1, (unsigned long long)end);
 		end = r->first + r->count;
 	}
 	return 0;
@@ -340,49 +337,53 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 	case RDMIG__MSG_CONNECT:
 		if (m->connect.kind == RDMIG__CONN_CTRL) {
 			if (m->connect.index || m->connect.token)
-				return fail(err, errlen, -EBADMSG,
-					    "CONNECT: control connection with index %u token %llx",
-					    m->connect.index, (unsigned long long)m->connect.token);
+				return rdmig__errf(
+					err, errlen, -EBADMSG,
+					"CONNECT: control connection with index %u token %llx",
+					m->connect.index, (unsigned long long)m->connect.token);
 		} else if (m->connect.kind == RDMIG__CONN_DATA) {
 			if (m->connect.index >= RDMIG__MAX_QPS)
-				return fail(err, errlen, -EBADMSG,
-					    "CONNECT: data QP index %u >= %u", m->connect.index,
-					    RDMIG__MAX_QPS);
+				return rdmig__errf(err, errlen, -EBADMSG,
+						   "CONNECT: data QP index %u >= %u",
+						   m->connect.index, RDMIG__MAX_QPS);
 			if (!m->connect.token)
-				return fail(err, errlen, -EBADMSG,
-					    "CONNECT: data QP without token");
+				return rdmig__errf(err, errlen, -EBADMSG,
+						   "CONNECT: data QP without token");
 		} else {
-			return fail(err, errlen, -EBADMSG, "CONNECT: unknown kind %u",
-				    m->connect.kind);
+			return rdmig__errf(err, errlen, -EBADMSG, "CONNECT: unknown kind %u",
+					   m->connect.kind);
 		}
 		return 0;
 	case RDMIG__MSG_HELLO:
 		if (!m->hello.ver_min || m->hello.ver_min > m->hello.ver_max)
-			return fail(err, errlen, -EBADMSG, "HELLO: bad version range [%u, %u]",
-				    m->hello.ver_min, m->hello.ver_max);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "HELLO: bad version range [%u, %u]", m->hello.ver_min,
+					   m->hello.ver_max);
 		if (!m->hello.legacy && m->hello.auth > RDMIG__AUTH_PSK)
-			return fail(err, errlen, -EBADMSG, "HELLO: unknown auth mode %u",
-				    m->hello.auth);
+			return rdmig__errf(err, errlen, -EBADMSG, "HELLO: unknown auth mode %u",
+					   m->hello.auth);
 		return 0; /* unknown capability bits are ignored, not refused */
 	case RDMIG__MSG_CHALLENGE:
 		if (!m->challenge.version)
-			return fail(err, errlen, -EBADMSG, "CHALLENGE: version 0");
+			return rdmig__errf(err, errlen, -EBADMSG, "CHALLENGE: version 0");
 		if (m->challenge.auth > RDMIG__AUTH_PSK)
-			return fail(err, errlen, -EBADMSG, "CHALLENGE: unknown auth mode %u",
-				    m->challenge.auth);
+			return rdmig__errf(err, errlen, -EBADMSG, "CHALLENGE: unknown auth mode %u",
+					   m->challenge.auth);
 		return 0;
 	case RDMIG__MSG_AUTH:
 		if ((ret = check_page_size(m->auth.page_size, err, errlen)))
 			return ret;
 		if (!m->auth.nqps || m->auth.nqps > RDMIG__MAX_QPS)
-			return fail(err, errlen, -EBADMSG, "AUTH: %u data QPs, not in [1, %u]",
-				    m->auth.nqps, RDMIG__MAX_QPS);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "AUTH: %u data QPs, not in [1, %u]", m->auth.nqps,
+					   RDMIG__MAX_QPS);
 		if (m->auth.flags & ~RDMIG__AUTH_FLAGS)
-			return fail(err, errlen, -EBADMSG, "AUTH: unknown flags 0x%x",
-				    m->auth.flags & ~RDMIG__AUTH_FLAGS);
+			return rdmig__errf(err, errlen, -EBADMSG, "AUTH: unknown flags 0x%x",
+					   m->auth.flags & ~RDMIG__AUTH_FLAGS);
 		if (!m->auth.nregions || m->auth.nregions > RDMIG__MAX_REGIONS)
-			return fail(err, errlen, -EBADMSG, "AUTH: %u regions, not in [1, %u]",
-				    m->auth.nregions, RDMIG__MAX_REGIONS);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "AUTH: %u regions, not in [1, %u]", m->auth.nregions,
+					   RDMIG__MAX_REGIONS);
 		for (unsigned i = 0; i < m->auth.nregions; i++) {
 			const struct rdmig__wire_region *r = &m->auth.regions[i];
 
@@ -394,18 +395,21 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 				     "guest-physical", err, errlen);
 	case RDMIG__MSG_HELLO_ACK:
 		if (m->hello_ack.version != RDMIG__PROTO_VERSION)
-			return fail(err, errlen, -EPROTO, "HELLO_ACK: unsupported version %u",
-				    m->hello_ack.version);
+			return rdmig__errf(err, errlen, -EPROTO,
+					   "HELLO_ACK: unsupported version %u",
+					   m->hello_ack.version);
 		if ((ret = check_page_size(m->hello_ack.page_size, err, errlen)))
 			return ret;
 		if (!m->hello_ack.nqps || m->hello_ack.nqps > RDMIG__MAX_QPS)
-			return fail(err, errlen, -EBADMSG, "HELLO_ACK: %u data QPs, not in [1, %u]",
-				    m->hello_ack.nqps, RDMIG__MAX_QPS);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "HELLO_ACK: %u data QPs, not in [1, %u]",
+					   m->hello_ack.nqps, RDMIG__MAX_QPS);
 		if (!m->hello_ack.nregions || m->hello_ack.nregions > RDMIG__MAX_REGIONS)
-			return fail(err, errlen, -EBADMSG, "HELLO_ACK: %u regions, not in [1, %u]",
-				    m->hello_ack.nregions, RDMIG__MAX_REGIONS);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "HELLO_ACK: %u regions, not in [1, %u]",
+					   m->hello_ack.nregions, RDMIG__MAX_REGIONS);
 		if (!m->hello_ack.token)
-			return fail(err, errlen, -EBADMSG, "HELLO_ACK: token is 0");
+			return rdmig__errf(err, errlen, -EBADMSG, "HELLO_ACK: token is 0");
 		for (unsigned i = 0; i < m->hello_ack.nregions; i++) {
 			const struct rdmig__wire_target *r = &m->hello_ack.regions[i];
 
@@ -415,9 +419,9 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 					       err, errlen)))
 				return ret;
 			if (r->flags & ~RDMIG__TARGET_ZERO)
-				return fail(err, errlen, -EBADMSG,
-					    "HELLO_ACK: region %u has unknown flags 0x%x", i,
-					    r->flags & ~RDMIG__TARGET_ZERO);
+				return rdmig__errf(err, errlen, -EBADMSG,
+						   "HELLO_ACK: region %u has unknown flags 0x%x", i,
+						   r->flags & ~RDMIG__TARGET_ZERO);
 		}
 		if ((ret = check_overlap(m->hello_ack.nregions, ack_gpa, ack_len,
 					 m->hello_ack.regions, "guest-physical", err, errlen)))
@@ -426,22 +430,23 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 				     "destination address", err, errlen);
 	case RDMIG__MSG_PASS_END:
 		if (!m->pass_end.pass)
-			return fail(err, errlen, -EBADMSG, "PASS_END: pass 0");
+			return rdmig__errf(err, errlen, -EBADMSG, "PASS_END: pass 0");
 		if (m->pass_end.qp >= RDMIG__MAX_QPS)
-			return fail(err, errlen, -EBADMSG, "PASS_END: QP index %u >= %u",
-				    m->pass_end.qp, RDMIG__MAX_QPS);
+			return rdmig__errf(err, errlen, -EBADMSG, "PASS_END: QP index %u >= %u",
+					   m->pass_end.qp, RDMIG__MAX_QPS);
 		if (m->pass_end.writes > m->pass_end.bytes)
-			return fail(err, errlen, -EBADMSG, "PASS_END: %llu writes for %llu bytes",
-				    (unsigned long long)m->pass_end.writes,
-				    (unsigned long long)m->pass_end.bytes);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "PASS_END: %llu writes for %llu bytes",
+					   (unsigned long long)m->pass_end.writes,
+					   (unsigned long long)m->pass_end.bytes);
 		return 0;
 	case RDMIG__MSG_PASS_ACK:
 		if (!m->pass_ack.pass)
-			return fail(err, errlen, -EBADMSG, "PASS_ACK: pass 0");
+			return rdmig__errf(err, errlen, -EBADMSG, "PASS_ACK: pass 0");
 		return 0;
 	case RDMIG__MSG_PROGRESS:
 		if (!m->progress.pass)
-			return fail(err, errlen, -EBADMSG, "PROGRESS: pass 0");
+			return rdmig__errf(err, errlen, -EBADMSG, "PROGRESS: pass 0");
 		return 0;
 	case RDMIG__MSG_NOTICE:
 		return validate_notice(m, err, errlen);
@@ -457,9 +462,10 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		if ((ret = check_nblobs("STATE_END", m->state_end.nblobs, err, errlen)))
 			return ret;
 		if (m->state_end.writes > m->state_end.bytes)
-			return fail(err, errlen, -EBADMSG, "STATE_END: %llu writes for %llu bytes",
-				    (unsigned long long)m->state_end.writes,
-				    (unsigned long long)m->state_end.bytes);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "STATE_END: %llu writes for %llu bytes",
+					   (unsigned long long)m->state_end.writes,
+					   (unsigned long long)m->state_end.bytes);
 		return 0;
 	case RDMIG__MSG_STATE_ACK:
 		return check_nblobs("STATE_ACK", m->state_ack.nblobs, err, errlen);
@@ -468,18 +474,18 @@ static int validate(const struct rdmig__msg *m, char *err, size_t errlen)
 		return 0;
 	case RDMIG__MSG_ERROR:
 		if (m->error.code <= 0 || m->error.code >= 4096)
-			return fail(err, errlen, -EBADMSG, "ERROR: code %d is not an errno",
-				    m->error.code);
+			return rdmig__errf(err, errlen, -EBADMSG, "ERROR: code %d is not an errno",
+					   m->error.code);
 		if (m->error.len > RDMIG__ERRMSG_MAX)
-			return fail(err, errlen, -EBADMSG, "ERROR: text of %u bytes > %u",
-				    m->error.len, RDMIG__ERRMSG_MAX);
+			return rdmig__errf(err, errlen, -EBADMSG, "ERROR: text of %u bytes > %u",
+					   m->error.len, RDMIG__ERRMSG_MAX);
 		for (uint32_t i = 0; i < m->error.len; i++)
 			if (m->error.text[i] < 0x20 || m->error.text[i] > 0x7e)
-				return fail(err, errlen, -EBADMSG,
-					    "ERROR: text byte %u is not printable ASCII", i);
+				return rdmig__errf(err, errlen, -EBADMSG,
+						   "ERROR: text byte %u is not printable ASCII", i);
 		return 0;
 	default:
-		return fail(err, errlen, -EBADMSG, "unknown message type %u", m->type);
+		return rdmig__errf(err, errlen, -EBADMSG, "unknown message type %u", m->type);
 	}
 }
 
@@ -547,15 +553,15 @@ int rdmig__msg_encode_ext(const struct rdmig__msg *m, size_t trailer, void *buf,
 	int ret;
 
 	if (m->type == RDMIG__MSG_HELLO && m->hello.legacy)
-		return fail(err, errlen, -EINVAL, "HELLO: a legacy offer is never sent");
+		return rdmig__errf(err, errlen, -EINVAL, "HELLO: a legacy offer is never sent");
 	ret = validate(m, err, errlen);
 	if (ret)
 		return ret == -EBADMSG || ret == -EPROTO ? -EINVAL : ret;
 	len = RDMIG__HDR_LEN + payload_len(m) + trailer;
 	if (len > cap || len > RDMIG__MSG_MAX)
-		return fail(err, errlen, -ENOSPC, "%s of %zu bytes does not fit in %zu",
-			    rdmig__msg_type_name(m->type), len,
-			    RDMIG__MIN(cap, (size_t)RDMIG__MSG_MAX));
+		return rdmig__errf(err, errlen, -ENOSPC, "%s of %zu bytes does not fit in %zu",
+				   rdmig__msg_type_name(m->type), len,
+				   RDMIG__MIN(cap, (size_t)RDMIG__MSG_MAX));
 
 	put(&c, RDMIG__PROTO_MAGIC, 4);
 	put(&c, RDMIG__PROTO_VERSION, 2);
@@ -727,8 +733,8 @@ int rdmig__msg_peek_len(const void *buf, size_t len)
 static int expect(const char *type, size_t have, size_t want, char *err, size_t errlen)
 {
 	if (have != want)
-		return fail(err, errlen, -EBADMSG, "%s: payload of %zu bytes, expected %zu", type,
-			    have, want);
+		return rdmig__errf(err, errlen, -EBADMSG, "%s: payload of %zu bytes, expected %zu",
+				   type, have, want);
 	return 0;
 }
 
@@ -755,7 +761,7 @@ static int decode_hello(struct rcur *c, uint16_t version, struct rdmig__msg *m, 
 	m->hello.caps = (uint32_t)get(c, 4);
 	m->hello.auth = (uint32_t)get(c, 4);
 	if (get(c, 4))
-		return fail(err, errlen, -EBADMSG, "HELLO: reserved field is not 0");
+		return rdmig__errf(err, errlen, -EBADMSG, "HELLO: reserved field is not 0");
 	get_bytes(c, m->hello.nonce, RDMIG__NONCE_LEN);
 	return 0; /* a later version's appended fields are not ours to read */
 }
@@ -775,22 +781,23 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 	int ret;
 
 	if (len < RDMIG__HDR_LEN + trailer)
-		return fail(err, errlen, -EBADMSG, "message of %zu bytes is shorter than a header",
-			    len);
+		return rdmig__errf(err, errlen, -EBADMSG,
+				   "message of %zu bytes is shorter than a header", len);
 	if (len > RDMIG__MSG_MAX)
-		return fail(err, errlen, -EBADMSG, "message of %zu bytes exceeds %u", len,
-			    RDMIG__MSG_MAX);
+		return rdmig__errf(err, errlen, -EBADMSG, "message of %zu bytes exceeds %u", len,
+				   RDMIG__MSG_MAX);
 	magic = (uint32_t)get(&c, 4);
 	version = (uint16_t)get(&c, 2);
 	m->type = (uint16_t)get(&c, 2);
 	mlen = (uint32_t)get(&c, 4);
 	flags = (uint32_t)get(&c, 4);
 	if (magic != RDMIG__PROTO_MAGIC)
-		return fail(err, errlen, -EBADMSG, "bad magic 0x%08x", magic);
+		return rdmig__errf(err, errlen, -EBADMSG, "bad magic 0x%08x", magic);
 	if (mlen != len)
-		return fail(err, errlen, -EBADMSG, "header says %u bytes, %zu arrived", mlen, len);
+		return rdmig__errf(err, errlen, -EBADMSG, "header says %u bytes, %zu arrived", mlen,
+				   len);
 	if (flags)
-		return fail(err, errlen, -EBADMSG, "header flags 0x%x are not 0", flags);
+		return rdmig__errf(err, errlen, -EBADMSG, "header flags 0x%x are not 0", flags);
 	c.left -= trailer;
 	if (m->type == RDMIG__MSG_HELLO) {
 		if ((ret = decode_hello(&c, version, m, err, errlen)))
@@ -798,8 +805,9 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 		return validate(m, err, errlen);
 	}
 	if (version != RDMIG__PROTO_VERSION)
-		return fail(err, errlen, -EPROTO, "unsupported protocol version %u (we speak %u)",
-			    version, RDMIG__PROTO_VERSION);
+		return rdmig__errf(err, errlen, -EPROTO,
+				   "unsupported protocol version %u (we speak %u)", version,
+				   RDMIG__PROTO_VERSION);
 	name = rdmig__msg_type_name(m->type);
 
 	switch (m->type) {
@@ -816,11 +824,13 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			return ret;
 		m->challenge.version = (uint16_t)get(&c, 2);
 		if (get(&c, 2))
-			return fail(err, errlen, -EBADMSG, "CHALLENGE: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "CHALLENGE: reserved field is not 0");
 		m->challenge.caps = (uint32_t)get(&c, 4);
 		m->challenge.auth = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "CHALLENGE: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "CHALLENGE: reserved field is not 0");
 		get_bytes(&c, m->challenge.nonce, RDMIG__NONCE_LEN);
 		get_bytes(&c, m->challenge.proof, RDMIG__KEY_LEN);
 		break;
@@ -832,8 +842,9 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 		n = m->auth.nregions = (uint32_t)get(&c, 4);
 		m->auth.flags = (uint32_t)get(&c, 4);
 		if (n > RDMIG__MAX_REGIONS)
-			return fail(err, errlen, -EBADMSG, "AUTH: %u regions, not in [1, %u]", n,
-				    RDMIG__MAX_REGIONS);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "AUTH: %u regions, not in [1, %u]", n,
+					   RDMIG__MAX_REGIONS);
 		if ((ret = expect(name, AUTH_FIXED + c.left,
 				  AUTH_FIXED + (size_t)n * AUTH_REGION + RDMIG__KEY_LEN, err,
 				  errlen)))
@@ -849,14 +860,16 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			return expect(name, c.left, ACK_FIXED, err, errlen);
 		m->hello_ack.version = (uint16_t)get(&c, 2);
 		if (get(&c, 2))
-			return fail(err, errlen, -EBADMSG, "HELLO_ACK: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "HELLO_ACK: reserved field is not 0");
 		m->hello_ack.page_size = (uint32_t)get(&c, 4);
 		m->hello_ack.nqps = (uint32_t)get(&c, 4);
 		n = m->hello_ack.nregions = (uint32_t)get(&c, 4);
 		m->hello_ack.token = get(&c, 8);
 		if (n > RDMIG__MAX_REGIONS)
-			return fail(err, errlen, -EBADMSG, "HELLO_ACK: %u regions, not in [1, %u]",
-				    n, RDMIG__MAX_REGIONS);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "HELLO_ACK: %u regions, not in [1, %u]", n,
+					   RDMIG__MAX_REGIONS);
 		if ((ret = expect(name, ACK_FIXED + c.left, ACK_FIXED + (size_t)n * ACK_REGION, err,
 				  errlen)))
 			return ret;
@@ -876,7 +889,8 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 		m->pass_end.pass = get(&c, 8);
 		m->pass_end.qp = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "PASS_END: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "PASS_END: reserved field is not 0");
 		m->pass_end.writes = get(&c, 8);
 		m->pass_end.bytes = get(&c, 8);
 		break;
@@ -899,8 +913,9 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 		m->notice.region = (uint32_t)get(&c, 4);
 		n = m->notice.npages = (uint32_t)get(&c, 4);
 		if (!n || n > RDMIG__NOTICE_PAGES)
-			return fail(err, errlen, -EBADMSG, "NOTICE: %u pages, not in [1, %u]", n,
-				    RDMIG__NOTICE_PAGES);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "NOTICE: %u pages, not in [1, %u]", n,
+					   RDMIG__NOTICE_PAGES);
 		if ((ret = expect(name, NOTICE_FIXED + c.left,
 				  NOTICE_FIXED + (size_t)n * NOTICE_PAGE, err, errlen)))
 			return ret;
@@ -918,10 +933,11 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			m->hashes.landed_zero[w] = get(&c, 8);
 		n = m->hashes.nhashes = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "HASHES: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "HASHES: reserved field is not 0");
 		if (n > RDMIG__NOTICE_PAGES)
-			return fail(err, errlen, -EBADMSG, "HASHES: %u hashes > %u", n,
-				    RDMIG__NOTICE_PAGES);
+			return rdmig__errf(err, errlen, -EBADMSG, "HASHES: %u hashes > %u", n,
+					   RDMIG__NOTICE_PAGES);
 		if ((ret = expect(name, HASHES_FIXED + c.left,
 				  HASHES_FIXED + (size_t)n * HASHES_HASH, err, errlen)))
 			return ret;
@@ -942,8 +958,8 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 		m->error.code = (int32_t)(uint32_t)get(&c, 4);
 		m->error.len = (uint32_t)get(&c, 4);
 		if (m->error.len > RDMIG__ERRMSG_MAX)
-			return fail(err, errlen, -EBADMSG, "ERROR: text of %u bytes > %u",
-				    m->error.len, RDMIG__ERRMSG_MAX);
+			return rdmig__errf(err, errlen, -EBADMSG, "ERROR: text of %u bytes > %u",
+					   m->error.len, RDMIG__ERRMSG_MAX);
 		if ((ret = expect(name, 8 + c.left, 8 + (size_t)m->error.len, err, errlen)))
 			return ret;
 		memcpy(m->error.text, c.p, m->error.len);
@@ -954,7 +970,8 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			return expect(name, c.left, STATE_FIXED, err, errlen);
 		n = m->state_desc.nblobs = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "STATE_DESC: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "STATE_DESC: reserved field is not 0");
 		if ((ret = check_nblobs(name, n, err, errlen)) ||
 		    (ret = expect(name, STATE_FIXED + c.left, STATE_FIXED + (size_t)n * STATE_BLOB,
 				  err, errlen)))
@@ -967,8 +984,9 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			b->zero_pages = get(&c, 8);
 			b->nruns = (uint32_t)get(&c, 4);
 			if (get(&c, 4))
-				return fail(err, errlen, -EBADMSG,
-					    "STATE_DESC: blob %u: reserved field is not 0", i);
+				return rdmig__errf(err, errlen, -EBADMSG,
+						   "STATE_DESC: blob %u: reserved field is not 0",
+						   i);
 			b->hash.lo = get(&c, 8);
 			b->hash.hi = get(&c, 8);
 		}
@@ -979,8 +997,9 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 		m->state_zero.blob = (uint32_t)get(&c, 4);
 		n = m->state_zero.nruns = (uint32_t)get(&c, 4);
 		if (!n || n > RDMIG__STATE_MSG_RUNS)
-			return fail(err, errlen, -EBADMSG, "STATE_ZERO: %u runs, not in [1, %u]", n,
-				    RDMIG__STATE_MSG_RUNS);
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "STATE_ZERO: %u runs, not in [1, %u]", n,
+					   RDMIG__STATE_MSG_RUNS);
 		if ((ret = expect(name, STATE_FIXED + c.left, STATE_FIXED + (size_t)n * STATE_RUN,
 				  err, errlen)))
 			return ret;
@@ -994,7 +1013,8 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			return expect(name, c.left, STATE_FIXED, err, errlen);
 		n = m->state_ready.nblobs = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "STATE_READY: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "STATE_READY: reserved field is not 0");
 		if ((ret = check_nblobs(name, n, err, errlen)) ||
 		    (ret = expect(name, STATE_FIXED + c.left, STATE_FIXED + (size_t)n * STATE_BUF,
 				  err, errlen)))
@@ -1003,8 +1023,9 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			m->state_ready.buf[i].addr = get(&c, 8);
 			m->state_ready.buf[i].rkey = (uint32_t)get(&c, 4);
 			if (get(&c, 4))
-				return fail(err, errlen, -EBADMSG,
-					    "STATE_READY: buffer %u: reserved field is not 0", i);
+				return rdmig__errf(
+					err, errlen, -EBADMSG,
+					"STATE_READY: buffer %u: reserved field is not 0", i);
 		}
 		break;
 	case RDMIG__MSG_STATE_END:
@@ -1012,7 +1033,8 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			return ret;
 		m->state_end.nblobs = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "STATE_END: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "STATE_END: reserved field is not 0");
 		m->state_end.writes = get(&c, 8);
 		m->state_end.bytes = get(&c, 8);
 		break;
@@ -1021,11 +1043,12 @@ int rdmig__msg_decode_ext(const void *buf, size_t len, size_t trailer, struct rd
 			return ret;
 		m->state_ack.nblobs = (uint32_t)get(&c, 4);
 		if (get(&c, 4))
-			return fail(err, errlen, -EBADMSG, "STATE_ACK: reserved field is not 0");
+			return rdmig__errf(err, errlen, -EBADMSG,
+					   "STATE_ACK: reserved field is not 0");
 		m->state_ack.bytes = get(&c, 8);
 		break;
 	default:
-		return fail(err, errlen, -EBADMSG, "unknown message type %u", m->type);
+		return rdmig__errf(err, errlen, -EBADMSG, "unknown message type %u", m->type);
 	}
 	return validate(m, err, errlen);
 }

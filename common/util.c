@@ -163,3 +163,15 @@ void rdmig__cancel_raise(struct rdmig__cancel *c)
 		/* EAGAIN: the counter is full, so it is readable already */
 	}
 }
+
+int rdmig__errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}

@@ -28,6 +28,12 @@
  * reads `return rdmig__err(-EINVAL, "...", ...);`. errno is preserved.
  */
 int rdmig__err(int err, const char *fmt, ...) RDMIG__FMT(2, 3);
+/*
+ * For pure functions that report into a caller's buffer instead (codecs,
+ * checks): formats into err (errlen bytes; nothing if err is NULL) and
+ * returns `code`.
+ */
+int rdmig__errf(char *err, size_t errlen, int code, const char *fmt, ...) RDMIG__FMT(4, 5);
 /* Clears the calling thread's message (done on entry to every API call). */
 void rdmig__err_clear(void);
 /* Sets the calling thread's message to a prepared string. */

@@ -10,20 +10,6 @@
 #include "../common/util.h"
 #include "blob.h"
 
-static int rfail(char *err, size_t errlen, int code, const char *fmt, ...) RDMIG__FMT(4, 5);
-
-static int rfail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* --- source ---------------------------------------------------------------- */
 
 static int check_blobs(const struct rdmig_blob *blobs, unsigned n)
@@ -291,16 +277,16 @@ int rdmig__state_rx_desc(struct rdmig__state_rx *rx, const struct rdmig__msg *m,
 			 char *err, size_t errlen)
 {
 	if (rx->step != RDMIG__STATE_NONE)
-		return rfail(err, errlen, -EPROTO,
-			     "STATE_DESC, but the device state was described already");
+		return rdmig__errf(err, errlen, -EPROTO,
+				   "STATE_DESC, but the device state was described already");
 	for (uint32_t i = 0; i < m->state_desc.nblobs; i++) {
 		const struct rdmig__wire_blob *w = &m->state_desc.blob[i];
 
 		if (w->zero_pages > w->len / page_size)
-			return rfail(err, errlen, -EPROTO,
-				     "STATE_DESC: blob %u (id 0x%" PRIx64 ", %" PRIu64
-				     " bytes) cannot hold %" PRIu64 " zero pages of %u bytes",
-				     i, w->id, w->len, w->zero_pages, page_size);
+			return rdmig__errf(err, errlen, -EPROTO,
+					   "STATE_DESC: blob %u (id 0x%" PRIx64 ", %" PRIu64
+					   " bytes) cannot hold %" PRIu64 " zero pages of %u bytes",
+					   i, w->id, w->len, w->zero_pages, page_size);
 	}
 	rx->step = RDMIG__STATE_RUNS;
 	rx->n = m->state_desc.nblobs;
@@ -322,10 +308,11 @@ int rdmig__state_rx_desc(struct rdmig__state_rx *rx, const struct rdmig__msg *m,
 		if (rx->alloc) {
 			b->buf = rx->alloc(rx->alloc_arg, w->id, w->len);
 			if (!b->buf)
-				return rfail(err, errlen, -ENOMEM,
-					     "the VMM gave no buffer for blob %u (id 0x%" PRIx64
-					     ", %" PRIu64 " bytes)",
-					     i, w->id, w->len);
+				return rdmig__errf(
+					err, errlen, -ENOMEM,
+					"the VMM gave no buffer for blob %u (id 0x%" PRIx64
+					", %" PRIu64 " bytes)",
+					i, w->id, w->len);
 			continue;
 		}
 		/* Fresh anonymous memory reads zero: its zero pages need nothing. */
@@ -335,10 +322,10 @@ int rdmig__state_rx_desc(struct rdmig__state_rx *rx, const struct rdmig__msg *m,
 		if (b->buf == MAP_FAILED) {
 			b->buf = NULL;
 			b->map_len = 0;
-			return rfail(err, errlen, -ENOMEM,
-				     "no memory for blob %u (id 0x%" PRIx64 ", %" PRIu64
-				     " bytes): %s",
-				     i, w->id, w->len, strerror(errno));
+			return rdmig__errf(err, errlen, -ENOMEM,
+					   "no memory for blob %u (id 0x%" PRIx64 ", %" PRIu64
+					   " bytes): %s",
+					   i, w->id, w->len, strerror(errno));
 		}
 	}
 	rx->zblob = 0;
@@ -354,17 +341,18 @@ int rdmig__state_rx_zero(struct rdmig__state_rx *rx, const struct rdmig__msg *m,
 	uint32_t bi = m->state_zero.blob;
 
 	if (rx->step != RDMIG__STATE_RUNS || rx->zblob == rx->n)
-		return rfail(err, errlen, -EPROTO, "STATE_ZERO for blob %u when no run is due", bi);
+		return rdmig__errf(err, errlen, -EPROTO,
+				   "STATE_ZERO for blob %u when no run is due", bi);
 	if (bi != rx->zblob)
-		return rfail(err, errlen, -EPROTO,
-			     "STATE_ZERO for blob %u while the runs of blob %u are due", bi,
-			     rx->zblob);
+		return rdmig__errf(err, errlen, -EPROTO,
+				   "STATE_ZERO for blob %u while the runs of blob %u are due", bi,
+				   rx->zblob);
 	b = &rx->b[bi];
 	if (m->state_zero.nruns > b->nruns - b->runs_seen)
-		return rfail(err, errlen, -EPROTO,
-			     "STATE_ZERO: %u more runs for blob %u (id 0x%" PRIx64
-			     "), which has %u left",
-			     m->state_zero.nruns, bi, b->id, b->nruns - b->runs_seen);
+		return rdmig__errf(err, errlen, -EPROTO,
+				   "STATE_ZERO: %u more runs for blob %u (id 0x%" PRIx64
+				   "), which has %u left",
+				   m->state_zero.nruns, bi, b->id, b->nruns - b->runs_seen);
 	for (uint32_t i = 0; i < m->state_zero.nruns; i++) {
 		const struct rdmig__wire_run *r = &m->state_zero.run[i];
 
@@ -372,13 +360,13 @@ int rdmig__state_rx_zero(struct rdmig__state_rx *rx, const struct rdmig__msg *m,
 		if ((b->runs_seen && r->first < b->end_page) ||
 		    r->first + r->count > b->len / page_size ||
 		    r->count > b->zero_pages - b->zero_seen)
-			return rfail(err, errlen, -EPROTO,
-				     "STATE_ZERO: blob %u (id 0x%" PRIx64 ", %" PRIu64
-				     " bytes): run of pages %" PRIu64 "+%" PRIu64
-				     " does not follow page %" PRIu64 " within its %" PRIu64
-				     " zero pages",
-				     bi, b->id, b->len, r->first, r->count, b->end_page,
-				     b->zero_pages);
+			return rdmig__errf(err, errlen, -EPROTO,
+					   "STATE_ZERO: blob %u (id 0x%" PRIx64 ", %" PRIu64
+					   " bytes): run of pages %" PRIu64 "+%" PRIu64
+					   " does not follow page %" PRIu64 " within its %" PRIu64
+					   " zero pages",
+					   bi, b->id, b->len, r->first, r->count, b->end_page,
+					   b->zero_pages);
 		if (!b->map_len)
 			memset(b->buf + r->first * page_size, 0, r->count * page_size);
 		b->runs_seen++;
@@ -388,10 +376,10 @@ int rdmig__state_rx_zero(struct rdmig__state_rx *rx, const struct rdmig__msg *m,
 	if (b->runs_seen < b->nruns)
 		return 0;
 	if (b->zero_seen != b->zero_pages)
-		return rfail(err, errlen, -EPROTO,
-			     "STATE_ZERO: blob %u (id 0x%" PRIx64 ") has %" PRIu64
-			     " zero pages in its runs, %" PRIu64 " in STATE_DESC",
-			     bi, b->id, b->zero_seen, b->zero_pages);
+		return rdmig__errf(err, errlen, -EPROTO,
+				   "STATE_ZERO: blob %u (id 0x%" PRIx64 ") has %" PRIu64
+				   " zero pages in its runs, %" PRIu64 " in STATE_DESC",
+				   bi, b->id, b->zero_seen, b->zero_pages);
 	while (++rx->zblob < rx->n && !rx->b[rx->zblob].nruns)
 		;
 	return 0;
@@ -415,10 +403,10 @@ int rdmig__state_rx_expose(struct rdmig__state_rx *rx, const struct rdmig__xp_op
 		ret = xp->mr_reg(pd, b->buf, b->len,
 				 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &b->mr);
 		if (ret)
-			return rfail(err, errlen, ret,
-				     "cannot register the buffer of blob %u (id 0x%" PRIx64
-				     ", %" PRIu64 " bytes): %s",
-				     i, b->id, b->len, strerror(-ret));
+			return rdmig__errf(err, errlen, ret,
+					   "cannot register the buffer of blob %u (id 0x%" PRIx64
+					   ", %" PRIu64 " bytes): %s",
+					   i, b->id, b->len, strerror(-ret));
 		ready->state_ready.buf[i].addr = (uintptr_t)b->buf;
 		ready->state_ready.buf[i].rkey = b->mr->rkey;
 	}
@@ -445,23 +433,23 @@ int rdmig__state_rx_end(struct rdmig__state_rx *rx, const struct rdmig__xp_ops *
 	/* Every WRITE before this message is placed: no more may come. */
 	rdmig__state_rx_withdraw(rx, xp);
 	if (rx->step != RDMIG__STATE_EXPOSED)
-		return rfail(err, errlen, -EPROTO, "STATE_END before the buffers were given");
+		return rdmig__errf(err, errlen, -EPROTO, "STATE_END before the buffers were given");
 	if (m->state_end.nblobs != rx->n || m->state_end.bytes != rx->wire)
-		return rfail(err, errlen, -EPROTO,
-			     "STATE_END for %u blobs, %" PRIu64 " bytes written; %u blobs "
-			     "with %" PRIu64 " bytes to write were described",
-			     m->state_end.nblobs, m->state_end.bytes, rx->n, rx->wire);
+		return rdmig__errf(err, errlen, -EPROTO,
+				   "STATE_END for %u blobs, %" PRIu64 " bytes written; %u blobs "
+				   "with %" PRIu64 " bytes to write were described",
+				   m->state_end.nblobs, m->state_end.bytes, rx->n, rx->wire);
 	for (unsigned i = 0; i < rx->n; i++) {
 		const struct rdmig__state_rx_blob *b = &rx->b[i];
 		struct rdmig__hash h;
 
 		sc->ops.hash(key, b->len ? b->buf : none, b->len, &h);
 		if (h.lo != b->hash.lo || h.hi != b->hash.hi)
-			return rfail(err, errlen, -EIO,
-				     "device state blob %u (id 0x%" PRIx64 ", %" PRIu64
-				     " bytes) landed other than the source sent it: its hash "
-				     "of what landed is not the source's",
-				     i, b->id, b->len);
+			return rdmig__errf(err, errlen, -EIO,
+					   "device state blob %u (id 0x%" PRIx64 ", %" PRIu64
+					   " bytes) landed other than the source sent it: its hash "
+					   "of what landed is not the source's",
+					   i, b->id, b->len);
 	}
 	for (unsigned i = 0; i < rx->n; i++)
 		rx->pub[i] = (struct rdmig_blob){ .id = rx->b[i].id,

@@ -1257,20 +1257,30 @@ static int src_hold_copy(struct rdmig_src *src)
 	return 0;
 }
 
-/* Tells the destination the pass goes on; no free send buffer: next time. */
-static int src_send_progress(struct rdmig_src *src, uint64_t now)
+/*
+ * Tells the destination that `pass` goes on (it cannot see WRITEs land).
+ * With `wait`, this one must go: waits for a send buffer; without, no free
+ * buffer means next time.
+ */
+static int src_progress(struct rdmig_src *src, uint64_t pass, uint64_t now, bool wait)
 {
 	struct rdmig__msg m = { .type = RDMIG__MSG_PROGRESS };
 	int ret;
 
-	m.progress.pass = src->passes + 1;
+	m.progress.pass = pass;
 	m.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
-	ret = rdmig__ep_send(&src->ctrl, &m);
+	ret = wait ? src_ctrl_send(src, &m) : rdmig__ep_send(&src->ctrl, &m);
 	if (ret && ret != -EAGAIN)
 		return ret;
 	if (!ret)
 		src->progress_ns = now;
 	return 0;
+}
+
+/* The pass under way goes on. */
+static int src_send_progress(struct rdmig_src *src, uint64_t now)
+{
+	return src_progress(src, src->passes + 1, now, false);
 }
 
 /* What a slice of a pass did: the pass's sums now less those at its start. */
@@ -1358,15 +1368,8 @@ static int src_pass_go(struct rdmig_src *src, uint64_t t0, const struct rdmig_bu
 		 * heartbeat: the VMM gets all of it. So this one must go: wait
 		 * for a send buffer if need be. */
 		now = rdmig__now_ns();
-		{
-			struct rdmig__msg pm = { .type = RDMIG__MSG_PROGRESS };
-
-			pm.progress.pass = src->passes + 1;
-			pm.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
-			if ((ret = src_ctrl_send(src, &pm)))
-				return src_fail(src, ret);
-			src->progress_ns = now;
-		}
+		if ((ret = src_progress(src, src->passes + 1, now, true)))
+			return src_fail(src, ret);
 		src_slice_stats(src, &sum, now - t0, stats);
 		h->before = sum;
 		h->duration_ns += now - t0;
@@ -1877,19 +1880,10 @@ int rdmig_src_expect_state(struct rdmig_src *src, uint64_t bytes)
 static int src_state_progress(struct rdmig_src *src)
 {
 	uint64_t now = rdmig__now_ns();
-	struct rdmig__msg m = { .type = RDMIG__MSG_PROGRESS };
-	int ret;
 
 	if (now - src->progress_ns < PROGRESS_NS)
 		return 0;
-	m.progress.pass = src->passes;
-	m.progress.elapsed_ms = (now - src->pass_start_ns) / 1000000;
-	ret = rdmig__ep_send(&src->ctrl, &m);
-	if (ret && ret != -EAGAIN)
-		return ret;
-	if (!ret)
-		src->progress_ns = now;
-	return 0;
+	return src_progress(src, src->passes, now, false);
 }
 
 /* prepare's tick: cancel, progress (nothing was described yet, so no answer is due). */
