@@ -9,7 +9,7 @@
  */
 #include "fuzz.h"
 
-#define NMSGS 20
+#define NMSGS 24
 
 struct sample {
 	const char *name;
@@ -114,6 +114,33 @@ static unsigned samples(struct sample *s)
 	m->hashes.pass = 1;
 	m->hashes.npages = RDMIG__NOTICE_PAGES;
 	m->hashes.nhashes = RDMIG__NOTICE_PAGES;
+	/* The device state's five messages (ctrl/blob.c). */
+	NEXT("state-desc", RDMIG__MSG_STATE_DESC);
+	m->state_desc.nblobs = 3;
+	for (unsigned i = 0; i < 3; i++)
+		m->state_desc.blob[i] = (struct rdmig__wire_blob){
+			.id = 0x100 + i,
+			.len = 3 * 4096 + i,
+			.zero_pages = i,
+			.nruns = i ? 1 : 0,
+			.hash = { 0x1111000000000000ull + i, 0x2222000000000000ull + i },
+		};
+	NEXT("state-zero", RDMIG__MSG_STATE_ZERO);
+	m->state_zero.blob = 2;
+	m->state_zero.nruns = 3;
+	for (unsigned i = 0; i < 3; i++)
+		m->state_zero.run[i] = (struct rdmig__wire_run){ 10 * i + 1, 2 + i };
+	NEXT("state-ready", RDMIG__MSG_STATE_READY);
+	m->state_ready.nblobs = 2;
+	m->state_ready.buf[0].addr = 0x7f0000100000ull;
+	m->state_ready.buf[0].rkey = 0x77;
+	NEXT("state-end", RDMIG__MSG_STATE_END);
+	m->state_end.nblobs = 2;
+	m->state_end.writes = 3;
+	m->state_end.bytes = 12288;
+	NEXT("state-ack", RDMIG__MSG_STATE_ACK);
+	m->state_ack.nblobs = 2;
+	m->state_ack.bytes = 12288;
 #undef NEXT
 	return n;
 }
