@@ -4,6 +4,7 @@
  */
 #include <netdb.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,6 +210,61 @@ int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m)
 	if (ret && rdmig__seal_on(&ep->seal))
 		ep->seal.tx_seq--;
 	return ret;
+}
+
+void rdmig__msg_error(struct rdmig__msg *m, int err, const char *text)
+{
+	memset(m, 0, offsetof(struct rdmig__msg, error) + sizeof(m->error));
+	m->type = RDMIG__MSG_ERROR;
+	m->error.code = -err > 0 && -err < 4096 ? -err : EPROTO;
+	m->error.len = (uint32_t)RDMIG__MIN(strlen(text), (size_t)RDMIG__ERRMSG_MAX);
+	for (uint32_t i = 0; i < m->error.len; i++)
+		m->error.text[i] = text[i] >= 0x20 && text[i] <= 0x7e ? text[i] : '?';
+}
+
+/* One completion of ep's CQ within wait_ms: 1 handled, 0 none, <0 broken. */
+static int reap_one(struct rdmig__ep *ep, int wait_ms)
+{
+	struct ibv_wc wc;
+	int n = rdmig__cq_wait(ep->cq, &wc, 1, wait_ms);
+
+	if (n <= 0)
+		return n;
+	if (wc.status != IBV_WC_SUCCESS)
+		return -ECONNRESET;
+	if (rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND)
+		rdmig__ep_send_done(ep, rdmig__wr_val_of(wc.wr_id));
+	else if (rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_RECV &&
+		 rdmig__ep_post_recv(ep, rdmig__wr_val_of(wc.wr_id)))
+		return -EIO;
+	return 1;
+}
+
+int rdmig__ep_send_flush(struct rdmig__ep *ep, const struct rdmig__msg *m, uint64_t wait_ms)
+{
+	uint64_t deadline = rdmig__now_ns() + wait_ms * 1000000;
+	uint32_t before, mine;
+	int ret;
+
+	if (!ep->has_qp)
+		return -ENOTCONN;
+	while (free_send_buf(ep) < 0) {
+		if (rdmig__ms_left(deadline) == 0)
+			return -ETIMEDOUT;
+		if ((ret = reap_one(ep, 10)) < 0)
+			return ret;
+	}
+	before = ep->send_busy;
+	if ((ret = rdmig__ep_send(ep, m)))
+		return ret;
+	mine = ep->send_busy & ~before;
+	while (ep->send_busy & mine) {
+		if (rdmig__ms_left(deadline) == 0)
+			return -ETIMEDOUT;
+		if ((ret = reap_one(ep, 10)) < 0)
+			return ret;
+	}
+	return 0;
 }
 
 int rdmig__ep_send_raw(struct rdmig__ep *ep, const void *bytes, size_t len)

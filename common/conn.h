@@ -112,6 +112,23 @@ int rdmig__ep_open(struct rdmig__ep *ep, const uint8_t *buf, size_t len, struct 
  * (with rdmig__err set).
  */
 int rdmig__ep_send(struct rdmig__ep *ep, const struct rdmig__msg *m);
+/*
+ * Fills m with an ERROR for the peer: the code of `err` (a negative errno;
+ * EPROTO when out of range), `text` cut to RDMIG__ERRMSG_MAX bytes with
+ * anything not printable ASCII made '?'.
+ */
+void rdmig__msg_error(struct rdmig__msg *m, int err, const char *text);
+
+/*
+ * Sends m (sealed if the seal is on) and waits, wait_ms at most in all,
+ * for its send completion, so that it leaves before a disconnect
+ * overtakes it. If every send buffer is busy, reaps until one is free
+ * first. Completions met meanwhile: sends are marked done, receives are
+ * posted again (their messages dropped: for a session that ends). The
+ * caller owns the endpoint's CQ. Returns 0 once it went, or an errno.
+ */
+int rdmig__ep_send_flush(struct rdmig__ep *ep, const struct rdmig__msg *m, uint64_t wait_ms);
+
 /* Posts len bytes already encoded (handshake messages) as ep_send does. */
 int rdmig__ep_send_raw(struct rdmig__ep *ep, const void *bytes, size_t len);
 /* A send completion for buffer i arrived. */

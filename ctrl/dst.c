@@ -326,11 +326,7 @@ static void dst_pending_refuse(struct rdmig_dst *dst, struct dst_pending *p, int
 	if (!p->hs.proven && strncmp(why, "no common protocol version", 26) &&
 	    strncmp(why, "authentication mismatch", 23))
 		text = "authentication failed";
-	memset(m, 0, sizeof(*m));
-	m->type = RDMIG__MSG_ERROR;
-	m->error.code = -err > 0 && -err < 4096 ? -err : EPROTO;
-	m->error.len = (uint32_t)RDMIG__MIN(strlen(text), (size_t)RDMIG__ERRMSG_MAX);
-	memcpy(m->error.text, text, m->error.len);
+	rdmig__msg_error(m, err, text);
 	if (p->ep.has_qp && !rdmig__ep_send(&p->ep, m)) {
 		p->closing = true;
 		p->deadline = rdmig__now_ns() + 100ull * 1000000;
@@ -349,35 +345,12 @@ static void dst_send_error_within(struct rdmig_dst *dst, int err, const char *te
 				  uint64_t wait_ms)
 {
 	struct dst_session *s = &dst->s;
-	struct rdmig__msg *m = &dst->msg;
-	uint64_t deadline = rdmig__now_ns() + wait_ms * 1000000;
-	struct ibv_wc wc;
-	uint32_t before = s->ctrl.send_busy, mine;
 
 	if (!s->ctrl.has_qp)
 		return;
-	memset(m, 0, sizeof(*m));
-	m->type = RDMIG__MSG_ERROR;
-	m->error.code = -err > 0 && -err < 4096 ? -err : EPROTO;
-	m->error.len = (uint32_t)RDMIG__MIN(strlen(text), (size_t)RDMIG__ERRMSG_MAX);
-	for (uint32_t i = 0; i < m->error.len; i++)
-		m->error.text[i] = text[i] >= 0x20 && text[i] <= 0x7e ? text[i] : '?';
-	if (rdmig__ep_send(&s->ctrl, m))
-		return;
-	mine = s->ctrl.send_busy & ~before;
 	/* Let it reach the source before the disconnect does (bounded). */
-	while (rdmig__ms_left(deadline) > 0) {
-		int n = rdmig__cq_wait(s->ctrl.cq, &wc, 1, 50);
-
-		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
-			return;
-		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND &&
-		    rdmig__wr_ep_of(wc.wr_id) == 0) {
-			rdmig__ep_send_done(&s->ctrl, rdmig__wr_val_of(wc.wr_id));
-			if (!(s->ctrl.send_busy & mine))
-				return;
-		}
-	}
+	rdmig__msg_error(&dst->msg, err, text);
+	rdmig__ep_send_flush(&s->ctrl, &dst->msg, wait_ms);
 }
 
 static void dst_send_error(struct rdmig_dst *dst, int err, const char *text)

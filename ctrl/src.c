@@ -300,44 +300,12 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
  */
 static void src_send_abort(struct rdmig_src *src)
 {
-	uint64_t deadline = rdmig__now_ns() + 100ull * 1000000;
-	static const char text[] = "the source cancelled the migration";
 	struct rdmig__msg *m = &src->msg;
-	struct ibv_wc wc;
-	uint32_t before, mine;
 
 	if (!src->ctrl.has_qp || !rdmig__seal_on(&src->ctrl.seal))
 		return;
-	memset(m, 0, sizeof(*m));
-	m->type = RDMIG__MSG_ERROR;
-	m->error.code = ECANCELED;
-	m->error.len = sizeof(text) - 1;
-	memcpy(m->error.text, text, sizeof(text) - 1);
-	/* All four send buffers busy (cancelled inside a send): reap first. */
-	while (src->ctrl.send_busy == (1u << src->ctrl.attr.nsend) - 1 &&
-	       rdmig__ms_left(deadline) > 0) {
-		int n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, 10);
-
-		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
-			return;
-		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND)
-			rdmig__ep_send_done(&src->ctrl, rdmig__wr_val_of(wc.wr_id));
-		else if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_RECV &&
-			 rdmig__ep_post_recv(&src->ctrl, rdmig__wr_val_of(wc.wr_id)))
-			return;
-	}
-	before = src->ctrl.send_busy;
-	if (rdmig__ep_send(&src->ctrl, m))
-		return;
-	mine = src->ctrl.send_busy & ~before;
-	while (rdmig__ms_left(deadline) > 0 && (src->ctrl.send_busy & mine)) {
-		int n = rdmig__cq_wait(src->ctrl.cq, &wc, 1, 10);
-
-		if (n < 0 || (n == 1 && wc.status != IBV_WC_SUCCESS))
-			return;
-		if (n == 1 && rdmig__wr_kind_of(wc.wr_id) == RDMIG__WR_SEND)
-			rdmig__ep_send_done(&src->ctrl, rdmig__wr_val_of(wc.wr_id));
-	}
+	rdmig__msg_error(m, -ECANCELED, "the source cancelled the migration");
+	rdmig__ep_send_flush(&src->ctrl, m, 100);
 }
 
 /*
