@@ -15,10 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <stdatomic.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 
 #include <openssl/crypto.h>
