@@ -21,8 +21,8 @@
 #include "ranges.h"
 #include "worker.h"
 
-#define POST_BATCH    16 /* WRs chained per doorbell */
-#define POLL_BATCH    16
+#define POST_BATCH    32 /* WRs chained per doorbell, at most */
+#define POLL_BATCH    32 /* completions taken per poll */
 #define WAIT_SLICE_MS 50 /* how often a blocked worker looks at dp->abort */
 
 /*
@@ -102,20 +102,37 @@ static int wfail(struct rdmig__worker *w, int err, const char *fmt, ...)
 	return err;
 }
 
+/*
+ * The WRs and SGEs are built once, chained in order (wr[i].next is
+ * wr[i + 1]); add_wr() patches only what differs from one WR to the next,
+ * and flush() cuts the chain after the last one queued for the time of the
+ * post, as perftest does.
+ */
+static void wr_init(struct rdmig__worker *w)
+{
+	memset(w->wr, 0, sizeof(w->wr));
+	for (unsigned i = 0; i < POST_BATCH; i++) {
+		w->wr[i].sg_list = &w->sge[i];
+		w->wr[i].num_sge = 1;
+		w->wr[i].next = i + 1 < POST_BATCH ? &w->wr[i + 1] : NULL;
+	}
+}
+
+/* Posts what is queued: one chain, one doorbell. */
 static int flush(struct rdmig__worker *w)
 {
-	struct ibv_send_wr *bad;
+	struct ibv_send_wr *bad, *last;
 	int ret;
 
 	if (!w->batched)
 		return 0;
-	for (unsigned i = 0; i + 1 < w->batched; i++)
-		w->wr[i].next = &w->wr[i + 1];
-	w->wr[w->batched - 1].next = NULL;
+	last = &w->wr[w->batched - 1];
+	last->next = NULL;
 	/* The wire goes busy when bytes are posted with none outstanding. */
 	if (w->posted_bytes == w->done_bytes)
 		w->busy_since_ns = rdmig__now_ns();
 	ret = rdmig__xp_post_send(w->ep->id, &w->wr[0], &bad);
+	last->next = w->batched < POST_BATCH ? last + 1 : NULL;
 	if (ret)
 		return wfail(w, -ret, "posting %u WRs: %s", w->batched, strerror(ret));
 	w->posted_wrs += w->batched;
@@ -409,6 +426,23 @@ static int pace(struct rdmig__worker *w, uint64_t len)
 	return 0;
 }
 
+/* Signals the last WR queued: its completion marks all before it done. */
+static void signal_last(struct rdmig__worker *w)
+{
+	struct ibv_send_wr *wr = &w->wr[w->batched - 1];
+	uint32_t seq;
+
+	if (wr->send_flags & IBV_SEND_SIGNALED)
+		return;
+	seq = (uint32_t)(w->mark_seq++ % w->nmarks);
+	w->marks[seq].wrs = w->posted_wrs + w->batched;
+	w->marks[seq].bytes = w->posted_bytes + w->batched_bytes;
+	wr->send_flags = IBV_SEND_SIGNALED;
+	wr->wr_id = rdmig__wr_id(wr->opcode == IBV_WR_SEND ? RDMIG__WR_SEND : RDMIG__WR_WRITE,
+				 w->idx, seq);
+	w->since_signal = 0;
+}
+
 /*
  * Queues one WR. It is signalled every signal_interval WRs, and also
  * whenever the next WR might have to wait for room: that way a worker that
@@ -438,32 +472,28 @@ static int add_wr(struct rdmig__worker *w, enum ibv_wr_opcode op, uint64_t laddr
 	sge->addr = laddr;
 	sge->length = len;
 	sge->lkey = lkey;
-	memset(wr, 0, sizeof(*wr));
-	wr->sg_list = sge;
-	wr->num_sge = 1;
 	wr->opcode = op;
 	/* Unsignalled WRs complete only in error: their kind names the failure. */
 	wr->wr_id = rdmig__wr_id(op == IBV_WR_SEND ? RDMIG__WR_SEND : RDMIG__WR_WRITE, w->idx, 0);
-	if (op == IBV_WR_RDMA_WRITE) {
-		wr->wr.rdma.remote_addr = raddr;
-		wr->wr.rdma.rkey = rkey;
-	}
+	wr->send_flags = 0;
+	wr->wr.rdma.remote_addr = raddr;
+	wr->wr.rdma.rkey = rkey;
 	w->batched++;
 	w->batched_bytes += len;
-	if (signal) {
-		uint32_t seq = (uint32_t)(w->mark_seq++ % w->nmarks);
-
-		w->marks[seq].wrs = w->posted_wrs + w->batched;
-		w->marks[seq].bytes = w->posted_bytes + w->batched_bytes;
-		wr->send_flags = IBV_SEND_SIGNALED;
-		wr->wr_id = rdmig__wr_id(op == IBV_WR_SEND ? RDMIG__WR_SEND : RDMIG__WR_WRITE,
-					 w->idx, seq);
-		w->since_signal = 0;
-	}
-	if (w->batched == POST_BATCH || signal)
+	if (signal)
+		signal_last(w);
+	/*
+	 * WRITEs wait for a full chain or the end of their block (do_block()
+	 * flushes); a SEND goes at once: the peer waits for it. Whoever waits
+	 * for room or for a completion flushes first (make_room(),
+	 * WAIT_UNTIL), so the signalled WR it waits for is posted. The CQ is
+	 * polled once per doorbell, not per WR.
+	 */
+	if (w->batched == POST_BATCH || op == IBV_WR_SEND) {
 		ret = flush(w);
-	if (!ret && w->posted_wrs - w->done_wrs > 0)
-		ret = reap(w, false);
+		if (!ret && w->posted_wrs - w->done_wrs > 0)
+			ret = reap(w, false);
+	}
 	return ret;
 }
 
@@ -702,6 +732,15 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 		if ((ret = write_run(w, r, &run)))
 			return ret;
 	}
+	/*
+	 * The block's WRITEs go before the next block is scanned, the last
+	 * one signalled: whoever waits for all of them to complete (the end
+	 * of a round) then has a completion to wait for.
+	 */
+	if (w->batched)
+		signal_last(w);
+	if ((ret = flush(w)))
+		return ret;
 	return gather_notice(w, ri, first, n, hashme, zero);
 }
 
@@ -934,6 +973,7 @@ int rdmig__dp_start(struct rdmig__dp *dp, const struct rdmig__config *cfg, struc
 		w->cpu = ncpus ? cpus[i % ncpus] : -1;
 		w->nmarks = cfg->queue_depth + 1;
 		w->max_wr_bytes = (uint64_t)cfg->chunk_pages * cfg->page_size;
+		wr_init(w);
 		w->marks = calloc(w->nmarks, sizeof(*w->marks));
 		if (!w->marks) {
 			ret = rdmig__err(-ENOMEM, "no memory for worker %u", i);

@@ -79,6 +79,7 @@ struct args {
 	unsigned workers;
 	unsigned touched_pct; /* share of pages with data; the rest are zero */
 	unsigned same_pct;    /* share of the writer's stores that change nothing */
+	bool scatter;	      /* fixed passes: every other page, not --dirty random ones */
 	bool have_same;
 	enum dirtylog_method dirty_log; /* who logs the writer's stores */
 	bool memcached;			/* the loop's writer: memcached-like SETs */
@@ -237,6 +238,7 @@ enum {
 	OPT_MAX_BANDWIDTH,
 	OPT_DIRTY_LOG,
 	OPT_WORKLOAD,
+	OPT_SCATTER,
 };
 
 static void usage(FILE *f)
@@ -277,6 +279,9 @@ static void usage(FILE *f)
 		" fixed passes, otherwise:\n"
 		"  -n, --passes N   passes after the first, each after a writer round (default 5)\n"
 		"  -d, --dirty PCT  share of pages a writer round changes (default 10)\n"
+		"  --scatter        a writer round changes every other page instead: each\n"
+		"                   dirty page is a WRITE of its own (the posting path's\n"
+		"                   worst case; pass lines then show WRITEs per second)\n"
 		" output:\n"
 		"  --json           one JSON object on stdout instead of the table\n"
 		"  -q, --quiet      no per-pass lines, no progress line\n"
@@ -341,6 +346,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
 		{ "dirty-log", required_argument, NULL, OPT_DIRTY_LOG },
 		{ "workload", required_argument, NULL, OPT_WORKLOAD },
+		{ "scatter", no_argument, NULL, OPT_SCATTER },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *transport;
@@ -417,6 +423,9 @@ static int parse(int argc, char **argv, struct args *a)
 			if (dirtylog_parse(optarg, &a->dirty_log))
 				return bad_value("--dirty-log", optarg,
 						 "writer, soft-dirty, pagemap-scan or auto");
+			break;
+		case OPT_SCATTER:
+			a->scatter = true;
 			break;
 		case OPT_WORKLOAD:
 			if (strcmp(optarg, "random") && strcmp(optarg, "memcached"))
@@ -600,11 +609,13 @@ static uint64_t guest_digest(const struct guest *g)
 /*
  * A writer round, the guest stopped (fixed passes): stores to `pct` percent
  * of random pages and marks them dirty; `same_pct` of those stores rewrite
- * the word they hit with its own value. Returns the pages now dirty. With
+ * the word they hit with its own value (with `scatter`, every other page
+ * instead). Returns the pages now dirty. With
  * the kernel's dirty log the marks go to g->live instead, for the sync to
  * be checked against.
  */
-static uint64_t writer_round(struct guest *g, unsigned pct, unsigned same_pct, uint64_t *rng)
+static uint64_t writer_round(struct guest *g, unsigned pct, unsigned same_pct, bool scatter,
+			     uint64_t *rng)
 {
 	uint64_t dirty = 0;
 
@@ -614,8 +625,10 @@ static uint64_t writer_round(struct guest *g, unsigned pct, unsigned same_pct, u
 
 		memset(g->bitmap[i], 0, g->words[i] * sizeof(uint64_t));
 		memset(bm, 0, g->words[i] * sizeof(uint64_t));
+		if (scatter)
+			count = (np + 1) / 2;
 		for (uint64_t k = 0; k < count; k++) {
-			uint64_t p = rng_next(rng) % np;
+			uint64_t p = scatter ? 2 * k : rng_next(rng) % np;
 			uint64_t *w =
 				(uint64_t *)(g->hva[i] + p * PAGE) + rng_next(rng) % (PAGE / 8);
 
@@ -1132,7 +1145,7 @@ static int precopy_fixed(const struct args *a, struct rdmig_src *src, struct gue
 	res->stop = "fixed";
 	for (unsigned p = 0; p < a->passes; p++) {
 		struct rdmig_estimate est = { .size = sizeof(est) };
-		uint64_t n = writer_round(g, a->dirty_pct, a->same_pct, rng);
+		uint64_t n = writer_round(g, a->dirty_pct, a->same_pct, a->scatter, rng);
 		bool have;
 
 		/* The guest stopped: the kernel must report exactly the round's pages. */
