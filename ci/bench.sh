@@ -1,37 +1,67 @@
 #!/usr/bin/env bash
 # The project's bench command (README.md): what measures rather than
 # tests, too long for ci/test.sh. Installs what it needs and builds like
-# ci/test.sh, then runs
-#   - the estimate against measurement on a rate-capped loopback wire
-#     (perf/model-report.sh, about 14 minutes with a 4 GiB guest),
-#   - the fault-injection soak, 1000 seeds (perf/fault-soak.sh, about 5),
-#   - the long fuzzing run when RDMIG_BENCH_FUZZ=1 (ci/fuzz.sh --long).
-# It fails only if a migration failed, an image was not exact or a seed or
-# a fuzz input broke something; never on speed or accuracy.
+# ci/test.sh, then runs each benchmark below (RDMIG_BENCH="NAME ..." runs
+# only those named):
+#   estimate    the estimate against measurement on a rate-capped loopback
+#               wire (perf/model-report.sh, about 14 minutes, 4 GiB guest)
+#   post-rate   4 KiB scattered WRITEs per second against ib_write_bw -s
+#               4096 over soft-RoCE (perf/post-report.sh, a VM boot here)
+#   fault-soak  fault injection, 1000 seeds (perf/fault-soak.sh, about 5)
+#   fuzz        the long fuzzing run, only when RDMIG_BENCH_FUZZ=1
+# Every benchmark's log goes to BUILD/bench/NAME.log; the JSON lines they
+# print ({"bench": ..., "ratios": [{"what", "value", "goal"}]}) are
+# gathered in BUILD/bench/bench.json and summed up as one table at the end,
+# then printed as one JSON array. It fails only if a migration failed, an
+# image was not exact or a seed or a fuzz input broke something; never on
+# speed or accuracy.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build=${RDMIG_BUILD_DIR:-$root/build}
+only=${RDMIG_BENCH:-}
+out=$build/bench
 failed=()
 
 step() { echo; echo "=== $*"; }
+wanted() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
+
+# bench NAME CMD...: runs CMD, its output to the terminal and the log, and
+# keeps the JSON lines it printed.
+bench() {
+	local name=$1 rc
+	shift
+	wanted "$name" || return 0
+	step "$name: $*"
+	"$@" 2>&1 | tee "$out/$name.log"
+	rc=${PIPESTATUS[0]}
+	grep '^{"bench":' "$out/$name.log" >>"$out/bench.json"
+	if [ "$rc" -ne 0 ]; then
+		failed+=("$name")
+		printf '{"bench":"%s","failed":true,"ratios":[]}\n' "$name" >>"$out/bench.json"
+	fi
+}
 
 step "dependencies"
 ci/deps.sh || exit 1
 step "configure and build ($build)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
 cmake --build "$build" -j"$(nproc)" || exit 1
+mkdir -p "$out"
+: >"$out/bench.json"
 
-step "estimate against measurement, rate-capped loopback"
-perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000 || failed+=(model-report)
-
-step "fault injection, 1000 seeds"
-perf/fault-soak.sh "$build/tests/fault_test" 1000 || failed+=(fault-soak)
-
+bench estimate perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000
+bench post-rate perf/post-report.sh "$build"
+bench fault-soak perf/fault-soak.sh "$build/tests/fault_test" 1000
 if [ "${RDMIG_BENCH_FUZZ:-0}" = 1 ] && [ -x ci/fuzz.sh ]; then
-	step "fuzzing, the long run"
-	ci/fuzz.sh --long || failed+=(fuzz)
+	bench fuzz ci/fuzz.sh --long
 fi
+
+step "summary (every ratio; $out/bench.json)"
+jq -r '.bench as $b | if .failed then [$b, "FAILED", "", ""] else (.ratios[] |
+	[$b, .what, (.value | tostring), .goal]) end | @tsv' "$out/bench.json" |
+	awk -F '\t' '{ printf "%-11s %-72s %10s  %s\n", $1, $2, $3, $4 }'
+jq -cs . "$out/bench.json"
 
 echo
 if [ ${#failed[@]} -ne 0 ]; then

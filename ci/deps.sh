@@ -14,7 +14,7 @@ build_pkgs=(
     clang libclang-rt-14-dev
 )
 runtime_pkgs=(
-    rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest iproute2
+    rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest iproute2 jq
 )
 # Only needed by the VM fallback of ci/rxe-run.sh (hosts without RDMA support).
 vm_pkgs=(

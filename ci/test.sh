@@ -2,7 +2,9 @@
 # The project's test command (README.md; .ci/run calls it): installs what it
 # needs, builds (warnings are errors when CI=true or RDMIG_WERROR=ON), checks
 # formatting, runs the unit tests and the loopback-transport tests (the
-# fault injection with 100 seeds among them) on the host, the fuzz targets
+# fault injection with 100 seeds among them) on the host, a short run of
+# the estimate report (any migration failing or image inexact fails it),
+# the fuzz targets
 # for a short fixed run (ci/fuzz.sh), the device tests and a demo migration
 # over soft-RoCE (on the host if it can, else in a VM), and builds a program
 # against an installed copy. Benchmarks, the estimate report among them,
@@ -44,6 +46,9 @@ fi
 step "unit tests and loopback-transport tests (host, no device)"
 rm -f "$build"/unit-junit.xml "$build"/device-junit.xml
 (cd "$build" && ctest -L 'unit|loopback' --output-on-failure --test-output-size-passed 1000000 --output-junit unit-junit.xml) || failed+=(unit)
+
+step "estimate, a short run (perf/model-report.sh, 64 MiB, one run a case: fails only when a migration fails or an image is not exact; the full report is ci/bench.sh's)"
+RDMIG_REPORT_MIB=64 RDMIG_REPORT_RUNS=1 perf/model-report.sh "$build/perf/rdmig-perf" 4000 || failed+=(estimate)
 
 step "fuzzing: each libFuzzer target for a fixed number of executions (ci/fuzz.sh)"
 ci/fuzz.sh || failed+=(fuzz)

@@ -93,4 +93,9 @@ for rate in "${rates[@]}"; do
 done
 echo "${within} of ${cases} cases within 10% (median of ${runs} runs; the goal: all);" \
 	"largest error of a single run: ${worst}%"
+# For ci/bench.sh's summary: one JSON line.
+printf '{"bench":"estimate","size_mib":%s,"runs":%s,"cases":%s,"ratios":[' "$size" "$runs" "$cases"
+printf '{"what":"estimate: cases whose median error is within 10%%","value":%s,"goal":"= 1"},' \
+	"$(awk -v a="$within" -v b="$cases" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+printf '{"what":"estimate: largest error of a single run (%%)","value":%s,"goal":"<= 10"}]}\n' "$worst"
 exit $rc

@@ -77,10 +77,12 @@ if [ -z "$ref" ]; then
 fi
 printf 'WRITEs per second, 4 KiB scattered, 1 QP, medians of %d interleaved runs (%s)\n' "$runs" "$RDMIG_TEST_DEV"
 printf '  %-40s %12.0f /s\n' "ib_write_bw -s 4096" "$ref"
-json="{\"bench\":\"post-rate\",\"device\":\"$RDMIG_TEST_DEV\",\"runs\":$runs,\"ib_write_bw_wr_per_s\":$ref,\"builds\":["
+# For ci/bench.sh's summary: one JSON line, a ratio per build.
+json="{\"bench\":\"post-rate\",\"device\":\"$RDMIG_TEST_DEV\",\"runs\":$runs,\"ib_write_bw_wr_per_s\":$ref,\"ratios\":["
 for i in "${!builds[@]}"; do
 	m=$(median <"$tmp/rdmig.$i")
-	printf '  %-40s %12.0f /s  %.2f of ib_write_bw\n' "${builds[$i]}" "$m" "$(awk -v a="$m" -v b="$ref" 'BEGIN { print a / b }')"
-	json+="$([ "$i" -gt 0 ] && echo ,){\"build\":\"${builds[$i]}\",\"wr_per_s\":$m,\"ratio\":$(awk -v a="$m" -v b="$ref" 'BEGIN { printf "%.4f", a / b }')}"
+	r=$(awk -v a="$m" -v b="$ref" 'BEGIN { printf "%.3f", a / b }')
+	printf '  %-40s %12.0f /s  %s of ib_write_bw\n' "${builds[$i]}" "$m" "$r"
+	json+="$([ "$i" -gt 0 ] && echo ,){\"what\":\"4 KiB scattered WRITEs/s over ib_write_bw -s 4096 ($(basename "${builds[$i]}"))\",\"value\":$r,\"wr_per_s\":$m,\"goal\":\"report\"}"
 done
 echo "$json]}"
