@@ -12,6 +12,14 @@
 # The command sees RDMIG_TEST_IP (IPv4 address of the rxe netdev),
 # RDMIG_TEST_DEV (rxe device name) and RDMIG_TEST_GID_INDEX (RoCE v2 GID index
 # of that address).
+#
+# Multi-rail and NUMA (VM mode only; asking for either picks the VM in auto
+# mode): RDMIG_RXE_RAILS=N (1-4) gives the VM N rxe devices, each on a dummy
+# netdev of its own (rxe0 on 10.213.0.1, rxe1 on 10.213.1.1, ...); the
+# command also sees RDMIG_TEST_RAILS=N and RDMIG_TEST_DEV_<i>,
+# RDMIG_TEST_IP_<i>, RDMIG_TEST_GID_INDEX_<i> for each rail i (0 is the one
+# above). RDMIG_VM_NUMA=N (1-4, at most RDMIG_VM_SMP) splits the VM's CPUs
+# and memory evenly into N NUMA nodes.
 set -euo pipefail
 
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -23,6 +31,8 @@ rxe_addr=${RDMIG_RXE_ADDR:-10.213.0.1/24} # address of the netdev we create
 rxe_mtu=${RDMIG_RXE_MTU:-9000}
 vm_mem=${RDMIG_VM_MEM:-3072}              # MiB
 vm_smp=${RDMIG_VM_SMP:-2}
+vm_numa=${RDMIG_VM_NUMA:-1}               # NUMA nodes of the VM
+rxe_rails=${RDMIG_RXE_RAILS:-1}           # rxe devices (VM mode beyond 1)
 vm_timeout=${RDMIG_VM_TIMEOUT:-2400}      # seconds, whole VM run
 vm_kernel=${RDMIG_VM_KERNEL:-}            # kernel version, default: newest usable
 cache_dir=${RDMIG_CI_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/rdmig-ci}
@@ -440,6 +450,7 @@ vm_run() {
         echo "RXE_MTU=$(sh_quote "$rxe_mtu")"
         echo "RXE_DEV=rxe0"
         echo "RXE_NETDEV=rdmig0"
+        echo "RXE_RAILS=$rxe_rails"
         echo "RW_COUNT=${#rw[@]}"
         for i in "${!rw[@]}"; do
             echo "RW_$((i + 1))=$(sh_quote "${rw[i]}")"
@@ -488,12 +499,28 @@ vm_run() {
     for i in "${!rw[@]}"; do
         qemu+=(-virtfs "local,path=$(qemu_esc "${rw[i]}"),mount_tag=rw$((i + 1)),security_model=$sm")
     done
+    # NUMA nodes: CPUs dealt out in order, memory split evenly (the last
+    # node takes the remainders).
+    if ((vm_numa > 1)); then
+        local per=$((vm_mem / vm_numa)) cpn=$((vm_smp / vm_numa)) n size last
+        for ((n = 0; n < vm_numa; n++)); do
+            size=$per last=$(((n + 1) * cpn - 1))
+            if ((n + 1 == vm_numa)); then
+                size=$((vm_mem - per * (vm_numa - 1))) last=$((vm_smp - 1))
+            fi
+            qemu+=(-object "memory-backend-ram,id=numa$n,size=${size}M"
+                -numa "node,nodeid=$n,cpus=$((n * cpn))-$last,memdev=numa$n")
+        done
+    fi
     for d in out err ctl; do
         qemu+=(-chardev "file,id=$d,path=$(qemu_esc "$vm_job/$d.fifo")"
             -device "virtserialport,bus=vser.0,chardev=$d,name=rdmig.$d")
     done
 
-    log "booting VM: kernel $kver, ${vm_mem} MiB, ${vm_smp} vCPUs (TCG), rw shares: ${rw[*]}"
+    local extra=
+    ((vm_numa == 1)) || extra+=", $vm_numa NUMA nodes"
+    ((rxe_rails == 1)) || extra+=", $rxe_rails rxe rails"
+    log "booting VM: kernel $kver, ${vm_mem} MiB, ${vm_smp} vCPUs (TCG)$extra, rw shares: ${rw[*]}"
     timeout --kill-after=10 "$vm_timeout" "${qemu[@]}" </dev/null 2>"$vm_job/qemu.log" \
         {fifo_out}>&- {fifo_err}>&- {fifo_ctl}>&- &
     vm_pid=$!
@@ -526,6 +553,16 @@ case $mode_req in
     auto | host | vm) ;;
     *) die "RDMIG_RXE_MODE must be auto, host or vm (is $mode_req)" ;;
 esac
+[[ $rxe_rails =~ ^[1-4]$ ]] || die "RDMIG_RXE_RAILS must be 1 to 4 (is $rxe_rails)"
+[[ $vm_numa =~ ^[1-4]$ ]] || die "RDMIG_VM_NUMA must be 1 to 4 (is $vm_numa)"
+[[ $vm_smp =~ ^[1-9][0-9]*$ ]] || die "RDMIG_VM_SMP must be a positive integer (is $vm_smp)"
+((vm_numa <= vm_smp)) || die "RDMIG_VM_NUMA ($vm_numa) must not exceed RDMIG_VM_SMP ($vm_smp)"
+# Several rails or NUMA nodes: only the VM has them.
+if ((rxe_rails > 1 || vm_numa > 1)); then
+    [[ $mode_req == host ]] &&
+        die "RDMIG_RXE_RAILS > 1 and RDMIG_VM_NUMA > 1 need the VM (RDMIG_RXE_MODE=vm or auto)"
+    mode_req=vm
+fi
 
 case ${1-} in
     -h | --help) usage; exit 0 ;;

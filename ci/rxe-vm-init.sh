@@ -107,43 +107,75 @@ done
 hostname rdmig-vm
 ip link set lo up
 run_in_root() { chroot "$R" "$@"; }
-run_in_root ip link add "$RXE_NETDEV" type dummy || die "cannot create $RXE_NETDEV"
-run_in_root ip link set "$RXE_NETDEV" mtu "$RXE_MTU" up || die "cannot bring $RXE_NETDEV up"
-run_in_root ip addr add "$RXE_ADDR" dev "$RXE_NETDEV" || die "cannot add $RXE_ADDR"
-run_in_root rdma link add "$RXE_DEV" type rxe netdev "$RXE_NETDEV" || die "rdma link add failed"
-
-# Wait for the RoCE v2 GID of the IPv4 address (IPv4-mapped IPv6).
-ip4=${RXE_ADDR%/*}
-old_ifs=$IFS
-IFS=.
-# shellcheck disable=SC2086 # split the dotted quad
-set -- $ip4
-IFS=$old_ifs
-want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' "$1" "$2" "$3" "$4")
-port=/sys/class/infiniband/$RXE_DEV/ports/1
-gid_index=
-n=0
-while [ -z "$gid_index" ]; do
-    for g in "$port"/gids/*; do
-        idx=${g##*/}
-        if [ "$(cat "$g" 2>/dev/null)" = "$want" ] &&
-            [ "$(cat "$port/gid_attrs/types/$idx" 2>/dev/null)" = "RoCE v2" ]; then
-            gid_index=$idx
-            break
-        fi
+# Rail i: a dummy netdev with an address and an rxe device on it, then the
+# index of the address's RoCE v2 GID (IPv4-mapped IPv6) once it appears.
+# Rail 0 is RXE_NETDEV/RXE_DEV at RXE_ADDR; rail i is rdmig<i>/rxe<i> at
+# that address with i added to its third octet. Prints "dev ip gid_index".
+rail_up() {
+    local i=$1 netdev dev addr ip4 want port gid_index= n=0 g idx old_ifs
+    if [ "$i" -eq 0 ]; then
+        netdev=$RXE_NETDEV dev=$RXE_DEV addr=$RXE_ADDR
+    else
+        netdev=rdmig$i dev=rxe$i
+        old_ifs=$IFS
+        IFS=./
+        # shellcheck disable=SC2086 # split the dotted quad and the prefix
+        set -- $RXE_ADDR
+        IFS=$old_ifs
+        addr=$1.$2.$(($3 + i)).$4/$5
+    fi
+    run_in_root ip link add "$netdev" type dummy || die "cannot create $netdev"
+    run_in_root ip link set "$netdev" mtu "$RXE_MTU" up || die "cannot bring $netdev up"
+    run_in_root ip addr add "$addr" dev "$netdev" || die "cannot add $addr"
+    run_in_root rdma link add "$dev" type rxe netdev "$netdev" || die "rdma link add $dev failed"
+    ip4=${addr%/*}
+    old_ifs=$IFS
+    IFS=.
+    # shellcheck disable=SC2086 # split the dotted quad
+    set -- $ip4
+    IFS=$old_ifs
+    want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' "$1" "$2" "$3" "$4")
+    port=/sys/class/infiniband/$dev/ports/1
+    while [ -z "$gid_index" ]; do
+        for g in "$port"/gids/*; do
+            idx=${g##*/}
+            if [ "$(cat "$g" 2>/dev/null)" = "$want" ] &&
+                [ "$(cat "$port/gid_attrs/types/$idx" 2>/dev/null)" = "RoCE v2" ]; then
+                gid_index=$idx
+                break
+            fi
+        done
+        [ -n "$gid_index" ] && break
+        n=$((n + 1))
+        [ $n -lt 1000 ] || die "no RoCE v2 GID for $ip4 on $dev"
+        usleep 10000
     done
-    [ -n "$gid_index" ] && break
-    n=$((n + 1))
-    [ $n -lt 1000 ] || die "no RoCE v2 GID for $ip4 on $RXE_DEV"
-    usleep 10000
-done
+    echo "$dev $ip4 $gid_index"
+}
 
+# Each rail in turn (die() inside a command substitution only ends that
+# subshell: an empty answer means the rail failed).
 mkdir -p "$R/run/rdmig"
-cat >"$R/run/rdmig/guest.env" <<EOF
-export RDMIG_TEST_IP=$ip4
-export RDMIG_TEST_DEV=$RXE_DEV
-export RDMIG_TEST_GID_INDEX=$gid_index
-EOF
+rails=${RXE_RAILS:-1}
+set -- $(rail_up 0)
+[ $# -eq 3 ] || die "rail 0 ($RXE_DEV) did not come up"
+dev=$1 ip4=$2 gid_index=$3
+{
+    echo "export RDMIG_TEST_IP=$ip4"
+    echo "export RDMIG_TEST_DEV=$dev"
+    echo "export RDMIG_TEST_GID_INDEX=$gid_index"
+    echo "export RDMIG_TEST_RAILS=$rails"
+    echo "export RDMIG_TEST_IP_0=$ip4 RDMIG_TEST_DEV_0=$dev RDMIG_TEST_GID_INDEX_0=$gid_index"
+} >"$R/run/rdmig/guest.env"
+i=1
+while [ "$i" -lt "$rails" ]; do
+    # shellcheck disable=SC2046 # three words
+    set -- $(rail_up "$i")
+    [ $# -eq 3 ] || die "rail $i did not come up"
+    echo "export RDMIG_TEST_IP_$i=$2 RDMIG_TEST_DEV_$i=$1 RDMIG_TEST_GID_INDEX_$i=$3" \
+        >>"$R/run/rdmig/guest.env"
+    i=$((i + 1))
+done
 cp /job/cmd.sh "$R/run/rdmig/cmd.sh" || die "no /job/cmd.sh"
 
 # RDMA memory registration pins pages: lift the locked-memory limit.
@@ -151,7 +183,7 @@ ulimit -l unlimited || die "ulimit -l unlimited failed"
 ulimit -n 65536 2>/dev/null || true
 
 read -r uptime _ </proc/uptime
-log "ready dev=$RXE_DEV ip=$ip4 gid_index=$gid_index guest_uptime=${uptime}s"
+log "ready dev=$dev ip=$ip4 gid_index=$gid_index rails=$rails guest_uptime=${uptime}s"
 
 chroot "$R" /usr/bin/env -i /bin/bash /run/rdmig/cmd.sh \
     </dev/null >/dev/port-rdmig.out 2>/dev/port-rdmig.err
