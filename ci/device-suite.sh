@@ -3,7 +3,8 @@
 # over soft-RoCE, a demo migration through rdmig-perf, the VMM example
 # (examples/: both ends in one process, then in two), rdmig-perf over the
 # kernel's dirty log (soft-dirty in the VM), a small rdmig-perf matrix
-# (fails only if an image is not exact, never on speed) and the wire rate
+# (fails only if an image is not exact, never on speed), the NUMA queries on
+# the VM's nodes (RDMIG_VM_NUMA) and the wire rate
 # against ib_write_bw on the same device (printed, never failing). Usage:
 #   ci/rxe-run.sh ci/device-suite.sh BUILD_DIR
 # Writes BUILD_DIR/device-junit.xml for ci/test.sh to count from.
@@ -38,6 +39,15 @@ if [[ -n $dl ]]; then
     "$build/perf/rdmig-perf" --local --size 32 --passes 2 --dirty 10 --same 50 --dirty-log "$dl" || rc=1
     "$build/perf/rdmig-perf" --local --size 32 --rate 2000 --workload memcached \
         --max-passes 4 --downtime 100 --dirty-log "$dl" || rc=1
+fi
+
+echo "== NUMA: numa_test on ${RDMIG_VM_NUMA:-1} node(s)"
+# ci/test.sh boots the VM with two nodes (RDMIG_VM_NUMA=2): there the
+# two-node case must run, not skip.
+if [ "${RDMIG_VM_NUMA:-1}" -ge 2 ]; then
+    RDMIG_NUMA_REQUIRE=$RDMIG_VM_NUMA "$build/tests/numa_test" || rc=1
+else
+    "$build/tests/numa_test" || rc=1
 fi
 
 echo "== rdmig-perf matrix (16 MiB guest, 3 passes after the first)"

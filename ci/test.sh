@@ -54,7 +54,9 @@ step "fuzzing: each libFuzzer target for a fixed number of executions (ci/fuzz.s
 ci/fuzz.sh || failed+=(fuzz)
 
 step "device tests and demo over soft-RoCE ($(ci/rxe-run.sh --mode) mode)"
-ci/rxe-run.sh ci/device-suite.sh "$build" || failed+=(device)
+# Two NUMA nodes and two rxe rails (VM only): the NUMA and multi-rail cases
+# run there.
+RDMIG_VM_NUMA=2 RDMIG_RXE_RAILS=2 ci/rxe-run.sh ci/device-suite.sh "$build" || failed+=(device)
 read -r dev_total dev_failed dev_skipped dev_cases < <(junit_counts "$build/device-junit.xml")
 dev_total=${dev_total:-0} dev_failed=${dev_failed:-0} dev_skipped=${dev_skipped:-0}
 dev_ran=$((dev_total - dev_skipped))
