@@ -600,9 +600,9 @@ static void uffd_write_after_install_survives_duplicate_is_eproto(void **state)
 	q = nth_outstanding(&e, e.nout - 1);
 	assert_int_equal(memcmp(e.g + p * e.ps, e.src + p * e.ps, e.ps), 0); /* fetched */
 	memset(e.g + p * e.ps, 0xab, 64);				     /* the guest writes */
-	memset(e.src + p * e.ps, 0xab, 64); /* ... so the expected image has it */
 	xport_set(&e.x, true, false);
 	env_wait_done(&e);
+	memset(e.src + p * e.ps, 0xab, 64); /* ... so the expected image has it */
 	assert_image(&e);
 	assert_stats_sane(&e, &st);
 	/* A duplicate: refused, and the region stops installing. */
@@ -745,13 +745,14 @@ static void uffd_kernel_mode_access_faults_and_resolves(void **state)
 	memset(msg, 0x5a, sizeof(msg));
 	assert_int_equal(write(pfd[1], msg, sizeof(msg)), sizeof(msg));
 	assert_int_equal(read(pfd[0], e.g + q * e.ps + 8, sizeof(msg)), sizeof(msg));
-	memcpy(e.src + q * e.ps + 8, msg, sizeof(msg));
 	WAIT_STATS(&e, st, st.faults == 2);
 	assert_int_equal(st.faults, 2);
 	close(pfd[0]);
 	close(pfd[1]);
 	xport_set(&e.x, true, false);
 	env_wait_done(&e);
+	/* The expected image (after the push: the transport reads src until then). */
+	memcpy(e.src + q * e.ps + 8, msg, sizeof(msg));
 	assert_image(&e);
 	env_fini(&e);
 }
@@ -1048,8 +1049,11 @@ static void uffd_bad_input_clear_error_nothing_left(void **state)
 	p.request = noop_request;
 	/* The copy fallback on memory userfaultfd cannot register: unmapped. */
 	p.fd = -1;
-	p.guest = (uint8_t *)0x10000000000ull;
+	p.guest = mmap(NULL, 16 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, reg, 0);
+	assert_true(p.guest != MAP_FAILED);
 	assert_true(rdmig__pc_open(&pc, &p) < 0);
+	assert_non_null(strstr(rdmig_last_error(), "cannot register G"));
+	munmap(p.guest, 16 * PS);
 	assert_held(before);
 
 	munmap(g, 16 * PS);
