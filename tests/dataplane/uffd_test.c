@@ -47,6 +47,7 @@ struct xport {
 	struct rdmig__range *q; /* requests, FIFO */
 	size_t qn, qcap, qhead;
 	bool stop, push, hold; /* hold: leave requests queued */
+	atomic_bool refuse;    /* requests fail, as when the QP is gone */
 	uint64_t push_pos, push_batch;
 	unsigned push_delay_us;
 	struct rdmig__pc *pc;
@@ -132,6 +133,8 @@ static int xport_request(void *arg, const struct rdmig__range *runs, unsigned n)
 {
 	struct xport *x = arg;
 
+	if (atomic_load(&x->refuse))
+		return -ENOTCONN;
 	pthread_mutex_lock(&x->lock);
 	for (unsigned i = 0; i < n; i++) {
 		if (x->qn == x->qcap) {
@@ -895,6 +898,68 @@ static void uffd_fail_installs_nothing_blocked_thread_gets_efault(void **state)
 	free(e.out);
 }
 
+/*
+ * A page the VMM discards from G after its install (MADV_DONTNEED, as a
+ * balloon does) faults again: with an fd it comes back from the file
+ * unchanged, in the copy fallback as zeros (what anonymous memory gives).
+ */
+static void uffd_discarded_after_install_refaults(void **state)
+{
+	enum backing k = kind_of(state);
+	static uint8_t zero[PS];
+	struct rdmig__pc_stats st;
+	struct env e;
+	uint64_t p;
+
+	env_init(&e, k, 128, 50, 0, false, 0);
+	env_arm(&e);
+	xport_set(&e.x, true, false);
+	env_wait_done(&e);
+	p = nth_outstanding(&e, 1);
+	assert_true(mapped(&e, p));
+	assert_int_equal(madvise(e.g + p * e.ps, e.ps, MADV_DONTNEED), 0);
+	assert_false(mapped(&e, p));
+	if (k == COPY)
+		assert_int_equal(memcmp(e.g + p * e.ps, zero, PS), 0);
+	else
+		assert_int_equal(memcmp(e.g + p * e.ps, e.src + p * e.ps, e.ps), 0);
+	WAIT_STATS(&e, st, st.faults_installed == 1);
+	assert_int_equal(st.faults_installed, 1);
+	assert_int_equal(st.error, 0);
+	if (k == COPY)
+		memset(e.src + p * e.ps, 0, e.ps);
+	assert_image(&e);
+	env_fini(&e);
+}
+
+/* A request the transport cannot send fails the region: its page never installs. */
+static void uffd_request_error_fails_region(void **state)
+{
+	enum backing k = kind_of(state);
+	struct kwriter w = { 0 };
+	struct rdmig__pc_stats st;
+	struct env e;
+
+	env_init(&e, k, 64, 50, 0, false, 0);
+	env_arm(&e);
+	atomic_store(&e.x.refuse, true);
+	w.e = &e;
+	w.page = nth_outstanding(&e, 0);
+	assert_int_equal(pthread_create(&w.t, NULL, kwriter_main, &w), 0);
+	WAIT_STATS(&e, st, st.error != 0);
+	assert_int_equal(st.error, -ENOTCONN);
+	memcpy(e.x.r + w.page * e.ps, e.src + w.page * e.ps, e.ps);
+	assert_int_equal(rdmig__pc_arrived(e.pc, w.page, 1), -ECANCELED);
+	usleep(20000);
+	assert_false(atomic_load(&w.done));
+	assert_false(mapped(&e, w.page));
+	env_fini(&e); /* close: the blocked write gets EFAULT */
+	assert_true(wait_flag(&w.done, 10000));
+	pthread_join(w.t, NULL);
+	assert_int_equal(w.ret, -1);
+	assert_int_equal(w.err, EFAULT);
+}
+
 /* --- what a process holds: fds, threads, mappings ------------------------------------ */
 
 static unsigned count_dir(const char *path)
@@ -1149,6 +1214,8 @@ int main(void)
 		KINDS(uffd_kernel_mode_access_faults_and_resolves),
 		KINDS(uffd_prefaulted_guest_outstanding_pages_fault),
 		KINDS(uffd_fault_before_arm_is_served),
+		KINDS(uffd_discarded_after_install_refaults),
+		KINDS(uffd_request_error_fails_region),
 		KINDS3(uffd_fail_installs_nothing_blocked_thread_gets_efault),
 		cmocka_unit_test(uffd_close_leaves_nothing),
 		cmocka_unit_test(uffd_bad_input_clear_error_nothing_left),
