@@ -41,7 +41,7 @@
 #define PENDING_SLOTS 1024 /* faults timed at once: one per blocked thread */
 #define HELD_CHUNK    4096 /* pages per claim of install_held */
 #define POLL_MS	      1000 /* the fault thread's poll bound; the eventfd stops it at once */
-#define EAGAIN_TRIES  1000 /* an install retried while the mm is changing (fork, mremap) */
+#define EAGAIN_TRIES  1000 /* retries without progress (EAGAIN: the mm is changing, fork, mremap) */
 
 /*
  * Fault latency histogram: log-linear, 8 sub-buckets per power of two
@@ -337,6 +337,7 @@ static int install_run(struct rdmig__pc *pc, uint64_t first, uint64_t n, bool he
 			res->present++;
 			cur++;
 			op = base_op(pc, held);
+			tries = 0;
 			continue;
 		}
 		if (r == -EFAULT && op == OP_CONTINUE && held) {
