@@ -792,6 +792,26 @@ static void uffd_prefaulted_guest_outstanding_pages_fault(void **state)
 	env_fini(&e);
 }
 
+/* install_held over long runs of present pages (a prefaulted G) skips them all. */
+static void uffd_install_held_skips_long_present_runs(void **state)
+{
+	enum backing k = kind_of(state);
+	struct rdmig__pc_stats st;
+	struct env e;
+
+	env_init(&e, k, 8192, 1, 0, true, 0);
+	env_arm(&e);
+	assert_int_equal(rdmig__pc_install_held(e.pc), 0);
+	rdmig__pc_stats(e.pc, &st);
+	assert_int_equal(st.pages_present, e.npages - e.nout);
+	assert_int_equal(st.pages_installed_held, 0);
+	assert_int_equal(st.error, 0);
+	xport_set(&e.x, true, false);
+	env_wait_done(&e);
+	assert_image(&e);
+	env_fini(&e);
+}
+
 /* A fault before arm (the VMM touching G) is served at once with what R holds. */
 static void uffd_fault_before_arm_is_served(void **state)
 {
@@ -1213,6 +1233,7 @@ int main(void)
 		KINDS(uffd_batch_racing_faults_no_thread_blocked),
 		KINDS(uffd_kernel_mode_access_faults_and_resolves),
 		KINDS(uffd_prefaulted_guest_outstanding_pages_fault),
+		KINDS(uffd_install_held_skips_long_present_runs),
 		KINDS(uffd_fault_before_arm_is_served),
 		KINDS(uffd_discarded_after_install_refaults),
 		KINDS(uffd_request_error_fails_region),
