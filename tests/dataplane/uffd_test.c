@@ -799,7 +799,7 @@ static void uffd_install_held_skips_long_present_runs(void **state)
 	struct rdmig__pc_stats st;
 	struct env e;
 
-	env_init(&e, k, 8192, 1, 0, true, 0);
+	env_init(&e, k, 8192, 0, 0, true, 0); /* runs of 4096 (a claim) */
 	env_arm(&e);
 	assert_int_equal(rdmig__pc_install_held(e.pc), 0);
 	rdmig__pc_stats(e.pc, &st);
