@@ -95,6 +95,7 @@ struct rdmig__pc {
 	uint64_t left; /* outstanding, not installed */
 	struct pending pending[PENDING_SLOTS];
 	unsigned npending;
+	uint64_t blocked_since; /* when npending last rose from 0 */
 	uint64_t hist[HIST_BUCKETS];
 	struct rdmig__pc_stats st;
 
@@ -196,7 +197,8 @@ static void pending_add(struct rdmig__pc *pc, uint64_t page, uint32_t tid, uint6
 	if (!free_slot)
 		return; /* more blocked threads than slots: served, not timed */
 	*free_slot = (struct pending){ page, now, tid, true };
-	pc->npending++;
+	if (!pc->npending++)
+		pc->blocked_since = now;
 }
 
 /* Under the lock: pages [first, first + n) were just installed, their waiters woken. */
@@ -220,7 +222,8 @@ static void pending_woken(struct rdmig__pc *pc, uint64_t first, uint64_t n)
 		if (d > pc->st.latency_max_ns)
 			pc->st.latency_max_ns = d;
 		s->used = false;
-		pc->npending--;
+		if (!--pc->npending)
+			pc->st.blocked_any_ns += now - pc->blocked_since;
 	}
 }
 

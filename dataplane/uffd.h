@@ -130,7 +130,14 @@ struct rdmig__pc_stats {
 	uint64_t latency_count;		  /* faults whose wake was timed */
 	uint64_t latency_p50_ns, latency_p99_ns, latency_max_ns;
 	uint64_t blocktime_ns; /* sum over timed faults: thread time spent blocked */
-	int error;	       /* 0, or the -errno the region failed with */
+	/*
+	 * Wall time during which at least one thread was blocked on a fault
+	 * (QEMU's overlapped blocktime counts only the time when every vCPU
+	 * was: that needs the vCPU threads' ids, which the VMM does not give
+	 * yet). Intervals still open are not counted.
+	 */
+	uint64_t blocked_any_ns;
+	int error; /* 0, or the -errno the region failed with */
 };
 
 struct rdmig__pc;

@@ -459,6 +459,8 @@ static void assert_stats_sane(struct env *e, struct rdmig__pc_stats *st)
 		assert_true(st->latency_p50_ns <= st->latency_p99_ns);
 		assert_true(st->latency_p99_ns <= st->latency_max_ns);
 		assert_true(st->blocktime_ns >= st->latency_max_ns);
+		assert_true(st->blocked_any_ns >= st->latency_max_ns);
+		assert_true(st->blocked_any_ns <= st->blocktime_ns);
 	}
 	assert_true(st->install_call_pages >= st->pages_installed);
 	/* Each page written at most once by the transport, and it was. */
