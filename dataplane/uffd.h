@@ -24,7 +24,8 @@
  *   open    validate, map R, open and register the userfaultfd, start the
  *           fault thread. Before arm every page is "held" (the destination
  *           has it): a fault on G (a VMM touching guest memory) installs the
- *           page at once, content as it is in R.
+ *           page at once, content as it is in R (in the copy fallback a
+ *           fault means the page is absent from G: zeros).
  *   arm     the outstanding set: those pages are dropped from G
  *           (MADV_DONTNEED: a page the VMM or pre-copy touched would
  *           otherwise never fault) and from then on are installed only by
@@ -91,8 +92,11 @@
 
 /*
  * Called on the fault thread with `n` runs of outstanding pages that no one
- * asked for yet, in the order the faults came (each run: the faulted page
- * and then its prefetched neighbours). Returns 0, or -errno (fails the region).
+ * asked for yet, in the order the faults came: for each fault the faulted
+ * page first, then the outstanding pages among its `prefetch` successors
+ * (pages already requested or arrived left out, so a window may split into
+ * several runs; adjacent runs merge). The transport should send the first
+ * page of each fault first. Returns 0, or -errno (fails the region).
  */
 typedef int (*rdmig__pc_request_fn)(void *arg, const struct rdmig__range *runs, unsigned n);
 
@@ -176,9 +180,10 @@ int rdmig__pc_arrived(struct rdmig__pc *pc, uint64_t first, uint64_t count);
 
 /*
  * Installs every held page not installed yet (absent from G): runs them in
- * big batches so that the guest does not fault on them one by one. Any
- * thread, after arm, typically right after resume while the push runs.
- * 0 or -errno.
+ * big batches so that the guest does not fault on them one by one (a fault
+ * costs about ten one-page installs, perf/rdmig-pcbench). Any thread, after
+ * arm, typically right after resume while the push runs. A page already
+ * present in G costs one failing ioctl (EEXIST) and is skipped. 0 or -errno.
  */
 int rdmig__pc_install_held(struct rdmig__pc *pc);
 
