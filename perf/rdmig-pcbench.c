@@ -142,6 +142,8 @@ static double fault_ns(bool copy)
 	rdmig__pc_stats(r.pc, &st);
 	if (st.faults != n)
 		die("fault count");
+	if (n < npages && rdmig__pc_arrived(r.pc, n, npages - n)) /* the rest, for a clean close */
+		die("arrived");
 	qsort(t, n, sizeof(*t), cmp_u64);
 	med = (double)t[n / 2];
 	region_close(&r);
