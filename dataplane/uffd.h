@@ -181,7 +181,7 @@ int rdmig__pc_arrived(struct rdmig__pc *pc, uint64_t first, uint64_t count);
 /*
  * Installs every held page not installed yet (absent from G): runs them in
  * big batches so that the guest does not fault on them one by one (a fault
- * costs about ten one-page installs, perf/rdmig-pcbench). Any thread, after
+ * costs about eight one-page installs, perf/rdmig-pcbench). Any thread, after
  * arm, typically right after resume while the push runs. A page already
  * present in G costs one failing ioctl (EEXIST) and is skipped. 0 or -errno.
  */
