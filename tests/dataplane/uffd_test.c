@@ -744,6 +744,61 @@ static void uffd_batch_racing_faults_no_thread_blocked(void **state)
 	env_fini(&e);
 }
 
+struct pusher {
+	struct env *e;
+	unsigned stripe, nstripes;
+	pthread_t t;
+};
+
+/* Pushes the outstanding pages i with i % nstripes == stripe, one arrived() each. */
+static void *pusher_main(void *arg)
+{
+	struct pusher *p = arg;
+	struct xport *x = &p->e->x;
+
+	for (uint64_t i = p->stripe; i < x->npages; i += p->nstripes) {
+		if (!tbit(x->outstanding, i))
+			continue;
+		x->sent[i] = 1; /* this thread's pages only: no request is served */
+		memcpy(x->r + i * x->ps, x->src + i * x->ps, x->ps);
+		atomic_fetch_add(&x->writes, 1);
+		if (rdmig__pc_arrived(x->pc, i, 1))
+			atomic_fetch_add(&x->errors, 1);
+	}
+	return NULL;
+}
+
+/*
+ * arrived() from several threads at once (every completion thread of the
+ * transport), one page per call, while the guest faults: requests are left
+ * unserved, so each faulting thread waits for the push.
+ */
+static void uffd_concurrent_arrivals_image_exact(void **state)
+{
+	enum backing k = kind_of(state);
+	struct toucher t[6];
+	struct pusher p[4];
+	struct rdmig__pc_stats st;
+	struct env e;
+
+	env_init(&e, k, 4096, 80, 4, false, 3);
+	env_arm(&e);
+	xport_set(&e.x, false, true);
+	touchers_start(t, 6, &e, 200, true);
+	for (unsigned i = 0; i < 4; i++) {
+		p[i] = (struct pusher){ .e = &e, .stripe = i, .nstripes = 4 };
+		assert_int_equal(pthread_create(&p[i].t, NULL, pusher_main, &p[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(p[i].t, NULL);
+	touchers_join(t, 6);
+	env_wait_done(&e);
+	assert_image(&e);
+	assert_stats_sane(&e, &st);
+	assert_int_equal(st.install_calls, e.nout + st.pages_installed_held);
+	env_fini(&e);
+}
+
 /*
  * (f) kernel-mode faults: write(2) from G (copy_from_user) and read(2) into
  * G (copy_to_user, a write fault) are served like loads.
@@ -1283,6 +1338,7 @@ int main(void)
 		KINDS(uffd_touch_on_hole_faults_and_is_served),
 		KINDS(uffd_held_hole_installs_zeros),
 		KINDS(uffd_batch_racing_faults_no_thread_blocked),
+		KINDS(uffd_concurrent_arrivals_image_exact),
 		KINDS(uffd_kernel_mode_access_faults_and_resolves),
 		KINDS(uffd_prefaulted_guest_outstanding_pages_fault),
 		KINDS(uffd_install_held_skips_long_present_runs),
