@@ -918,6 +918,13 @@ struct rdmig_dst_stats {
 	uint64_t state_bytes;
 	uint64_t state_wire_bytes;
 	uint64_t state_zero_pages;
+	/*
+	 * A completed run: from the source's COMPLETE received to the
+	 * COMPLETE_ACK posted, the destination's share of complete's time
+	 * (remote access revoked, nothing deregistered: constant, whatever the
+	 * guest's size). 0 otherwise.
+	 */
+	uint64_t complete_ns;
 };
 
 /* As rdmig_src_create(), for the destination side. */
@@ -945,7 +952,8 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
 
 /*
  * Accepts one source and serves its migration until it completes (returns 0:
- * every pass's data is placed and the guest memory is no longer exposed) or
+ * every pass's data is placed and no remote write can reach guest memory any
+ * more) or
  * fails (returns a negative errno: -ECONNRESET the source disconnected,
  * -ETIMEDOUT it went silent or no source authenticated in time, -EBADMSG /
  * -EPROTO it sent a bad message (or one that failed its MAC or sequence
@@ -956,8 +964,19 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
  * rdmig_dst_cancel, -ENOTCONN not
  * listening, or an errno from the RDMA stack). Peers that never proved
  * the key do not end it (see Authentication). A failure while setting up a data connection ends the
- * session. Guest memory is deregistered before it returns either way. It
- * may be called again to accept another source. `stats` may be NULL. Blocks.
+ * session. It may be called again to accept another source. `stats` may be
+ * NULL. Blocks.
+ *
+ * Remote access ends at once at COMPLETE and at every failure: the QPs that
+ * could write guest memory are moved to error before the source is
+ * answered (they are the only ones in guest memory's protection domain;
+ * the control connection never could write it). Deregistering guest memory
+ * takes time in proportion to its size (the kernel unpins every page), so
+ * it waits where the VMM does not: after a failure it is done before this
+ * returns; after a completed run the memory stays registered, unreachable
+ * by any QP, and so pinned (madvise(MADV_DONTNEED) on it frees nothing)
+ * until the next rdmig_dst_run() or rdmig_dst_destroy(), which deregister
+ * it. Resume the guest first, then destroy the handle.
  */
 int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats);
 
@@ -982,7 +1001,11 @@ int rdmig_dst_mismatch(struct rdmig_dst *dst, struct rdmig_layout_mismatch *mm);
  */
 int rdmig_dst_cancel(struct rdmig_dst *dst);
 
-/* Destroys the handle and stops listening. NULL is allowed. */
+/*
+ * Destroys the handle and stops listening; deregisters (unpins) the guest
+ * memory a completed run left registered, which takes time in proportion
+ * to it. NULL is allowed.
+ */
 void rdmig_dst_destroy(struct rdmig_dst *dst);
 
 /* --- Device state ------------------------------------------------------ */
