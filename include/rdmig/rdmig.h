@@ -718,8 +718,12 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
 
 /*
- * Ends the migration after the final pass: the destination stops accepting
- * writes (deregisters guest memory) and confirms. Refused with -EINVAL,
+ * Ends the migration after the final pass: the destination revokes remote
+ * access to guest memory (moves the QPs that could write it to error) and
+ * confirms; it deregisters later, outside the downtime, and so does the
+ * source: complete's time does not grow with the guest, and the source's
+ * guest memory stays registered (pinned, for local access only) until
+ * rdmig_src_destroy(). Refused with -EINVAL,
  * naming the page, while some page was never sent by any pass, and with
  * -EIO, naming the page and its gpa, while some page's last copy is known
  * to differ from the source's (it mismatched and was not sent again since,
@@ -771,7 +775,8 @@ int rdmig_src_cancel(struct rdmig_src *src);
 
 /*
  * Destroys the handle. A session not completed is abandoned: the destination
- * sees the disconnect and fails. NULL is allowed.
+ * sees the disconnect and fails. Deregisters (unpins) guest memory, which
+ * takes time in proportion to it. NULL is allowed.
  */
 void rdmig_src_destroy(struct rdmig_src *src);
 
