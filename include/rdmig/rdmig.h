@@ -678,8 +678,8 @@ struct rdmig_estimate {
 	 * destination) at one worker's share of scan_rate, its registration
 	 * at both ends at the rate measured when guest memory was registered
 	 * at connect, and its two round trips; complete_ns one round trip (as
-	 * measured by the handshake). Not counted: the destination's
-	 * deregistration of guest memory at COMPLETE.
+	 * measured by the handshake). Deregistering guest memory is outside
+	 * the downtime at both ends (rdmig_src_complete(), rdmig_dst_run()).
 	 */
 	uint64_t state_bytes; /* as announced */
 	uint64_t state_ns;
