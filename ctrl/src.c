@@ -336,8 +336,9 @@ static int src_fail(struct rdmig_src *src, int err)
 /*
  * Undoes connect: workers, connections, registrations. Back to SRC_IDLE's
  * resources. `keep_mrs`: guest memory stays registered (local access only:
- * it exposes nothing) with its PD, for rdmig_src_destroy() to deregister;
- * so complete does not wait for the kernel to unpin the whole guest.
+ * it exposes nothing) with its PD, and the per-page records stay, for
+ * rdmig_src_destroy() to release; so complete does not wait for the kernel
+ * to unpin and unmap in proportion to the guest.
  */
 static void src_teardown_keep(struct rdmig_src *src, bool keep_mrs)
 {
@@ -352,7 +353,9 @@ static void src_teardown_keep(struct rdmig_src *src, bool keep_mrs)
 		rdmig__state_tx_release(src->state_tx, src->xp);
 	if (src->xp && !keep_mrs)
 		rdmig__disc_deregister(&src->disc, src->xp);
-	for (unsigned i = 0; i < src->nregions; i++) {
+	/* The per-page records too: unmapping them also takes time in
+	 * proportion to the guest. */
+	for (unsigned i = 0; i < src->nregions && !keep_mrs; i++) {
 		free(src->dpr[i].pkind);
 		free(src->dpr[i].phash);
 		free(src->dpr[i].mismatch);
