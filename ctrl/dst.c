@@ -1055,7 +1055,7 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 	 * it, and its disconnect may overtake our ACK's own completion: then
 	 * only that completion says whether the ACK arrived. Nor may anything
 	 * that arrives meanwhile (a duplicated COMPLETE, a stale message)
-	 * fail us: guest memory is withdrawn, so nothing can change the
+	 * fail us: remote access is revoked, so nothing can change the
 	 * image, and the source may have read the ACK already: failing here
 	 * would leave a source that completed beside a destination that
 	 * reports failure.
