@@ -40,13 +40,13 @@ struct dst_region {
 enum dst_state {
 	DST_WAIT_CTRL,	/* waiting for a source to authenticate (dst->pending) */
 	DST_RUNNING,	/* memory exposed: data QPs connect, passes run */
-	DST_COMPLETING, /* memory withdrawn, COMPLETE_ACK on its way */
+	DST_COMPLETING, /* remote access revoked, COMPLETE_ACK on its way */
 	DST_DONE,
 };
 
 struct dst_session {
 	enum dst_state state;
-	struct rdmig__xp_pd *pd;
+	struct rdmig__xp_pd *pd;	       /* the control QP's, and the state buffers' */
 	struct rdmig__xp_cq *cq;	       /* the data QPs' (ctrl has its own) */
 	struct rdmig__ep ctrl;		       /* endpoint index 0 */
 	struct rdmig__hs hs;		       /* the handshake that made it: keys */
@@ -57,7 +57,8 @@ struct dst_session {
 	uint64_t seen;	     /* bit i: data QP i ended the current pass */
 	uint64_t pass_bytes; /* bytes the current pass reported so far */
 	uint64_t wire_bytes;
-	uint64_t deadline; /* 0: none */
+	uint64_t deadline;    /* 0: none */
+	uint64_t complete_ns; /* COMPLETE received to COMPLETE_ACK posted */
 
 	bool notices;			  /* the source sends NOTICEs (skipping, verification) */
 	struct rdmig__scan_key key;	  /* the migration's hash key, derived */
@@ -95,6 +96,14 @@ struct rdmig_dst {
 	struct rdmig__scanner scanner; /* chosen at create: RDMIG_SIMD errors show early */
 	struct dst_region regions[RDMIG__MAX_REGIONS];
 	unsigned nregions;
+	/*
+	 * Guest memory's PD: its MRs and the data QPs, nothing else, so the
+	 * control QP (on the session's pd) can never write guest memory, and
+	 * moving the data QPs to error revokes every remote access to it.
+	 * Made at AUTH; it and the MRs outlive a completed session until
+	 * dst_release_memory() (the next run, or destroy).
+	 */
+	struct rdmig__xp_pd *gpd;
 	const struct rdmig__xp_ops *xp; /* the transport (RDMIG_TRANSPORT) */
 	struct rdmig__xp_chan *ch;
 	struct rdmig__xp_id *listen_id;
@@ -240,25 +249,70 @@ fail:
 	return ret;
 }
 
-static void dst_withdraw_memory(struct rdmig_dst *dst)
+/*
+ * Deregisters guest memory and frees its PD: time in proportion to the
+ * guest (the kernel unpins every page). Only once no QP is left in the
+ * PD (dst_end_session() destroyed the data QPs), or on a session whose
+ * remote access is revoked.
+ */
+static void dst_release_memory(struct rdmig_dst *dst)
 {
-	if (dst->xp)
-		rdmig__state_rx_withdraw(&dst->state, dst->xp);
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		if (dst->regions[i].mr)
 			dst->xp->mr_dereg(dst->regions[i].mr);
 		dst->regions[i].mr = NULL;
 	}
+	if (dst->gpd)
+		dst->xp->pd_free(dst->gpd);
+	dst->gpd = NULL;
 }
 
-/* Ends the session: guest memory first, so nothing can write it any more. */
-static void dst_end_session(struct rdmig_dst *dst)
+/*
+ * Revokes remote access to guest memory at once (DESIGN.md invariant 6):
+ * every data QP, the only QPs in the guest's PD, goes to error, so nothing
+ * a source WRITEs lands from here on, whatever rkeys it holds; the device
+ * state buffers (on the control QP's PD, small) are deregistered. Constant
+ * time, whatever the guest's size: the guest's registrations stay until
+ * dst_release_memory(). Idempotent.
+ */
+static void dst_revoke(struct rdmig_dst *dst)
 {
 	struct dst_session *s = &dst->s;
 
-	dst_withdraw_memory(dst);
+	if (!dst->xp)
+		return;
+	rdmig__state_rx_withdraw(&dst->state, dst->xp);
+	for (unsigned i = 0; i < RDMIG__MAX_QPS; i++) {
+		if (!s->data[i].has_qp || !s->data[i].id->ops->qp_error(s->data[i].id))
+			continue;
+		/* A QP that cannot be stopped: take its memory away instead
+		 * (its own buffers stay registered until it is destroyed). */
+		rdmig__log(RDMIG__LOG_WARN, "data QP %u: %s; deregistering guest memory now", i,
+			   rdmig_last_error());
+		for (unsigned j = 0; j < dst->nregions; j++) {
+			if (dst->regions[j].mr)
+				dst->xp->mr_dereg(dst->regions[j].mr);
+			dst->regions[j].mr = NULL;
+		}
+	}
+}
+
+/*
+ * Ends the session: remote access first, so nothing can write guest
+ * memory any more, then the connections. `keep`: guest memory stays
+ * registered (a completed run: deregistering takes time in proportion to
+ * the guest, which the VMM must not wait for to resume it); it is
+ * unreachable, no QP being left in its PD.
+ */
+static void dst_end_session(struct rdmig_dst *dst, bool keep)
+{
+	struct dst_session *s = &dst->s;
+
+	dst_revoke(dst);
 	for (unsigned i = 0; i < RDMIG__MAX_QPS; i++)
 		rdmig__ep_destroy(&s->data[i]);
+	if (!keep)
+		dst_release_memory(dst);
 	rdmig__ep_destroy(&s->ctrl);
 	if (s->cq)
 		dst->xp->cq_destroy(s->cq);
@@ -367,7 +421,7 @@ static int dst_refuse(struct rdmig_dst *dst, int err, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	/* No remote write lands from the moment we give up. */
-	dst_withdraw_memory(dst);
+	dst_revoke(dst);
 	dst_send_error(dst, err, text);
 	return rdmig__err(err, "%s", text);
 }
@@ -452,9 +506,10 @@ static int dst_accept_data(struct rdmig_dst *dst, struct rdmig__xp_id *id, uint3
 	int ret;
 
 	attr.qp_timeout = dst->cfg.qp_timeout;
-	if (!dst->xp->pd_on_dev_of(s->pd, id))
+	if (!dst->gpd || !dst->xp->pd_on_dev_of(dst->gpd, id))
 		return rdmig__err(-ENODEV, "data QP %u arrived on another device", index);
-	if ((ret = rdmig__ep_setup(&s->data[index], id, s->pd, s->cq, index + 1, &attr)) ||
+	/* In the guest's PD: the only QPs that can write guest memory. */
+	if ((ret = rdmig__ep_setup(&s->data[index], id, dst->gpd, s->cq, index + 1, &attr)) ||
 	    (ret = rdmig__seal_init(&s->data[index].seal, s->hs.keys.d2s, s->hs.keys.s2d,
 				    index + 1)))
 		return ret;
@@ -654,7 +709,7 @@ static int dst_refuse_layout(struct rdmig_dst *dst, uint32_t field, uint32_t reg
 	va_end(ap);
 	rdmig__layout_tag(&dst->mismatch, tag, sizeof(tag));
 	n = strlen(text);
-	dst_withdraw_memory(dst);
+	dst_revoke(dst);
 	if (n + strlen(tag) < sizeof(text))
 		memcpy(text + n, tag, strlen(tag) + 1);
 	dst_send_error(dst, -EINVAL, text);
@@ -743,14 +798,21 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 		return ret;
 	nqps = RDMIG__MIN(hello->auth.nqps, dst->cfg.max_qps);
 
-	/* Expose guest memory for remote write: from here to the session's end. */
+	/*
+	 * Expose guest memory for remote write, from here to the session's
+	 * end, in a PD of its own: only the data QPs join it (the control
+	 * QP's, p->pd, holds nothing of the guest).
+	 */
+	if ((ret = dst->xp->pd_alloc(s->ctrl.id, &dst->gpd)))
+		return dst_refuse(dst, ret, "destination cannot allocate a PD: %s",
+				  rdmig_last_error());
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		struct dst_region *r = &dst->regions[i];
 
 		if (rdmig__cancelled(&dst->cancel)) /* registering a TiB takes minutes */
 			return dst_refuse(dst, -ECANCELED,
 					  "the destination cancelled the migration");
-		ret = dst->xp->mr_reg(s->pd, r->hva, r->len,
+		ret = dst->xp->mr_reg(dst->gpd, r->hva, r->len,
 				      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &r->mr);
 		if (ret)
 			return dst_refuse(dst, ret,
@@ -809,7 +871,9 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 	struct rdmig__msg *ack = &dst->msg;
 
 	if (m->type == RDMIG__MSG_COMPLETE && s->state == DST_RUNNING) {
+		uint64_t t0 = rdmig__now_ns();
 		bool pending = false;
+		int ret;
 
 		for (unsigned q = 0; q < s->nqps; q++)
 			pending |= s->backlog[q].n != 0;
@@ -822,14 +886,18 @@ static int dst_on_ctrl_msg(struct rdmig_dst *dst, const struct rdmig__msg *m)
 					  " passes are placed%s",
 					  m->complete.passes, s->passes,
 					  s->seen ? " and one is under way" : "");
-		/* No remote write is possible after this line. */
-		dst_withdraw_memory(dst);
+		/* No remote write is possible after this line. Deregistering
+		 * waits: it takes time in proportion to the guest, and the
+		 * source's guest is paused until it reads the ACK. */
+		dst_revoke(dst);
 		memset(ack, 0, sizeof(*ack));
 		ack->type = RDMIG__MSG_COMPLETE_ACK;
 		ack->complete.passes = s->passes;
 		s->state = DST_COMPLETING;
 		dst_arm(dst, dst->cfg.timeout_ms);
-		return dst_send(dst, ack);
+		ret = dst_send(dst, ack);
+		s->complete_ns = rdmig__now_ns() - t0;
+		return ret;
 	}
 	/* PROGRESS travels on the control QP, PASS_END on the data QPs: one
 	 * sent just before a pass ended may arrive just after. */
@@ -987,7 +1055,7 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 	 * it, and its disconnect may overtake our ACK's own completion: then
 	 * only that completion says whether the ACK arrived. Nor may anything
 	 * that arrives meanwhile (a duplicated COMPLETE, a stale message)
-	 * fail us: guest memory is withdrawn, so nothing can change the
+	 * fail us: remote access is revoked, so nothing can change the
 	 * image, and the source may have read the ACK already: failing here
 	 * would leave a source that completed beside a destination that
 	 * reports failure.
@@ -1200,7 +1268,7 @@ static int dst_serve(struct rdmig_dst *dst)
 		 * on its way here: a cancel then would lose it. Finish instead. */
 		if (rdmig__cancelled(&dst->cancel) && s->state < DST_COMPLETING) {
 			/* No remote write from here on; then the source learns why. */
-			dst_withdraw_memory(dst);
+			dst_revoke(dst);
 			dst_send_error_within(dst, -ECANCELED,
 					      "the destination cancelled the migration", 100);
 			return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_dst_cancel)%s",
@@ -1226,7 +1294,7 @@ static int dst_serve(struct rdmig_dst *dst)
 			case DST_RUNNING:
 				/* Tell the source, should it come back, why: not a
 				 * bare flush. Remote access goes first. */
-				dst_withdraw_memory(dst);
+				dst_revoke(dst);
 				dst_send_error_within(dst, -ETIMEDOUT,
 						      "the destination gave up: the source was "
 						      "silent for longer than its idle timeout",
@@ -1306,6 +1374,8 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 				  stats->size);
 	if (rdmig__cancelled(&dst->cancel))
 		return rdmig__err(-ECANCELED, "cancelled by the VMM (rdmig_dst_cancel)");
+	/* What the last completed run left registered (and unreachable). */
+	dst_release_memory(dst);
 	memset(&dst->s, 0, sizeof(dst->s));
 	memset(&dst->mismatch, 0, sizeof(dst->mismatch));
 	rdmig__state_rx_reset(&dst->state); /* the last run's blobs are gone now */
@@ -1322,14 +1392,18 @@ int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats)
 					      .state_blobs = dst->state.n,
 					      .state_bytes = dst->state.bytes,
 					      .state_wire_bytes = dst->state.wrote,
-					      .state_zero_pages = dst->state.zero };
+					      .state_zero_pages = dst->state.zero,
+					      .complete_ns = dst->s.complete_ns };
 
 		if (dst->state.step != RDMIG__STATE_DONE)
 			st.state_blobs = st.state_bytes = st.state_wire_bytes =
 				st.state_zero_pages = 0;
 		memcpy(stats, &st, RDMIG__MIN(stats->size, sizeof(st)));
 	}
-	dst_end_session(dst);
+	/* Completed: the connections go, guest memory stays registered (but
+	 * unreachable) until the next run or destroy, so the VMM can resume
+	 * the guest now. Failed: nothing stays. */
+	dst_end_session(dst, !ret);
 	/* Only a completed migration's state is the VMM's to read. */
 	if (ret || dst->state.step != RDMIG__STATE_DONE)
 		rdmig__state_rx_reset(&dst->state);
@@ -1354,7 +1428,7 @@ void rdmig_dst_destroy(struct rdmig_dst *dst)
 {
 	if (!dst)
 		return;
-	dst_end_session(dst);
+	dst_end_session(dst, false);
 	rdmig__state_rx_reset(&dst->state);
 	for (unsigned i = 0; i < DST_MAX_PENDING; i++)
 		if (dst->pending[i].used)

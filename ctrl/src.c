@@ -333,8 +333,14 @@ static int src_fail(struct rdmig_src *src, int err)
 	return err;
 }
 
-/* Undoes connect: workers, connections, registrations. Back to SRC_IDLE's resources. */
-static void src_teardown(struct rdmig_src *src)
+/*
+ * Undoes connect: workers, connections, registrations. Back to SRC_IDLE's
+ * resources. `keep_mrs`: guest memory stays registered (local access only:
+ * it exposes nothing) with its PD, and the per-page records stay, for
+ * rdmig_src_destroy() to release; so complete does not wait for the kernel
+ * to unpin and unmap in proportion to the guest.
+ */
+static void src_teardown_keep(struct rdmig_src *src, bool keep_mrs)
 {
 	if (src->dp_started)
 		rdmig__dp_stop(&src->dp);
@@ -345,9 +351,11 @@ static void src_teardown(struct rdmig_src *src)
 	rdmig__ep_destroy(&src->ctrl);
 	if (src->state_tx)
 		rdmig__state_tx_release(src->state_tx, src->xp);
-	if (src->xp)
+	if (src->xp && !keep_mrs)
 		rdmig__disc_deregister(&src->disc, src->xp);
-	for (unsigned i = 0; i < src->nregions; i++) {
+	/* The per-page records too: unmapping them also takes time in
+	 * proportion to the guest. */
+	for (unsigned i = 0; i < src->nregions && !keep_mrs; i++) {
 		free(src->dpr[i].pkind);
 		free(src->dpr[i].phash);
 		free(src->dpr[i].mismatch);
@@ -358,9 +366,10 @@ static void src_teardown(struct rdmig_src *src)
 		src->regions[i].retry = NULL;
 	}
 	src->mismatch_pending = 0;
-	if (src->pd)
+	if (src->pd && !keep_mrs)
 		src->xp->pd_free(src->pd);
-	src->pd = NULL;
+	if (!keep_mrs)
+		src->pd = NULL;
 	if (src->ch)
 		src->xp->chan_destroy(src->ch);
 	src->ch = NULL;
@@ -368,6 +377,11 @@ static void src_teardown(struct rdmig_src *src)
 	src->hs_plain_ok = false;
 	rdmig__hs_wipe(&src->hs);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));
+}
+
+static void src_teardown(struct rdmig_src *src)
+{
+	src_teardown_keep(src, false);
 }
 
 /* Looks at connection events without blocking: any of them now means trouble. */
@@ -1801,14 +1815,18 @@ int rdmig_src_complete(struct rdmig_src *src)
 	memset(m, 0, sizeof(*m));
 	m->type = RDMIG__MSG_COMPLETE;
 	m->complete.passes = src->passes;
+	/* The destination revokes access and answers at once: deregistering
+	 * waits until after the ACK there (no allowance per GiB). */
 	if ((ret = src_ctrl_send(src, m)) ||
-	    (ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms + src_mr_allowance_ms(src), m)))
+	    (ret = src_ctrl_recv(src, (int)src->cfg.timeout_ms, m)))
 		return src_fail(src, ret);
 	if (m->type != RDMIG__MSG_COMPLETE_ACK || m->complete.passes != src->passes)
 		return src_fail(src, rdmig__err(-EPROTO, "expected COMPLETE_ACK, got %s",
 						rdmig__msg_type_name(m->type)));
 	src->state = SRC_DONE;
-	src_teardown(src);
+	/* Deregistering the guest (unpinning it) waits for destroy: the guest
+	 * is paused until this returns. */
+	src_teardown_keep(src, true);
 	return 0;
 }
 

@@ -17,8 +17,11 @@
  * is placed; a CQ completes in order; a WRITE needs a remote key registered
  * for remote write in the peer's PD and covering the range; a QP in error
  * completes every outstanding WR with IBV_WC_WR_FLUSH_ERR; a disconnect
- * puts both QPs in error and raises DISCONNECTED at the peer; deregistering
- * an MR returns only once no access to it is under way.
+ * puts both QPs in error and raises DISCONNECTED at the peer; a QP moved
+ * to error (qp_error) places nothing its peer sends from then on, so it
+ * revokes the peer's remote access at once, however much memory its PD
+ * has registered; deregistering an MR returns only once no access to it
+ * is under way.
  *
  * Work requests and completions are verbs' own plain structs (ibv_send_wr,
  * ibv_recv_wr, ibv_wc, one SGE at most); post calls return a positive errno
@@ -178,6 +181,15 @@ struct rdmig__xp_ops {
 	int (*qp_create)(struct rdmig__xp_id *id, struct rdmig__xp_pd *pd,
 			 const struct rdmig__xp_qp_attr *attr);
 	void (*qp_destroy)(struct rdmig__xp_id *id);
+	/*
+	 * Moves the id's QP to error (verbs: ibv_modify_qp to IBV_QPS_ERR):
+	 * once it returns, nothing the peer sends or WRITEs is placed or
+	 * received; what is outstanding completes with IBV_WC_WR_FLUSH_ERR.
+	 * The peer is not told (it learns when it next sends). Constant time,
+	 * whatever is registered: how a session revokes remote access before
+	 * it deregisters. 0 or a negative errno; none without a QP.
+	 */
+	int (*qp_error)(struct rdmig__xp_id *id);
 	int (*post_send)(struct rdmig__xp_id *id, struct ibv_send_wr *wr, struct ibv_send_wr **bad);
 	int (*post_recv)(struct rdmig__xp_id *id, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
 

@@ -1283,6 +1283,17 @@ static void lb_qp_destroy(struct rdmig__xp_id *pub)
 	atomic_fetch_sub(&live.qps, 1);
 }
 
+static int lb_qp_error(struct rdmig__xp_id *pub)
+{
+	/* do_write() and do_send() check the responder's flag under fab.rw's
+	 * read lock: taking it for writing waits out a copy under way, so none
+	 * into this QP's PD is placed once this returns. */
+	pthread_rwlock_wrlock(&fab.rw);
+	qp_set_error(LB(lb_id, pub)->qp);
+	pthread_rwlock_unlock(&fab.rw);
+	return 0;
+}
+
 static int lb_post_send(struct rdmig__xp_id *pub, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
 	struct lb_qp *q = LB(lb_id, pub)->qp;
@@ -1387,6 +1398,7 @@ const struct rdmig__xp_ops rdmig__xp_loopback = {
 	.cq_ack = lb_cq_ack,
 	.qp_create = lb_qp_create,
 	.qp_destroy = lb_qp_destroy,
+	.qp_error = lb_qp_error,
 	.post_send = lb_post_send,
 	.post_recv = lb_post_recv,
 };

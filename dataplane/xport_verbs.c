@@ -502,6 +502,21 @@ static int vb_qp_create(struct rdmig__xp_id *id, struct rdmig__xp_pd *pd,
 	return 0;
 }
 
+static int vb_qp_error(struct rdmig__xp_id *id)
+{
+	struct rdma_cm_id *cm = VB(vb_id, id)->id;
+	struct ibv_qp_attr qa = { .qp_state = IBV_QPS_ERR };
+	int ret;
+
+	if (!cm->qp)
+		return 0;
+	/* Any state may go to error; from then on the responder drops what
+	 * arrives (the requester retries in vain). */
+	if ((ret = ibv_modify_qp(cm->qp, &qa, IBV_QP_STATE)))
+		return rdmig__err(-ret, "ibv_modify_qp(IBV_QPS_ERR): %s", strerror(ret));
+	return 0;
+}
+
 static int vb_post_send(struct rdmig__xp_id *id, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
 	return ibv_post_send(VB(vb_id, id)->id->qp, wr, bad);
@@ -703,6 +718,7 @@ const struct rdmig__xp_ops rdmig__xp_verbs = {
 	.cq_ack = vb_cq_ack,
 	.qp_create = vb_qp_create,
 	.qp_destroy = vb_qp_destroy,
+	.qp_error = vb_qp_error,
 	.post_send = vb_post_send,
 	.post_recv = vb_post_recv,
 	.set_path = vb_set_path,

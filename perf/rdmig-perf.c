@@ -38,7 +38,9 @@
  * run checks that log against the pages the writer stored to.
  *
  * The source reports passes, total time, the final pass measured next to
- * its prediction, wire bytes, bytes skipped per reason, effective rate (guest
+ * its prediction, complete's time (rdmig_src_complete(); with --local also
+ * the destination's COMPLETE-to-ACK time and when its run returned), wire
+ * bytes, bytes skipped per reason, effective rate (guest
  * bytes over total time) and wire rate: a table, or one JSON object on stdout
  * with --json; a progress line goes to stderr before each pass (rewritten in
  * place on a terminal). Both ends report an XXH64 digest of the guest image;
@@ -131,6 +133,12 @@ struct result {
 	const char *stop; /* why pre-copy ended */
 	double connect_secs;
 	double secs; /* from the first pass to completion */
+	/* rdmig_src_complete(): when it was called (now_s()) and how long it took */
+	double complete_t0, complete_secs;
+	/* --local: the destination's rdmig_dst_run() returned this long after
+	 * complete was called (where its VMM would resume the guest) */
+	bool have_dst_return;
+	double dst_return_secs;
 	struct pass_rec *pass;
 	unsigned npass;
 	bool have_decision;		/* the estimate that ended pre-copy (loop) */
@@ -1005,6 +1013,7 @@ struct dst_job {
 	int port;
 	int ret;
 	struct rdmig_dst_stats stats;
+	double returned; /* now_s() when rdmig_dst_run() returned */
 };
 
 static int dst_prepare(struct dst_job *j)
@@ -1033,6 +1042,7 @@ static void *dst_thread(void *arg)
 
 	j->stats.size = sizeof(j->stats);
 	j->ret = rdmig_dst_run(j->dst, &j->stats);
+	j->returned = now_s();
 	if (j->ret)
 		fprintf(stderr, "rdmig-perf: destination: %s (%s)\n", strerror(-j->ret),
 			rdmig_last_error());
@@ -1424,10 +1434,12 @@ static int run_src(const struct args *a, const char *host, const char *port, str
 	}
 	rdmig_src_stats(src, &res->total);
 	poller_stop(&pl, res);
+	res->complete_t0 = now_s();
 	if ((ret = rdmig_src_complete(src))) {
 		ret = fail("rdmig_src_complete", ret);
 		goto out;
 	}
+	res->complete_secs = now_s() - res->complete_t0;
 	res->secs = now_s() - t0;
 	res->ok = true;
 	progress_clear();
@@ -1537,6 +1549,16 @@ static void print_human(const struct args *a, const struct result *r)
 	printf("  %-20s %u (%u pre-copy, 1 final)\n", "passes", r->npass, r->npass - 1);
 	printf("  %-20s %.3f s from the first pass to completion (connect %.3f s)\n", "total time",
 	       r->secs, r->connect_secs);
+	if (r->ok) {
+		printf("  %-20s %.2f ms (rdmig_src_complete)", "complete", r->complete_secs * 1e3);
+		if (r->have_dst)
+			printf(", destination %.3f ms from COMPLETE to its ACK",
+			       (double)r->dst.complete_ns / 1e6);
+		if (r->have_dst_return)
+			printf(", its run returned %.2f ms after complete was called",
+			       r->dst_return_secs * 1e3);
+		printf("\n");
+	}
 	printf("  %-20s %.2f ms measured", "final pass", (double)fin->duration_ns / 1e6);
 	if (r->have_predicted)
 		printf(", %.2f ms predicted (error %+.1f%%)",
@@ -1663,6 +1685,10 @@ static void print_json(const struct args *a, const struct result *r)
 		printf("\"downtime_target_ns\":null,\"max_passes\":null,");
 	printf("\"passes\":%u,\"connect_ns\":%.0f,\"total_ns\":%.0f,", r->npass,
 	       r->connect_secs * 1e9, r->secs * 1e9);
+	if (r->ok)
+		printf("\"complete_ns\":%.0f,", r->complete_secs * 1e9);
+	else
+		printf("\"complete_ns\":null,");
 	if (r->npass) {
 		const struct rdmig_pass_stats *fin = &r->pass[r->npass - 1].st;
 
@@ -1781,8 +1807,13 @@ static void print_json(const struct args *a, const struct result *r)
 		printf("\"image_digest\":null,");
 	if (r->have_dst)
 		printf("\"destination\":{\"passes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64
-		       ",\"duration_ns\":%" PRIu64 "}}",
-		       r->dst.passes, r->dst.wire_bytes, r->dst.duration_ns);
+		       ",\"duration_ns\":%" PRIu64 ",\"complete_ns\":%" PRIu64
+		       ",\"returned_after_complete_ns\":",
+		       r->dst.passes, r->dst.wire_bytes, r->dst.duration_ns, r->dst.complete_ns);
+	if (r->have_dst && r->have_dst_return)
+		printf("%.0f}}", r->dst_return_secs * 1e9);
+	else if (r->have_dst)
+		printf("null}}");
 	else
 		printf("\"destination\":null}");
 }
@@ -1833,6 +1864,10 @@ static int run_local(const struct args *a, struct result *res)
 	if (!j.ret) {
 		res->have_dst = true;
 		res->dst = j.stats;
+	}
+	if (!j.ret && res->ok) {
+		res->have_dst_return = true;
+		res->dst_return_secs = j.returned - res->complete_t0;
 	}
 	rdmig_dst_destroy(j.dst);
 	guest_free(&j.g);

@@ -678,8 +678,8 @@ struct rdmig_estimate {
 	 * destination) at one worker's share of scan_rate, its registration
 	 * at both ends at the rate measured when guest memory was registered
 	 * at connect, and its two round trips; complete_ns one round trip (as
-	 * measured by the handshake). Not counted: the destination's
-	 * deregistration of guest memory at COMPLETE.
+	 * measured by the handshake). Deregistering guest memory is outside
+	 * the downtime at both ends (rdmig_src_complete(), rdmig_dst_run()).
 	 */
 	uint64_t state_bytes; /* as announced */
 	uint64_t state_ns;
@@ -718,8 +718,12 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
 
 /*
- * Ends the migration after the final pass: the destination stops accepting
- * writes (deregisters guest memory) and confirms. Refused with -EINVAL,
+ * Ends the migration after the final pass: the destination revokes remote
+ * access to guest memory (moves the QPs that could write it to error) and
+ * confirms; it deregisters later, outside the downtime, and so does the
+ * source: complete's time does not grow with the guest, and the source's
+ * guest memory stays registered (pinned, for local access only) until
+ * rdmig_src_destroy(). Refused with -EINVAL,
  * naming the page, while some page was never sent by any pass, and with
  * -EIO, naming the page and its gpa, while some page's last copy is known
  * to differ from the source's (it mismatched and was not sent again since,
@@ -771,7 +775,8 @@ int rdmig_src_cancel(struct rdmig_src *src);
 
 /*
  * Destroys the handle. A session not completed is abandoned: the destination
- * sees the disconnect and fails. NULL is allowed.
+ * sees the disconnect and fails. Deregisters (unpins) guest memory, which
+ * takes time in proportion to it. NULL is allowed.
  */
 void rdmig_src_destroy(struct rdmig_src *src);
 
@@ -918,6 +923,13 @@ struct rdmig_dst_stats {
 	uint64_t state_bytes;
 	uint64_t state_wire_bytes;
 	uint64_t state_zero_pages;
+	/*
+	 * A completed run: from the source's COMPLETE received to the
+	 * COMPLETE_ACK posted, the destination's share of complete's time
+	 * (remote access revoked, nothing deregistered: constant, whatever the
+	 * guest's size). 0 otherwise.
+	 */
+	uint64_t complete_ns;
 };
 
 /* As rdmig_src_create(), for the destination side. */
@@ -945,7 +957,8 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
 
 /*
  * Accepts one source and serves its migration until it completes (returns 0:
- * every pass's data is placed and the guest memory is no longer exposed) or
+ * every pass's data is placed and no remote write can reach guest memory any
+ * more) or
  * fails (returns a negative errno: -ECONNRESET the source disconnected,
  * -ETIMEDOUT it went silent or no source authenticated in time, -EBADMSG /
  * -EPROTO it sent a bad message (or one that failed its MAC or sequence
@@ -956,8 +969,19 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port);
  * rdmig_dst_cancel, -ENOTCONN not
  * listening, or an errno from the RDMA stack). Peers that never proved
  * the key do not end it (see Authentication). A failure while setting up a data connection ends the
- * session. Guest memory is deregistered before it returns either way. It
- * may be called again to accept another source. `stats` may be NULL. Blocks.
+ * session. It may be called again to accept another source. `stats` may be
+ * NULL. Blocks.
+ *
+ * Remote access ends at once at COMPLETE and at every failure: the QPs that
+ * could write guest memory are moved to error before the source is
+ * answered (they are the only ones in guest memory's protection domain;
+ * the control connection never could write it). Deregistering guest memory
+ * takes time in proportion to its size (the kernel unpins every page), so
+ * it waits where the VMM does not: after a failure it is done before this
+ * returns; after a completed run the memory stays registered, unreachable
+ * by any QP, and so pinned (madvise(MADV_DONTNEED) on it frees nothing)
+ * until the next rdmig_dst_run() or rdmig_dst_destroy(), which deregister
+ * it. Resume the guest first, then destroy the handle.
  */
 int rdmig_dst_run(struct rdmig_dst *dst, struct rdmig_dst_stats *stats);
 
@@ -982,7 +1006,11 @@ int rdmig_dst_mismatch(struct rdmig_dst *dst, struct rdmig_layout_mismatch *mm);
  */
 int rdmig_dst_cancel(struct rdmig_dst *dst);
 
-/* Destroys the handle and stops listening. NULL is allowed. */
+/*
+ * Destroys the handle and stops listening; deregisters (unpins) the guest
+ * memory a completed run left registered, which takes time in proportion
+ * to it. NULL is allowed.
+ */
 void rdmig_dst_destroy(struct rdmig_dst *dst);
 
 /* --- Device state ------------------------------------------------------ */

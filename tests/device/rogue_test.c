@@ -627,8 +627,11 @@ static void rogue_login(struct rogue *r, const char *port, uint32_t flags)
 	}
 }
 
-/* One RDMA WRITE of our page to addr/rkey, on the control QP; its status. */
-static int rogue_write(struct rogue *r, uint64_t addr, uint32_t rkey)
+/*
+ * One RDMA WRITE of our page to addr/rkey on e (the control QP or the data
+ * QP); its status, or -2 if it could not be posted.
+ */
+static int rogue_write(struct rogue *r, struct rep *e, uint64_t addr, uint32_t rkey)
 {
 	struct ibv_sge sge = { (uintptr_t)r->page, DT_PAGE, r->mr->lkey };
 	struct ibv_send_wr wr, *bad;
@@ -642,9 +645,9 @@ static int rogue_write(struct rogue *r, uint64_t addr, uint32_t rkey)
 	wr.send_flags = IBV_SEND_SIGNALED;
 	wr.wr.rdma.remote_addr = addr;
 	wr.wr.rdma.rkey = rkey;
-	if (rdmig__xp_post_send(r->ctrl.ep.id, &wr, &bad))
+	if (rdmig__xp_post_send(e->ep.id, &wr, &bad))
 		return -2;
-	return rep_wait(&r->ctrl, RDMIG__WR_WRITE, &wc, 5000);
+	return rep_wait(e, RDMIG__WR_WRITE, &wc, 5000);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -794,10 +797,11 @@ static void auth_layout_mismatch_fails_session(void **state)
 }
 
 /*
- * A peer that got the rkeys writes (allowed: the session runs), then sends
- * something the destination refuses: it fails, and a write with the same
- * rkey no longer lands. `sealed`: the garbage carries a valid seal (so the
- * decoder behind the MAC sees it), else it fails the MAC.
+ * A peer that got the rkeys writes on its data QP (allowed: the session
+ * runs), then sends something the destination refuses: it fails, and a
+ * write with the same rkey no longer lands. `sealed`: the garbage carries
+ * a valid seal (so the decoder behind the MAC sees it), else it fails the
+ * MAC.
  */
 static void garbage_withdraws_memory(bool sealed, int want_ret, const char *want)
 {
@@ -809,7 +813,8 @@ static void garbage_withdraws_memory(bool sealed, int want_ret, const char *want
 	dst_start(&d);
 	rogue_login(&r, d.port, RDMIG__AUTH_NOTICES);
 	assert_true(guest_mrs(&d) == 2); /* both regions are exposed now */
-	assert_int_equal(rogue_write(&r, r.addr[0], r.rkey[0]), IBV_WC_SUCCESS);
+	rogue_connect_data(&r);
+	assert_int_equal(rogue_write(&r, &r.data, r.addr[0], r.rkey[0]), IBV_WC_SUCCESS);
 
 	memset(buf, 0xee, 64); /* no magic: garbage */
 	if (sealed)
@@ -819,7 +824,7 @@ static void garbage_withdraws_memory(bool sealed, int want_ret, const char *want
 	pthread_join(d.thread, NULL);
 
 	/* The session is over: a second write must not land. */
-	st = rogue_write(&r, r.addr[0] + DT_PAGE, r.rkey[0]);
+	st = rogue_write(&r, &r.data, r.addr[0] + DT_PAGE, r.rkey[0]);
 	print_message("write after the failure: %s\n",
 		      st >= 0 ? ibv_wc_status_str((enum ibv_wc_status)st) : "not posted");
 	assert_int_not_equal(st, IBV_WC_SUCCESS);
@@ -843,6 +848,129 @@ static void sealed_garbage_after_auth_withdraws_memory(void **state)
 {
 	(void)state;
 	garbage_withdraws_memory(true, -EBADMSG, "bad magic");
+}
+
+/*
+ * The control QP is in a protection domain of its own: a source that
+ * holds valid rkeys cannot write guest memory through it, only through the
+ * data QPs, the ones COMPLETE and every failure move to error. (The write
+ * fails the control connection too, as a remote access error does.)
+ */
+static void control_qp_cannot_write_guest_memory(void **state)
+{
+	struct dst_run d;
+	struct rogue r;
+	int st;
+
+	(void)state;
+	dst_start(&d);
+	rogue_login(&r, d.port, 0);
+	rogue_connect_data(&r);
+	assert_true(guest_mrs(&d) == 2);
+	st = rogue_write(&r, &r.ctrl, r.addr[0], r.rkey[0]);
+	print_message("write on the control QP: %s\n",
+		      st >= 0 ? ibv_wc_status_str((enum ibv_wc_status)st) : "not posted");
+	assert_int_not_equal(st, IBV_WC_SUCCESS);
+	st = rogue_write(&r, &r.ctrl, r.addr[1] + DT_PAGE, r.rkey[1]);
+	assert_int_not_equal(st, IBV_WC_SUCCESS);
+	rogue_close(&r);
+	pthread_join(d.thread, NULL);
+	print_message("destination: %d '%s'\n", d.ret, d.err);
+	assert_true(d.ret < 0);
+	assert_int_equal(dt_mr_count(d.tid), 0);
+	assert_untouched(&d.g, 0, 0);
+	dst_close(&d);
+}
+
+/* Runs pass 1 by hand: the source's PASS_END on data QP 0, the destination's PASS_ACK. */
+static void rogue_pass(struct rogue *r, uint64_t bytes)
+{
+	memset(&msg, 0, sizeof(msg));
+	msg.type = RDMIG__MSG_PASS_END;
+	msg.pass_end.pass = 1;
+	msg.pass_end.qp = 0;
+	msg.pass_end.bytes = bytes;
+	assert_int_equal(rep_send(&r->data, &msg), IBV_WC_SUCCESS);
+	rogue_expect(r, RDMIG__MSG_PASS_ACK, true);
+	assert_int_equal(msg.pass_ack.pass, 1);
+}
+
+/*
+ * COMPLETE revokes remote access before it is acknowledged (DESIGN.md
+ * invariant 6): the data QP is in error by the time COMPLETE_ACK is
+ * posted, so a WRITE with a valid rkey after it lands nowhere. Over
+ * loopback the ACK is held in the destination's send queue (a delay
+ * fault) and the WRITE goes while the session still stands, its guest
+ * memory still registered: only the QP in error stops it. After the run
+ * (it completed) guest memory is deregistered by destroy at the latest.
+ */
+static void complete_revokes_access_before_ack(void **state)
+{
+	struct rdmig__loop_fault_state fs;
+	struct dst_run d;
+	struct rogue r;
+	int st;
+
+	(void)state;
+	dst_start(&d);
+	rogue_login(&r, d.port, 0);
+	rogue_connect_data(&r);
+	assert_int_equal(rogue_write(&r, &r.data, r.addr[0], r.rkey[0]), IBV_WC_SUCCESS);
+	rogue_pass(&r, DT_PAGE);
+
+	if (dt_loopback()) {
+		/* The destination's next control SEND is the ACK: held 1.5 s. */
+		struct rdmig__loop_fault f = { .kind = RDMIG__LOOP_FAULT_DELAY,
+					       .wr_class = RDMIG__LOOP_WR_PASSIVE,
+					       .nth = 1,
+					       .delay_ms = 1500 };
+
+		rdmig__loopback_set_fault(&f);
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.type = RDMIG__MSG_COMPLETE;
+	msg.complete.passes = 1;
+	assert_int_equal(rep_send(&r.ctrl, &msg), IBV_WC_SUCCESS);
+	if (dt_loopback()) {
+		uint64_t end = dt_now_ms() + 5000;
+
+		do {
+			rdmig__loopback_fault_state(&fs);
+			usleep(1000);
+		} while (!fs.fired && dt_now_ms() < end);
+		assert_true(fs.fired);		    /* the ACK is posted: access must be gone */
+		assert_int_equal(guest_mrs(&d), 2); /* still registered... */
+		st = rogue_write(&r, &r.data, r.addr[0] + DT_PAGE, r.rkey[0]);
+		rdmig__loopback_fault_state(&fs);
+		/* ...but unreachable, and the session stood meanwhile. */
+		assert_true(dt_now_ms() < fs.fired_ns / 1000000 + 1500);
+		print_message("write while COMPLETE_ACK is held: %s\n",
+			      st >= 0 ? ibv_wc_status_str((enum ibv_wc_status)st) : "not posted");
+		assert_int_not_equal(st, IBV_WC_SUCCESS);
+	}
+	rogue_expect(&r, RDMIG__MSG_COMPLETE_ACK, true);
+	assert_int_equal(msg.complete.passes, 1);
+	st = rogue_write(&r, &r.data, r.addr[1], r.rkey[1]);
+	print_message("write after COMPLETE_ACK: %s\n",
+		      st >= 0 ? ibv_wc_status_str((enum ibv_wc_status)st) : "not posted");
+	assert_int_not_equal(st, IBV_WC_SUCCESS);
+	rdmig__loopback_set_fault(NULL);
+	rogue_close(&r);
+	pthread_join(d.thread, NULL);
+	if (d.ret)
+		fail_msg("destination: %d '%s'", d.ret, d.err);
+	assert_int_equal(d.stats.passes, 1);
+	print_message("destination: COMPLETE to COMPLETE_ACK posted in %.3f ms\n",
+		      (double)d.stats.complete_ns / 1e6);
+	assert_true(d.stats.complete_ns > 0);
+	/* Only the page written while the session ran changed. */
+	assert_untouched(&d.g, 0, DT_PAGE);
+	assert_int_equal(d.g.hva[0][0], 0x5a);
+	rdmig_dst_destroy(d.dst);
+	d.dst = NULL;
+	assert_int_equal(dt_mr_count(d.tid), 0);
+	assert_int_equal(dt_mr_count(getpid()), 0);
+	dt_guest_fini(&d.g);
 }
 
 /*
@@ -2310,6 +2438,8 @@ int main(void)
 		cmocka_unit_test(auth_layout_mismatch_fails_session),
 		cmocka_unit_test(garbage_after_auth_fails_mac_withdraws_memory),
 		cmocka_unit_test(sealed_garbage_after_auth_withdraws_memory),
+		cmocka_unit_test(control_qp_cannot_write_guest_memory),
+		cmocka_unit_test(complete_revokes_access_before_ack),
 		cmocka_unit_test(notice_region_out_of_range_refused),
 		cmocka_unit_test(notice_pages_past_region_end_refused),
 		cmocka_unit_test(notice_wrong_pass_refused),
