@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <openssl/crypto.h>
@@ -508,9 +509,13 @@ static int src_register(struct rdmig_src *src)
 	return rdmig__disc_register(&src->disc, src->xp, src->pd, src->cfg.chunk_pages);
 }
 
-/* Resolves, sets up the endpoint and connects one connection id. */
-static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct rdmig__ep *ep,
-			  uint32_t index, const struct rdmig__ep_attr *attr,
+/*
+ * Resolves, sets up the endpoint and connects one connection id, made on
+ * channel `ch`. The data connections run this in parallel (src_dial()):
+ * past the control connection it only reads the handle.
+ */
+static int src_connect_ep(struct rdmig_src *src, struct rdmig__xp_chan *ch, struct sockaddr *addr,
+			  struct rdmig__ep *ep, uint32_t index, const struct rdmig__ep_attr *attr,
 			  struct rdmig__msg *hello)
 {
 	int tmo = (int)src->cfg.timeout_ms;
@@ -519,7 +524,7 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 	char why[128];
 	int ret, len;
 
-	if ((ret = src->xp->id_create(src->ch, &id)))
+	if ((ret = src->xp->id_create(ch, &id)))
 		return ret;
 	ep->id = id;
 	if ((ret = rdmig__path_set(&src->cfg, src->xp, id,
@@ -733,6 +738,122 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 	return (int)m->hello_ack.nqps;
 }
 
+/*
+ * The data connections, made in parallel: each one's resolve, route,
+ * endpoint and connect take round trips that do not depend on the others'
+ * (one after another they were most of connect's time). Up to SRC_DIALERS
+ * threads take the next index each; every connection is made on a channel
+ * of the thread's own, so that each blocking step sees only its own
+ * events, and moved to src->ch once established, where the session
+ * watches all of them. Each CONNECT carries its own tag over its own QP
+ * number, as before. Bounded: every step has RDMIG_TIMEOUT_MS, and a
+ * cancel reaches every channel. On failure the first error (by index)
+ * is returned, every other connection is torn down, src->nqps stays 0.
+ */
+#define SRC_DIALERS 8 /* below the destination's listen backlog (16) */
+
+struct src_dial {
+	struct rdmig_src *src;
+	struct sockaddr *addr;
+	const struct rdmig__ep_attr *attr;
+	unsigned nqps;
+	atomic_uint next;  /* the next index to connect */
+	atomic_bool abort; /* one failed: the others stop taking indices */
+	int ret[RDMIG__MAX_QPS];
+	char msg[RDMIG__MAX_QPS][RDMIG_ERROR_MAX];
+};
+
+static int src_dial_one(struct src_dial *d, unsigned i)
+{
+	struct rdmig_src *src = d->src;
+	struct rdmig__xp_chan *ch;
+	struct rdmig__msg conn;
+	int ret;
+
+	if ((ret = src->xp->chan_create(&ch)))
+		return ret;
+	ch->cancel = &src->cancel.raised;
+	ch->cancel_fd = src->cancel.fd;
+	memset(&conn, 0, sizeof(conn));
+	conn.type = RDMIG__MSG_CONNECT;
+	conn.connect.kind = RDMIG__CONN_DATA;
+	conn.connect.index = i;
+	conn.connect.token = src->token;
+	ret = src_connect_ep(src, ch, d->addr, &src->data[i], i + 1, d->attr, &conn);
+	if (!ret && (ret = src->xp->id_migrate(src->data[i].id, src->ch)))
+		rdmig__ep_destroy(&src->data[i]);
+	if (!ret &&
+	    (ret = rdmig__seal_init(&src->data[i].seal, src->hs.keys.s2d, src->hs.keys.d2s, i + 1)))
+		rdmig__ep_destroy(&src->data[i]);
+	src->xp->chan_destroy(ch);
+	return ret;
+}
+
+static void *src_dial_main(void *arg)
+{
+	struct src_dial *d = arg;
+	unsigned i;
+
+	while (!atomic_load(&d->abort) && (i = atomic_fetch_add(&d->next, 1)) < d->nqps) {
+		rdmig__err_clear();
+		d->ret[i] = src_dial_one(d, i);
+		if (d->ret[i]) {
+			snprintf(d->msg[i], sizeof(d->msg[i]), "%s", rdmig_last_error());
+			atomic_store(&d->abort, true);
+		}
+	}
+	return NULL;
+}
+
+static int src_dial(struct rdmig_src *src, struct sockaddr *addr, unsigned nqps,
+		    const struct rdmig__ep_attr *attr)
+{
+	struct src_dial *d = calloc(1, sizeof(*d));
+	pthread_t th[SRC_DIALERS];
+	unsigned nth = RDMIG__MIN(nqps, (unsigned)SRC_DIALERS), started = 0;
+	int ret = 0;
+
+	if (!d)
+		return rdmig__err(-ENOMEM, "no memory to connect");
+	d->src = src;
+	d->addr = addr;
+	d->attr = attr;
+	d->nqps = nqps;
+	atomic_init(&d->next, 0);
+	atomic_init(&d->abort, false);
+	/* The calling thread dials too: one data QP needs no thread at all. */
+	for (unsigned t = 1; t < nth; t++) {
+		if ((ret = -pthread_create(&th[started], NULL, src_dial_main, d)))
+			break;
+		started++;
+	}
+	if (ret)
+		atomic_store(&d->abort, true);
+	else
+		src_dial_main(d);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	if (ret) {
+		rdmig__err(ret, "cannot start a thread to connect: %s", strerror(-ret));
+	} else {
+		for (unsigned i = 0; i < nqps && !ret; i++)
+			if ((ret = d->ret[i]))
+				rdmig__err_set(ret, d->msg[i]);
+		/* An index nobody took (after a failure) has no endpoint. */
+		for (unsigned i = 0; i < nqps && !ret; i++)
+			if (!src->data[i].id)
+				ret = rdmig__err(-EIO, "internal: data connection %u not made", i);
+	}
+	if (ret) {
+		for (unsigned i = 0; i < nqps; i++)
+			rdmig__ep_destroy(&src->data[i]);
+	} else {
+		src->nqps = nqps;
+	}
+	free(d);
+	return ret;
+}
+
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 {
 	struct rdmig__ep_attr ctrl_attr = {
@@ -778,7 +899,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	conn.type = RDMIG__MSG_CONNECT;
 	conn.connect.kind = RDMIG__CONN_CTRL;
 	/* The first connection allocates the PD and registers guest memory. */
-	if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr, &conn)))
+	if ((ret = src_connect_ep(src, src->ch, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr,
+				  &conn)))
 		goto fail;
 
 	ncpus = src->xp->dev_cpus(src->pd, cpus, RDMIG__MAX_WORKERS);
@@ -802,18 +924,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 					     .bufsize = RDMIG__DATA_MSG_MAX,
 					     .qp_timeout = src->cfg.qp_timeout,
 					     .rate_mbps = src->cfg.loopback_rate_mbps };
-	for (int i = 0; i < nqps; i++) {
-		conn.connect.kind = RDMIG__CONN_DATA;
-		conn.connect.index = (uint32_t)i;
-		conn.connect.token = src->token;
-		if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->data[i],
-					  (uint32_t)i + 1, &data_attr, &conn)))
-			goto fail;
-		src->nqps++;
-		if ((ret = rdmig__seal_init(&src->data[i].seal, src->hs.keys.s2d, src->hs.keys.d2s,
-					    (uint32_t)i + 1)))
-			goto fail;
-	}
+	if ((ret = src_dial(src, (struct sockaddr *)&ss, (unsigned)nqps, &data_attr)))
+		goto fail;
 	ret = rdmig__dp_start(&src->dp, &src->cfg, src->data, src->nqps, src->cfg.pin ? cpus : NULL,
 			      src->cfg.pin ? (unsigned)ncpus : 0);
 	if (ret)

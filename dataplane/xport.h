@@ -139,6 +139,13 @@ struct rdmig__xp_ops {
 	int (*id_create)(struct rdmig__xp_chan *ch, struct rdmig__xp_id **idp);
 	/* Destroys the id (its QP first, if any); drops its pending events. */
 	void (*id_destroy)(struct rdmig__xp_id *id);
+	/*
+	 * Moves the id, and the events waiting for it, to channel `ch`: its
+	 * later events arrive there (rdma_migrate_id()). Lets connections be
+	 * made in parallel, each on a channel of its own, and then watched
+	 * together on one.
+	 */
+	int (*id_migrate)(struct rdmig__xp_id *id, struct rdmig__xp_chan *ch);
 	/* Binds and listens; returns the port (an ephemeral one for port 0). */
 	int (*listen)(struct rdmig__xp_id *id, const struct sockaddr *addr);
 	/* Active side, each bounded by timeout_ms: resolve address and route,

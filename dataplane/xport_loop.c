@@ -636,6 +636,45 @@ static void lb_id_destroy(struct rdmig__xp_id *pub)
 	atomic_fetch_sub(&live.ids, 1);
 }
 
+/*
+ * Under fab.lock, which every push of an event for an id holds: no event
+ * for it is queued meanwhile, so its events keep their order.
+ */
+static int lb_id_migrate(struct rdmig__xp_id *pub, struct rdmig__xp_chan *to)
+{
+	struct lb_chan *from = LB(lb_chan, pub->chan), *c = LB(lb_chan, to);
+	struct lb_ev **pp, *e, *moved = NULL, **mtail = &moved;
+
+	if (from == c)
+		return 0;
+	pthread_mutex_lock(&fab.lock);
+	pthread_mutex_lock(&from->lock);
+	for (pp = &from->head; (e = *pp);) {
+		if (e->ev.id == pub) {
+			*pp = e->next;
+			e->next = NULL;
+			*mtail = e;
+			mtail = &e->next;
+		} else {
+			pp = &e->next;
+		}
+	}
+	from->tail = &from->head;
+	while (*from->tail)
+		from->tail = &(*from->tail)->next;
+	pthread_mutex_unlock(&from->lock);
+	pub->chan = to;
+	if (moved) {
+		pthread_mutex_lock(&c->lock);
+		*c->tail = moved;
+		c->tail = mtail;
+		wake(c->pub.fd);
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&fab.lock);
+	return 0;
+}
+
 /* --- the device: PDs, MRs, CQs ------------------------------------------------ */
 
 static int lb_conn_info(struct rdmig__xp_id *pub, struct rdmig__xp_conn_info *ci)
@@ -1364,6 +1403,7 @@ const struct rdmig__xp_ops rdmig__xp_loopback = {
 	.chan_ack = lb_chan_ack,
 	.id_create = lb_id_create,
 	.id_destroy = lb_id_destroy,
+	.id_migrate = lb_id_migrate,
 	.listen = lb_listen,
 	.resolve = lb_resolve,
 	.connect = lb_connect,
