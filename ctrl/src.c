@@ -756,15 +756,12 @@ struct src_dial {
 	struct rdmig_src *src;
 	struct sockaddr *addr;
 	const struct rdmig__ep_attr *attr;
-	unsigned nqps;
-	atomic_uint next;  /* the next index to connect */
-	atomic_bool abort; /* one failed: the others stop taking indices */
-	int ret[RDMIG__MAX_QPS];
-	char msg[RDMIG__MAX_QPS][RDMIG_ERROR_MAX];
 };
 
-static int src_dial_one(struct src_dial *d, unsigned i)
+/* Data connection i, on a channel of its own, then moved to src->ch. */
+static int src_dial_one(void *arg, unsigned i)
 {
+	struct src_dial *d = arg;
 	struct rdmig_src *src = d->src;
 	struct rdmig__xp_chan *ch;
 	struct rdmig__msg conn;
@@ -789,69 +786,23 @@ static int src_dial_one(struct src_dial *d, unsigned i)
 	return ret;
 }
 
-static void *src_dial_main(void *arg)
-{
-	struct src_dial *d = arg;
-	unsigned i;
-
-	while (!atomic_load(&d->abort) && (i = atomic_fetch_add(&d->next, 1)) < d->nqps) {
-		rdmig__err_clear();
-		d->ret[i] = src_dial_one(d, i);
-		if (d->ret[i]) {
-			snprintf(d->msg[i], sizeof(d->msg[i]), "%s", rdmig_last_error());
-			atomic_store(&d->abort, true);
-		}
-	}
-	return NULL;
-}
-
 static int src_dial(struct rdmig_src *src, struct sockaddr *addr, unsigned nqps,
 		    const struct rdmig__ep_attr *attr)
 {
-	struct src_dial *d = calloc(1, sizeof(*d));
-	pthread_t th[SRC_DIALERS];
-	unsigned nth = RDMIG__MIN(nqps, (unsigned)SRC_DIALERS), started = 0;
-	int ret = 0;
+	struct src_dial d = { .src = src, .addr = addr, .attr = attr };
+	int ret = rdmig__parallel(nqps, SRC_DIALERS, src_dial_one, &d);
 
-	if (!d)
-		return rdmig__err(-ENOMEM, "no memory to connect");
-	d->src = src;
-	d->addr = addr;
-	d->attr = attr;
-	d->nqps = nqps;
-	atomic_init(&d->next, 0);
-	atomic_init(&d->abort, false);
-	/* The calling thread dials too: one data QP needs no thread at all. */
-	for (unsigned t = 1; t < nth; t++) {
-		if ((ret = -pthread_create(&th[started], NULL, src_dial_main, d)))
-			break;
-		started++;
-	}
-	if (ret)
-		atomic_store(&d->abort, true);
-	else
-		src_dial_main(d);
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	if (ret) {
-		rdmig__err(ret, "cannot start a thread to connect: %s", strerror(-ret));
-	} else {
-		for (unsigned i = 0; i < nqps && !ret; i++)
-			if ((ret = d->ret[i]))
-				rdmig__err_set(ret, d->msg[i]);
-		/* An index nobody took (after a failure) has no endpoint. */
-		for (unsigned i = 0; i < nqps && !ret; i++)
-			if (!src->data[i].id)
-				ret = rdmig__err(-EIO, "internal: data connection %u not made", i);
-	}
+	/* After a failure, indices nobody took have no endpoint. */
+	for (unsigned i = 0; i < nqps && !ret; i++)
+		if (!src->data[i].id)
+			ret = rdmig__err(-EIO, "internal: data connection %u not made", i);
 	if (ret) {
 		for (unsigned i = 0; i < nqps; i++)
 			rdmig__ep_destroy(&src->data[i]);
-	} else {
-		src->nqps = nqps;
+		return ret;
 	}
-	free(d);
-	return ret;
+	src->nqps = nqps;
+	return 0;
 }
 
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
@@ -865,6 +816,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	int cpus[RDMIG__MAX_WORKERS];
 	int ncpus, nqps, ret;
 	unsigned want;
+	/* Where connect's time goes, for the INFO line at the end. */
+	uint64_t t0 = rdmig__now_ns(), t_chan, t_ctrl, t_place, t_hs, t_data;
 
 	rdmig__err_clear();
 	if (!src)
@@ -893,6 +846,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		return ret;
 	src->ch->cancel = &src->cancel.raised;
 	src->ch->cancel_fd = src->cancel.fd;
+	t_chan = rdmig__now_ns();
 
 	ctrl_attr.qp_timeout = src->cfg.qp_timeout;
 	memset(&conn, 0, sizeof(conn));
@@ -902,6 +856,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if ((ret = src_connect_ep(src, src->ch, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr,
 				  &conn)))
 		goto fail;
+	t_ctrl = rdmig__now_ns();
 
 	ncpus = src->xp->dev_cpus(src->pd, cpus, RDMIG__MAX_WORKERS);
 	if (ncpus > 0) /* RDMIG_WORKER_CPUS narrows the placement */
@@ -911,10 +866,12 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		goto fail;
 	}
 	want = src->cfg.workers ? src->cfg.workers : (unsigned)RDMIG__MIN(ncpus, 4);
+	t_place = rdmig__now_ns();
 	if ((nqps = src_handshake(src, want)) < 0) {
 		ret = nqps;
 		goto fail;
 	}
+	t_hs = rdmig__now_ns();
 
 	/* Receives for the HASHES answers; sends for the NOTICEs and PASS_END. */
 	data_attr = (struct rdmig__ep_attr){ .send_depth = src->cfg.queue_depth + 1,
@@ -926,6 +883,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 					     .rate_mbps = src->cfg.loopback_rate_mbps };
 	if ((ret = src_dial(src, (struct sockaddr *)&ss, (unsigned)nqps, &data_attr)))
 		goto fail;
+	t_data = rdmig__now_ns();
 	ret = rdmig__dp_start(&src->dp, &src->cfg, src->data, src->nqps, src->cfg.pin ? cpus : NULL,
 			      src->cfg.pin ? (unsigned)ncpus : 0);
 	if (ret)
@@ -949,6 +907,15 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs over %s, protocol %u, %s",
 		   host, port, src->nqps, src->xp->name, src->hs.version,
 		   src->cfg.auth == RDMIG_AUTH_PSK ? "authenticated" : "NOT authenticated");
+	rdmig__log(RDMIG__LOG_INFO,
+		   "connect took %.1f ms: event channel %.1f, control connection %.1f "
+		   "(registering %" PRIu64 " bytes %.1f), placement %.1f, handshake %.1f "
+		   "(HELLO round trip %.1f), %u data connections %.1f, workers %.1f",
+		   (double)(rdmig__now_ns() - t0) / 1e6, (double)(t_chan - t0) / 1e6,
+		   (double)(t_ctrl - t_chan) / 1e6, src->reg_bytes, (double)src->reg_ns / 1e6,
+		   (double)(t_place - t_ctrl) / 1e6, (double)(t_hs - t_place) / 1e6,
+		   (double)src->rtt_ns / 1e6, src->nqps, (double)(t_data - t_hs) / 1e6,
+		   (double)(rdmig__now_ns() - t_data) / 1e6);
 	return 0;
 
 fail:

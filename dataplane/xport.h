@@ -310,6 +310,14 @@ struct rdmig__loop_fault_state {
 void rdmig__loopback_fault_state(struct rdmig__loop_fault_state *st);
 
 /*
+ * Loopback, tests: the next connect of an active side's endpoint `index`
+ * (a data QP's: 1 and up; 0 disarms) waits delay_ms (cut short by a
+ * cancel), then fails with -ECONNREFUSED as a refusal would, once: a
+ * data connection that fails while the others are being made.
+ */
+void rdmig__loopback_refuse_connect(uint32_t index, uint32_t delay_ms);
+
+/*
  * Loopback objects alive in this process, so a test can check that a
  * session leaves nothing behind: every count is 0 once all handles are
  * destroyed. `fds` counts the eventfds of channels and CQs, `nics` the NIC
