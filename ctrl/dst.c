@@ -224,8 +224,11 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 		int err = rdmig__path_check(&dst->cfg, dst->xp, dst->listen_id,
 					    "the listening address");
 
-		if (!err)
+		if (!err) {
+			/* While nobody is there: not in the first source's HELLO. */
+			rdmig__crypto_warm();
 			return ret;
+		}
 		ret = err;
 		goto fail;
 	}

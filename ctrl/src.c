@@ -805,6 +805,13 @@ static int src_dial(struct rdmig_src *src, struct sockaddr *addr, unsigned nqps,
 	return 0;
 }
 
+static void *src_crypto_warm(void *arg)
+{
+	(void)arg;
+	rdmig__crypto_warm();
+	return NULL;
+}
+
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 {
 	struct rdmig__ep_attr ctrl_attr = {
@@ -818,6 +825,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	unsigned want;
 	/* Where connect's time goes, for the INFO line at the end. */
 	uint64_t t0 = rdmig__now_ns(), t_chan, t_ctrl, t_place, t_hs, t_data;
+	pthread_t warm;
+	bool warming = false;
 
 	rdmig__err_clear();
 	if (!src)
@@ -842,8 +851,11 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if ((ret = rdmig__path_local(&src->cfg, src->xp, &src->path_local)) < 0)
 		return ret;
 	src->path_has_local = ret == 1;
+	/* libcrypto's first use, beside rdma_cm's start and the control
+	 * connection rather than inside the handshake (joined before it). */
+	warming = !pthread_create(&warm, NULL, src_crypto_warm, NULL);
 	if ((ret = src->xp->chan_create(&src->ch)))
-		return ret;
+		goto fail;
 	src->ch->cancel = &src->cancel.raised;
 	src->ch->cancel_fd = src->cancel.fd;
 	t_chan = rdmig__now_ns();
@@ -866,6 +878,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		goto fail;
 	}
 	want = src->cfg.workers ? src->cfg.workers : (unsigned)RDMIG__MIN(ncpus, 4);
+	if (warming)
+		pthread_join(warm, NULL);
+	warming = false;
 	t_place = rdmig__now_ns();
 	if ((nqps = src_handshake(src, want)) < 0) {
 		ret = nqps;
@@ -919,6 +934,8 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	return 0;
 
 fail:
+	if (warming)
+		pthread_join(warm, NULL);
 	if (ret == -ECANCELED)
 		return src_fail(src, ret); /* tells the destination, tears down */
 	src_teardown(src);

@@ -63,7 +63,8 @@
  * rdmig_dst_run() are rdmig's or the caller's own. The helpers are rdmig's
  * short-lived threads that do independent steps of a connect at once, and
  * are joined before the call returns: rdmig_src_connect() makes the data
- * connections and registers guest memory's MR segments on up to 8 each,
+ * connections and registers guest memory's MR segments on up to 8 each
+ * (and loads libcrypto on one while rdma_cm starts),
  * and rdmig_dst_run() faults the guest's memory in on up to 8 before it
  * registers it (verbs only). rdmig calls nothing of the VMM's from them,
  * except the log callback (rdmig_set_log()), which any of them, and any
