@@ -182,6 +182,17 @@ int rdmig__random(void *buf, size_t len)
 	return 0;
 }
 
+void rdmig__crypto_warm(void)
+{
+	uint8_t b[16];
+
+	if (algs())
+		rdmig__err_clear();
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		ERR_clear_error();
+	OPENSSL_cleanse(b, sizeof(b));
+}
+
 int rdmig__seal_init(struct rdmig__seal *s, const uint8_t *tx_key, const uint8_t *rx_key,
 		     uint32_t chan)
 {

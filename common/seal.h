@@ -67,6 +67,15 @@ bool rdmig__mac_equal(const void *a, const void *b, size_t len);
 
 /* Cryptographically random bytes (RAND_bytes), or the test source below. */
 int rdmig__random(void *buf, size_t len);
+
+/*
+ * Loads what the first handshake needs from libcrypto (the HMAC and HKDF
+ * implementations, the random generator's seeding): once per process,
+ * tens of milliseconds under emulation, otherwise paid inside the first
+ * handshake. Any thread, any time; a failure is left for the real call
+ * to report.
+ */
+void rdmig__crypto_warm(void);
 /*
  * Tests and fuzzing only: replaces the random source (NULL restores
  * RAND_bytes), so a handshake can be replayed byte for byte. Global.

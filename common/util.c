@@ -3,11 +3,14 @@
  * The per-thread error message behind rdmig_last_error(), and logging
  * (to stderr, or to the VMM's callback: rdmig_set_log()).
  */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -174,4 +177,93 @@ int rdmig__errf(char *err, size_t errlen, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	return code;
+}
+
+struct par {
+	int (*fn)(void *arg, unsigned job);
+	void *arg;
+	unsigned njobs;
+	atomic_uint next;
+	atomic_bool failed;
+	pthread_mutex_t lock; /* guards err, job, msg */
+	int err;
+	unsigned job; /* the failed job with the lowest index */
+	char msg[RDMIG_ERROR_MAX];
+};
+
+static void *par_main(void *arg)
+{
+	struct par *p = arg;
+	unsigned j;
+
+	while (!atomic_load(&p->failed) && (j = atomic_fetch_add(&p->next, 1)) < p->njobs) {
+		int ret;
+
+		rdmig__err_clear();
+		if (!(ret = p->fn(p->arg, j)))
+			continue;
+		pthread_mutex_lock(&p->lock);
+		if (!p->err || j < p->job) {
+			p->err = ret;
+			p->job = j;
+			snprintf(p->msg, sizeof(p->msg), "%s", last_error);
+		}
+		pthread_mutex_unlock(&p->lock);
+		atomic_store(&p->failed, true);
+	}
+	return NULL;
+}
+
+int rdmig__parallel(unsigned njobs, unsigned threads, int (*fn)(void *arg, unsigned job), void *arg)
+{
+	struct par *p;
+	pthread_t th[64];
+	unsigned nth = threads < njobs ? threads : njobs, started = 0;
+	int ret = 0;
+
+	if (nth > 64)
+		nth = 64;
+	if (nth <= 1) {
+		for (unsigned j = 0; j < njobs; j++)
+			if ((ret = fn(arg, j)))
+				return ret;
+		return 0;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return rdmig__err(-ENOMEM, "no memory for helper threads");
+	p->fn = fn;
+	p->arg = arg;
+	p->njobs = njobs;
+	atomic_init(&p->next, 0);
+	atomic_init(&p->failed, false);
+	pthread_mutex_init(&p->lock, NULL);
+	for (unsigned t = 1; t < nth; t++) {
+		if ((ret = pthread_create(&th[started], NULL, par_main, p)))
+			break;
+		started++;
+	}
+	if (ret) /* fewer helpers: the jobs still all run */
+		rdmig__log(RDMIG__LOG_WARN, "cannot start a helper thread (%s): %u of %u run",
+			   strerror(ret), started + 1, nth);
+	par_main(p);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	ret = p->err;
+	if (ret)
+		rdmig__err_set(ret, p->msg);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	return ret;
+}
+
+unsigned rdmig__ncpus_allowed(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
 }

@@ -72,6 +72,22 @@ static inline uint64_t rdmig__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Runs fn(arg, job) for job 0 .. njobs-1 on up to `threads` threads, the
+ * calling one among them (no thread at all for one job or one thread):
+ * each takes the next job. After a failure no new job starts (those under
+ * way finish). Returns 0, or the error of the failed job with the lowest
+ * index, its message set on the calling thread (rdmig_last_error()).
+ * For connect's independent steps (ctrl/src.c, ctrl/dst.c): fn must be
+ * thread-safe, and it is rdmig's own thread that calls it (the log
+ * callback may run there).
+ */
+int rdmig__parallel(unsigned njobs, unsigned threads, int (*fn)(void *arg, unsigned job),
+		    void *arg);
+
+/* CPUs this thread may run on (at least 1): how many helpers are worth it. */
+unsigned rdmig__ncpus_allowed(void);
+
 enum rdmig__transport {
 	RDMIG__XPORT_VERBS = 0,
 	RDMIG__XPORT_LOOPBACK = 1, /* dataplane/xport_loop.c */

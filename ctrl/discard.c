@@ -127,11 +127,46 @@ static int reg_err(int ret, unsigned i, uint64_t gpa, uint64_t off, uint64_t len
 							  : "");
 }
 
+#define REG_THREADS 8u /* registration helpers, at most */
+
+struct reg_job {
+	struct rdmig__disc *d;
+	const struct rdmig__xp_ops *xp;
+	struct rdmig__xp_pd *pd;
+};
+
+/* Registers segment `job` of all regions' segments counted in a row. */
+static int reg_one(void *arg, unsigned job)
+{
+	struct reg_job *j = arg;
+	struct rdmig__disc *d = j->d;
+	struct rdmig__disc_region *r = d->r;
+	uint64_t s = job;
+	unsigned i = 0;
+	int ret;
+
+	while (s >= r->nsegs) {
+		s -= r->nsegs;
+		r = &d->r[++i];
+	}
+	/* A TiB takes minutes to pin: a cancel must not wait for it. */
+	if (d->cancel && atomic_load(d->cancel))
+		return rdmig__err(-ECANCELED, "cancelled while registering guest memory");
+	if ((ret = seg_reg(d, j->xp, j->pd, r, s, &r->mrs[s])))
+		return reg_err(ret, i, r->gpa, s * d->seg_pages * d->page_size,
+			       RDMIG__MIN(r->npages - s * d->seg_pages, d->seg_pages) *
+				       d->page_size,
+			       "registering");
+	r->lkeys[s] = r->mrs[s]->lkey;
+	return 0;
+}
+
 int rdmig__disc_register(struct rdmig__disc *d, const struct rdmig__xp_ops *xp,
 			 struct rdmig__xp_pd *pd, uint32_t chunk_pages)
 {
 	uint64_t per = d->seg_bytes / d->page_size / chunk_pages;
-	int ret;
+	uint64_t njobs = 0;
+	struct reg_job job;
 
 	/* Whole chunks, so that no WRITE (inside one chunk) spans two MRs. */
 	d->seg_pages = (uint64_t)chunk_pages * RDMIG__MAX(per, 1ull);
@@ -183,21 +218,18 @@ int rdmig__disc_register(struct rdmig__disc *d, const struct rdmig__xp_ops *xp,
 		} else {
 			memset(r->unsettled, 0, words * 8);
 		}
-		for (uint64_t s = 0; s < r->nsegs; s++) {
-			/* A TiB takes minutes to pin: a cancel must not wait for it. */
-			if (d->cancel && atomic_load(d->cancel))
-				return rdmig__err(-ECANCELED, "cancelled while registering guest "
-							      "memory");
-			if ((ret = seg_reg(d, xp, pd, r, s, &r->mrs[s])))
-				return reg_err(
-					ret, i, r->gpa, s * d->seg_pages * d->page_size,
-					RDMIG__MIN(r->npages - s * d->seg_pages, d->seg_pages) *
-						d->page_size,
-					"registering");
-			r->lkeys[s] = r->mrs[s]->lkey;
-		}
+		njobs += r->nsegs;
 	}
-	return 0;
+	/*
+	 * The segments on several threads: pinning is the kernel's work, page
+	 * by page, and ibv_reg_mr() may be called concurrently on one PD. A
+	 * guest of one segment (up to 1 GiB) needs no thread.
+	 */
+	if (njobs > UINT32_MAX)
+		return rdmig__err(-EINVAL, "%" PRIu64 " segments to register", njobs);
+	job = (struct reg_job){ .d = d, .xp = xp, .pd = pd };
+	return rdmig__parallel((unsigned)njobs, RDMIG__MIN(rdmig__ncpus_allowed(), REG_THREADS),
+			       reg_one, &job);
 }
 
 void rdmig__disc_deregister(struct rdmig__disc *d, const struct rdmig__xp_ops *xp)

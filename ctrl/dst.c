@@ -17,6 +17,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
 
 #include <openssl/crypto.h>
 
@@ -232,8 +233,11 @@ int rdmig_dst_listen(struct rdmig_dst *dst, const char *host, const char *port)
 		int err = rdmig__path_check(&dst->cfg, dst->xp, dst->listen_id,
 					    "the listening address");
 
-		if (!err)
+		if (!err) {
+			/* While nobody is there: not in the first source's HELLO. */
+			rdmig__crypto_warm();
 			return ret;
+		}
 		ret = err;
 		goto fail;
 	}
@@ -765,10 +769,59 @@ static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
  * becomes the session, and only now is its proposal looked at, guest memory
  * registered and the layout with the rkeys sent (sealed).
  */
+/*
+ * Registering guest memory for remote write pins every page, and a page
+ * not yet mapped is faulted in first (allocated and zeroed): for a fresh
+ * guest nearly all of the time, one page after another in ibv_reg_mr().
+ * MADV_POPULATE_WRITE (Linux 5.14) does that same fault-in, as a write
+ * would and as the pin would, in slices on several threads; the pin then
+ * finds the pages there. Contents are untouched (a page that exists keeps
+ * its bytes; a missing one becomes the zero-filled page the pin would
+ * make). Verbs only: the loopback pins nothing. Best effort: a kernel
+ * without it, or a slice that fails, leaves the work (and the error, if
+ * any) to ibv_reg_mr().
+ */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define PREFAULT_SLICE	 (64ull << 20)
+#define PREFAULT_THREADS 8u
+
+struct dst_prefault {
+	struct rdmig_dst *dst;
+	uint8_t *hva;
+	uint64_t len;
+};
+
+static int dst_prefault_one(void *arg, unsigned job)
+{
+	struct dst_prefault *f = arg;
+	uint64_t off = (uint64_t)job * PREFAULT_SLICE;
+
+	if (rdmig__cancelled(&f->dst->cancel))
+		return -ECANCELED; /* the caller says so */
+	if (madvise(f->hva + off, RDMIG__MIN(PREFAULT_SLICE, f->len - off), MADV_POPULATE_WRITE))
+		rdmig__log(RDMIG__LOG_DEBUG, "MADV_POPULATE_WRITE: %s", strerror(errno));
+	return 0;
+}
+
+static void dst_prefault(struct rdmig_dst *dst, const struct dst_region *r)
+{
+	struct dst_prefault f = { .dst = dst, .hva = r->hva, .len = r->len };
+	unsigned threads = RDMIG__MIN(rdmig__ncpus_allowed(), PREFAULT_THREADS);
+
+	if (dst->cfg.transport == RDMIG__XPORT_LOOPBACK || threads < 2 ||
+	    r->len < 2 * PREFAULT_SLICE)
+		return;
+	(void)rdmig__parallel((unsigned)((r->len + PREFAULT_SLICE - 1) / PREFAULT_SLICE), threads,
+			      dst_prefault_one, &f);
+}
+
 static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struct rdmig__msg *hello)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__msg *ack = &dst->msg;
+	uint64_t t0, bytes = 0;
 	uint32_t nqps;
 	int ret;
 
@@ -803,12 +856,14 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 	 * end, in a PD of its own: only the data QPs join it (the control
 	 * QP's, p->pd, holds nothing of the guest).
 	 */
+	t0 = rdmig__now_ns();
 	if ((ret = dst->xp->pd_alloc(s->ctrl.id, &dst->gpd)))
 		return dst_refuse(dst, ret, "destination cannot allocate a PD: %s",
 				  rdmig_last_error());
 	for (unsigned i = 0; i < dst->nregions; i++) {
 		struct dst_region *r = &dst->regions[i];
 
+		dst_prefault(dst, r);
 		if (rdmig__cancelled(&dst->cancel)) /* registering a TiB takes minutes */
 			return dst_refuse(dst, -ECANCELED,
 					  "the destination cancelled the migration");
@@ -819,7 +874,10 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 					  "destination cannot register region %u (gpa "
 					  "0x%" PRIx64 ", %" PRIu64 " bytes): %s",
 					  i, r->gpa, r->len, strerror(-ret));
+		bytes += r->len;
 	}
+	rdmig__log(RDMIG__LOG_INFO, "registered %u regions, %" PRIu64 " bytes, in %.1f ms",
+		   dst->nregions, bytes, (double)(rdmig__now_ns() - t0) / 1e6);
 	do {
 		if (rdmig__random(&s->token, sizeof(s->token)))
 			return dst_refuse(dst, -EIO, "no random token: %s", rdmig_last_error());

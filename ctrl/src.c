@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <openssl/crypto.h>
@@ -522,9 +523,13 @@ static int src_register(struct rdmig_src *src)
 	return rdmig__disc_register(&src->disc, src->xp, src->pd, src->cfg.chunk_pages);
 }
 
-/* Resolves, sets up the endpoint and connects one connection id. */
-static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct rdmig__ep *ep,
-			  uint32_t index, const struct rdmig__ep_attr *attr,
+/*
+ * Resolves, sets up the endpoint and connects one connection id, made on
+ * channel `ch`. The data connections run this in parallel (src_dial()):
+ * past the control connection it only reads the handle.
+ */
+static int src_connect_ep(struct rdmig_src *src, struct rdmig__xp_chan *ch, struct sockaddr *addr,
+			  struct rdmig__ep *ep, uint32_t index, const struct rdmig__ep_attr *attr,
 			  struct rdmig__msg *hello)
 {
 	int tmo = (int)src->cfg.timeout_ms;
@@ -533,7 +538,7 @@ static int src_connect_ep(struct rdmig_src *src, struct sockaddr *addr, struct r
 	char why[128];
 	int ret, len;
 
-	if ((ret = src->xp->id_create(src->ch, &id)))
+	if ((ret = src->xp->id_create(ch, &id)))
 		return ret;
 	ep->id = id;
 	if ((ret = rdmig__path_set(&src->cfg, src->xp, id,
@@ -747,6 +752,80 @@ static int src_handshake(struct rdmig_src *src, unsigned want_qps)
 	return (int)m->hello_ack.nqps;
 }
 
+/*
+ * The data connections, made in parallel: each one's resolve, route,
+ * endpoint and connect take round trips that do not depend on the others'
+ * (one after another they were most of connect's time). Up to SRC_DIALERS
+ * threads take the next index each; every connection is made on a channel
+ * of the thread's own, so that each blocking step sees only its own
+ * events, and moved to src->ch once established, where the session
+ * watches all of them. Each CONNECT carries its own tag over its own QP
+ * number, as before. Bounded: every step has RDMIG_TIMEOUT_MS, and a
+ * cancel reaches every channel. On failure the first error (by index)
+ * is returned, every other connection is torn down, src->nqps stays 0.
+ */
+#define SRC_DIALERS 8 /* below the destination's listen backlog (16) */
+
+struct src_dial {
+	struct rdmig_src *src;
+	struct sockaddr *addr;
+	const struct rdmig__ep_attr *attr;
+};
+
+/* Data connection i, on a channel of its own, then moved to src->ch. */
+static int src_dial_one(void *arg, unsigned i)
+{
+	struct src_dial *d = arg;
+	struct rdmig_src *src = d->src;
+	struct rdmig__xp_chan *ch;
+	struct rdmig__msg conn;
+	int ret;
+
+	if ((ret = src->xp->chan_create(&ch)))
+		return ret;
+	ch->cancel = &src->cancel.raised;
+	ch->cancel_fd = src->cancel.fd;
+	memset(&conn, 0, sizeof(conn));
+	conn.type = RDMIG__MSG_CONNECT;
+	conn.connect.kind = RDMIG__CONN_DATA;
+	conn.connect.index = i;
+	conn.connect.token = src->token;
+	ret = src_connect_ep(src, ch, d->addr, &src->data[i], i + 1, d->attr, &conn);
+	if (!ret && (ret = src->xp->id_migrate(src->data[i].id, src->ch)))
+		rdmig__ep_destroy(&src->data[i]);
+	if (!ret &&
+	    (ret = rdmig__seal_init(&src->data[i].seal, src->hs.keys.s2d, src->hs.keys.d2s, i + 1)))
+		rdmig__ep_destroy(&src->data[i]);
+	src->xp->chan_destroy(ch);
+	return ret;
+}
+
+static int src_dial(struct rdmig_src *src, struct sockaddr *addr, unsigned nqps,
+		    const struct rdmig__ep_attr *attr)
+{
+	struct src_dial d = { .src = src, .addr = addr, .attr = attr };
+	int ret = rdmig__parallel(nqps, SRC_DIALERS, src_dial_one, &d);
+
+	/* After a failure, indices nobody took have no endpoint. */
+	for (unsigned i = 0; i < nqps && !ret; i++)
+		if (!src->data[i].id)
+			ret = rdmig__err(-EIO, "internal: data connection %u not made", i);
+	if (ret) {
+		for (unsigned i = 0; i < nqps; i++)
+			rdmig__ep_destroy(&src->data[i]);
+		return ret;
+	}
+	src->nqps = nqps;
+	return 0;
+}
+
+static void *src_crypto_warm(void *arg)
+{
+	(void)arg;
+	rdmig__crypto_warm();
+	return NULL;
+}
+
 int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 {
 	struct rdmig__ep_attr ctrl_attr = {
@@ -758,6 +837,10 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	int cpus[RDMIG__MAX_WORKERS];
 	int ncpus, nqps, ret;
 	unsigned want;
+	/* Where connect's time goes, for the INFO line at the end. */
+	uint64_t t0 = rdmig__now_ns(), t_chan, t_ctrl, t_place, t_hs, t_data;
+	pthread_t warm;
+	bool warming = false;
 
 	rdmig__err_clear();
 	if (!src)
@@ -782,18 +865,24 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	if ((ret = rdmig__path_local(&src->cfg, src->xp, &src->path_local)) < 0)
 		return ret;
 	src->path_has_local = ret == 1;
+	/* libcrypto's first use, beside rdma_cm's start and the control
+	 * connection rather than inside the handshake (joined before it). */
+	warming = !pthread_create(&warm, NULL, src_crypto_warm, NULL);
 	if ((ret = src->xp->chan_create(&src->ch)))
-		return ret;
+		goto fail;
 	src->ch->cancel = &src->cancel.raised;
 	src->ch->cancel_fd = src->cancel.fd;
+	t_chan = rdmig__now_ns();
 
 	ctrl_attr.qp_timeout = src->cfg.qp_timeout;
 	memset(&conn, 0, sizeof(conn));
 	conn.type = RDMIG__MSG_CONNECT;
 	conn.connect.kind = RDMIG__CONN_CTRL;
 	/* The first connection allocates the PD and registers guest memory. */
-	if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr, &conn)))
+	if ((ret = src_connect_ep(src, src->ch, (struct sockaddr *)&ss, &src->ctrl, 0, &ctrl_attr,
+				  &conn)))
 		goto fail;
+	t_ctrl = rdmig__now_ns();
 
 	ncpus = src->xp->dev_cpus(src->pd, cpus, RDMIG__MAX_WORKERS);
 	if (ncpus > 0) /* RDMIG_WORKER_CPUS narrows the placement */
@@ -803,10 +892,15 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 		goto fail;
 	}
 	want = src->cfg.workers ? src->cfg.workers : (unsigned)RDMIG__MIN(ncpus, 4);
+	if (warming)
+		pthread_join(warm, NULL);
+	warming = false;
+	t_place = rdmig__now_ns();
 	if ((nqps = src_handshake(src, want)) < 0) {
 		ret = nqps;
 		goto fail;
 	}
+	t_hs = rdmig__now_ns();
 
 	/* Receives for the HASHES answers; sends for the NOTICEs and PASS_END. */
 	data_attr = (struct rdmig__ep_attr){ .send_depth = src->cfg.queue_depth + 1,
@@ -816,18 +910,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 					     .bufsize = RDMIG__DATA_MSG_MAX,
 					     .qp_timeout = src->cfg.qp_timeout,
 					     .rate_mbps = src->cfg.loopback_rate_mbps };
-	for (int i = 0; i < nqps; i++) {
-		conn.connect.kind = RDMIG__CONN_DATA;
-		conn.connect.index = (uint32_t)i;
-		conn.connect.token = src->token;
-		if ((ret = src_connect_ep(src, (struct sockaddr *)&ss, &src->data[i],
-					  (uint32_t)i + 1, &data_attr, &conn)))
-			goto fail;
-		src->nqps++;
-		if ((ret = rdmig__seal_init(&src->data[i].seal, src->hs.keys.s2d, src->hs.keys.d2s,
-					    (uint32_t)i + 1)))
-			goto fail;
-	}
+	if ((ret = src_dial(src, (struct sockaddr *)&ss, (unsigned)nqps, &data_attr)))
+		goto fail;
+	t_data = rdmig__now_ns();
 	ret = rdmig__dp_start(&src->dp, &src->cfg, src->data, src->nqps, src->cfg.pin ? cpus : NULL,
 			      src->cfg.pin ? (unsigned)ncpus : 0);
 	if (ret)
@@ -851,9 +936,20 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	rdmig__log(RDMIG__LOG_INFO, "connected to %s:%s with %u data QPs over %s, protocol %u, %s",
 		   host, port, src->nqps, src->xp->name, src->hs.version,
 		   src->cfg.auth == RDMIG_AUTH_PSK ? "authenticated" : "NOT authenticated");
+	rdmig__log(RDMIG__LOG_INFO,
+		   "connect took %.1f ms: event channel %.1f, control connection %.1f "
+		   "(registering %" PRIu64 " bytes %.1f), placement %.1f, handshake %.1f "
+		   "(HELLO round trip %.1f), %u data connections %.1f, workers %.1f",
+		   (double)(rdmig__now_ns() - t0) / 1e6, (double)(t_chan - t0) / 1e6,
+		   (double)(t_ctrl - t_chan) / 1e6, src->reg_bytes, (double)src->reg_ns / 1e6,
+		   (double)(t_place - t_ctrl) / 1e6, (double)(t_hs - t_place) / 1e6,
+		   (double)src->rtt_ns / 1e6, src->nqps, (double)(t_data - t_hs) / 1e6,
+		   (double)(rdmig__now_ns() - t_data) / 1e6);
 	return 0;
 
 fail:
+	if (warming)
+		pthread_join(warm, NULL);
 	if (ret == -ECANCELED)
 		return src_fail(src, ret); /* tells the destination, tears down */
 	src_teardown(src);

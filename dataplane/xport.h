@@ -142,6 +142,13 @@ struct rdmig__xp_ops {
 	int (*id_create)(struct rdmig__xp_chan *ch, struct rdmig__xp_id **idp);
 	/* Destroys the id (its QP first, if any); drops its pending events. */
 	void (*id_destroy)(struct rdmig__xp_id *id);
+	/*
+	 * Moves the id, and the events waiting for it, to channel `ch`: its
+	 * later events arrive there (rdma_migrate_id()). Lets connections be
+	 * made in parallel, each on a channel of its own, and then watched
+	 * together on one.
+	 */
+	int (*id_migrate)(struct rdmig__xp_id *id, struct rdmig__xp_chan *ch);
 	/* Binds and listens; returns the port (an ephemeral one for port 0). */
 	int (*listen)(struct rdmig__xp_id *id, const struct sockaddr *addr);
 	/* Active side, each bounded by timeout_ms: resolve address and route,
@@ -313,6 +320,14 @@ struct rdmig__loop_fault_state {
 };
 
 void rdmig__loopback_fault_state(struct rdmig__loop_fault_state *st);
+
+/*
+ * Loopback, tests: the next connect of an active side's endpoint `index`
+ * (a data QP's: 1 and up; 0 disarms) waits delay_ms (cut short by a
+ * cancel), then fails with -ECONNREFUSED as a refusal would, once: a
+ * data connection that fails while the others are being made.
+ */
+void rdmig__loopback_refuse_connect(uint32_t index, uint32_t delay_ms);
 
 /*
  * Loopback objects alive in this process, so a test can check that a

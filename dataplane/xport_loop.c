@@ -123,6 +123,7 @@ struct lb_qp {
 	uint32_t rate_mbps;
 	uint32_t qpn;	   /* unique in the process, like a device's QP numbers */
 	uint32_t wr_class; /* RDMIG__LOOP_WR_PASSIVE and _DATA bits of its WRs */
+	uint32_t index;	   /* its endpoint's (rdmig__xp_qp_attr.index) */
 	pthread_t nic;
 };
 
@@ -157,6 +158,13 @@ static struct {
 	struct rdmig__loop_fault_state st;
 } flt = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+static void sleep_until(uint64_t t_ns);
+
+/* The armed connect refusal (rdmig__loopback_refuse_connect()), under flt.lock. */
+static struct {
+	uint32_t index, delay_ms;
+} refuse;
+
 /* Objects alive, for rdmig__loopback_live(). */
 static struct {
 	atomic_int chans, ids, pds, mrs, cqs, qps, nics, fds, events;
@@ -190,6 +198,36 @@ void rdmig__loopback_set_fault(const struct rdmig__loop_fault *f)
 	if (f)
 		flt.f = *f;
 	pthread_mutex_unlock(&flt.lock);
+}
+
+void rdmig__loopback_refuse_connect(uint32_t index, uint32_t delay_ms)
+{
+	pthread_mutex_lock(&flt.lock);
+	refuse.index = index;
+	refuse.delay_ms = delay_ms;
+	pthread_mutex_unlock(&flt.lock);
+}
+
+/* Is this connect the armed refusal? Then it waits, as a far peer would, and fails. */
+static int refused(struct lb_id *id)
+{
+	uint64_t until;
+	bool hit;
+
+	pthread_mutex_lock(&flt.lock);
+	hit = refuse.index && id->qp && id->qp->index == refuse.index;
+	if (hit)
+		refuse.index = 0;
+	until = rdmig__now_ns() + (uint64_t)refuse.delay_ms * 1000000;
+	pthread_mutex_unlock(&flt.lock);
+	if (!hit)
+		return 0;
+	while (rdmig__now_ns() < until &&
+	       !(id->pub.chan->cancel && atomic_load(id->pub.chan->cancel)))
+		sleep_until(RDMIG__MIN(until, rdmig__now_ns() + 5000000));
+	if (id->pub.chan->cancel && atomic_load(id->pub.chan->cancel))
+		return rdmig__err(-ECANCELED, "connecting: cancelled");
+	return rdmig__err(-ECONNREFUSED, "connecting: the destination refused (loopback fault)");
 }
 
 void rdmig__loopback_fault_state(struct rdmig__loop_fault_state *st)
@@ -489,8 +527,10 @@ static int lb_connect(struct rdmig__xp_id *pub, const void *pdata, uint8_t len, 
 	uint64_t deadline = rdmig__now_ns() + (uint64_t)timeout_ms * 1000000;
 	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000),
 			       .tv_nsec = (long)(deadline % 1000000000) };
-	int ret = 0;
+	int ret = refused(id);
 
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&fab.lock);
 	if (id->state != LB_RESOLVED || !id->qp) {
 		pthread_mutex_unlock(&fab.lock);
@@ -634,6 +674,45 @@ static void lb_id_destroy(struct rdmig__xp_id *pub)
 	chan_drop(LB(lb_chan, id->pub.chan), id);
 	free(id);
 	atomic_fetch_sub(&live.ids, 1);
+}
+
+/*
+ * Under fab.lock, which every push of an event for an id holds: no event
+ * for it is queued meanwhile, so its events keep their order.
+ */
+static int lb_id_migrate(struct rdmig__xp_id *pub, struct rdmig__xp_chan *to)
+{
+	struct lb_chan *from = LB(lb_chan, pub->chan), *c = LB(lb_chan, to);
+	struct lb_ev **pp, *e, *moved = NULL, **mtail = &moved;
+
+	if (from == c)
+		return 0;
+	pthread_mutex_lock(&fab.lock);
+	pthread_mutex_lock(&from->lock);
+	for (pp = &from->head; (e = *pp);) {
+		if (e->ev.id == pub) {
+			*pp = e->next;
+			e->next = NULL;
+			*mtail = e;
+			mtail = &e->next;
+		} else {
+			pp = &e->next;
+		}
+	}
+	from->tail = &from->head;
+	while (*from->tail)
+		from->tail = &(*from->tail)->next;
+	pthread_mutex_unlock(&from->lock);
+	pub->chan = to;
+	if (moved) {
+		pthread_mutex_lock(&c->lock);
+		*c->tail = moved;
+		c->tail = mtail;
+		wake(c->pub.fd);
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&fab.lock);
+	return 0;
 }
 
 /* --- the device: PDs, MRs, CQs ------------------------------------------------ */
@@ -1223,6 +1302,7 @@ static int lb_qp_create(struct rdmig__xp_id *pub, struct rdmig__xp_pd *pd,
 	q->sq_cap = attr->send_depth;
 	q->rq_cap = attr->recv_depth;
 	q->rate_mbps = attr->rate_mbps;
+	q->index = attr->index;
 	q->wr_class = (id->passive ? RDMIG__LOOP_WR_PASSIVE : 0) |
 		      (attr->index ? RDMIG__LOOP_WR_DATA : 0);
 	pthread_mutex_init(&q->lock, NULL);
@@ -1375,6 +1455,7 @@ const struct rdmig__xp_ops rdmig__xp_loopback = {
 	.chan_ack = lb_chan_ack,
 	.id_create = lb_id_create,
 	.id_destroy = lb_id_destroy,
+	.id_migrate = lb_id_migrate,
 	.listen = lb_listen,
 	.resolve = lb_resolve,
 	.connect = lb_connect,

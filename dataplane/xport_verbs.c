@@ -174,6 +174,14 @@ static void vb_id_destroy(struct rdmig__xp_id *id)
 	free(id);
 }
 
+static int vb_id_migrate(struct rdmig__xp_id *id, struct rdmig__xp_chan *ch)
+{
+	if (rdma_migrate_id(VB(vb_id, id)->id, VB(vb_chan, ch)->ec))
+		return rdmig__err(-errno, "rdma_migrate_id: %s", strerror(errno));
+	id->chan = ch;
+	return 0;
+}
+
 static int vb_listen(struct rdmig__xp_id *id, const struct sockaddr *addr)
 {
 	struct rdma_cm_id *cm = VB(vb_id, id)->id;
@@ -695,6 +703,7 @@ const struct rdmig__xp_ops rdmig__xp_verbs = {
 	.chan_ack = vb_chan_ack,
 	.id_create = vb_id_create,
 	.id_destroy = vb_id_destroy,
+	.id_migrate = vb_id_migrate,
 	.listen = vb_listen,
 	.resolve = vb_resolve,
 	.connect = vb_connect,

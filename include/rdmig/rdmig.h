@@ -59,10 +59,16 @@
  *   rdmig_src_destroy /           the owner           nothing: no call may be running
  *     rdmig_dst_destroy                               or start on the handle
  *
- * Workers (source) and the thread inside rdmig_dst_run() are rdmig's or
- * the caller's own; rdmig calls nothing of the VMM's from them, except the
- * log callback (rdmig_set_log()), which any of them, and any thread inside
- * any rdmig call, may call, several at once, and the destination's
+ * Workers (source), connect's helpers and the thread inside
+ * rdmig_dst_run() are rdmig's or the caller's own. The helpers are rdmig's
+ * short-lived threads that do independent steps of a connect at once, and
+ * are joined before the call returns: rdmig_src_connect() makes the data
+ * connections and registers guest memory's MR segments on up to 8 each
+ * (and loads libcrypto on one while rdma_cm starts),
+ * and rdmig_dst_run() faults the guest's memory in on up to 8 before it
+ * registers it (verbs only). rdmig calls nothing of the VMM's from them,
+ * except the log callback (rdmig_set_log()), which any of them, and any
+ * thread inside any rdmig call, may call, several at once, and the destination's
  * state_alloc callback (rdmig_dst_set_state_alloc()), which
  * rdmig_dst_run() calls on its caller's thread. Workers run only on
  * opts.worker_cpus (RDMIG_WORKER_CPUS) when it is given.
@@ -353,8 +359,9 @@ typedef void (*rdmig_log_fn)(void *arg, enum rdmig_log_level level, const char *
  *
  * Who calls fn: whichever thread logs, that is the thread inside any rdmig
  * call (the VMM's), the source's workers (rdmig's threads, during connect,
- * passes, complete and destroy) and the thread inside rdmig_dst_run() (the
- * VMM's), and so fn may run on several threads at once: it must be
+ * passes, complete and destroy), connect's helpers (rdmig's, see "Threads"
+ * at the top) and the thread inside rdmig_dst_run() (the VMM's), and so fn
+ * may run on several threads at once: it must be
  * thread-safe, should return quickly (workers wait for it), and must not
  * call any rdmig function (it may run while rdmig holds a lock of its
  * own). A bad RDMIG_LOG_LEVEL is logged through it too, at
@@ -473,7 +480,10 @@ int rdmig_src_add_region(struct rdmig_src *src, uint64_t gpa, void *hva, uint64_
  * Connects to a destination listening on host:port, authenticates (see
  * Authentication), negotiates version, capabilities, page size, data QPs
  * and the region layout, and starts the workers.
- * Guest memory is registered (pinned) first, before anything is sent.
+ * Guest memory is registered (pinned) first, before anything is sent, its
+ * segments on several threads; the data connections are made in parallel
+ * (each step of each bounded as below), and with RDMIG_LOG_LEVEL=info a
+ * line says where the call's time went.
  * Blocks, for at most about timeout_ms per step (plus a second per GiB of
  * guest for the destination to register it; not counted: resolving a host
  * name, and registering the guest here, which a cancel interrupts between
