@@ -385,3 +385,20 @@ void rdmig__model_downtime(const struct rdmig__model_after *a, uint32_t workers,
 	e->complete_ns = a->rtt_ns;
 	e->downtime_ns = e->final_pass_ns + e->state_ns + e->complete_ns;
 }
+
+bool rdmig__model_hash_pays(const struct rdmig__skip_in *in)
+{
+	double bytes = 1, on = 0, off = 0; /* per byte: both times scale alike */
+
+	if (in->share < 0 || in->wire_rate <= 0)
+		return true;
+	if (in->hash_rate > 0)
+		on = bytes / in->hash_rate;
+	if (in->dst_hash_rate > 0)
+		on = RDMIG__MAX(on, bytes * (1 - in->share) / in->dst_hash_rate);
+	on = RDMIG__MAX(on, bytes * (1 - in->share) / in->wire_rate);
+	if (in->zero_rate > 0)
+		off = bytes / in->zero_rate;
+	off = RDMIG__MAX(off, bytes / in->wire_rate);
+	return on < off;
+}

@@ -34,6 +34,7 @@
 #ifndef RDMIG_DATAPLANE_MODEL_H
 #define RDMIG_DATAPLANE_MODEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rdmig/rdmig.h>
@@ -138,3 +139,26 @@ void rdmig__model_downtime(const struct rdmig__model_after *a, uint32_t workers,
 			   struct rdmig_estimate *e);
 
 #endif /* RDMIG_DATAPLANE_MODEL_H */
+
+/*
+ * The skip policy (RDMIG_SKIP_POLICY=auto): does hashing pay in the next
+ * pass? A pass that hashes runs the source's scan at hash_rate and the
+ * destination's hashing of what lands at dst_hash_rate, and its wire
+ * carries (1 - share) of the pages; one that does not scans at zero_rate
+ * and its wire carries them all. The slower stage governs either
+ * (DESIGN.md, the bandwidth model): hashing pays when the pass that
+ * hashes is no slower, the pages skipped paying for the hashing. Rates in
+ * bytes per second, all workers (0: unknown); share of the dirty pages
+ * compared that were unchanged, recently (negative: unknown).
+ */
+struct rdmig__skip_in {
+	double share;
+	double zero_rate, hash_rate, dst_hash_rate, wire_rate;
+};
+
+/*
+ * True when hashing pays: with the share unknown (nothing compared yet: a
+ * first pass, whose hashes every later one compares with) or nothing
+ * known of the wire, it is taken to; otherwise by the pipeline's times.
+ */
+bool rdmig__model_hash_pays(const struct rdmig__skip_in *in);
