@@ -98,7 +98,7 @@ struct rdmig__config {
 	bool skip_zero;
 	bool skip_unchanged;
 	uint32_t skip_policy; /* enum rdmig__skip_policy (RDMIG_SKIP_POLICY) */
-	uint32_t transport; /* enum rdmig__transport (RDMIG_TRANSPORT) */
+	uint32_t transport;   /* enum rdmig__transport (RDMIG_TRANSPORT) */
 	uint32_t loopback_rate_mbps;
 	uint32_t auth; /* RDMIG_AUTH_PSK (a key is in psk) or RDMIG_AUTH_NONE; 0: no key given */
 	uint32_t auth_timeout_ms;

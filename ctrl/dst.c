@@ -981,8 +981,8 @@ static int dst_gather(struct rdmig_dst *dst, uint32_t qp, unsigned *njobs, bool 
 		/* Every answer buffer in flight or taken: a completion resumes
 		 * us. The type is peeked unchecked (the MAC is checked once,
 		 * when it is taken); it only decides whether to wait. */
-		if (notice && (unsigned)__builtin_popcount(ep->send_busy) + s->queued[qp] >=
-				      ep->attr.nsend)
+		if (notice &&
+		    (unsigned)__builtin_popcount(ep->send_busy) + s->queued[qp] >= ep->attr.nsend)
 			return 0;
 		if (!notice && s->queued[qp]) {
 			*later = true;

@@ -655,8 +655,7 @@ static bool src_hashing(const struct rdmig_src *src, bool final)
 {
 	const struct rdmig__model *m = &src->model;
 	struct rdmig__skip_in in = { .share = src->skip_share };
-	double wire = m->all_wire_ns ? (double)m->all_wire_bytes * 1e9 / (double)m->all_wire_ns
-				     : 0;
+	double wire = m->all_wire_ns ? (double)m->all_wire_bytes * 1e9 / (double)m->all_wire_ns : 0;
 
 	if (final || src->cfg.skip_policy == RDMIG__SKIP_ALWAYS)
 		return true;
@@ -1518,11 +1517,10 @@ static int src_pass_start(struct rdmig_src *src, const struct rdmig_dirty *dirty
 	h->final = final;
 	h->dirty = dirty;
 	src->dp.hashing = src_hashing(src, final);
-	rdmig__log(RDMIG__LOG_DEBUG, "pass %" PRIu64 ": %s (share unchanged %.3f)",
-		   src->passes + 1, src->dp.hashing ? "hashing" : "hashing the sample only",
-		   src->skip_share);
-	h->dpf = (final ? RDMIG__DP_VERIFY : 0) |
-		 (final ? RDMIG__DP_MORE : 0) | (src->mismatch_pending ? RDMIG__DP_AGAIN : 0);
+	rdmig__log(RDMIG__LOG_DEBUG, "pass %" PRIu64 ": %s (share unchanged %.3f)", src->passes + 1,
+		   src->dp.hashing ? "hashing" : "hashing the sample only", src->skip_share);
+	h->dpf = (final ? RDMIG__DP_VERIFY : 0) | (final ? RDMIG__DP_MORE : 0) |
+		 (src->mismatch_pending ? RDMIG__DP_AGAIN : 0);
 	src->pass_start_ns = src->progress_ns = t0;
 	src_prog_begin(src);
 	rdmig__dp_progress_reset(src->pub, src->nqps);

@@ -85,8 +85,7 @@ int rdmig__land_start(struct rdmig__land *l, const struct rdmig__scanner *sc,
 	for (unsigned i = 0; i < RDMIG__MIN(helpers, RDMIG__LAND_THREADS_MAX); i++) {
 		if ((ret = pthread_create(&l->threads[i], NULL, land_main, l))) {
 			rdmig__land_stop(l);
-			return rdmig__err(-ret, "cannot start a hashing thread: %s",
-					  strerror(ret));
+			return rdmig__err(-ret, "cannot start a hashing thread: %s", strerror(ret));
 		}
 		l->nthreads++;
 	}

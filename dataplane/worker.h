@@ -121,7 +121,7 @@ struct rdmig__dp {
 	const struct rdmig_dirty *dirty; /* NULL: every page is dirty */
 	const struct rdmig__scanner *scanner;
 	const struct rdmig__scan_key *key;
-	bool notices;	/* skipping is on: scan, decide, send NOTICEs */
+	bool notices; /* skipping is on: scan, decide, send NOTICEs */
 	/*
 	 * The pass hashes (skip_unchanged on): the source compares the hash of
 	 * every dirty page the destination's hash is known of (to skip it if
