@@ -894,6 +894,7 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	src->model.max_bandwidth = src->cfg.max_bandwidth;
 	src->skip_share = -1;
 	src_scan_rates(src);
+	src->model.hash_rate = (uint64_t)src->hash_rate;
 	src->dp.scanner = &src->scanner;
 	src->dp.key = &src->key;
 	src->dp.notices = src_notices(src);

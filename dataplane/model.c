@@ -358,6 +358,10 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->scan_ns = scanned && e->scan_rate
 			     ? muldiv(scanned * m->page_size, 1000000000, e->scan_rate)
 			     : 0;
+	if (m->hash_rate)
+		e->scan_ns = RDMIG__MAX(e->scan_ns,
+					muldiv(written * m->page_size, 1000000000,
+					       m->hash_rate * RDMIG__MAX(workers, 1u)));
 	slower = RDMIG__MAX(e->scan_ns, e->wire_ns);
 	e->overhead_ns = fixed + (uint64_t)((double)slower * over + 0.5);
 	e->final_pass_ns = slower + e->overhead_ns;

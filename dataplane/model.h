@@ -67,6 +67,13 @@ struct rdmig__model {
 	 * fitted to (a small pass may ride the cap's burst).
 	 */
 	uint64_t max_bandwidth;
+	/*
+	 * What one worker hashes, bytes per second (0: unknown). A final
+	 * pass hashes every page it writes whatever the skip policy did
+	 * before it: its scan stage takes at least those bytes at this rate,
+	 * however fast recent passes that did not hash scanned.
+	 */
+	uint64_t hash_rate;
 };
 
 void rdmig__model_init(struct rdmig__model *m, uint32_t page_size);
