@@ -649,14 +649,17 @@ static void src_scan_rates(struct rdmig_src *src)
  * pass always (its verified image needs the hashes); otherwise as the
  * policy says, auto asking the model with the measured wire rate (or the
  * cap, before any pass wrote), the scan rates and the recent share of
- * unchanged pages. The destination hashes with a thread per data QP.
+ * unchanged pages; while that share is unknown, the pass's own first
+ * compared pages decide for the rest of it (dp->probe_share). The
+ * destination hashes with a thread per data QP.
  */
-static bool src_hashing(const struct rdmig_src *src, bool final)
+static bool src_hashing(struct rdmig_src *src, bool final)
 {
 	const struct rdmig__model *m = &src->model;
 	struct rdmig__skip_in in = { .share = src->skip_share };
 	double wire = m->all_wire_ns ? (double)m->all_wire_bytes * 1e9 / (double)m->all_wire_ns : 0;
 
+	src->dp.probe_share = -1;
 	if (final || src->cfg.skip_policy == RDMIG__SKIP_ALWAYS)
 		return true;
 	if (src->cfg.skip_policy == RDMIG__SKIP_NEVER)
@@ -667,6 +670,10 @@ static bool src_hashing(const struct rdmig_src *src, bool final)
 	in.hash_rate = src->hash_rate * src->nqps;
 	in.dst_hash_rate = src->hash_rate * src->nqps;
 	in.zero_rate = src->zero_rate * src->nqps;
+	/* The share unknown: hashing, until the pass's first compared pages
+	 * say otherwise (with a wire rate to weigh them against). */
+	if (in.share < 0 && wire > 0)
+		src->dp.probe_share = rdmig__model_hash_share_needed(&in);
 	return rdmig__model_hash_pays(&in);
 }
 

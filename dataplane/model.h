@@ -169,3 +169,12 @@ struct rdmig__skip_in {
  * known of the wire, it is taken to; otherwise by the pipeline's times.
  */
 bool rdmig__model_hash_pays(const struct rdmig__skip_in *in);
+
+/*
+ * The share of unchanged pages above which hashing pays, by the same
+ * times (in->share is not read): 0 when it pays with none unchanged
+ * beyond 0, more than 1 when it never does; 0 with the wire unknown. A
+ * pass that hashes while the share is unknown stops hashing, but for the
+ * sample, once what it compared shows a share no higher (worker.c).
+ */
+double rdmig__model_hash_share_needed(const struct rdmig__skip_in *in);

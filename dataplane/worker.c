@@ -84,6 +84,7 @@ struct rdmig__worker {
 	uint64_t bzero[RDMIG__NOTICE_WORDS];
 	uint64_t bnocmp[RDMIG__NOTICE_WORDS];
 
+	bool nohash; /* the probe said hashing does not pay (dp->probe_share) */
 	uint64_t max_wr_bytes;
 	uint64_t budget_counted; /* of stats.bytes, what dp->round_bytes has */
 	struct rdmig__worker_stats stats;
@@ -676,7 +677,7 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 		const uint8_t *page = r->hva + p * ps;
 		struct rdmig__hash h = { 0, 0 };
 		enum rdmig__decision go;
-		bool again = look && mism_test(r->mismatch, p), verify, cmp, record;
+		bool again = look && mism_test(r->mismatch, p), verify, cmp, record, hashing;
 		int kind;
 
 		/* A mismatched page goes again as if dirty: the destination's
@@ -713,10 +714,9 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 		 * destination still hashes what landed, for the next pass
 		 * to compare with.
 		 */
-		cmp = r->pkind && cfg->skip_unchanged && r->pkind[p] == RDMIG__PK_HASH &&
-		      (dp->hashing || rdmig__dp_sampled(ri, p));
-		record = dp->notices && cfg->skip_unchanged &&
-			 (dp->hashing || rdmig__dp_sampled(ri, p));
+		hashing = (dp->hashing && !w->nohash) || rdmig__dp_sampled(ri, p);
+		cmp = r->pkind && cfg->skip_unchanged && r->pkind[p] == RDMIG__PK_HASH && hashing;
+		record = dp->notices && cfg->skip_unchanged && hashing;
 		kind = scan(dp, page, &h, verify || cmp);
 		w->stats.compared += cmp && kind == RDMIG__PAGE_DATA;
 		/* A hash not taken is no hash to skip on. */
@@ -768,6 +768,10 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 	}
 	if (dp->notices || scanned)
 		w->stats.scan_ns += rdmig__now_ns() - t0;
+	/* The share was unknown: what this pass compared so far tells it. */
+	if (dp->probe_share >= 0 && !w->nohash && w->stats.compared >= RDMIG__DP_PROBE_PAGES &&
+	    (double)w->stats.skipped_unchanged <= dp->probe_share * (double)w->stats.compared)
+		w->nohash = true;
 	if (dp->hook)
 		dp->hook(dp->hook_arg, ri, first, n);
 
@@ -881,8 +885,10 @@ static int worker_pass(struct rdmig__worker *w)
 	int len, ret;
 
 	/* A later round adds to the pass's statistics: PASS_END has them all. */
-	if (!(dp->flags & (RDMIG__DP_RETRY | RDMIG__DP_RESUME)))
+	if (!(dp->flags & (RDMIG__DP_RETRY | RDMIG__DP_RESUME))) {
 		memset(&w->stats, 0, sizeof(w->stats));
+		w->nohash = false;
+	}
 	w->budget_counted = w->stats.bytes;
 	memset(w->slots, 0, sizeof(w->slots));
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;

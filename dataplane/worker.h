@@ -132,6 +132,14 @@ struct rdmig__dp {
 	 * next pass writes them again). A final pass always hashes.
 	 */
 	bool hashing;
+	/*
+	 * With hashing on while the share of unchanged pages is unknown: the
+	 * share above which hashing pays (rdmig__model_hash_share_needed()).
+	 * A worker whose compared pages in this pass (RDMIG__DP_PROBE_PAGES
+	 * at least) show no higher share stops hashing for the rest of the
+	 * pass, but for the sample. Negative: no such check.
+	 */
+	double probe_share;
 	unsigned flags; /* RDMIG__DP_* of the current round */
 	rdmig__scan_hook_fn hook;
 	void *hook_arg;
@@ -210,6 +218,7 @@ struct rdmig__worker_stats {
  * by a hash of the page's index so that no stride of the guest's aliases.
  */
 #define RDMIG__DP_SAMPLE_SHIFT 6
+#define RDMIG__DP_PROBE_PAGES  256
 static inline bool rdmig__dp_sampled(unsigned region, uint64_t page)
 {
 	uint64_t x = (page ^ ((uint64_t)region << 56)) * 0x9e3779b97f4a7c15ull;

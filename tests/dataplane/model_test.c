@@ -599,6 +599,42 @@ static void model_hash_pays_when_the_wire_is_slower_and_pages_repeat(void **stat
 	assert_true(rdmig__model_hash_pays(&in));
 }
 
+/* The share above which hashing pays, as rdmig__model_hash_pays() weighs it. */
+static void model_hash_share_needed_matches_hash_pays(void **state)
+{
+	const double GB = 1e9;
+	struct rdmig__skip_in in = {
+		.zero_rate = 100 * GB,
+		.hash_rate = 8 * GB,
+		.dst_hash_rate = 8 * GB,
+	};
+	const double wires[] = { 1.25 * GB, 4 * GB, 7 * GB, 20 * GB };
+
+	(void)state;
+	/* A wire slower than hashing: any share but none pays. */
+	in.wire_rate = 1.25 * GB;
+	assert_true(rdmig__model_hash_share_needed(&in) == 0);
+	/* Hashing slower than the wire: never. */
+	in.wire_rate = 20 * GB;
+	assert_true(rdmig__model_hash_share_needed(&in) > 1);
+	/* In between the two agree. */
+	in.hash_rate = 40 * GB;
+	for (unsigned i = 0; i < sizeof(wires) / sizeof(wires[0]); i++) {
+		double need;
+
+		in.wire_rate = wires[i];
+		need = rdmig__model_hash_share_needed(&in);
+		for (double s = 0; s <= 1; s += 0.01) {
+			in.share = s;
+			if (s > need + 1e-9 || s < need - 1e-9)
+				assert_int_equal(rdmig__model_hash_pays(&in), s > need);
+		}
+	}
+	/* The wire unknown: no share needed. */
+	in.wire_rate = 0;
+	assert_true(rdmig__model_hash_share_needed(&in) == 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -626,6 +662,7 @@ int main(void)
 		T(model_downtime_adds_state_and_complete),
 		T(model_cap_bounds_the_wire),
 		T(model_hash_pays_when_the_wire_is_slower_and_pages_repeat),
+		T(model_hash_share_needed_matches_hash_pays),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
