@@ -34,20 +34,34 @@ void rdmig__land_notice(const struct rdmig__scanner *sc, const struct rdmig__sca
 	ans->hashes.nhashes = n;
 }
 
-/* Takes jobs of the current batch until none is left. */
-static void land_take(struct rdmig__land *l, struct rdmig__land_job *jobs, unsigned n)
+/* Takes jobs of batch `gen` (n jobs) until none is left. */
+static void land_take(struct rdmig__land *l, uint32_t gen, struct rdmig__land_job *jobs, unsigned n)
 {
-	unsigned i;
+	uint64_t v = atomic_load_explicit(&l->next, memory_order_acquire);
 
-	while ((i = atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed)) < n)
+	for (;;) {
+		uint32_t i = (uint32_t)v;
+
+		if ((uint32_t)(v >> 32) != gen || i >= n)
+			return;
+		if (!atomic_compare_exchange_weak_explicit(
+			    &l->next, &v, v + 1, memory_order_acq_rel, memory_order_acquire))
+			continue;
 		rdmig__land_notice(l->sc, l->key, jobs[i].hva, l->page_size, &jobs[i].notice,
 				   &jobs[i].ans);
+		if (atomic_fetch_add_explicit(&l->finished, 1, memory_order_acq_rel) + 1 == n) {
+			pthread_mutex_lock(&l->lock);
+			pthread_cond_signal(&l->done);
+			pthread_mutex_unlock(&l->lock);
+		}
+		v = atomic_load_explicit(&l->next, memory_order_acquire);
+	}
 }
 
 static void *land_main(void *arg)
 {
 	struct rdmig__land *l = arg;
-	uint64_t seen = 0;
+	uint32_t seen = 0;
 
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
@@ -60,10 +74,8 @@ static void *land_main(void *arg)
 		unsigned n = l->njobs;
 
 		pthread_mutex_unlock(&l->lock);
-		land_take(l, jobs, n);
+		land_take(l, seen, jobs, n);
 		pthread_mutex_lock(&l->lock);
-		if (!--l->busy)
-			pthread_cond_signal(&l->done);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return NULL;
@@ -94,24 +106,24 @@ int rdmig__land_start(struct rdmig__land *l, const struct rdmig__scanner *sc,
 
 void rdmig__land_run(struct rdmig__land *l, struct rdmig__land_job *jobs, unsigned n)
 {
-	atomic_store_explicit(&l->next, 0, memory_order_relaxed);
-	/* One job: no one to share it with, no wake-ups to pay for. */
-	if (n <= 1 || !l->nthreads) {
-		land_take(l, jobs, n);
-		return;
-	}
+	uint32_t gen;
+
 	pthread_mutex_lock(&l->lock);
+	gen = ++l->generation;
 	l->jobs = jobs;
 	l->njobs = n;
-	l->busy = l->nthreads;
-	l->generation++;
-	pthread_cond_broadcast(&l->start);
+	atomic_store_explicit(&l->finished, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->next, (uint64_t)gen << 32, memory_order_release);
+	/* One job: no one to share it with, no wake-ups to pay for. */
+	if (n > 1 && l->nthreads)
+		pthread_cond_broadcast(&l->start);
 	pthread_mutex_unlock(&l->lock);
-	land_take(l, jobs, n);
-	/* Every helper leaves the batch before the next may start: none may
-	 * take a job of this one's array late. */
+	land_take(l, gen, jobs, n);
+	/* Every job done (a helper may still be waking: it finds none left). */
+	if (atomic_load_explicit(&l->finished, memory_order_acquire) == n)
+		return;
 	pthread_mutex_lock(&l->lock);
-	while (l->busy)
+	while (atomic_load_explicit(&l->finished, memory_order_acquire) != n)
 		pthread_cond_wait(&l->done, &l->lock);
 	pthread_mutex_unlock(&l->lock);
 }

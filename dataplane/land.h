@@ -56,11 +56,17 @@ struct rdmig__land {
 	pthread_mutex_t lock;
 	pthread_cond_t start, done;
 	bool inited, stop;
-	uint64_t generation; /* bumped for each batch */
-	unsigned busy;	     /* helpers still in the current batch */
+	uint32_t generation; /* bumped for each batch */
 	struct rdmig__land_job *jobs;
 	unsigned njobs;
-	atomic_uint next; /* the next job to take */
+	/*
+	 * The batch's generation (high half) and its next job (low half): a
+	 * helper takes a job only of the batch it woke for, so one that wakes
+	 * late never touches a later batch's jobs with an earlier's count.
+	 * The caller waits for `finished` only, never for the helpers to wake.
+	 */
+	_Atomic uint64_t next;
+	atomic_uint finished;
 };
 
 /*
