@@ -8,6 +8,9 @@
 #   post-rate   4 KiB scattered WRITEs per second against ib_write_bw -s
 #               4096 over soft-RoCE (perf/post-report.sh, a VM boot here)
 #   fault-soak  fault injection, 1000 seeds (perf/fault-soak.sh, about 5)
+#   skip        skipping on against off, nothing skippable and half the
+#               rewrites unchanged, uncapped and at 40 and 10 Gb/s
+#               (perf/skip-report.sh, about 10 minutes, 1 GiB guest)
 #   fuzz        the long fuzzing run, only when RDMIG_BENCH_FUZZ=1
 # Every benchmark's log goes to BUILD/bench/NAME.log; the JSON lines they
 # print ({"bench": ..., "ratios": [{"what", "value", "goal"}]}) are
@@ -53,6 +56,7 @@ mkdir -p "$out"
 bench estimate perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000
 bench post-rate perf/post-report.sh "$build"
 bench fault-soak perf/fault-soak.sh "$build/tests/fault_test" 1000
+bench skip perf/skip-report.sh "$build/perf/rdmig-perf"
 if [ "${RDMIG_BENCH_FUZZ:-0}" = 1 ] && [ -x ci/fuzz.sh ]; then
 	bench fuzz ci/fuzz.sh --long
 fi

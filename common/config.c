@@ -195,6 +195,27 @@ static int resolve_simd(const struct rdmig_opts *o, uint32_t *simd)
 	return 0;
 }
 
+/* RDMIG_SKIP_POLICY=auto|always|never (util.h): environment only. */
+static int resolve_skip_policy(uint32_t *policy)
+{
+	static const char *const names[] = {
+		[RDMIG__SKIP_AUTO] = "auto",
+		[RDMIG__SKIP_ALWAYS] = "always",
+		[RDMIG__SKIP_NEVER] = "never",
+	};
+	const char *v = getenv("RDMIG_SKIP_POLICY");
+
+	*policy = RDMIG__SKIP_AUTO;
+	if (!v)
+		return 0;
+	for (uint32_t i = 0; i < RDMIG__ARRAY_SIZE(names); i++)
+		if (!strcmp(v, names[i])) {
+			*policy = i;
+			return 0;
+		}
+	return rdmig__err(-EINVAL, "RDMIG_SKIP_POLICY: '%s' is not auto|always|never", v);
+}
+
 /*
  * The transport, for tests and benchmarks: RDMIG_TRANSPORT=verbs (the
  * default) or loopback (both ends in this process, no device), and the
@@ -632,6 +653,8 @@ int rdmig__config_resolve(const struct rdmig_opts *in, struct rdmig__config *cfg
 	if (ret)
 		return ret;
 	ret = resolve_simd(&o, &cfg->simd);
+	if (!ret)
+		ret = resolve_skip_policy(&cfg->skip_policy);
 	if (ret)
 		return ret;
 	if ((ret = resolve_transport(cfg)))

@@ -113,7 +113,8 @@ struct rdmig__config {
 	uint32_t simd; /* enum rdmig_simd; AUTO is resolved by rdmig__scanner_init() */
 	bool skip_zero;
 	bool skip_unchanged;
-	uint32_t transport; /* enum rdmig__transport (RDMIG_TRANSPORT) */
+	uint32_t skip_policy; /* enum rdmig__skip_policy (RDMIG_SKIP_POLICY) */
+	uint32_t transport;   /* enum rdmig__transport (RDMIG_TRANSPORT) */
 	uint32_t loopback_rate_mbps;
 	uint32_t auth; /* RDMIG_AUTH_PSK (a key is in psk) or RDMIG_AUTH_NONE; 0: no key given */
 	uint32_t auth_timeout_ms;
@@ -130,6 +131,19 @@ struct rdmig__config {
 	bool has_worker_cpus;
 	uint64_t worker_cpus[RDMIG__CPU_WORDS]; /* bit c: CPU c */
 	uint64_t max_bandwidth;			/* bytes per second of RDMA WRITEs, 0: no cap */
+};
+
+/*
+ * RDMIG_SKIP_POLICY: whether a pass with skip_unchanged on hashes what it
+ * writes (so that a later pass may skip what is rewritten unchanged).
+ * AUTO: when the model says it pays (dataplane/model.h,
+ * rdmig__model_hash_pays); ALWAYS: every pass; NEVER: no pass but a
+ * sample. Final passes verify, and so hash, whatever it says.
+ */
+enum rdmig__skip_policy {
+	RDMIG__SKIP_AUTO = 0,
+	RDMIG__SKIP_ALWAYS = 1,
+	RDMIG__SKIP_NEVER = 2,
 };
 
 /* The lowest bandwidth cap: below it a 1 MiB WRITE takes over a second. */

@@ -5,9 +5,13 @@
  * write for the session only, and confirms each pass once every data QP's
  * PASS_END has arrived (and so every WRITE before it is placed).
  *
- * One thread (the caller of rdmig_dst_run) does everything: it waits on the
- * connection event channel and on one CQ shared by all of the session's
- * QPs, so a disconnect, an error completion or a message each wake it.
+ * One thread (the caller of rdmig_dst_run) does everything but hashing: it
+ * waits on the connection event channel and on one CQ shared by all of the
+ * session's QPs, so a disconnect, an error completion or a message each
+ * wake it. What lands (zero-fill orders, the hashes of written pages) is
+ * the data plane's (dataplane/land.h): the NOTICEs of one wake-up go to a
+ * pool of hashing threads, one per data QP, as one batch, and their
+ * answers are sent from here, in order on each QP.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -16,11 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
 
 #include <openssl/crypto.h>
 
+#include "../dataplane/land.h"
 #include "../dataplane/scan.h"
 #include "../dataplane/worker.h"
 #include "../common/conn.h"
@@ -74,6 +80,15 @@ struct dst_session {
 		uint32_t buf[RDMIG__NOTICE_CREDITS + 1], len[RDMIG__NOTICE_CREDITS + 1];
 		unsigned head, n;
 	} backlog[RDMIG__MAX_QPS];
+	bool drain; /* a data QP's message or send completion came: dst_drain() */
+	/*
+	 * The hashing pool (started once the data QPs are agreed) and one
+	 * batch of its jobs: at most RDMIG__NOTICE_CREDITS per data QP (each
+	 * has its answer's send buffer reserved: queued[qp]).
+	 */
+	struct rdmig__land land;
+	struct rdmig__land_job *jobs;
+	unsigned queued[RDMIG__MAX_QPS];
 };
 
 /*
@@ -313,6 +328,8 @@ static void dst_end_session(struct rdmig_dst *dst, bool keep)
 	struct dst_session *s = &dst->s;
 
 	dst_revoke(dst);
+	rdmig__land_stop(&s->land);
+	free(s->jobs);
 	for (unsigned i = 0; i < RDMIG__MAX_QPS; i++)
 		rdmig__ep_destroy(&s->data[i]);
 	if (!keep)
@@ -765,6 +782,24 @@ static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
 }
 
 /*
+ * The hashing pool: a thread per data QP (this one counting as one), no
+ * more than the CPUs, and room for a batch of NOTICEs from every QP.
+ */
+static int dst_land_start(struct rdmig_dst *dst, unsigned nqps)
+{
+	struct dst_session *s = &dst->s;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = RDMIG__MIN(nqps, cpus > 0 ? (unsigned)cpus : 1u);
+
+	s->jobs = calloc((size_t)nqps * RDMIG__NOTICE_CREDITS, sizeof(*s->jobs));
+	if (!s->jobs)
+		return rdmig__err(-ENOMEM, "no memory for %u NOTICEs",
+				  nqps * RDMIG__NOTICE_CREDITS);
+	return rdmig__land_start(&s->land, &dst->scanner, &s->key, dst->cfg.page_size,
+				 n ? n - 1 : 0);
+}
+
+/*
  * The source proved the key (its AUTH checked out): the pending connection
  * becomes the session, and only now is its proposal looked at, guest memory
  * registered and the layout with the rkeys sent (sealed).
@@ -912,6 +947,9 @@ static int dst_on_auth(struct rdmig_dst *dst, struct dst_pending *p, const struc
 	 * this memory for zero-filled. */
 	for (unsigned j = 0; j < dst->nregions; j++)
 		dst->regions[j].flags &= ~RDMIG_REGION_ZERO_FILLED;
+	if (s->notices && (ret = dst_land_start(dst, nqps)))
+		return dst_refuse(dst, ret, "destination cannot hash what lands: %s",
+				  rdmig_last_error());
 	if ((ret = dst_send(dst, ack)))
 		return ret;
 	s->nqps = nqps;
@@ -1002,17 +1040,17 @@ static int dst_on_pass_end(struct rdmig_dst *dst, uint32_t qp, const struct rdmi
 }
 
 /*
- * A NOTICE: the WRITEs before it on this QP are placed. Zero the pages the
- * source ordered zeroed, hash those it wrote, and answer with what landed.
+ * A NOTICE: the WRITEs before it on this QP are placed. Checked here, then
+ * queued for the hashing pool (dataplane/land.h): zero the pages the
+ * source ordered zeroed, hash those it wrote, answer with what landed.
  */
-static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig__msg *m)
+static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, struct rdmig__land_job *job)
 {
 	struct dst_session *s = &dst->s;
-	struct rdmig__msg *ans = &dst->msg;
+	const struct rdmig__msg *m = &job->notice;
 	const uint32_t ps = dst->cfg.page_size;
 	const struct dst_region *r;
 	uint64_t npages, last;
-	uint32_t n = 0;
 
 	if (!s->notices)
 		return dst_refuse(dst, -EPROTO, "NOTICE on data QP %u, but HELLO announced none",
@@ -1038,34 +1076,23 @@ static int dst_on_notice(struct rdmig_dst *dst, uint32_t qp, const struct rdmig_
 		return dst_refuse(dst, -EBADMSG,
 				  "NOTICE for page %" PRIu64 " of region %u, which has %" PRIu64,
 				  last, m->notice.region, npages);
-
-	memset(ans, 0, sizeof(*ans));
-	ans->type = RDMIG__MSG_HASHES;
-	ans->hashes.pass = m->notice.pass;
-	ans->hashes.region = m->notice.region;
-	ans->hashes.first = m->notice.page[0] & ~RDMIG__NOTICE_ZERO;
-	ans->hashes.npages = m->notice.npages;
-	for (uint32_t i = 0; i < m->notice.npages; i++) {
-		uint64_t e = m->notice.page[i];
-		uint8_t *page = r->hva + (e & ~RDMIG__NOTICE_ZERO) * ps;
-
-		if (e & RDMIG__NOTICE_ZERO)
-			memset(page, 0, ps);
-		else if (rdmig__scan_page(&dst->scanner, &s->key, page, ps, &ans->hashes.hash[n]) ==
-			 RDMIG__PAGE_ZERO)
-			ans->hashes.landed_zero[i / 64] |= 1ull << (i % 64);
-		else
-			n++;
-	}
-	ans->hashes.nhashes = n;
-	return rdmig__ep_send(&s->data[qp], ans);
+	job->hva = r->hva;
+	job->qp = qp;
+	s->queued[qp]++;
+	return 0;
 }
 
-/* Handles the data QP's waiting messages, in order, while answers can go. */
-static int dst_drain(struct rdmig_dst *dst, uint32_t qp)
+/*
+ * Takes the data QP's waiting messages, in order, into the batch (jobs
+ * from *njobs on): a NOTICE while a send buffer is free for its answer, a
+ * PASS_END once no NOTICE before it waits in the batch (*later: it waits
+ * for the batch's answers).
+ */
+static int dst_gather(struct rdmig_dst *dst, uint32_t qp, unsigned *njobs, bool *later)
 {
 	struct dst_session *s = &dst->s;
 	struct rdmig__ep *ep = &s->data[qp];
+	struct rdmig__land_job *job;
 	struct rdmig__msg m;
 	char why[256];
 	int ret;
@@ -1073,17 +1100,24 @@ static int dst_drain(struct rdmig_dst *dst, uint32_t qp)
 	while (s->backlog[qp].n) {
 		unsigned k = s->backlog[qp].head % (RDMIG__NOTICE_CREDITS + 1);
 		uint32_t buf = s->backlog[qp].buf[k];
-
 		const uint8_t *b = rdmig__ep_recv_buf(ep, buf);
+		bool notice = s->backlog[qp].len[k] >= RDMIG__HDR_LEN &&
+			      (b[6] | b[7] << 8) == RDMIG__MSG_NOTICE;
 
-		/* Every answer buffer in flight: a completion resumes us. The type
-		 * is peeked unchecked (the MAC is checked once, when it is taken);
-		 * it only decides whether to wait. */
-		if (s->backlog[qp].len[k] >= RDMIG__HDR_LEN &&
-		    (b[6] | b[7] << 8) == RDMIG__MSG_NOTICE &&
-		    ep->send_busy == (1u << ep->attr.nsend) - 1)
+		/* Every answer buffer in flight or taken: a completion resumes
+		 * us. The type is peeked unchecked (the MAC is checked once,
+		 * when it is taken); it only decides whether to wait. */
+		if (notice &&
+		    (unsigned)__builtin_popcount(ep->send_busy) + s->queued[qp] >= ep->attr.nsend)
 			return 0;
-		ret = rdmig__ep_open(ep, b, s->backlog[qp].len[k], &m, why, sizeof(why));
+		if (!notice && s->queued[qp]) {
+			*later = true;
+			return 0;
+		}
+		/* No pool without NOTICEs announced: one is refused below. */
+		job = s->jobs ? &s->jobs[*njobs] : NULL;
+		ret = rdmig__ep_open(ep, b, s->backlog[qp].len[k], job ? &job->notice : &m, why,
+				     sizeof(why));
 		if (ret)
 			return dst_refuse(dst, ret, "bad message on data connection %u: %s", qp + 1,
 					  why);
@@ -1091,10 +1125,48 @@ static int dst_drain(struct rdmig_dst *dst, uint32_t qp)
 		s->backlog[qp].n--;
 		if ((ret = rdmig__ep_post_recv(ep, buf)))
 			return ret;
-		ret = m.type == RDMIG__MSG_NOTICE ? dst_on_notice(dst, qp, &m)
-						  : dst_on_pass_end(dst, qp, &m);
-		if (ret)
+		/* The MAC covers the type the peek read: they agree. */
+		if (job && job->notice.type == RDMIG__MSG_NOTICE) {
+			if ((ret = dst_on_notice(dst, qp, job)))
+				return ret;
+			(*njobs)++;
+		} else if (!job && m.type == RDMIG__MSG_NOTICE) {
+			return dst_refuse(dst, -EPROTO,
+					  "NOTICE on data QP %u, but HELLO announced none", qp);
+		} else if ((ret = dst_on_pass_end(dst, qp, job ? &job->notice : &m))) {
 			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Handles the data QPs' waiting messages: each QP's in order, the NOTICEs
+ * of all of them hashed as one batch by the pool, their answers sent in
+ * order on each NOTICE's QP; again while a PASS_END waited for them.
+ */
+static int dst_drain(struct rdmig_dst *dst)
+{
+	struct dst_session *s = &dst->s;
+	bool later = true;
+	int ret;
+
+	s->drain = false;
+	while (later && s->state == DST_RUNNING) {
+		unsigned njobs = 0;
+
+		later = false;
+		for (unsigned qp = 0; qp < s->nqps; qp++)
+			if ((ret = dst_gather(dst, qp, &njobs, &later)))
+				return ret;
+		if (!njobs)
+			return 0;
+		rdmig__land_run(&s->land, s->jobs, njobs);
+		for (unsigned j = 0; j < njobs; j++) {
+			s->queued[s->jobs[j].qp]--;
+			if ((ret = rdmig__ep_send(&s->data[s->jobs[j].qp], &s->jobs[j].ans)))
+				return ret;
+		}
 	}
 	return 0;
 }
@@ -1141,7 +1213,8 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 		rdmig__ep_send_done(ep, i);
 		if (s->state == DST_COMPLETING && epi == 0 && !s->ctrl.send_busy)
 			s->state = DST_DONE;
-		return epi ? dst_drain(dst, epi - 1) : 0;
+		s->drain |= epi != 0;
+		return 0;
 	}
 	if (epi) {
 		unsigned qp = epi - 1, k;
@@ -1155,7 +1228,8 @@ static int dst_on_wc(struct rdmig_dst *dst, const struct ibv_wc *wc)
 		s->backlog[qp].len[k] = wc->byte_len;
 		if (s->state == DST_RUNNING)
 			dst_arm(dst, dst->cfg.idle_timeout_ms);
-		return dst_drain(dst, qp);
+		s->drain = true;
+		return 0;
 	}
 	ret = rdmig__ep_open(ep, rdmig__ep_recv_buf(ep, i), wc->byte_len, &m, why, sizeof(why));
 	if (ret)
@@ -1266,7 +1340,7 @@ static int dst_pending_wc(struct rdmig_dst *dst, struct dst_pending *p, const st
 static int dst_drain_cq(struct rdmig_dst *dst, struct rdmig__xp_cq *cq, struct dst_pending *p)
 {
 	struct dst_session *s = &dst->s;
-	struct ibv_wc wc[16];
+	struct ibv_wc wc[64];
 	int n = 0, ret, done = 0;
 
 	/* A few batches, then back to the loop: under a pass's steady stream
@@ -1285,6 +1359,9 @@ static int dst_drain_cq(struct rdmig_dst *dst, struct rdmig__xp_cq *cq, struct d
 			if (ret)
 				return ret;
 		}
+		/* The batch's NOTICEs, hashed together. */
+		if (s->drain && (ret = dst_drain(dst)))
+			return ret;
 		if (p && !p->used && cq != s->ctrl.cq)
 			return done;
 	}

@@ -108,6 +108,14 @@ struct rdmig_src {
 	void *hook_arg;
 	struct rdmig_pass_stats totals; /* summed over passes */
 	struct rdmig__model model;	/* recent passes, for rdmig_src_estimate() */
+	/*
+	 * The skip policy (RDMIG_SKIP_POLICY): the share of dirty pages
+	 * compared with the destination's hash that were unchanged, in the
+	 * last pass that compared any (negative: none yet), and what hashing
+	 * and a zero check cost a worker per byte, measured at connect.
+	 */
+	double skip_share;
+	double hash_rate, zero_rate; /* bytes per second, one worker */
 	bool dp_started;
 	uint64_t token;
 	uint64_t passes;
@@ -622,6 +630,81 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 
 /* Is any skipping on (and can the destination answer)? Then passes scan,
  * decide and send NOTICEs. */
+/*
+ * What one worker's hashing and zero check cost, timed over 256 KiB of
+ * non-zero data (the best case: cached): the skip policy's hash and scan
+ * rates until passes say more. A zero check of data stops at the first
+ * non-zero word, as it does in a pass.
+ */
+static void src_scan_rates(struct rdmig_src *src)
+{
+	const uint32_t ps = src->cfg.page_size, n = RDMIG__MAX(1u, (256u << 10) / ps);
+	uint64_t x = 0x9e3779b97f4a7c15ull, t0, t1, t2;
+	struct rdmig__hash h;
+	volatile int sink = 0;
+	uint64_t *buf = aligned_alloc(64, (size_t)n * ps);
+
+	src->hash_rate = src->zero_rate = 0;
+	if (!buf)
+		return;
+	for (size_t i = 0; i < (size_t)n * ps / 8; i++)
+		buf[i] = (x ^= x << 13, x ^= x >> 7, x ^= x << 17);
+	/* The best of five: a preempted round says nothing of the CPU. */
+	for (int round = 0; round < 5; round++) {
+		double hr, zr;
+
+		t0 = rdmig__now_ns();
+		for (uint32_t i = 0; i < n; i++)
+			sink += rdmig__scan_page(&src->scanner, &src->key,
+						 (uint8_t *)buf + (size_t)i * ps, ps, &h);
+		t1 = rdmig__now_ns();
+		for (uint32_t i = 0; i < n; i++)
+			sink += src->scanner.ops.is_zero((uint8_t *)buf + (size_t)i * ps, ps);
+		t2 = rdmig__now_ns();
+		hr = (double)n * ps * 1e9 / (double)RDMIG__MAX(t1 - t0, 1ull);
+		zr = (double)n * ps * 1e9 / (double)RDMIG__MAX(t2 - t1, 1ull);
+		src->hash_rate = RDMIG__MAX(src->hash_rate, hr);
+		src->zero_rate = RDMIG__MAX(src->zero_rate, zr);
+	}
+	(void)sink;
+	free(buf);
+	rdmig__log(RDMIG__LOG_DEBUG, "a worker hashes %.0f MB/s, zero-checks %.0f MB/s",
+		   src->hash_rate / 1e6, src->zero_rate / 1e6);
+}
+
+/*
+ * Whether the next pass hashes (dp->hashing; RDMIG_SKIP_POLICY): a final
+ * pass always (its verified image needs the hashes); otherwise as the
+ * policy says, auto asking the model with the measured wire rate (or the
+ * cap, before any pass wrote), the scan rates and the recent share of
+ * unchanged pages; while that share is unknown, the pass's own first
+ * compared pages decide for the rest of it (dp->probe_share). The
+ * destination hashes with a thread per data QP.
+ */
+static bool src_hashing(struct rdmig_src *src, bool final)
+{
+	const struct rdmig__model *m = &src->model;
+	struct rdmig__skip_in in = { .share = src->skip_share };
+	double wire = m->all_wire_ns ? (double)m->all_wire_bytes * 1e9 / (double)m->all_wire_ns : 0;
+
+	src->dp.probe_share = -1;
+	if (final || src->cfg.skip_policy == RDMIG__SKIP_ALWAYS)
+		return true;
+	if (src->cfg.skip_policy == RDMIG__SKIP_NEVER)
+		return false;
+	if (m->max_bandwidth && (!wire || wire > (double)m->max_bandwidth))
+		wire = (double)m->max_bandwidth;
+	in.wire_rate = wire;
+	in.hash_rate = src->hash_rate * src->nqps;
+	in.dst_hash_rate = src->hash_rate * src->nqps;
+	in.zero_rate = src->zero_rate * src->nqps;
+	/* The share unknown: hashing, until the pass's first compared pages
+	 * say otherwise (with a wire rate to weigh them against). */
+	if (in.share < 0 && wire > 0)
+		src->dp.probe_share = rdmig__model_hash_share_needed(&in);
+	return rdmig__model_hash_pays(&in);
+}
+
 static bool src_notices(const struct rdmig_src *src)
 {
 	return (src->cfg.skip_zero || src->cfg.skip_unchanged) &&
@@ -924,6 +1007,9 @@ int rdmig_src_connect(struct rdmig_src *src, const char *host, const char *port)
 	src_prog_end(src);
 	rdmig__model_init(&src->model, src->cfg.page_size);
 	src->model.max_bandwidth = src->cfg.max_bandwidth;
+	src->skip_share = -1;
+	src_scan_rates(src);
+	src->model.hash_rate = (uint64_t)src->hash_rate;
 	src->dp.scanner = &src->scanner;
 	src->dp.key = &src->key;
 	src->dp.notices = src_notices(src);
@@ -1557,8 +1643,11 @@ static int src_pass_start(struct rdmig_src *src, const struct rdmig_dirty *dirty
 	h->duration_ns = 0;
 	h->final = final;
 	h->dirty = dirty;
-	h->dpf = (src->cfg.skip_unchanged || final ? RDMIG__DP_VERIFY : 0) |
-		 (final ? RDMIG__DP_MORE : 0) | (src->mismatch_pending ? RDMIG__DP_AGAIN : 0);
+	src->dp.hashing = src_hashing(src, final);
+	rdmig__log(RDMIG__LOG_DEBUG, "pass %" PRIu64 ": %s (share unchanged %.3f)", src->passes + 1,
+		   src->dp.hashing ? "hashing" : "hashing the sample only", src->skip_share);
+	h->dpf = (final ? RDMIG__DP_VERIFY : 0) | (final ? RDMIG__DP_MORE : 0) |
+		 (src->mismatch_pending ? RDMIG__DP_AGAIN : 0);
 	src->pass_start_ns = src->progress_ns = t0;
 	src_prog_begin(src);
 	rdmig__dp_progress_reset(src->pub, src->nqps);
@@ -1714,6 +1803,8 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 	t->resent_pages += s.resent_pages;
 	t->mismatch_pending = s.mismatch_pending;
 	rdmig__model_add(&src->model, &mp);
+	if (sum->compared)
+		src->skip_share = (double)sum->skipped_unchanged / (double)sum->compared;
 	if (stats) {
 		s.size = stats->size;
 		memcpy(stats, &s, RDMIG__MIN(stats->size, sizeof(s)));

@@ -358,6 +358,9 @@ int rdmig__model_estimate(const struct rdmig__model *m, uint64_t dirty, uint64_t
 	e->scan_ns = scanned && e->scan_rate
 			     ? muldiv(scanned * m->page_size, 1000000000, e->scan_rate)
 			     : 0;
+	if (m->hash_rate)
+		e->scan_ns = RDMIG__MAX(e->scan_ns, muldiv(written * m->page_size, 1000000000,
+							   m->hash_rate * RDMIG__MAX(workers, 1u)));
 	slower = RDMIG__MAX(e->scan_ns, e->wire_ns);
 	e->overhead_ns = fixed + (uint64_t)((double)slower * over + 0.5);
 	e->final_pass_ns = slower + e->overhead_ns;
@@ -384,4 +387,38 @@ void rdmig__model_downtime(const struct rdmig__model_after *a, uint32_t workers,
 	}
 	e->complete_ns = a->rtt_ns;
 	e->downtime_ns = e->final_pass_ns + e->state_ns + e->complete_ns;
+}
+
+double rdmig__model_hash_share_needed(const struct rdmig__skip_in *in)
+{
+	double off = 1 / in->wire_rate, slow = in->wire_rate;
+
+	if (in->wire_rate <= 0)
+		return 0;
+	if (in->zero_rate > 0)
+		off = RDMIG__MAX(off, 1 / in->zero_rate);
+	/* The source hashes every page it compares, skipped or not. */
+	if (in->hash_rate > 0 && 1 / in->hash_rate >= off)
+		return 2;
+	if (in->dst_hash_rate > 0)
+		slow = RDMIG__MIN(slow, in->dst_hash_rate);
+	/* (1 - s) / slow < off */
+	return RDMIG__MAX(0.0, 1 - off * slow);
+}
+
+bool rdmig__model_hash_pays(const struct rdmig__skip_in *in)
+{
+	double bytes = 1, on = 0, off = 0; /* per byte: both times scale alike */
+
+	if (in->share < 0 || in->wire_rate <= 0)
+		return true;
+	if (in->hash_rate > 0)
+		on = bytes / in->hash_rate;
+	if (in->dst_hash_rate > 0)
+		on = RDMIG__MAX(on, bytes * (1 - in->share) / in->dst_hash_rate);
+	on = RDMIG__MAX(on, bytes * (1 - in->share) / in->wire_rate);
+	if (in->zero_rate > 0)
+		off = bytes / in->zero_rate;
+	off = RDMIG__MAX(off, bytes / in->wire_rate);
+	return on < off;
 }

@@ -34,6 +34,7 @@
 #ifndef RDMIG_DATAPLANE_MODEL_H
 #define RDMIG_DATAPLANE_MODEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rdmig/rdmig.h>
@@ -66,6 +67,13 @@ struct rdmig__model {
 	 * fitted to (a small pass may ride the cap's burst).
 	 */
 	uint64_t max_bandwidth;
+	/*
+	 * What one worker hashes, bytes per second (0: unknown). A final
+	 * pass hashes every page it writes whatever the skip policy did
+	 * before it: its scan stage takes at least those bytes at this rate,
+	 * however fast recent passes that did not hash scanned.
+	 */
+	uint64_t hash_rate;
 };
 
 void rdmig__model_init(struct rdmig__model *m, uint32_t page_size);
@@ -138,3 +146,35 @@ void rdmig__model_downtime(const struct rdmig__model_after *a, uint32_t workers,
 			   struct rdmig_estimate *e);
 
 #endif /* RDMIG_DATAPLANE_MODEL_H */
+
+/*
+ * The skip policy (RDMIG_SKIP_POLICY=auto): does hashing pay in the next
+ * pass? A pass that hashes runs the source's scan at hash_rate and the
+ * destination's hashing of what lands at dst_hash_rate, and its wire
+ * carries (1 - share) of the pages; one that does not scans at zero_rate
+ * and its wire carries them all. The slower stage governs either
+ * (DESIGN.md, the bandwidth model): hashing pays when the pass that
+ * hashes is no slower, the pages skipped paying for the hashing. Rates in
+ * bytes per second, all workers (0: unknown); share of the dirty pages
+ * compared that were unchanged, recently (negative: unknown).
+ */
+struct rdmig__skip_in {
+	double share;
+	double zero_rate, hash_rate, dst_hash_rate, wire_rate;
+};
+
+/*
+ * True when hashing pays: with the share unknown (nothing compared yet: a
+ * first pass, whose hashes every later one compares with) or nothing
+ * known of the wire, it is taken to; otherwise by the pipeline's times.
+ */
+bool rdmig__model_hash_pays(const struct rdmig__skip_in *in);
+
+/*
+ * The share of unchanged pages above which hashing pays, by the same
+ * times (in->share is not read): 0 when it pays with none unchanged
+ * beyond 0, more than 1 when it never does; 0 with the wire unknown. A
+ * pass that hashes while the share is unknown stops hashing, but for the
+ * sample, once what it compared shows a share no higher (worker.c).
+ */
+double rdmig__model_hash_share_needed(const struct rdmig__skip_in *in);

@@ -38,13 +38,16 @@ struct mark {
  * its send buffer not yet free). page[] as in the message: increasing page
  * indices, RDMIG__NOTICE_ZERO marking zero-fill orders. For entry i of a
  * written page, what our scan saw: zero (bit i of szero) or shash[i],
- * compared with what the destination says landed.
+ * compared with what the destination says landed; or, bit i of nocmp, no
+ * scan hash (the page had nothing to compare with and the pass does not
+ * verify): what landed is only recorded, for a later pass to compare with.
  */
 struct notice_slot {
 	uint64_t wr_pos; /* its SEND is complete once done_wrs reaches this */
 	uint32_t region, npages;
 	uint64_t page[RDMIG__NOTICE_PAGES];
 	uint64_t szero[RDMIG__NOTICE_WORDS];
+	uint64_t nocmp[RDMIG__NOTICE_WORDS];
 	struct rdmig__hash shash[RDMIG__NOTICE_PAGES];
 };
 
@@ -75,10 +78,13 @@ struct rdmig__worker {
 	struct notice_slot next;
 	uint64_t busy_since_ns; /* the wire went busy (bytes outstanding) at */
 
-	/* The current block's scan results, by page index in the block. */
+	/* The current block's scan results, by page index in the block
+	 * (bnocmp: written unhashed, the destination's hash only recorded). */
 	struct rdmig__hash bhash[RDMIG__NOTICE_PAGES];
 	uint64_t bzero[RDMIG__NOTICE_WORDS];
+	uint64_t bnocmp[RDMIG__NOTICE_WORDS];
 
+	bool nohash; /* the probe said hashing does not pay (dp->probe_share) */
 	uint64_t max_wr_bytes;
 	uint64_t budget_counted; /* of stats.bytes, what dp->round_bytes has */
 	struct rdmig__worker_stats stats;
@@ -248,6 +254,17 @@ static int on_hashes(struct rdmig__worker *w, const struct ibv_wc *wc)
 		} else {
 			if (!bit(m->hashes.landed_zero, i))
 				h = &m->hashes.hash[j++];
+			if (bit(sl->nocmp, i)) {
+				/* Nothing to compare with (never a page sent
+				 * again after a mismatch: those are hashed):
+				 * only what it holds is learned. */
+				if (r->pkind) {
+					r->pkind[p] = h ? RDMIG__PK_HASH : RDMIG__PK_ZERO;
+					if (h)
+						r->phash[p] = *h;
+				}
+				continue;
+			}
 			if (bit(sl->szero, i))
 				same = !h;
 			else
@@ -559,9 +576,11 @@ static int post_notice(struct rdmig__worker *w)
 	sl->npages = w->next.npages;
 	memcpy(sl->page, w->next.page, sizeof(sl->page[0]) * sl->npages);
 	memcpy(sl->szero, w->next.szero, sizeof(sl->szero));
+	memcpy(sl->nocmp, w->next.nocmp, sizeof(sl->nocmp));
 	memcpy(sl->shash, w->next.shash, sizeof(sl->shash[0]) * sl->npages);
 	w->next.npages = 0;
 	memset(w->next.szero, 0, sizeof(w->next.szero));
+	memset(w->next.nocmp, 0, sizeof(w->next.nocmp));
 	memset(m, 0, offsetof(struct rdmig__msg, notice.page));
 	m->type = RDMIG__MSG_NOTICE;
 	m->notice.pass = w->dp->pass;
@@ -608,7 +627,9 @@ static int gather_notice(struct rdmig__worker *w, unsigned region, uint64_t firs
 		if (bit(zeroed, i)) {
 			nx->page[nx->npages++] = (first + i) | RDMIG__NOTICE_ZERO;
 		} else if (bit(written, i)) {
-			if (bit(w->bzero, i))
+			if (bit(w->bnocmp, i))
+				set_bit(nx->nocmp, nx->npages);
+			else if (bit(w->bzero, i))
 				set_bit(nx->szero, nx->npages);
 			else
 				nx->shash[nx->npages] = w->bhash[i];
@@ -618,12 +639,12 @@ static int gather_notice(struct rdmig__worker *w, unsigned region, uint64_t firs
 	return 0;
 }
 
-/* Zero check, and the hash when unchanged pages may be skipped or `hash`. */
+/* Zero check, and the hash if `hash`. */
 static int scan(const struct rdmig__dp *dp, const uint8_t *page, struct rdmig__hash *h, bool hash)
 {
 	uint32_t ps = dp->cfg->page_size;
 
-	if (dp->cfg->skip_unchanged || hash)
+	if (hash)
 		return rdmig__scan_page(dp->scanner, dp->key, page, ps, h);
 	return dp->scanner->ops.is_zero(page, ps) ? RDMIG__PAGE_ZERO : RDMIG__PAGE_DATA;
 }
@@ -650,12 +671,13 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 	int ret;
 
 	memset(w->bzero, 0, sizeof(w->bzero));
+	memset(w->bnocmp, 0, sizeof(w->bnocmp));
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t p = first + i;
 		const uint8_t *page = r->hva + p * ps;
 		struct rdmig__hash h = { 0, 0 };
 		enum rdmig__decision go;
-		bool again = look && mism_test(r->mismatch, p), verify;
+		bool again = look && mism_test(r->mismatch, p), verify, cmp, record, hashing;
 		int kind;
 
 		/* A mismatched page goes again as if dirty: the destination's
@@ -683,8 +705,26 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 		}
 		w->stats.scanned++;
 		scanned = true;
-		kind = scan(dp, page, &h, verify);
-		go = r->pkind ? rdmig__decide(cfg, kind, &h, r->pkind[p], &r->phash[p])
+		/*
+		 * Hashed here only when the hash is compared with something:
+		 * the destination's hash of what the page holds (it may be
+		 * skipped), or, verifying, the hash of what lands. A page
+		 * with neither is written unhashed; when the pass records
+		 * (dp->hashing, or the page is in the sample) the
+		 * destination still hashes what landed, for the next pass
+		 * to compare with.
+		 */
+		hashing = (dp->hashing && !w->nohash) || rdmig__dp_sampled(ri, p);
+		cmp = r->pkind && cfg->skip_unchanged && r->pkind[p] == RDMIG__PK_HASH && hashing;
+		record = dp->notices && cfg->skip_unchanged && hashing;
+		kind = scan(dp, page, &h, verify || cmp);
+		w->stats.compared += cmp && kind == RDMIG__PAGE_DATA;
+		/* A hash not taken is no hash to skip on. */
+		go = r->pkind ? rdmig__decide(cfg, kind, &h,
+					      r->pkind[p] == RDMIG__PK_HASH && !cmp
+						      ? RDMIG__PK_UNKNOWN
+						      : r->pkind[p],
+					      &r->phash[p])
 			      : RDMIG__GO_WRITE; /* nothing is skipped */
 		switch (go) {
 		case RDMIG__GO_SKIP_ZERO:
@@ -705,12 +745,16 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 			 * differ from what we scanned: only its own hash counts,
 			 * and it must equal ours. */
 			set_bit(write, i);
-			if (verify) {
+			if (verify || cmp) {
+				/* Hashed: compared with what lands. */
 				set_bit(hashme, i);
 				if (kind == RDMIG__PAGE_ZERO)
 					set_bit(w->bzero, i);
 				else
 					w->bhash[i] = h;
+			} else if (record) {
+				set_bit(hashme, i);
+				set_bit(w->bnocmp, i);
 			}
 			if (r->pkind)
 				r->pkind[p] = RDMIG__PK_UNKNOWN;
@@ -724,6 +768,10 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 	}
 	if (dp->notices || scanned)
 		w->stats.scan_ns += rdmig__now_ns() - t0;
+	/* The share was unknown: what this pass compared so far tells it. */
+	if (dp->probe_share >= 0 && !w->nohash && w->stats.compared >= RDMIG__DP_PROBE_PAGES &&
+	    (double)w->stats.skipped_unchanged <= dp->probe_share * (double)w->stats.compared)
+		w->nohash = true;
 	if (dp->hook)
 		dp->hook(dp->hook_arg, ri, first, n);
 
@@ -837,14 +885,17 @@ static int worker_pass(struct rdmig__worker *w)
 	int len, ret;
 
 	/* A later round adds to the pass's statistics: PASS_END has them all. */
-	if (!(dp->flags & (RDMIG__DP_RETRY | RDMIG__DP_RESUME)))
+	if (!(dp->flags & (RDMIG__DP_RETRY | RDMIG__DP_RESUME))) {
 		memset(&w->stats, 0, sizeof(w->stats));
+		w->nohash = false;
+	}
 	w->budget_counted = w->stats.bytes;
 	memset(w->slots, 0, sizeof(w->slots));
 	w->posted_wrs = w->posted_bytes = w->done_wrs = w->done_bytes = 0;
 	w->nhead = w->ntail = 0;
 	w->next.npages = 0;
 	memset(w->next.szero, 0, sizeof(w->next.szero));
+	memset(w->next.nocmp, 0, sizeof(w->next.nocmp));
 	w->since_signal = 0;
 	w->busy_since_ns = 0;
 	w->err[0] = '\0';
@@ -1064,6 +1115,7 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 		sum->mismatched += w->stats.mismatched;
 		sum->resent += w->stats.resent;
 		sum->mism_set += w->stats.mism_set;
+		sum->compared += w->stats.compared;
 		sum->mism_cleared += w->stats.mism_cleared;
 		sum->chunks += w->stats.chunks;
 		/* The first real failure explains the others' -ECANCELED. */
@@ -1153,7 +1205,9 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 				if (seen++ != next)
 					continue;
 				next += stride;
-				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h, false);
+				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h,
+					    dp->cfg->skip_unchanged &&
+						    r->pkind[p] == RDMIG__PK_HASH);
 				s->pages++;
 				if (rdmig__decide(dp->cfg, kind, &h, r->pkind[p], &r->phash[p]) ==
 				    RDMIG__GO_WRITE)

@@ -121,7 +121,25 @@ struct rdmig__dp {
 	const struct rdmig_dirty *dirty; /* NULL: every page is dirty */
 	const struct rdmig__scanner *scanner;
 	const struct rdmig__scan_key *key;
-	bool notices;	/* skipping is on: scan, decide, send NOTICEs */
+	bool notices; /* skipping is on: scan, decide, send NOTICEs */
+	/*
+	 * The pass hashes (skip_unchanged on): the source compares the hash of
+	 * every dirty page the destination's hash is known of (to skip it if
+	 * equal), and the destination hashes every page written (for a later
+	 * pass to compare with). Off (the skip policy found it does not pay):
+	 * only pages of the sample (rdmig__dp_sampled()) are, the others
+	 * being written unhashed and their state forgotten (PK_UNKNOWN: the
+	 * next pass writes them again). A final pass always hashes.
+	 */
+	bool hashing;
+	/*
+	 * With hashing on while the share of unchanged pages is unknown: the
+	 * share above which hashing pays (rdmig__model_hash_share_needed()).
+	 * A worker whose compared pages in this pass (RDMIG__DP_PROBE_PAGES
+	 * at least) show no higher share stops hashing for the rest of the
+	 * pass, but for the sample. Negative: no such check.
+	 */
+	double probe_share;
 	unsigned flags; /* RDMIG__DP_* of the current round */
 	rdmig__scan_hook_fn hook;
 	void *hook_arg;
@@ -188,7 +206,25 @@ struct rdmig__worker_stats {
 	/* Mismatch bits this worker set (clear before) and cleared (set before). */
 	uint64_t mism_set, mism_cleared;
 	uint64_t chunks; /* chunks done */
+	/* Dirty data pages hashed to compare with the destination's hash
+	 * (of them, skipped_unchanged were skipped): the skip policy's share. */
+	uint64_t compared;
 };
+
+/*
+ * The sample that keeps the share of unchanged pages current while the
+ * pass does not hash (dp->hashing off): one page in 64, the same pages in
+ * every pass (so that one hashed in a pass is known in the next), spread
+ * by a hash of the page's index so that no stride of the guest's aliases.
+ */
+#define RDMIG__DP_SAMPLE_SHIFT 6
+#define RDMIG__DP_PROBE_PAGES  256
+static inline bool rdmig__dp_sampled(unsigned region, uint64_t page)
+{
+	uint64_t x = (page ^ ((uint64_t)region << 56)) * 0x9e3779b97f4a7c15ull;
+
+	return (x >> (64 - RDMIG__DP_SAMPLE_SHIFT)) == 0;
+}
 
 /*
  * Starts `n` workers over the connected data endpoints eps[0..n-1], each

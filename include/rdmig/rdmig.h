@@ -59,16 +59,20 @@
  *   rdmig_src_destroy /           the owner           nothing: no call may be running
  *     rdmig_dst_destroy                               or start on the handle
  *
- * Workers (source), connect's helpers and the thread inside
- * rdmig_dst_run() are rdmig's or the caller's own. The helpers are rdmig's
- * short-lived threads that do independent steps of a connect at once, and
- * are joined before the call returns: rdmig_src_connect() makes the data
- * connections and registers guest memory's MR segments on up to 8 each
- * (and loads libcrypto on one while rdma_cm starts),
- * and rdmig_dst_run() faults the guest's memory in on up to 8 before it
- * registers it (verbs only). rdmig calls nothing of the VMM's from them,
- * except the log callback (rdmig_set_log()), which any of them, and any
- * thread inside any rdmig call, may call, several at once, and the destination's
+ * Workers (source), connect's helpers, the thread inside rdmig_dst_run()
+ * and the destination's hashing threads are rdmig's or the caller's own.
+ * The helpers are rdmig's short-lived threads that do independent steps of
+ * a connect at once, and are joined before the call returns:
+ * rdmig_src_connect() makes the data connections and registers guest
+ * memory's MR segments on up to 8 each (and loads libcrypto on one while
+ * rdma_cm starts), and rdmig_dst_run() faults the guest's memory in on up
+ * to 8 before it registers it (verbs only). The hashing threads (one per
+ * data QP beyond the first, no more than the CPUs, alive from the source's
+ * authentication to the end of rdmig_dst_run()) only hash what landed,
+ * while rdmig_dst_run()'s thread waits for them. rdmig calls nothing of the
+ * VMM's from any of them, except the log callback (rdmig_set_log()), which
+ * any of them, and any thread inside any rdmig call, may call, several at
+ * once, and the destination's
  * state_alloc callback (rdmig_dst_set_state_alloc()), which
  * rdmig_dst_run() calls on its caller's thread. Workers run only on
  * opts.worker_cpus (RDMIG_WORKER_CPUS) when it is given.
@@ -155,7 +159,17 @@ struct rdmig_opts {
 	 * zero-fill order (never 4 KiB of zeros on the wire). RDMIG_SKIP_UNCHANGED:
 	 * a page whose hash equals the one the destination computed over what
 	 * landed is skipped. Both enum rdmig_switch, default on; with both off
-	 * every dirty page is written (the benchmark baseline).
+	 * every dirty page is written (the benchmark baseline). Whether a
+	 * pre-copy pass hashes what it writes (so that a later pass can skip
+	 * it when rewritten unchanged) is the skip policy's, RDMIG_SKIP_POLICY:
+	 * auto (the default: when the bandwidth model says a pass that hashes
+	 * is faster, from the measured wire rate, the scan and hash rates and
+	 * the recent share of unchanged pages; always while that share is
+	 * unknown), always, or never (a fixed sample of one page in 64 only,
+	 * hashed at both ends, keeping the share current). A pass hashes at
+	 * the source only a page whose destination hash it holds (to compare
+	 * with); the destination hashes what it writes. A page written
+	 * unhashed is written again by the next pass that finds it dirty.
 	 */
 	uint32_t skip_zero;
 	uint32_t skip_unchanged;
@@ -446,9 +460,9 @@ struct rdmig_dirty {
  * and compared, whatever opts.skip_zero and opts.skip_unchanged say; a page
  * that landed other than the source holds is sent again within the pass,
  * and if it mismatches again rdmig_src_complete() fails with -EIO naming
- * it. Costs a hash of every written page at each end (free when
- * skip_unchanged is on: the source hashes anyway) and, with skipping off,
- * the NOTICE round trips. Not for a running guest: its writes meanwhile
+ * it. Costs a hash of every written page at each end (whatever the skip
+ * policy says: see opts.skip_unchanged) and, with skipping off, the
+ * NOTICE round trips. Not for a running guest: its writes meanwhile
  * show as mismatches.
  */
 #define RDMIG_PASS_FINAL (1u << 1)
@@ -557,11 +571,13 @@ int rdmig_src_mismatch(struct rdmig_src *src, struct rdmig_layout_mismatch *mm);
  *
  * Verification: the destination hashes what landed of every page written
  * and the source compares that with the hash it took when it scanned the
- * page, in every pass with skip_unchanged on (the hashes are there
- * anyway) and in every final pass. A page where they differ (the guest
- * wrote it between the scan and the NIC's read, or the copy broke on the
- * way) is taken up again by the next pass as if dirty, and verified then;
- * in a final pass, at once, in a second round of the same pass (see
+ * page, in every final pass for every page it writes, and in a pre-copy
+ * pass with skip_unchanged on for every page the source hashed anyway:
+ * one whose destination hash it held from an earlier pass, compared to
+ * skip it (see opts.skip_unchanged: the skip policy). A page where they
+ * differ (the guest wrote it between the scan and the NIC's read, or the
+ * copy broke on the way) is taken up again by the next pass as if dirty,
+ * and verified then; in a final pass, at once, in a second round of the same pass (see
  * stats->mismatched_pages, resent_pages, mismatch_pending). `stats` may be
  * NULL. While it runs, the destination is told about once a second that
  * the pass goes on. Pages discarded since the last pass
@@ -747,8 +763,9 @@ int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
  *
  * What 0 proves. Every page outside the skip set was sent by some pass
  * (or is zero where the destination's region was declared zero-filled),
- * and no page's copy is known to differ: for every page written by a pass
- * that verified (every final pass; every pass with skip_unchanged on),
+ * and no page's copy is known to differ: for every page a pass verified
+ * (every page a final pass wrote; in a pre-copy pass with skip_unchanged
+ * on, every page written that the source hashed: see rdmig_src_pass()),
  * the destination's keyed XXH3-128 over the bytes that landed equals the
  * source's over the bytes it scanned (zero matching zero); every
  * zero-fill order was carried out; every page left off the wire was one
@@ -759,8 +776,12 @@ int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats);
  * at pause time, short of a hash collision (the key is random per
  * migration and unknown to the guest). It does not vouch for a page the
  * VMM's dirty log missed, nor for one last written by a pre-copy pass
- * with skip_unchanged off (not verified then, and not dirty since): that
- * copy rests on the transport's own checks.
+ * that did not verify it (skip_unchanged off; or the page had no
+ * destination hash to compare with, or the skip policy had hashing off:
+ * not verified then, and not dirty since): that copy rests on the
+ * transport's own checks. The hash the destination took of such a page
+ * is kept for a later pass that finds the page dirty: equal to the
+ * page's then, the page is skipped (proven); unequal, it goes again.
  */
 int rdmig_src_complete(struct rdmig_src *src);
 

@@ -45,6 +45,7 @@ static const char *const all_vars[] = {
 	"RDMIG_PIN",
 	"RDMIG_LOG_LEVEL",
 	"RDMIG_SIMD",
+	"RDMIG_SKIP_POLICY",
 	"RDMIG_PSK_FILE",
 	"RDMIG_AUTH",
 	"RDMIG_AUTH_TIMEOUT_MS",
@@ -481,6 +482,30 @@ static void config_env_bad_simd_einval(void **state)
 		ENV_EINVAL("RDMIG_SIMD", bad[i]);
 	set("RDMIG_SIMD", "avx1024");
 	EXPECT_EINVAL(NULL, "auto|avx512|avx2|scalar");
+}
+
+/* RDMIG_SKIP_POLICY: auto (the default), always, never; anything else names it. */
+static void config_skip_policy_parsed_bad_einval(void **state)
+{
+	static const char *const bad[] = { "", "Auto", "on", "1", "always ", "none" };
+
+	(void)state;
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.skip_policy, RDMIG__SKIP_AUTO);
+	set("RDMIG_SKIP_POLICY", "always");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.skip_policy, RDMIG__SKIP_ALWAYS);
+	set("RDMIG_SKIP_POLICY", "never");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.skip_policy, RDMIG__SKIP_NEVER);
+	set("RDMIG_SKIP_POLICY", "auto");
+	EXPECT_OK(NULL);
+	assert_int_equal(cfg.skip_policy, RDMIG__SKIP_AUTO);
+	for (unsigned i = 0; i < RDMIG__ARRAY_SIZE(bad); i++)
+		ENV_EINVAL("RDMIG_SKIP_POLICY", bad[i]);
+	set("RDMIG_SKIP_POLICY", "sometimes");
+	EXPECT_EINVAL(NULL, "auto|always|never");
+	unsetenv("RDMIG_SKIP_POLICY");
 }
 
 static void config_env_bad_log_level_einval(void **state)
@@ -1223,6 +1248,7 @@ int main(void)
 		T(config_env_page_size_not_power_of_two_einval),
 		T(config_env_bad_pin_einval),
 		T(config_env_bad_simd_einval),
+		T(config_skip_policy_parsed_bad_einval),
 		T(config_env_bad_log_level_einval),
 		T(config_opts_field_out_of_range_einval),
 		T(config_opts_simd_out_of_range_einval),

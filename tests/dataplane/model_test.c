@@ -553,6 +553,88 @@ static void model_cap_bounds_the_wire(void **state)
 	assert_int_equal(e.wire_ns, 200 * MS);
 }
 
+/*
+ * The skip policy: hashing pays when a pass that hashes is faster than one
+ * that does not, the slower stage governing each; unknown share or wire:
+ * it is taken to pay.
+ */
+static void model_hash_pays_when_the_wire_is_slower_and_pages_repeat(void **state)
+{
+	const double GB = 1e9;
+	struct rdmig__skip_in in = {
+		.share = 0.5,
+		.zero_rate = 100 * GB,
+		.hash_rate = 8 * GB,
+		.dst_hash_rate = 8 * GB,
+		.wire_rate = 1.25 * GB, /* 10 Gb/s */
+	};
+
+	(void)state;
+	/* Half unchanged, a slow wire: half the wire time saved. */
+	assert_true(rdmig__model_hash_pays(&in));
+	/* Nothing unchanged: no saving, and hashing is no faster. */
+	in.share = 0;
+	assert_false(rdmig__model_hash_pays(&in));
+	/* A little unchanged, the wire still slower than hashing: pays. */
+	in.share = 0.05;
+	assert_true(rdmig__model_hash_pays(&in));
+	/* A wire faster than hashing: 5% skipped does not pay for it... */
+	in.wire_rate = 20 * GB;
+	assert_false(rdmig__model_hash_pays(&in));
+	/* ...nor half: the hash stage (8 GB/s) is slower than the wire (20). */
+	in.share = 0.5;
+	assert_false(rdmig__model_hash_pays(&in));
+	/* 70%: the wire carries 6 GB/s worth, hashing 8: pays. */
+	in.share = 0.7;
+	in.wire_rate = 4 * GB;
+	assert_true(rdmig__model_hash_pays(&in));
+	/* The destination hashing slowly (one thread) is the slower stage. */
+	in.dst_hash_rate = 1 * GB;
+	assert_false(rdmig__model_hash_pays(&in));
+	/* Unknown share (nothing compared yet) or wire: hashing is taken. */
+	in.share = -1;
+	assert_true(rdmig__model_hash_pays(&in));
+	in.share = 0;
+	in.wire_rate = 0;
+	assert_true(rdmig__model_hash_pays(&in));
+}
+
+/* The share above which hashing pays, as rdmig__model_hash_pays() weighs it. */
+static void model_hash_share_needed_matches_hash_pays(void **state)
+{
+	const double GB = 1e9;
+	struct rdmig__skip_in in = {
+		.zero_rate = 100 * GB,
+		.hash_rate = 8 * GB,
+		.dst_hash_rate = 8 * GB,
+	};
+	const double wires[] = { 1.25 * GB, 4 * GB, 7 * GB, 20 * GB };
+
+	(void)state;
+	/* A wire slower than hashing: any share but none pays. */
+	in.wire_rate = 1.25 * GB;
+	assert_true(rdmig__model_hash_share_needed(&in) == 0);
+	/* Hashing slower than the wire: never. */
+	in.wire_rate = 20 * GB;
+	assert_true(rdmig__model_hash_share_needed(&in) > 1);
+	/* In between the two agree. */
+	in.hash_rate = 40 * GB;
+	for (unsigned i = 0; i < sizeof(wires) / sizeof(wires[0]); i++) {
+		double need;
+
+		in.wire_rate = wires[i];
+		need = rdmig__model_hash_share_needed(&in);
+		for (double s = 0; s <= 1; s += 0.01) {
+			in.share = s;
+			if (s > need + 1e-9 || s < need - 1e-9)
+				assert_int_equal(rdmig__model_hash_pays(&in), s > need);
+		}
+	}
+	/* The wire unknown: no share needed. */
+	in.wire_rate = 0;
+	assert_true(rdmig__model_hash_share_needed(&in) == 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -579,6 +661,8 @@ int main(void)
 		T(model_extrapolation_flagged_until_a_similar_pass),
 		T(model_downtime_adds_state_and_complete),
 		T(model_cap_bounds_the_wire),
+		T(model_hash_pays_when_the_wire_is_slower_and_pages_repeat),
+		T(model_hash_share_needed_matches_hash_pays),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
