@@ -1642,7 +1642,7 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 	 * not), and how its pages lie in runs (how many WRITEs they make). */
 	if (dirty)
 		rdmig__dp_sample(
-			&src->dp, src->dpr, src->nregions, dirty, dirty_pages - ballooned,
+			&src->dp, src->dpr, src->nregions, dirty, NULL, 0, dirty_pages - ballooned,
 			RDMIG__MAX(1ull, RDMIG__MIN((uint64_t)ESTIMATE_SAMPLE,
 						    ESTIMATE_SAMPLE_BYTES / src->cfg.page_size)),
 			&sample);

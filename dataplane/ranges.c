@@ -60,3 +60,19 @@ uint64_t rdmig__bitmap_count(const uint64_t *bm, uint64_t nbits)
 {
 	return rdmig__bitmap_count_and(bm, NULL, nbits);
 }
+
+uint64_t rdmig__bitmap_find2(const uint64_t *a, const uint64_t *b, uint64_t first, uint64_t end)
+{
+	for (uint64_t w = first / 64; first < end; w++) {
+		uint64_t v = a[w] | (b ? __atomic_load_n(&b[w], __ATOMIC_RELAXED) : 0);
+
+		v &= ~0ull << (first % 64);
+		if (v) {
+			uint64_t bit = w * 64 + (uint64_t)__builtin_ctzll(v);
+
+			return bit < end ? bit : end;
+		}
+		first = (w + 1) * 64;
+	}
+	return end;
+}

@@ -126,6 +126,16 @@ struct rdmig__dp {
 	rdmig__scan_hook_fn hook;
 	void *hook_arg;
 	uint64_t nchunks;
+	/*
+	 * Set by the owner before a round. NULL: the round's chunks are every
+	 * region's in order, clean ones skipped at the cost of reading their
+	 * bits. Else the round takes only the nwork chunks work[] (chunk
+	 * numbers as chunk_base counts them, increasing), outside of which no
+	 * dirty bit is set and RDMIG__DP_AGAIN is not given: a pass over
+	 * dirty lists (rdmig_src_pass_list()) costs its dirty chunks only.
+	 */
+	const uint64_t *work;
+	uint64_t nwork;
 	uint64_t pass;
 	atomic_uint_fast64_t next_chunk;
 	atomic_bool abort; /* set by anyone: stop posting, end the pass */
@@ -244,12 +254,14 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
  * a pass would split them into WRITEs (at block boundaries), and, with
  * skipping on, scans about `want` of those pages, spread evenly, and counts
  * what a pass would do with them now (no state changes, nothing sent).
+ * `work` (may be NULL: every region's bitmap is read whole) lists the only
+ * chunks with dirty bits, nwork of them, increasing, as dp->work does.
  * Between passes only.
  */
 struct rdmig__model_sample;
 void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
-		      unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pages,
-		      uint64_t want, struct rdmig__model_sample *s);
+		      unsigned nregions, const struct rdmig_dirty *dirty, const uint64_t *work,
+		      uint64_t nwork, uint64_t pages, uint64_t want, struct rdmig__model_sample *s);
 
 /*
  * Sums the counters the workers published (dp->pub, n of them) into *sum
