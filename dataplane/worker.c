@@ -483,8 +483,8 @@ static int add_wr(struct rdmig__worker *w, enum ibv_wr_opcode op, uint64_t laddr
 }
 
 /* The region of chunk c: the last whose chunk_base <= c. */
-static const struct rdmig__dp_region *region_of(const struct rdmig__dp_region *regions,
-						unsigned n, uint64_t c)
+static const struct rdmig__dp_region *region_of(const struct rdmig__dp_region *regions, unsigned n,
+						uint64_t c)
 {
 	unsigned lo = 0, hi = n;
 
@@ -653,9 +653,9 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 	 */
 	for (uint32_t base = 0; base < n; base += 64) {
 		uint64_t mbits = look ? mism_window(r->mismatch, first + base, end) : 0;
-		uint64_t bits = dirty ? rdmig__bitmap_window(dirty, first + base, end)
-			      : n - base >= 64 ? ~0ull
-					       : (1ull << (n - base)) - 1;
+		uint64_t bits = dirty		 ? rdmig__bitmap_window(dirty, first + base, end)
+				: n - base >= 64 ? ~0ull
+						 : (1ull << (n - base)) - 1;
 
 		bits |= mbits;
 		any |= bits != 0;
@@ -691,7 +691,7 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 				set_bit(write, i);
 				continue;
 			}
-				if (!scanned) {
+			if (!scanned) {
 				t0 = rdmig__now_ns();
 				scanned = true;
 			}
@@ -733,7 +733,8 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 				/* Skipped: the destination proved it holds what the
 				 * page is now; the pair agrees again. */
 				mism_put(w, r->mismatch, p, false);
-			w->stats.resent += again && (go == RDMIG__GO_WRITE || go == RDMIG__GO_ZERO_FILL);
+			w->stats.resent +=
+				again && (go == RDMIG__GO_WRITE || go == RDMIG__GO_ZERO_FILL);
 		}
 	}
 	if (scanned)
@@ -1058,7 +1059,8 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 	dp->flags = flags;
 	dp->nchunks = flags & RDMIG__DP_NONE ? 0
 		      : dp->work	     ? dp->nwork
-				: last->chunk_base + rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
+					     : last->chunk_base +
+					   rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
 	/* A resumed round goes on from the chunk its budget stopped it at. */
 	if (flags & RDMIG__DP_RESUME)
 		atomic_store(&dp->next_chunk, atomic_load(&dp->next_chunk) & ~RDMIG__DP_CLOSED);
@@ -1213,39 +1215,54 @@ static void sample_words(const struct rdmig__dp *dp, const struct rdmig__dp_regi
 	}
 }
 
+bool rdmig__dp_next_span(const struct rdmig__dp_region *regions, unsigned nregions,
+			 uint32_t chunk_pages, const uint64_t *work, uint64_t nwork, uint64_t *k,
+			 unsigned *ri, uint64_t *w0, uint64_t *w1)
+{
+	const struct rdmig__dp_region *r;
+	struct rdmig__range c;
+
+	if (!work) {
+		if (*k >= nregions)
+			return false;
+		*ri = (unsigned)*k;
+		*w0 = 0;
+		*w1 = (regions[*k].npages + 63) / 64;
+		++*k;
+		return true;
+	}
+	if (*k >= nwork)
+		return false;
+	r = region_of(regions, nregions, work[*k]);
+	c = rdmig__chunk(r->npages, chunk_pages, work[*k] - r->chunk_base);
+	*ri = (unsigned)(r - regions);
+	*w0 = c.first / 64;
+	*w1 = (c.first + c.count + 63) / 64;
+	/* The next chunks of the same region while their words touch ours. */
+	for (++*k;
+	     *k < nwork && work[*k] - r->chunk_base < rdmig__chunk_count(r->npages, chunk_pages);
+	     ++*k) {
+		c = rdmig__chunk(r->npages, chunk_pages, work[*k] - r->chunk_base);
+		if (c.first / 64 > *w1)
+			break;
+		*w1 = RDMIG__MAX(*w1, (c.first + c.count + 63) / 64);
+	}
+	return true;
+}
+
 void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
 		      unsigned nregions, const struct rdmig_dirty *dirty, const uint64_t *work,
 		      uint64_t nwork, uint64_t pages, uint64_t want, struct rdmig__model_sample *s)
 {
 	struct sample_walk sw = { .stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull) };
-	uint32_t cp = dp->cfg->chunk_pages;
-	unsigned last_ri = UINT_MAX;
-	uint64_t last_w1 = 0;
+	uint64_t k = 0, w0, w1;
+	unsigned ri = 0;
 
 	memset(s, 0, sizeof(*s));
-	if (!work) {
-		for (unsigned ri = 0; ri < nregions; ri++) {
-			sw.carry = 0;
-			sample_words(dp, &regions[ri], &dirty[ri], 0, (regions[ri].npages + 63) / 64,
-				     &sw, s);
-		}
-		return;
-	}
-	/* Only the listed chunks' words, each once (chunks may share a word). */
-	for (uint64_t k = 0; k < nwork; k++) {
-		const struct rdmig__dp_region *r = region_of(regions, nregions, work[k]);
-		unsigned ri = (unsigned)(r - regions);
-		struct rdmig__range c = rdmig__chunk(r->npages, cp, work[k] - r->chunk_base);
-		uint64_t w0 = c.first / 64, w1 = (c.first + c.count + 63) / 64;
-
-		if (ri == last_ri && w0 < last_w1)
-			w0 = last_w1;
-		if (ri != last_ri || w0 != last_w1)
-			sw.carry = 0;
-		if (w0 < w1)
-			sample_words(dp, r, &dirty[ri], w0, w1, &sw, s);
-		last_ri = ri;
-		last_w1 = RDMIG__MAX(w1, last_w1);
+	while (rdmig__dp_next_span(regions, nregions, dp->cfg->chunk_pages, work, nwork, &k, &ri,
+				   &w0, &w1)) {
+		sw.carry = 0;
+		sample_words(dp, &regions[ri], &dirty[ri], w0, w1, &sw, s);
 	}
 }
 

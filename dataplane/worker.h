@@ -264,6 +264,17 @@ void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region 
 		      uint64_t nwork, uint64_t pages, uint64_t want, struct rdmig__model_sample *s);
 
 /*
+ * Walks the bitmap words a pass's chunks cover, as spans: with `work` NULL,
+ * every region whole; else only the nwork chunks listed (increasing chunk
+ * numbers as chunk_base counts them), neighbours merged, each word once
+ * (chunks may share one). Start with *k = 0 and *ri = 0; each call returns
+ * true with words [*w0, *w1) of region *ri, false at the end.
+ */
+bool rdmig__dp_next_span(const struct rdmig__dp_region *regions, unsigned nregions,
+			 uint32_t chunk_pages, const uint64_t *work, uint64_t nwork, uint64_t *k,
+			 unsigned *ri, uint64_t *w0, uint64_t *w1);
+
+/*
  * Sums the counters the workers published (dp->pub, n of them) into *sum
  * (dirty, pages, bytes, writes; skipped_zero holds every skipped page,
  * zero_filled; scanned holds the chunks done). Any thread, any time: relaxed

@@ -255,7 +255,7 @@ static int do_pass(struct rdmig_src *src, const struct rdmig_dirty *d, unsigned 
 	return 0;
 }
 
-#ifdef RDMIG_PASS_LIST_API
+#ifndef RDMIG_PASSCOST_NO_LIST
 static int do_list(struct rdmig_src *src, struct rdmig_dirty_list *l, unsigned n,
 		   struct rdmig_pass_stats *st)
 {
@@ -297,7 +297,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse(argc, argv, &a))
 		return 2;
-#ifndef RDMIG_PASS_LIST_API
+#ifdef RDMIG_PASSCOST_NO_LIST
 	if (a.list) {
 		fprintf(stderr, "rdmig-passcost: --list: this rdmig has no dirty lists\n");
 		return 2;
@@ -380,13 +380,14 @@ int main(int argc, char **argv)
 			goto out;
 		clear_bits(reg, picks, a.dirty);
 		if (st.dirty_pages != a.dirty || check_pages(reg, picks, a.dirty)) {
-			fprintf(stderr, "rdmig-passcost: pass saw %" PRIu64 " of %" PRIu64 " dirty\n",
+			fprintf(stderr,
+				"rdmig-passcost: pass saw %" PRIu64 " of %" PRIu64 " dirty\n",
 				st.dirty_pages, a.dirty);
 			goto out;
 		}
 		t_sparse[k] = st.duration_ns;
 		o_sparse[k] = overhead(&st);
-#ifdef RDMIG_PASS_LIST_API
+#ifndef RDMIG_PASSCOST_NO_LIST
 		if (a.list) {
 			struct rdmig_dirty_list l[64];
 			uint64_t *offs = malloc(a.dirty * sizeof(uint64_t) + 8), *p = offs;
