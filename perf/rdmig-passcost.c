@@ -4,12 +4,15 @@
  * "a pass costs what is dirty"), both ends in this process.
  *
  *   rdmig-passcost [--size-gib N] [--regions R] [--dirty P] [--reps K]
- *                  [--workers W] [--list] [--json]
+ *                  [--workers W] [--list] [--fresh] [--json]
  *
  * The guest is sparse: each end maps N GiB (default 1024) with
  * MAP_NORESERVE and nothing touches a page but the P (default 10000)
  * scattered dirty pages, which the source fills with random data (an
- * untouched page reads as zero). No pass covers the whole guest, so the
+ * untouched page reads as zero). They are drawn before connect and written
+ * once then (a resident working set), or with --fresh left as holes until
+ * their pass (then each pass also reads their pagemap entries: see
+ * ctrl/discard.h). No pass covers the whole guest, so the
  * session is abandoned at the end, not completed; the dirty pages are
  * compared byte for byte at the destination after every pass that sent
  * them. Per repetition, interleaved:
@@ -49,6 +52,7 @@ struct args {
 	unsigned regions, reps, workers;
 	uint64_t dirty;
 	bool list, json;
+	bool fresh; /* dirty pages are holes until written (not resident at connect) */
 };
 
 struct region {
@@ -93,7 +97,7 @@ static uint64_t median(uint64_t *v, unsigned n)
 static void usage(void)
 {
 	fprintf(stderr, "usage: rdmig-passcost [--size-gib N] [--regions R] [--dirty P] "
-			"[--reps K] [--workers W] [--list] [--json]\n");
+			"[--reps K] [--workers W] [--list] [--fresh] [--json]\n");
 }
 
 static int parse(int argc, char **argv, struct args *a)
@@ -106,6 +110,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "fresh", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -122,6 +127,10 @@ static int parse(int argc, char **argv, struct args *a)
 		}
 		if (c == 'j') {
 			a->json = true;
+			continue;
+		}
+		if (c == 'f') {
+			a->fresh = true;
 			continue;
 		}
 		if (c == 'h' || c == '?' || !optarg) {
@@ -153,9 +162,11 @@ static int parse(int argc, char **argv, struct args *a)
 		}
 	}
 	if (!a->size_gib || !a->regions || a->regions > 64 || !a->reps || a->reps > 1000 ||
-	    a->size_gib % a->regions || a->dirty > a->size_gib * (1ull << 30) / PAGE / 2) {
+	    a->size_gib % a->regions ||
+	    (2 * (uint64_t)a->reps + 1) * a->dirty > a->size_gib * (1ull << 30) / PAGE / 2) {
 		fprintf(stderr, "rdmig-passcost: size, regions (1-64, dividing the size), reps "
-				"(1-1000) or dirty (at most half the pages) out of range\n");
+				"(1-1000) or dirty (times 2 reps + 1: at most half the pages) out "
+				"of range\n");
 		return -1;
 	}
 	return 0;
@@ -192,22 +203,51 @@ static uint64_t read_bitmaps(const struct region *r, unsigned n, uint64_t *sink)
 	return now_ns() - t0;
 }
 
-/* P distinct random pages over the regions, as (region, page) packed. */
+/* A dirty page: region and page index. */
 struct pick {
 	unsigned region;
 	uint64_t page;
 };
 
-static void pick_pages(struct region *r, unsigned n, struct pick *p, uint64_t count)
+/*
+ * The pages the passes dirty, drawn at random before connect, distinct:
+ * each pass takes the next `dirty` of them. Unless --fresh they are
+ * written now, so that they hold frames of their own when the source
+ * registers memory (a guest's working set); with --fresh they are holes
+ * until their pass, and the source looks at each one's pagemap entry
+ * then (ctrl/discard.h, "unsettled").
+ */
+static struct pick *pool;
+static uint64_t pool_n, pool_next;
+
+static int pool_make(struct region *r, unsigned n, uint64_t count, bool touch)
 {
-	for (uint64_t k = 0; k < count;) {
+	pool = calloc(count ? count : 1, sizeof(*pool));
+	if (!pool)
+		return -1;
+	for (pool_n = 0; pool_n < count;) {
 		unsigned ri = (unsigned)(rng() % n);
 		uint64_t pg = rng() % r[ri].npages;
 
 		if (r[ri].bitmap[pg / 64] >> (pg % 64) & 1)
 			continue;
 		r[ri].bitmap[pg / 64] |= 1ull << (pg % 64);
-		p[k++] = (struct pick){ ri, pg };
+		pool[pool_n++] = (struct pick){ ri, pg };
+	}
+	for (uint64_t k = 0; k < pool_n; k++) {
+		r[pool[k].region].bitmap[pool[k].page / 64] = 0;
+		if (touch)
+			r[pool[k].region].src[pool[k].page * PAGE] = 1;
+	}
+	return 0;
+}
+
+static void pick_pages(struct region *r, unsigned n, struct pick *p, uint64_t count)
+{
+	(void)n;
+	for (uint64_t k = 0; k < count; k++) {
+		p[k] = pool[pool_next++ % pool_n];
+		r[p[k].region].bitmap[p[k].page / 64] |= 1ull << (p[k].page % 64);
 	}
 }
 
@@ -333,6 +373,9 @@ int main(int argc, char **argv)
 		dirty[i] = (struct rdmig_dirty){ .bitmap = r->bitmap, .words = r->words };
 	}
 
+	/* Two sets of pages per repetition (bitmaps, lists), each used once. */
+	if (pool_make(reg, a.regions, (2 * (uint64_t)a.reps + 1) * a.dirty, !a.fresh))
+		return fail("calloc", -ENOMEM);
 	rdmig_opts_init(&o);
 	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
 		return fail("getrandom", -errno);
@@ -462,6 +505,7 @@ out:
 		free(reg[i].bitmap);
 	}
 	free(picks);
+	free(pool);
 	free(t_read);
 	return rc;
 }
