@@ -794,6 +794,10 @@ enum rdmig_progress_state {
  * statistics (for a pass in slices, the slices' summed), field for field.
  * Each worker publishes its counters after every block of up to 256 pages
  * it handled, so a running pass's figures lag by at most that per worker.
+ * A round's chunks are those with a dirty (or mismatched) page: a pass
+ * looks at the others' bits only, never at their pages; an RDMIG_PASS_ALL
+ * pass without skip sets, and a final pass's second round, count every
+ * chunk of every region (the clean ones of the latter done at once).
  */
 struct rdmig_progress {
 	size_t size;		    /* set by the caller: sizeof(struct rdmig_progress) */
@@ -807,7 +811,7 @@ struct rdmig_progress {
 	uint64_t skipped_pages;	    /* skipped: zero, unchanged and ballooned together */
 	uint64_t zero_filled_pages; /* as rdmig_pass_stats.zero_filled_pages */
 	uint64_t chunks_done;	    /* chunks of the current round done ... */
-	uint64_t chunks;	    /* ... of this many (a round covers every region) */
+	uint64_t chunks;	    /* ... of this many (see below) */
 	uint64_t total_wire_bytes;  /* over the session: passes ended, and this one */
 };
 
