@@ -4,6 +4,8 @@
 # ci/test.sh, then runs
 #   - the estimate against measurement on a rate-capped loopback wire
 #     (perf/model-report.sh, about 14 minutes with a 4 GiB guest),
+#   - what a pass costs beyond its pages on sparse 64 GiB and 1 TiB guests
+#     (perf/passcost-report.sh, about 2 minutes),
 #   - the fault-injection soak, 1000 seeds (perf/fault-soak.sh, about 5),
 #   - the long fuzzing run when RDMIG_BENCH_FUZZ=1 (ci/fuzz.sh --long).
 # It fails only if a migration failed, an image was not exact or a seed or
@@ -24,6 +26,9 @@ cmake --build "$build" -j"$(nproc)" || exit 1
 
 step "estimate against measurement, rate-capped loopback"
 perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000 || failed+=(model-report)
+
+step "what a pass costs beyond its pages, sparse guests of 64 GiB and 1 TiB"
+perf/passcost-report.sh "$build/perf/rdmig-passcost" || failed+=(passcost-report)
 
 step "fault injection, 1000 seeds"
 perf/fault-soak.sh "$build/tests/fault_test" 1000 || failed+=(fault-soak)
