@@ -142,14 +142,9 @@ static inline void set_bit(uint64_t *bm, uint64_t i)
  * The mismatch bitmaps: a page lies in one chunk, so one worker at a time
  * changes its bit, but the 64 pages of a word may lie in chunks of
  * different workers (RDMIG_CHUNK_PAGES need not be a multiple of 64):
- * atomic, relaxed (the pass's end orders them for the owner).
+ * atomic, relaxed (the pass's end orders them for the owner). Read a
+ * word at a time, as rdmig__bitmap_window() reads the dirty log.
  */
-static inline bool mism_test(const uint64_t *bm, uint64_t i)
-{
-	return __atomic_load_n(&bm[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
-}
-
-/* As rdmig__bitmap_window(), with relaxed atomic loads. */
 static inline uint64_t mism_window(const uint64_t *bm, uint64_t pos, uint64_t end)
 {
 	uint64_t w = pos / 64, sh = pos % 64, v = __atomic_load_n(&bm[w], __ATOMIC_RELAXED) >> sh;
