@@ -380,9 +380,18 @@ static void apply_words(struct rdmig__disc *d, unsigned i, const struct rdmig_di
 	if (*known)
 		*known =
 			scan_own_in(d, r, r->cand, r->own, w0 * 64, RDMIG__MIN(w1 * 64, r->npages));
-	for (uint64_t w = w0; w < w1; w++)
-		if ((r->ntaken && r->taken[w]) || (*known ? r->own[w] : r->cand[w]))
-			r->reseg[w * 64 / d->seg_pages] = 1;
+	for (uint64_t w = w0; w < w1; w++) {
+		uint64_t v = (r->ntaken ? r->taken[w] : 0) | (*known ? r->own[w] : r->cand[w]);
+
+		/* Each page's segment: a segment may hold fewer than 64 pages. */
+		while (v) {
+			uint64_t s = (w * 64 + (uint64_t)__builtin_ctzll(v)) / d->seg_pages;
+			uint64_t next = (s + 1) * d->seg_pages;
+
+			r->reseg[s] = 1;
+			v = next >= (w + 1) * 64 ? 0 : v & (~0ull << (next - w * 64));
+		}
+	}
 }
 
 /*
