@@ -7,6 +7,8 @@
 #               wire (perf/model-report.sh, about 14 minutes, 4 GiB guest)
 #   post-rate   4 KiB scattered WRITEs per second against ib_write_bw -s
 #               4096 over soft-RoCE (perf/post-report.sh, a VM boot here)
+#   passcost    what a pass costs beyond its pages on sparse 64 GiB and
+#               1 TiB guests (perf/passcost-report.sh, about 2 minutes)
 #   fault-soak  fault injection, 1000 seeds (perf/fault-soak.sh, about 5)
 #   skip        skipping on against off, nothing skippable and half the
 #               rewrites unchanged, uncapped and at 40 and 10 Gb/s
@@ -55,6 +57,7 @@ mkdir -p "$out"
 
 bench estimate perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000
 bench post-rate perf/post-report.sh "$build"
+bench passcost perf/passcost-report.sh "$build/perf/rdmig-passcost"
 bench fault-soak perf/fault-soak.sh "$build/tests/fault_test" 1000
 bench skip perf/skip-report.sh "$build/perf/rdmig-perf"
 if [ "${RDMIG_BENCH_FUZZ:-0}" = 1 ] && [ -x ci/fuzz.sh ]; then

@@ -40,6 +40,9 @@ void rdmig__disc_fini(struct rdmig__disc *d)
 		free(r->taken);
 		free(r->unsettled);
 		free(r->merged);
+		free(r->cand);
+		free(r->own);
+		free(r->reseg);
 		free(r->mrs);
 		free(r->lkeys);
 	}
@@ -74,17 +77,18 @@ static bool own_frame(uint64_t e)
  * Sets in `own` the pages of `cand` (NULL: all) that hold a frame of their
  * own now. False when pagemap cannot say (then `own` is left as it is).
  */
-static bool scan_own(struct rdmig__disc *d, const struct rdmig__disc_region *r,
-		     const uint64_t *cand, uint64_t *own)
+/* scan_own() over pages [from, end) only. */
+static bool scan_own_in(struct rdmig__disc *d, const struct rdmig__disc_region *r,
+			const uint64_t *cand, uint64_t *own, uint64_t from, uint64_t end)
 {
-	uint64_t hps = (uint64_t)sysconf(_SC_PAGESIZE), pos = 0, buf[PM_BATCH];
-	struct rdmig__range run = { 0, r->npages };
+	uint64_t hps = (uint64_t)sysconf(_SC_PAGESIZE), pos = from, buf[PM_BATCH];
+	struct rdmig__range run = { from, end - from };
 	bool more = true;
 
 	if (d->pagemap_fd < 0 || !hps || d->page_size % hps)
 		return false;
 	if (cand)
-		more = rdmig__bitmap_next_run(cand, &pos, r->npages, &run);
+		more = rdmig__bitmap_next_run(cand, &pos, end, &run);
 	while (more) {
 		uint64_t base = ((uintptr_t)r->hva + run.first * d->page_size) / hps;
 		uint64_t n = run.count * (d->page_size / hps);
@@ -102,9 +106,15 @@ static bool scan_own(struct rdmig__disc *d, const struct rdmig__disc_region *r,
 					own[p / 64] |= 1ull << (p % 64);
 			}
 		}
-		more = cand && rdmig__bitmap_next_run(cand, &pos, r->npages, &run);
+		more = cand && rdmig__bitmap_next_run(cand, &pos, end, &run);
 	}
 	return true;
+}
+
+static bool scan_own(struct rdmig__disc *d, const struct rdmig__disc_region *r,
+		     const uint64_t *cand, uint64_t *own)
+{
+	return scan_own_in(d, r, cand, own, 0, r->npages);
 }
 
 /* Registers segment s of region r (no message: the callers say what failed). */
@@ -374,92 +384,163 @@ void rdmig__disc_untake(struct rdmig__disc *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static bool any_in(const uint64_t *bm, uint64_t first, uint64_t end)
-{
-	uint64_t pos = first;
-	struct rdmig__range run;
-
-	return bm && rdmig__bitmap_next_run(bm, &pos, end, &run);
-}
-
-/* One region's part of rdmig__disc_apply(); cand and own: scratch bitmaps. */
-static int apply_region(struct rdmig__disc *d, const struct rdmig__xp_ops *xp,
-			struct rdmig__xp_pd *pd, unsigned i, const struct rdmig_dirty *dirty,
-			uint64_t *cand, uint64_t *own)
+/*
+ * Words [w0, w1) of region i, for rdmig__disc_apply(): the pages to look
+ * at are those just discarded, and unsettled ones this pass sends. A page
+ * that got its own frame was written, so it is dirty in the first pass
+ * whose dirty log was synced after the write; that pass looks at it here,
+ * before its pin, whatever it found earlier. Marks the segments to
+ * register again; `known`: pagemap answered for every page so far.
+ */
+static void apply_words(struct rdmig__disc *d, unsigned i, const struct rdmig_dirty *dirty,
+			uint64_t w0, uint64_t w1, bool *known)
 {
 	struct rdmig__disc_region *r = &d->r[i];
-	uint64_t words = words_of(r->npages), ps = d->page_size;
-	bool known;
-	int ret;
+	bool any = false;
 
-	/*
-	 * The pages to look at: those just discarded, and unsettled ones this
-	 * pass sends. A page that got its own frame was written, so it is dirty
-	 * in the first pass whose dirty log was synced after the write; that
-	 * pass looks at it here, before its pin, whatever it found earlier.
-	 */
-	for (uint64_t w = 0; w < words; w++)
-		cand[w] = (r->ntaken ? r->taken[w] : 0) |
-			  (r->unsettled[w] & (dirty ? dirty[i].bitmap[w] : ~0ull));
-	memset(own, 0, words * 8);
-	known = scan_own(d, r, cand, own);
+	for (uint64_t w = w0; w < w1; w++) {
+		uint64_t dw = dirty ? dirty[i].bitmap[w] : ~0ull;
 
-	for (uint64_t s = 0; s < r->nsegs; s++) {
-		uint64_t first = s * d->seg_pages,
-			 end = RDMIG__MIN(first + d->seg_pages, r->npages);
-		struct rdmig__xp_mr *mr;
-		uint64_t t0;
-
-		if (!any_in(r->ntaken ? r->taken : NULL, first, end) &&
-		    !any_in(known ? own : cand, first, end))
+		/* A clean word has nothing taken (taken pages are dirty). */
+		if (!dw)
 			continue;
-		/* The new MR first: if it fails, the old one still reads right
-		 * for every page but the discarded ones, which stay recorded. */
-		t0 = rdmig__now_ns();
-		if ((ret = seg_reg(d, xp, pd, r, s, &mr)))
-			return reg_err(ret, i, r->gpa, first * ps, (end - first) * ps,
-				       "registering discarded memory again in");
-		xp->mr_dereg(r->mrs[s]);
-		r->mrs[s] = mr;
-		r->lkeys[s] = mr->lkey;
-		d->refreshes++;
-		d->refresh_bytes += (end - first) * ps;
-		d->refresh_ns += rdmig__now_ns() - t0;
+		r->cand[w] = (r->ntaken ? r->taken[w] : 0) | (r->unsettled[w] & dw);
+		any |= r->cand[w] != 0;
 	}
+	if (!any)
+		return;
+	if (*known)
+		*known =
+			scan_own_in(d, r, r->cand, r->own, w0 * 64, RDMIG__MIN(w1 * 64, r->npages));
+	for (uint64_t w = w0; w < w1; w++) {
+		uint64_t v = (r->ntaken ? r->taken[w] : 0) | (*known ? r->own[w] : r->cand[w]);
 
-	/* Settled: what had its own frame before the pin. Every such page lies
-	 * in a segment registered again above. */
-	for (uint64_t w = 0; w < words; w++)
-		r->unsettled[w] =
-			(r->unsettled[w] | (r->ntaken ? r->taken[w] : 0)) & ~(known ? own[w] : 0);
-	r->nunsettled = rdmig__bitmap_count(r->unsettled, r->npages);
-	return 0;
+		/* Each page's segment: a segment may hold fewer than 64 pages. */
+		while (v) {
+			uint64_t s = (w * 64 + (uint64_t)__builtin_ctzll(v)) / d->seg_pages;
+			uint64_t next = (s + 1) * d->seg_pages;
+
+			r->reseg[s] = 1;
+			v = next >= (w + 1) * 64 ? 0 : v & (~0ull << (next - w * 64));
+		}
+	}
+}
+
+/*
+ * Words [w0, w1) of region i after the registrations: what had its own
+ * frame before the pin is settled (its segment was registered again), and
+ * the scratch is zero again.
+ */
+static void settle_words(struct rdmig__disc *d, unsigned i, uint64_t w0, uint64_t w1, bool known,
+			 bool ok)
+{
+	struct rdmig__disc_region *r = &d->r[i];
+
+	for (uint64_t w = w0; w < w1; w++) {
+		uint64_t was, now;
+
+		if (!r->cand[w])
+			continue;
+		if (ok) {
+			was = r->unsettled[w];
+			now = (was | (r->ntaken ? r->taken[w] : 0)) & ~(known ? r->own[w] : 0);
+			r->unsettled[w] = now;
+			r->nunsettled += (uint64_t)__builtin_popcountll(now);
+			r->nunsettled -= was ? (uint64_t)__builtin_popcountll(was) : 0;
+		}
+		r->cand[w] = 0;
+		r->own[w] = 0;
+	}
 }
 
 int rdmig__disc_apply(struct rdmig__disc *d, const struct rdmig__xp_ops *xp,
 		      struct rdmig__xp_pd *pd, const struct rdmig_dirty *dirty,
-		      struct rdmig__dp_region *dpr)
+		      struct rdmig__dp_region *dpr, uint32_t chunk_pages, const uint64_t *work,
+		      uint64_t nwork)
 {
-	uint64_t *cand = NULL, *own = NULL;
+	bool known[RDMIG__MAX_REGIONS], did[RDMIG__MAX_REGIONS], busy = false;
+	uint64_t k = 0, w0, w1, ps = d->page_size;
+	unsigned ri = 0;
 	int ret = 0;
 
-	for (unsigned i = 0; i < d->nregions && !ret; i++) {
+	for (unsigned i = 0; i < d->nregions; i++) {
 		struct rdmig__disc_region *r = &d->r[i];
-		uint64_t words = words_of(r->npages);
 
-		if (!r->ntaken && !r->nunsettled)
+		known[i] = true;
+		did[i] = r->ntaken || r->nunsettled;
+		if (!did[i])
 			continue;
-		free(cand);
-		free(own);
-		cand = malloc(words * 8);
-		own = malloc(words * 8);
-		if (!cand || !own)
-			ret = rdmig__err(-ENOMEM, "no memory to apply region %u's discards", i);
-		else
-			ret = apply_region(d, xp, pd, i, dirty, cand, own);
+		busy = true;
+		if (!r->cand) {
+			r->cand = calloc(words_of(r->npages), 8);
+			r->own = calloc(words_of(r->npages), 8);
+			r->reseg = calloc(r->nsegs, 1);
+			if (!r->cand || !r->own || !r->reseg) {
+				free(r->cand);
+				free(r->own);
+				free(r->reseg);
+				r->cand = r->own = NULL;
+				r->reseg = NULL;
+				ret = rdmig__err(-ENOMEM, "no memory to apply region %u's discards",
+						 i);
+				break;
+			}
+		}
 	}
-	free(cand);
-	free(own);
+	if (ret) {
+		rdmig__disc_untake(d);
+		return ret;
+	}
+	if (busy) {
+		/* Only the words of chunks with work: a page elsewhere is not
+		 * sent by this pass, and nothing was taken there. */
+		while (rdmig__dp_next_span(dpr, d->nregions, chunk_pages, work, nwork, &k, &ri, &w0,
+					   &w1))
+			if (did[ri])
+				apply_words(d, ri, dirty, w0, w1, &known[ri]);
+		for (unsigned i = 0; i < d->nregions && !ret; i++) {
+			struct rdmig__disc_region *r = &d->r[i];
+
+			for (uint64_t s = 0; r->reseg && s < r->nsegs && !ret; s++) {
+				uint64_t first = s * d->seg_pages,
+					 end = RDMIG__MIN(first + d->seg_pages, r->npages);
+				struct rdmig__xp_mr *mr;
+				uint64_t t0;
+
+				if (!r->reseg[s])
+					continue;
+				r->reseg[s] = 0;
+				/* The new MR first: if it fails, the old one still reads
+				 * right for every page but the discarded ones, which stay
+				 * recorded. */
+				t0 = rdmig__now_ns();
+				if ((ret = seg_reg(d, xp, pd, r, s, &mr))) {
+					ret = reg_err(ret, i, r->gpa, first * ps,
+						      (end - first) * ps,
+						      "registering discarded memory again in");
+					break;
+				}
+				xp->mr_dereg(r->mrs[s]);
+				r->mrs[s] = mr;
+				r->lkeys[s] = mr->lkey;
+				d->refreshes++;
+				d->refresh_bytes += (end - first) * ps;
+				d->refresh_ns += rdmig__now_ns() - t0;
+			}
+		}
+		/* Settled: what had its own frame before the pin, every such
+		 * page in a segment registered again above. On failure nothing
+		 * settles (a segment may be left unregistered again). */
+		k = 0;
+		ri = 0;
+		while (rdmig__dp_next_span(dpr, d->nregions, chunk_pages, work, nwork, &k, &ri, &w0,
+					   &w1))
+			if (did[ri])
+				settle_words(d, ri, w0, w1, known[ri], !ret);
+		for (unsigned i = 0; ret && i < d->nregions; i++)
+			if (d->r[i].reseg)
+				memset(d->r[i].reseg, 0, d->r[i].nsegs);
+	}
 	if (ret) {
 		/* Nothing is sent: the discards wait for the next pass. */
 		rdmig__disc_untake(d);

@@ -59,6 +59,9 @@ struct rdmig__disc_region {
 	uint64_t *unsettled;
 	uint64_t nunsettled;
 	uint64_t *merged; /* a pass's dirty log with the taken pages added */
+	/* rdmig__disc_apply()'s scratch: zero between passes, NULL until needed. */
+	uint64_t *cand, *own;
+	uint8_t *reseg; /* per segment: register again */
 	/* Registration: nsegs MRs of seg_pages pages (the last may be shorter). */
 	struct rdmig__xp_mr **mrs;
 	uint32_t *lkeys; /* what the workers read (rdmig__dp_region.lkeys) */
@@ -111,12 +114,17 @@ void rdmig__disc_untake(struct rdmig__disc *d);
 /*
  * Step 2: registers again the segments that need it (see the top), updates
  * the lkeys, and marks the taken pages unknown in dpr[].pkind. `dirty` is
- * what step 1 returned. On failure everything taken is put back (a later
- * pass retries) and a negative errno returned with a message.
+ * what step 1 returned. `work` (NULL: all) lists the chunks (chunk_pages
+ * pages each, numbered as dpr[].chunk_base counts them, increasing) outside
+ * of which `dirty` has no bit set, taken pages included: only their words
+ * are read, so a pass with little dirty costs little here. On failure
+ * everything taken is put back (a later pass retries) and a negative errno
+ * returned with a message.
  */
 int rdmig__disc_apply(struct rdmig__disc *d, const struct rdmig__xp_ops *xp,
 		      struct rdmig__xp_pd *pd, const struct rdmig_dirty *dirty,
-		      struct rdmig__dp_region *dpr);
+		      struct rdmig__dp_region *dpr, uint32_t chunk_pages, const uint64_t *work,
+		      uint64_t nwork);
 
 /*
  * Before completing: 1 with *region and *page when a discarded page is

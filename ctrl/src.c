@@ -56,6 +56,7 @@ struct src_region {
 	 * was (DESIGN.md invariant 1), NULL until the first partial pass.
 	 */
 	uint64_t *sent;
+	uint64_t unsent; /* clear bits of `sent` */
 	bool all_sent;
 	/*
 	 * Pages left unsent as don't-care (dirty while in the skip set). One
@@ -72,6 +73,10 @@ struct src_region {
 	/* Every page set: the dirty log of an RDMIG_PASS_ALL pass given skip
 	 * sets. NULL until the first such pass. */
 	uint64_t *all;
+	/* A pass over dirty lists: their pages as a bitmap, set for the pass
+	 * and cleared after (only the words of its chunks). NULL until the
+	 * first such pass. */
+	uint64_t *list;
 };
 
 struct rdmig_src {
@@ -164,6 +169,18 @@ struct rdmig_src {
 	atomic_uint prog_state, prog_workers;
 	atomic_uint_fast64_t prog_pass, prog_chunks, prog_base_bytes;
 	struct rdmig__dp_pub pub[RDMIG__MAX_WORKERS];
+
+	/*
+	 * The chunks with work in the current pass (src_work_walk(),
+	 * src_work_list()), increasing: what the workers take, and the only
+	 * words the pass reads besides (discards, coverage). use_work false:
+	 * every chunk (RDMIG_PASS_ALL without skip sets).
+	 */
+	uint64_t *work;
+	uint64_t nwork, work_cap;
+	bool use_work;
+	bool list_live; /* regions[].list hold a pass's bits: src_list_done() clears them */
+	struct rdmig_dirty list_dirty[RDMIG__MAX_REGIONS];
 
 	/* The pass under way in slices (rdmig_src_pass_budget()). */
 	struct src_held {
@@ -1163,6 +1180,7 @@ static int src_coverage_prepare(struct rdmig_src *src, const struct rdmig_dirty 
 		r->sent = calloc((src->dpr[i].npages + 63) / 64, sizeof(uint64_t));
 		if (!r->sent)
 			return rdmig__err(-ENOMEM, "no memory to track region %u's pages", i);
+		r->unsent = src->dpr[i].npages;
 	}
 	return 0;
 }
@@ -1170,32 +1188,148 @@ static int src_coverage_prepare(struct rdmig_src *src, const struct rdmig_dirty 
 /* Records the pages a pass placed at the destination (or left as don't-care). */
 static void src_coverage_record(struct rdmig_src *src, const struct rdmig_dirty *dirty)
 {
-	for (unsigned i = 0; i < src->nregions; i++) {
-		struct src_region *r = &src->regions[i];
-		uint64_t npages = src->dpr[i].npages, words = (npages + 63) / 64;
+	uint64_t k = 0, w0, w1;
+	unsigned ri = 0;
+
+	if (!dirty) {
+		/* RDMIG_PASS_ALL without skip sets sends everything. */
+		for (unsigned i = 0; i < src->nregions; i++) {
+			struct src_region *r = &src->regions[i];
+
+			if (r->ballooned)
+				memset(r->ballooned, 0, (src->dpr[i].npages + 63) / 64 * 8);
+			r->all_sent = true;
+			free(r->sent);
+			r->sent = NULL;
+		}
+		return;
+	}
+	/* Only the words of the pass's chunks: no dirty bit is set elsewhere
+	 * (and a paused pass's copy holds no other words). */
+	while (rdmig__dp_next_span(src->dpr, src->nregions, src->cfg.chunk_pages,
+				   src->use_work ? src->work : NULL, src->nwork, &k, &ri, &w0,
+				   &w1)) {
+		struct src_region *r = &src->regions[ri];
+		const uint64_t *bm = dirty[ri].bitmap, *skip = dirty[ri].skip;
 
 		/* A dirty page is now either sent or ballooned; others keep
-		 * what they were. RDMIG_PASS_ALL sends everything. */
-		for (uint64_t w = 0; r->ballooned && w < words; w++)
+		 * what they were. */
+		for (uint64_t w = w0; r->ballooned && w < w1; w++)
 			r->ballooned[w] =
-				dirty ? ((r->ballooned[w] & ~dirty[i].bitmap[w]) |
-					 (dirty[i].skip ? dirty[i].bitmap[w] & dirty[i].skip[w]
-							: 0)) &
-						src_valid_bits(npages, w)
-				      : 0;
-
+				((r->ballooned[w] & ~bm[w]) | (skip ? bm[w] & skip[w] : 0)) &
+				src_valid_bits(src->dpr[ri].npages, w);
 		if (r->all_sent)
 			continue;
-		if (dirty) {
-			for (uint64_t w = 0; w < words; w++)
-				r->sent[w] |= dirty[i].bitmap[w] & src_valid_bits(npages, w);
-			if (rdmig__bitmap_count(r->sent, npages) < npages)
+		for (uint64_t w = w0; w < w1; w++) {
+			uint64_t add = bm[w] & ~r->sent[w];
+
+			if (!add)
 				continue;
+			add &= src_valid_bits(src->dpr[ri].npages, w);
+			r->sent[w] |= add;
+			r->unsent -= (uint64_t)__builtin_popcountll(add);
 		}
+	}
+	for (unsigned i = 0; i < src->nregions; i++) {
+		struct src_region *r = &src->regions[i];
+
+		if (r->all_sent || r->unsent)
+			continue;
 		r->all_sent = true;
 		free(r->sent);
 		r->sent = NULL;
 	}
+}
+
+/*
+ * The chunks with work in a pass over `dirty` (with `again`, the pages
+ * whose copy mismatched too), into src->work: a read of the bitmaps, once.
+ */
+static int src_work_add(struct rdmig_src *src, uint64_t c)
+{
+	if (src->nwork && src->work[src->nwork - 1] == c)
+		return 0;
+	if (src->nwork == src->work_cap) {
+		uint64_t cap = src->work_cap ? src->work_cap * 2 : 1024;
+		uint64_t *grown = realloc(src->work, cap * sizeof(*grown));
+
+		if (!grown)
+			return rdmig__err(
+				-ENOMEM,
+				"no memory for a pass's list of chunks (%" PRIu64 " of them)", cap);
+		src->work = grown;
+		src->work_cap = cap;
+	}
+	src->work[src->nwork++] = c;
+	return 0;
+}
+
+/* An empty list of chunks (never NULL: the workers take a NULL one as all). */
+static int src_work_reset(struct rdmig_src *src)
+{
+	src->nwork = 0;
+	src->use_work = false;
+	if (!src->work && !(src->work = malloc(1024 * sizeof(*src->work))))
+		return rdmig__err(-ENOMEM, "no memory for a pass's list of chunks");
+	if (src->work_cap < 1024)
+		src->work_cap = 1024;
+	src->use_work = true;
+	return 0;
+}
+
+static int src_work_walk(struct rdmig_src *src, const struct rdmig_dirty *dirty, bool again)
+{
+	uint32_t cp = src->cfg.chunk_pages;
+	int ret;
+
+	if ((ret = src_work_reset(src)))
+		return ret;
+	for (unsigned i = 0; i < src->nregions; i++) {
+		const struct rdmig__dp_region *d = &src->dpr[i];
+		const uint64_t *bm = dirty[i].bitmap, *mm = again ? d->mismatch : NULL;
+		uint64_t words = (d->npages + 63) / 64;
+
+		for (uint64_t w = 0; w < words; w++) {
+			uint64_t v = bm[w] | (mm ? mm[w] : 0);
+
+			if (!v)
+				continue;
+			v &= src_valid_bits(d->npages, w);
+			while (v) {
+				uint64_t c = (w * 64 + (uint64_t)__builtin_ctzll(v)) / cp;
+				uint64_t next = (c + 1) * cp;
+
+				if ((ret = src_work_add(src, d->chunk_base + c)))
+					return ret;
+				v = next >= (w + 1) * 64 ? 0 : v & (~0ull << (next - w * 64));
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * The chunks the pass works on (src->work): none to list with every page
+ * dirty; the list's own when the pass is over dirty lists, with no
+ * discard added and no mismatched page to take up again; else a walk of
+ * the bitmaps.
+ */
+static int src_work_prepare(struct rdmig_src *src, const struct rdmig_dirty *dirty)
+{
+	bool listed = src->list_live && !src->mismatch_pending;
+
+	if (!dirty) {
+		src->use_work = false;
+		src->nwork = 0;
+		return 0;
+	}
+	for (unsigned i = 0; listed && i < src->nregions; i++)
+		listed = dirty[i].bitmap == src->regions[i].list; /* no discards merged */
+	if (listed) {
+		src->use_work = true;
+		return 0; /* src_list_prepare() made it */
+	}
+	return src_work_walk(src, dirty, src->mismatch_pending != 0);
 }
 
 /*
@@ -1282,6 +1416,8 @@ static int src_final_retry(struct rdmig_src *src, const struct rdmig_dirty *dirt
 						 .skip = dirty ? dirty[i].skip : NULL,
 						 .skip_words = dirty ? dirty[i].skip_words : 0 };
 	}
+	/* Every chunk, the clean ones skipped: the retry bitmaps are rdmig's. */
+	src->dp.work = NULL;
 	ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, retry, src->passes + 1,
 				 before ? flags : flags | RDMIG__DP_NONE, src_poll_cb, src, sum);
 	if (ret)
@@ -1390,7 +1526,7 @@ static void src_prog_round(struct rdmig_src *src, uint64_t chunks)
 static int src_hold_copy(struct rdmig_src *src)
 {
 	struct src_held *h = &src->held;
-	uint64_t words = 0, *p;
+	uint64_t words = 0, *p, *at[RDMIG__MAX_REGIONS];
 
 	if (!h->dirty || h->dirty == h->copy)
 		return 0;
@@ -1404,15 +1540,31 @@ static int src_hold_copy(struct rdmig_src *src)
 	for (unsigned i = 0; i < src->nregions; i++) {
 		size_t n = (src->dpr[i].npages + 63) / 64;
 
-		memcpy(p, h->dirty[i].bitmap, n * sizeof(uint64_t));
+		at[i] = p;
 		h->copy[i] = (struct rdmig_dirty){ .bitmap = p, .words = n };
 		p += n;
 		if (h->dirty[i].skip) {
-			memcpy(p, h->dirty[i].skip, n * sizeof(uint64_t));
 			h->copy[i].skip = p;
 			h->copy[i].skip_words = n;
 		}
 		p += n;
+	}
+	/* Only the words of the pass's chunks: nothing else is read (the
+	 * copy's other words are never looked at). */
+	{
+		uint64_t k = 0, w0, w1;
+		unsigned ri = 0;
+
+		while (rdmig__dp_next_span(src->dpr, src->nregions, src->cfg.chunk_pages,
+					   src->use_work ? src->work : NULL, src->nwork, &k, &ri,
+					   &w0, &w1)) {
+			size_t n = (src->dpr[ri].npages + 63) / 64;
+
+			memcpy(at[ri] + w0, h->dirty[ri].bitmap + w0, (w1 - w0) * sizeof(uint64_t));
+			if (h->dirty[ri].skip)
+				memcpy(at[ri] + n + w0, h->dirty[ri].skip + w0,
+				       (w1 - w0) * sizeof(uint64_t));
+		}
 	}
 	h->dirty = h->copy;
 	return 0;
@@ -1503,6 +1655,8 @@ static int src_pass_go(struct rdmig_src *src, uint64_t t0, const struct rdmig_bu
 						      : t0 + budget->time_ns;
 			src->dp.byte_budget = budget->wire_bytes;
 		}
+		src->dp.work = src->use_work ? src->work : NULL;
+		src->dp.nwork = src->nwork;
 		ret = rdmig__dp_run_pass(&src->dp, src->dpr, src->nregions, h->dirty,
 					 src->passes + 1, dpf, src_poll_cb, src, &sum);
 		if (ret && ret != -ECANCELED)
@@ -1598,6 +1752,126 @@ static int src_held_busy(const struct rdmig_src *src, const char *call)
 			  call, src->passes + 1);
 }
 
+/* Checks a pass's dirty lists against the regions (see struct rdmig_dirty_list). */
+static int src_check_list(const struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			  unsigned ndirty)
+{
+	if (!dirty)
+		return rdmig__err(-EINVAL, "dirty is NULL (use rdmig_src_pass() with "
+					   "RDMIG_PASS_ALL to send all)");
+	if (ndirty != src->nregions)
+		return rdmig__err(-EINVAL, "%u dirty lists for %u regions", ndirty, src->nregions);
+	for (unsigned i = 0; i < ndirty; i++) {
+		uint64_t np = src->dpr[i].npages, need = (np + 63) / 64;
+
+		if (dirty[i].count && !dirty[i].pages)
+			return rdmig__err(-EINVAL,
+					  "region %u: %zu dirty pages listed, pages is NULL", i,
+					  dirty[i].count);
+		if (dirty[i].skip && dirty[i].skip_words < need)
+			return rdmig__err(-EINVAL,
+					  "region %u: skip bitmap of %zu words is shorter than "
+					  "the region (%" PRIu64 " pages need %" PRIu64 " words)",
+					  i, dirty[i].skip_words, np, need);
+		for (size_t k = 0; k < dirty[i].count; k++)
+			if (dirty[i].pages[k] >= np)
+				return rdmig__err(-EINVAL,
+						  "region %u: dirty list entry %zu is page %" PRIu64
+						  ", past the region's end (%" PRIu64 " pages)",
+						  i, k, dirty[i].pages[k], np);
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Clears what src_list_prepare() set: by the lists' pages when the caller
+ * still has them (`dirty`), else by the words of the pass's chunks (a
+ * paused pass's lists may be gone; its chunks cover every bit).
+ */
+static void src_list_done(struct rdmig_src *src, const struct rdmig_dirty_list *dirty)
+{
+	uint64_t k = 0, w0, w1;
+	unsigned ri = 0;
+
+	if (!src->list_live)
+		return;
+	src->list_live = false;
+	if (dirty) {
+		for (unsigned i = 0; i < src->nregions; i++)
+			for (size_t j = 0; j < dirty[i].count; j++)
+				src->regions[i].list[dirty[i].pages[j] / 64] = 0;
+		return;
+	}
+	while (rdmig__dp_next_span(src->dpr, src->nregions, src->cfg.chunk_pages, src->work,
+				   src->nwork, &k, &ri, &w0, &w1))
+		memset(src->regions[ri].list + w0, 0, (w1 - w0) * sizeof(uint64_t));
+}
+
+/*
+ * A pass (or estimate) over dirty lists: checks them, sets their pages in
+ * regions[].list (made at the first such pass, zero between passes) and
+ * lists their chunks in src->work, sorted, each once. The pass then reads
+ * src->list_dirty as any other dirty log, and src_list_done() clears it.
+ * Costs the lists' length (and a sort), not the guest's size.
+ */
+static int src_list_prepare(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			    unsigned ndirty)
+{
+	uint32_t cp = src->cfg.chunk_pages;
+	bool sorted = true;
+	uint64_t n = 0;
+	int ret;
+
+	if ((ret = src_check_list(src, dirty, ndirty)))
+		return ret;
+	for (unsigned i = 0; i < ndirty; i++) {
+		struct src_region *r = &src->regions[i];
+		uint64_t words = (src->dpr[i].npages + 63) / 64;
+
+		if (!r->list && !(r->list = calloc(words, sizeof(uint64_t))))
+			return rdmig__err(-ENOMEM,
+					  "no memory for region %u's dirty list as a bitmap", i);
+		src->list_dirty[i] = (struct rdmig_dirty){ .bitmap = r->list,
+							   .words = words,
+							   .skip = dirty[i].skip,
+							   .skip_words = dirty[i].skip_words };
+	}
+	if ((ret = src_work_reset(src)))
+		return ret;
+	src->list_live = true;
+	for (unsigned i = 0; i < ndirty; i++) {
+		uint64_t *bm = src->regions[i].list, base = src->dpr[i].chunk_base;
+
+		for (size_t j = 0; j < dirty[i].count; j++) {
+			uint64_t p = dirty[i].pages[j], c = base + p / cp;
+
+			bm[p / 64] |= 1ull << (p % 64);
+			if (src->nwork && c < src->work[src->nwork - 1])
+				sorted = false;
+			if ((ret = src_work_add(src, c))) {
+				src_list_done(src, dirty);
+				return ret;
+			}
+		}
+	}
+	if (sorted)
+		return 0;
+	/* As a dirty ring gives them: in no order. */
+	qsort(src->work, src->nwork, sizeof(*src->work), cmp_u64);
+	for (uint64_t j = 0; j < src->nwork; j++)
+		if (!n || src->work[j] != src->work[n - 1])
+			src->work[n++] = src->work[j];
+	src->nwork = n;
+	return 0;
+}
+
 /* Checks and sets up a pass (logs, discards, verification), then runs it. */
 static int src_pass_start(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
 			  unsigned flags, const struct rdmig_budget *budget,
@@ -1625,11 +1899,13 @@ static int src_pass_start(struct rdmig_src *src, const struct rdmig_dirty *dirty
 	if ((ret = rdmig__disc_take(&src->disc, dirty, src->dirty_scratch, &dirty)))
 		return ret;
 	if ((dirty && (ret = src_coverage_prepare(src, dirty))) ||
-	    (ret = src_verify_prepare(src, dirty))) {
+	    (ret = src_verify_prepare(src, dirty)) || (ret = src_work_prepare(src, dirty))) {
 		rdmig__disc_untake(&src->disc);
 		return ret;
 	}
-	if ((ret = rdmig__disc_apply(&src->disc, src->xp, src->pd, dirty, src->dpr)))
+	if ((ret = rdmig__disc_apply(&src->disc, src->xp, src->pd, dirty, src->dpr,
+				     src->cfg.chunk_pages, src->use_work ? src->work : NULL,
+				     src->nwork)))
 		return ret;
 
 	/*
@@ -1652,7 +1928,8 @@ static int src_pass_start(struct rdmig_src *src, const struct rdmig_dirty *dirty
 	src_prog_begin(src);
 	rdmig__dp_progress_reset(src->pub, src->nqps);
 	atomic_store_explicit(&src->prog_pass, src->passes + 1, memory_order_relaxed);
-	atomic_store_explicit(&src->prog_chunks, src_nchunks(src), memory_order_relaxed);
+	atomic_store_explicit(&src->prog_chunks, src->use_work ? src->nwork : src_nchunks(src),
+			      memory_order_relaxed);
 	atomic_store_explicit(&src->prog_state, RDMIG_PROGRESS_RUNNING, memory_order_relaxed);
 	src_prog_end(src);
 	return src_pass_go(src, t0, budget, false, stats);
@@ -1683,6 +1960,50 @@ int rdmig_src_pass_budget(struct rdmig_src *src, const struct rdmig_dirty *dirty
 	return src_pass_start(src, dirty, ndirty, flags, &b, stats);
 }
 
+/* A pass over dirty lists: as a bitmap pass over their bitmap (src_list_prepare()). */
+static int src_pass_list(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			 unsigned ndirty, unsigned flags, const struct rdmig_budget *budget,
+			 struct rdmig_pass_stats *stats)
+{
+	int ret;
+
+	if (flags & RDMIG_PASS_ALL)
+		return rdmig__err(-EINVAL, "RDMIG_PASS_ALL takes no dirty list: call "
+					   "rdmig_src_pass() or rdmig_src_pass_budget()");
+	if ((ret = src_list_prepare(src, dirty, ndirty)))
+		return ret;
+	ret = src_pass_start(src, src->list_dirty, src->nregions, flags, budget, stats);
+	/* Paused: the lists' bits stay until the pass ends (resume clears them). */
+	if (!src->held.on)
+		src_list_done(src, dirty);
+	return ret;
+}
+
+int rdmig_src_pass_list(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			unsigned ndirty, unsigned flags, struct rdmig_pass_stats *stats)
+{
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_pass_list")))
+		return ret;
+	return src_pass_list(src, dirty, ndirty, flags, NULL, stats);
+}
+
+int rdmig_src_pass_list_budget(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			       unsigned ndirty, unsigned flags, const struct rdmig_budget *budget,
+			       struct rdmig_pass_stats *stats)
+{
+	struct rdmig_budget b;
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_pass_list_budget")) ||
+	    (ret = src_budget_read(budget, &b)))
+		return ret;
+	return src_pass_list(src, dirty, ndirty, flags, &b, stats);
+}
+
 int rdmig_src_pass_resume(struct rdmig_src *src, const struct rdmig_budget *budget,
 			  struct rdmig_pass_stats *stats)
 {
@@ -1702,7 +2023,10 @@ int rdmig_src_pass_resume(struct rdmig_src *src, const struct rdmig_budget *budg
 				  stats->size);
 	src->held.on = false;
 	src_prog_state(src, RDMIG_PROGRESS_RUNNING);
-	return src_pass_go(src, t0, budget ? &b : NULL, true, stats);
+	ret = src_pass_go(src, t0, budget ? &b : NULL, true, stats);
+	if (!src->held.on)
+		src_list_done(src, NULL); /* a pass over dirty lists ended */
+	return ret;
 }
 
 int rdmig_src_progress(struct rdmig_src *src, struct rdmig_progress *progress)
@@ -1811,31 +2135,31 @@ static void src_account(struct rdmig_src *src, const struct rdmig__worker_stats 
 	}
 }
 
-int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
-		       uint64_t dirty_pages, struct rdmig_estimate *est)
+/*
+ * The estimate for `dirty` (checked; NULL: dirty_pages of no known layout),
+ * whose bits lie in src->work's chunks only when `listed`.
+ */
+static int src_estimate_for(struct rdmig_src *src, const struct rdmig_dirty *dirty, bool listed,
+			    uint64_t dirty_pages, struct rdmig_estimate *est)
 {
 	struct rdmig_estimate e = { .size = sizeof(e) };
 	struct rdmig__model_sample sample = { 0 };
-	uint64_t ballooned = UINT64_MAX;
+	uint64_t ballooned = UINT64_MAX, k = 0, w0, w1;
+	unsigned ri = 0;
 	int ret;
 
-	rdmig__err_clear();
-	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_estimate")))
-		return ret;
-	if (!est || est->size < sizeof(size_t))
-		return rdmig__err(-EINVAL, "est is NULL or est->size is not set");
 	if (dirty) {
-		if ((ret = src_check_dirty(src, dirty, ndirty)))
-			return ret;
 		dirty_pages = 0;
 		ballooned = 0;
-		for (unsigned i = 0; i < ndirty; i++) {
-			uint64_t np = src->dpr[i].npages;
+		while (rdmig__dp_next_span(src->dpr, src->nregions, src->cfg.chunk_pages,
+					   listed ? src->work : NULL, src->nwork, &k, &ri, &w0,
+					   &w1)) {
+			const uint64_t *bm = dirty[ri].bitmap + w0, *skip = dirty[ri].skip;
+			uint64_t np = RDMIG__MIN(src->dpr[ri].npages, w1 * 64) - w0 * 64;
 
-			dirty_pages += rdmig__bitmap_count(dirty[i].bitmap, np);
-			if (dirty[i].skip)
-				ballooned +=
-					rdmig__bitmap_count_and(dirty[i].bitmap, dirty[i].skip, np);
+			dirty_pages += rdmig__bitmap_count(bm, np);
+			if (skip)
+				ballooned += rdmig__bitmap_count_and(bm, skip + w0, np);
 		}
 	}
 	/* What a pass would do with the dirty set as it is now, from a sample
@@ -1843,7 +2167,8 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 	 * not), and how its pages lie in runs (how many WRITEs they make). */
 	if (dirty)
 		rdmig__dp_sample(
-			&src->dp, src->dpr, src->nregions, dirty, dirty_pages - ballooned,
+			&src->dp, src->dpr, src->nregions, dirty, listed ? src->work : NULL,
+			src->nwork, dirty_pages - ballooned,
 			RDMIG__MAX(1ull, RDMIG__MIN((uint64_t)ESTIMATE_SAMPLE,
 						    ESTIMATE_SAMPLE_BYTES / src->cfg.page_size)),
 			&sample);
@@ -1863,6 +2188,38 @@ int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, u
 	e.size = est->size;
 	memcpy(est, &e, RDMIG__MIN(est->size, sizeof(e)));
 	return 0;
+}
+
+int rdmig_src_estimate(struct rdmig_src *src, const struct rdmig_dirty *dirty, unsigned ndirty,
+		       uint64_t dirty_pages, struct rdmig_estimate *est)
+{
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_estimate")))
+		return ret;
+	if (!est || est->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "est is NULL or est->size is not set");
+	if (dirty && (ret = src_check_dirty(src, dirty, ndirty)))
+		return ret;
+	return src_estimate_for(src, dirty, false, dirty_pages, est);
+}
+
+int rdmig_src_estimate_list(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			    unsigned ndirty, struct rdmig_estimate *est)
+{
+	int ret;
+
+	rdmig__err_clear();
+	if ((ret = src_usable(src)) || (ret = src_held_busy(src, "rdmig_src_estimate_list")))
+		return ret;
+	if (!est || est->size < sizeof(size_t))
+		return rdmig__err(-EINVAL, "est is NULL or est->size is not set");
+	if ((ret = src_list_prepare(src, dirty, ndirty)))
+		return ret;
+	ret = src_estimate_for(src, src->list_dirty, true, 0, est);
+	src_list_done(src, dirty);
+	return ret;
 }
 
 int rdmig_src_stats(struct rdmig_src *src, struct rdmig_pass_stats *stats)
@@ -2026,7 +2383,9 @@ void rdmig_src_destroy(struct rdmig_src *src)
 		free(src->regions[i].sent);
 		free(src->regions[i].ballooned);
 		free(src->regions[i].all);
+		free(src->regions[i].list);
 	}
+	free(src->work);
 	free(src->held.bits);
 	rdmig__config_wipe(&src->cfg);
 	OPENSSL_cleanse(&src->key, sizeof(src->key));

@@ -48,8 +48,10 @@ uint64_t rdmig__bitmap_count_and(const uint64_t *a, const uint64_t *b, uint64_t 
 {
 	uint64_t n = 0, full = nbits / 64;
 
+	/* Clean words cost no popcount (a library call without -mpopcnt). */
 	for (uint64_t i = 0; i < full; i++)
-		n += (uint64_t)__builtin_popcountll(a[i] & (b ? b[i] : ~0ull));
+		if (a[i])
+			n += (uint64_t)__builtin_popcountll(a[i] & (b ? b[i] : ~0ull));
 	if (nbits % 64)
 		n += (uint64_t)__builtin_popcountll(a[full] & (b ? b[full] : ~0ull) &
 						    ((1ull << (nbits % 64)) - 1));
@@ -59,4 +61,20 @@ uint64_t rdmig__bitmap_count_and(const uint64_t *a, const uint64_t *b, uint64_t 
 uint64_t rdmig__bitmap_count(const uint64_t *bm, uint64_t nbits)
 {
 	return rdmig__bitmap_count_and(bm, NULL, nbits);
+}
+
+uint64_t rdmig__bitmap_find2(const uint64_t *a, const uint64_t *b, uint64_t first, uint64_t end)
+{
+	for (uint64_t w = first / 64; first < end; w++) {
+		uint64_t v = a[w] | (b ? __atomic_load_n(&b[w], __ATOMIC_RELAXED) : 0);
+
+		v &= ~0ull << (first % 64);
+		if (v) {
+			uint64_t bit = w * 64 + (uint64_t)__builtin_ctzll(v);
+
+			return bit < end ? bit : end;
+		}
+		first = (w + 1) * 64;
+	}
+	return end;
 }

@@ -47,6 +47,30 @@ static inline struct rdmig__range rdmig__chunk(uint64_t npages, uint32_t chunk_p
 bool rdmig__bitmap_next_run(const uint64_t *bm, uint64_t *pos, uint64_t end,
 			    struct rdmig__range *run);
 
+/*
+ * The first bit in [first, end) set in `a` or, if `b` is not NULL, in `b`;
+ * `end` if none. A word at a time, so a clean word costs a load and a
+ * compare. `b` may change under us (the mismatch bitmaps): it is read
+ * with relaxed atomics.
+ */
+uint64_t rdmig__bitmap_find2(const uint64_t *a, const uint64_t *b, uint64_t first, uint64_t end);
+
+/*
+ * The bits [pos, pos + 64) of `bm`, shifted down so that bit 0 is page
+ * `pos`, with bits at or past `end` cleared. `pos` need not be a
+ * multiple of 64.
+ */
+static inline uint64_t rdmig__bitmap_window(const uint64_t *bm, uint64_t pos, uint64_t end)
+{
+	uint64_t w = pos / 64, sh = pos % 64, v = bm[w] >> sh;
+
+	if (sh && pos + 64 - sh < end)
+		v |= bm[w + 1] << (64 - sh);
+	if (end - pos < 64)
+		v &= (1ull << (end - pos)) - 1;
+	return v;
+}
+
 /* Number of set bits in [0, nbits). */
 uint64_t rdmig__bitmap_count(const uint64_t *bm, uint64_t nbits);
 /* Number of bits in [0, nbits) set in both a and b. */

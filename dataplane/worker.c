@@ -8,6 +8,7 @@
  * update what we know it holds. See worker.h.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <numa.h>
 #include <stdarg.h>
 #include <sched.h>
@@ -24,6 +25,8 @@
 #define POST_BATCH    32 /* WRs chained per doorbell, at most */
 #define POLL_BATCH    32 /* completions taken per poll */
 #define WAIT_SLICE_MS 50 /* how often a blocked worker looks at dp->abort */
+/* Chunks a worker looks through for work before it claims them clean. */
+#define SKIP_SPAN 4096
 
 /*
  * A signalled WR's mark: once its completion arrives, every WR posted up to
@@ -162,11 +165,18 @@ static inline void set_bit(uint64_t *bm, uint64_t i)
  * The mismatch bitmaps: a page lies in one chunk, so one worker at a time
  * changes its bit, but the 64 pages of a word may lie in chunks of
  * different workers (RDMIG_CHUNK_PAGES need not be a multiple of 64):
- * atomic, relaxed (the pass's end orders them for the owner).
+ * atomic, relaxed (the pass's end orders them for the owner). Read a
+ * word at a time, as rdmig__bitmap_window() reads the dirty log.
  */
-static inline bool mism_test(const uint64_t *bm, uint64_t i)
+static inline uint64_t mism_window(const uint64_t *bm, uint64_t pos, uint64_t end)
 {
-	return __atomic_load_n(&bm[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
+	uint64_t w = pos / 64, sh = pos % 64, v = __atomic_load_n(&bm[w], __ATOMIC_RELAXED) >> sh;
+
+	if (sh && pos + 64 - sh < end)
+		v |= __atomic_load_n(&bm[w + 1], __ATOMIC_RELAXED) << (64 - sh);
+	if (end - pos < 64)
+		v &= (1ull << (end - pos)) - 1;
+	return v;
 }
 
 /* Sets or clears page i's bit; counts the changes. */
@@ -514,20 +524,26 @@ static int add_wr(struct rdmig__worker *w, enum ibv_wr_opcode op, uint64_t laddr
 	return ret;
 }
 
-static const struct rdmig__dp_region *region_of_chunk(const struct rdmig__dp *dp, uint64_t c)
+/* The region of chunk c: the last whose chunk_base <= c. */
+static const struct rdmig__dp_region *region_of(const struct rdmig__dp_region *regions, unsigned n,
+						uint64_t c)
 {
-	unsigned lo = 0, hi = dp->nregions;
+	unsigned lo = 0, hi = n;
 
-	/* Last region whose chunk_base <= c. */
 	while (hi - lo > 1) {
 		unsigned mid = (lo + hi) / 2;
 
-		if (dp->regions[mid].chunk_base <= c)
+		if (regions[mid].chunk_base <= c)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	return &dp->regions[lo];
+	return &regions[lo];
+}
+
+static const struct rdmig__dp_region *region_of_chunk(const struct rdmig__dp *dp, uint64_t c)
+{
+	return region_of(dp->regions, dp->nregions, c);
 }
 
 static int write_run(struct rdmig__worker *w, const struct rdmig__dp_region *r,
@@ -623,10 +639,15 @@ static int gather_notice(struct rdmig__worker *w, unsigned region, uint64_t firs
 		if ((ret = post_notice(w)))
 			return ret;
 	nx->region = region;
-	for (uint32_t i = 0; i < n; i++) {
-		if (bit(zeroed, i)) {
-			nx->page[nx->npages++] = (first + i) | RDMIG__NOTICE_ZERO;
-		} else if (bit(written, i)) {
+	(void)n;
+	for (unsigned k = 0; k < RDMIG__NOTICE_WORDS; k++) {
+		for (uint64_t bits = written[k] | zeroed[k]; bits; bits &= bits - 1) {
+			uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(bits);
+
+			if (bit(zeroed, i)) {
+				nx->page[nx->npages++] = (first + i) | RDMIG__NOTICE_ZERO;
+				continue;
+			}
 			if (bit(w->bnocmp, i))
 				set_bit(nx->nocmp, nx->npages);
 			else if (bit(w->bzero, i))
@@ -665,109 +686,131 @@ static int do_block(struct rdmig__worker *w, unsigned ri, uint64_t first, uint32
 	uint64_t write[RDMIG__NOTICE_WORDS] = { 0 }, hashme[RDMIG__NOTICE_WORDS] = { 0 };
 	uint64_t zero[RDMIG__NOTICE_WORDS] = { 0 };
 	uint32_t ps = cfg->page_size;
-	uint64_t t0 = rdmig__now_ns(), pos = 0;
-	bool look = dp->flags & RDMIG__DP_AGAIN, scanned = false;
+	uint64_t t0 = 0, pos = 0, end = first + n;
+	bool look = dp->flags & RDMIG__DP_AGAIN, scanned = false, any = false;
 	struct rdmig__range run;
 	int ret;
 
 	memset(w->bzero, 0, sizeof(w->bzero));
 	memset(w->bnocmp, 0, sizeof(w->bnocmp));
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t p = first + i;
-		const uint8_t *page = r->hva + p * ps;
-		struct rdmig__hash h = { 0, 0 };
-		enum rdmig__decision go;
-		bool again = look && mism_test(r->mismatch, p), verify, cmp, record, hashing;
-		int kind;
+	/*
+	 * A word of the dirty log (and of the mismatch bitmap) at a time: the
+	 * pages of a clean word are never looked at, and the clock is read
+	 * only around pages that are scanned.
+	 */
+	for (uint32_t base = 0; base < n; base += 64) {
+		uint64_t mbits = look ? mism_window(r->mismatch, first + base, end) : 0;
+		uint64_t bits = dirty		 ? rdmig__bitmap_window(dirty, first + base, end)
+				: n - base >= 64 ? ~0ull
+						 : (1ull << (n - base)) - 1;
 
-		/* A mismatched page goes again as if dirty: the destination's
-		 * copy is not what we scanned, and the VMM may never mark it
-		 * (the guest wrote nothing since, or it was not the guest). */
-		if (dirty && !bit(dirty, p) && !again)
-			continue;
-		if (!(dp->flags & RDMIG__DP_RETRY))
-			w->stats.dirty++;
-		if (skip && bit(skip, p)) {
-			/* Don't-care content: not read, not sent, and whatever
-			 * the destination holds is no longer known, nor cared. */
-			w->stats.skipped_ballooned++;
-			if (r->pkind)
-				r->pkind[p] = RDMIG__PK_UNKNOWN;
-			if (again)
-				mism_put(w, r->mismatch, p, false);
-			continue;
-		}
-		/* A page sent again after a mismatch is always verified. */
-		verify = (dp->flags & RDMIG__DP_VERIFY) || again;
-		if (!dp->notices && !verify) {
-			set_bit(write, i);
-			continue;
-		}
-		w->stats.scanned++;
-		scanned = true;
-		/*
-		 * Hashed here only when the hash is compared with something:
-		 * the destination's hash of what the page holds (it may be
-		 * skipped), or, verifying, the hash of what lands. A page
-		 * with neither is written unhashed; when the pass records
-		 * (dp->hashing, or the page is in the sample) the
-		 * destination still hashes what landed, for the next pass
-		 * to compare with.
-		 */
-		hashing = (dp->hashing && !w->nohash) || rdmig__dp_sampled(ri, p);
-		cmp = r->pkind && cfg->skip_unchanged && r->pkind[p] == RDMIG__PK_HASH && hashing;
-		record = dp->notices && cfg->skip_unchanged && hashing;
-		kind = scan(dp, page, &h, verify || cmp);
-		w->stats.compared += cmp && kind == RDMIG__PAGE_DATA;
-		/* A hash not taken is no hash to skip on. */
-		go = r->pkind ? rdmig__decide(cfg, kind, &h,
-					      r->pkind[p] == RDMIG__PK_HASH && !cmp
-						      ? RDMIG__PK_UNKNOWN
-						      : r->pkind[p],
-					      &r->phash[p])
-			      : RDMIG__GO_WRITE; /* nothing is skipped */
-		switch (go) {
-		case RDMIG__GO_SKIP_ZERO:
-			w->stats.skipped_zero++;
-			break;
-		case RDMIG__GO_SKIP_SAME:
-			w->stats.skipped_unchanged++;
-			break;
-		case RDMIG__GO_ZERO_FILL:
-			/* The destination may hold something else: zero it there,
-			 * never 4 KiB of zeros on the wire. */
-			set_bit(zero, i);
-			w->stats.zero_filled++;
-			r->pkind[p] = RDMIG__PK_UNKNOWN;
-			break;
-		case RDMIG__GO_WRITE:
-			/* The destination will hold what the NIC reads, which may
-			 * differ from what we scanned: only its own hash counts,
-			 * and it must equal ours. */
-			set_bit(write, i);
-			if (verify || cmp) {
-				/* Hashed: compared with what lands. */
-				set_bit(hashme, i);
-				if (kind == RDMIG__PAGE_ZERO)
-					set_bit(w->bzero, i);
-				else
-					w->bhash[i] = h;
-			} else if (record) {
-				set_bit(hashme, i);
-				set_bit(w->bnocmp, i);
+		bits |= mbits;
+		any |= bits != 0;
+		for (; bits; bits &= bits - 1) {
+			uint32_t i = base + (uint32_t)__builtin_ctzll(bits);
+			uint64_t p = first + i;
+			const uint8_t *page = r->hva + p * ps;
+			struct rdmig__hash h = { 0, 0 };
+			enum rdmig__decision go;
+			/* A mismatched page goes again as if dirty: the
+			 * destination's copy is not what we scanned, and the VMM
+			 * may never mark it (the guest wrote nothing since, or it
+			 * was not the guest). */
+			bool again = mbits >> (i - base) & 1, verify, cmp, record, hashing;
+			int kind;
+
+			if (!(dp->flags & RDMIG__DP_RETRY))
+				w->stats.dirty++;
+			if (skip && bit(skip, p)) {
+				/* Don't-care content: not read, not sent, and
+				 * whatever the destination holds is no longer
+				 * known, nor cared. */
+				w->stats.skipped_ballooned++;
+				if (r->pkind)
+					r->pkind[p] = RDMIG__PK_UNKNOWN;
+				if (again)
+					mism_put(w, r->mismatch, p, false);
+				continue;
 			}
-			if (r->pkind)
+			/* A page sent again after a mismatch is always verified. */
+			verify = (dp->flags & RDMIG__DP_VERIFY) || again;
+			if (!dp->notices && !verify) {
+				set_bit(write, i);
+				continue;
+			}
+			if (!scanned) {
+				t0 = rdmig__now_ns();
+				scanned = true;
+			}
+			w->stats.scanned++;
+			/*
+			 * Hashed here only when the hash is compared with
+			 * something: the destination's hash of what the page
+			 * holds (it may be skipped), or, verifying, the hash of
+			 * what lands. A page with neither is written unhashed;
+			 * when the pass records (dp->hashing, or the page is in
+			 * the sample) the destination still hashes what landed,
+			 * for the next pass to compare with.
+			 */
+			hashing = (dp->hashing && !w->nohash) || rdmig__dp_sampled(ri, p);
+			cmp = r->pkind && cfg->skip_unchanged && r->pkind[p] == RDMIG__PK_HASH &&
+			      hashing;
+			record = dp->notices && cfg->skip_unchanged && hashing;
+			kind = scan(dp, page, &h, verify || cmp);
+			w->stats.compared += cmp && kind == RDMIG__PAGE_DATA;
+			/* A hash not taken is no hash to skip on. */
+			go = r->pkind ? rdmig__decide(cfg, kind, &h,
+						      r->pkind[p] == RDMIG__PK_HASH && !cmp
+							      ? RDMIG__PK_UNKNOWN
+							      : r->pkind[p],
+						      &r->phash[p])
+				      : RDMIG__GO_WRITE; /* nothing is skipped */
+			switch (go) {
+			case RDMIG__GO_SKIP_ZERO:
+				w->stats.skipped_zero++;
+				break;
+			case RDMIG__GO_SKIP_SAME:
+				w->stats.skipped_unchanged++;
+				break;
+			case RDMIG__GO_ZERO_FILL:
+				/* The destination may hold something else: zero it there,
+				 * never 4 KiB of zeros on the wire. */
+				set_bit(zero, i);
+				w->stats.zero_filled++;
 				r->pkind[p] = RDMIG__PK_UNKNOWN;
-			break;
+				break;
+			case RDMIG__GO_WRITE:
+				/* The destination will hold what the NIC reads, which may
+				 * differ from what we scanned: only its own hash counts,
+				 * and it must equal ours. */
+				set_bit(write, i);
+				if (verify || cmp) {
+					/* Hashed: compared with what lands. */
+					set_bit(hashme, i);
+					if (kind == RDMIG__PAGE_ZERO)
+						set_bit(w->bzero, i);
+					else
+						w->bhash[i] = h;
+				} else if (record) {
+					set_bit(hashme, i);
+					set_bit(w->bnocmp, i);
+				}
+				if (r->pkind)
+					r->pkind[p] = RDMIG__PK_UNKNOWN;
+				break;
+			}
+			if (again && go != RDMIG__GO_WRITE && go != RDMIG__GO_ZERO_FILL)
+				/* Skipped: the destination proved it holds what the
+				 * page is now; the pair agrees again. */
+				mism_put(w, r->mismatch, p, false);
+			w->stats.resent +=
+				again && (go == RDMIG__GO_WRITE || go == RDMIG__GO_ZERO_FILL);
 		}
-		if (again && go != RDMIG__GO_WRITE && go != RDMIG__GO_ZERO_FILL)
-			/* Skipped: the destination proved it holds what the
-			 * page is now; the pair agrees again. */
-			mism_put(w, r->mismatch, p, false);
-		w->stats.resent += again && (go == RDMIG__GO_WRITE || go == RDMIG__GO_ZERO_FILL);
 	}
-	if (dp->notices || scanned)
+	if (scanned)
 		w->stats.scan_ns += rdmig__now_ns() - t0;
+	if (!any)
+		return 0; /* nothing dirty, nothing to write or tell */
 	/* The share was unknown: what this pass compared so far tells it. */
 	if (dp->probe_share >= 0 && !w->nohash && w->stats.compared >= RDMIG__DP_PROBE_PAGES &&
 	    (double)w->stats.skipped_unchanged <= dp->probe_share * (double)w->stats.compared)
@@ -821,6 +864,33 @@ static void publish(struct rdmig__worker *w)
 	}
 }
 
+/*
+ * The first chunk in [from, lim) with work in this round: a dirty page,
+ * or a mismatched one (RDMIG__DP_AGAIN); lim if none. Reads bitmaps only.
+ */
+static uint64_t first_busy(const struct rdmig__dp *dp, uint64_t from, uint64_t lim)
+{
+	uint32_t cp = dp->cfg->chunk_pages;
+
+	if (!dp->dirty)
+		return from; /* every page is dirty */
+	while (from < lim) {
+		const struct rdmig__dp_region *r = region_of_chunk(dp, from);
+		unsigned ri = (unsigned)(r - dp->regions);
+		uint64_t rend = RDMIG__MIN(lim, r->chunk_base + rdmig__chunk_count(r->npages, cp));
+		uint64_t first = (from - r->chunk_base) * cp;
+		uint64_t end = RDMIG__MIN((rend - r->chunk_base) * cp, r->npages);
+		uint64_t p = rdmig__bitmap_find2(dp->dirty[ri].bitmap,
+						 dp->flags & RDMIG__DP_AGAIN ? r->mismatch : NULL,
+						 first, end);
+
+		if (p < end)
+			return r->chunk_base + p / cp;
+		from = rend;
+	}
+	return lim;
+}
+
 static bool budget_spent(struct rdmig__dp *dp)
 {
 	return (dp->deadline_ns && rdmig__now_ns() >= dp->deadline_ns) ||
@@ -840,6 +910,8 @@ static bool take_chunk(struct rdmig__worker *w, uint64_t *c)
 	uint_fast64_t v = atomic_load(&dp->next_chunk);
 
 	for (;;) {
+		uint64_t lim, f;
+
 		if ((v & RDMIG__DP_CLOSED) || v >= dp->nchunks)
 			return false;
 		if ((dp->flags & RDMIG__DP_BUDGET) && v > dp->round_first && budget_spent(dp)) {
@@ -847,9 +919,25 @@ static bool take_chunk(struct rdmig__worker *w, uint64_t *c)
 				return false;
 			continue;
 		}
-		if (atomic_compare_exchange_weak(&dp->next_chunk, &v, v + 1)) {
-			*c = v;
-			return true;
+		if (dp->work) {
+			/* A list of the chunks with work: each is taken. */
+			if (atomic_compare_exchange_weak(&dp->next_chunk, &v, v + 1)) {
+				*c = dp->work[v];
+				return true;
+			}
+			continue;
+		}
+		/* Clean chunks are claimed a span at a time, their pages
+		 * never looked at: done at the cost of reading their bits. */
+		lim = RDMIG__MIN((uint64_t)v + SKIP_SPAN, dp->nchunks);
+		f = first_busy(dp, v, lim);
+		if (atomic_compare_exchange_weak(&dp->next_chunk, &v, f < lim ? f + 1 : lim)) {
+			w->stats.chunks += f - v;
+			if (f < lim) {
+				*c = f;
+				return true;
+			}
+			v = lim;
 		}
 	}
 }
@@ -1056,10 +1144,10 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
 	dp->dirty = dirty;
 	dp->pass = pass;
 	dp->flags = flags;
-	dp->nchunks =
-		flags & RDMIG__DP_NONE
-			? 0
-			: last->chunk_base + rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
+	dp->nchunks = flags & RDMIG__DP_NONE ? 0
+		      : dp->work	     ? dp->nwork
+					     : last->chunk_base +
+					   rdmig__chunk_count(last->npages, dp->cfg->chunk_pages);
 	/* A resumed round goes on from the chunk its budget stopped it at. */
 	if (flags & RDMIG__DP_RESUME)
 		atomic_store(&dp->next_chunk, atomic_load(&dp->next_chunk) & ~RDMIG__DP_CLOSED);
@@ -1163,57 +1251,107 @@ void rdmig__dp_progress_reset(struct rdmig__dp_pub *pub, unsigned n)
 	}
 }
 
-void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
-		      unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pages,
-		      uint64_t want, struct rdmig__model_sample *s)
+/* The sampling walk's state, across the words it reads (rdmig__dp_sample()). */
+struct sample_walk {
+	uint64_t stride, seen, next;
+	uint64_t carry; /* the previous word's last page is in a run */
+};
+
+/* Words [w0, w1) of region ri's log, for rdmig__dp_sample(). */
+static void sample_words(const struct rdmig__dp *dp, const struct rdmig__dp_region *r,
+			 const struct rdmig_dirty *d, uint64_t w0, uint64_t w1,
+			 struct sample_walk *sw, struct rdmig__model_sample *s)
 {
-	uint64_t stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull), seen = 0, next = 0;
+	const uint64_t *skip = d->skip;
+
+	for (uint64_t wd = w0; wd < w1; wd++) {
+		uint64_t bits = d->bitmap[wd] & ~(skip ? skip[wd] : 0), count;
+
+		if (wd == r->npages / 64)
+			bits &= (1ull << (r->npages % 64)) - 1;
+		/* A pass's WRITEs never span blocks, which start at each
+		 * chunk's start and every RDMIG__NOTICE_PAGES after. Only
+		 * block starts on a word boundary are seen here: with an
+		 * odd RDMIG_CHUNK_PAGES a few runs go uncounted. */
+		if (wd * 64 % dp->cfg->chunk_pages % RDMIG__NOTICE_PAGES == 0)
+			sw->carry = 0;
+		s->runs += (uint64_t)__builtin_popcountll(bits & ~(bits << 1 | sw->carry));
+		sw->carry = bits >> 63;
+		count = (uint64_t)__builtin_popcountll(bits);
+		s->run_pages += count;
+		if (!dp->notices)
+			continue; /* nothing skipped: every page is written */
+		if (sw->seen + count <= sw->next) {
+			sw->seen += count;
+			continue; /* no page to sample in this word */
+		}
+		while (bits) {
+			uint64_t p = wd * 64 + (uint64_t)__builtin_ctzll(bits);
+			struct rdmig__hash h = { 0, 0 };
+			int kind;
+
+			bits &= bits - 1;
+			if (sw->seen++ != sw->next)
+				continue;
+			sw->next += sw->stride;
+			kind = scan(dp, r->hva + p * dp->cfg->page_size, &h,
+				    dp->cfg->skip_unchanged && r->pkind[p] == RDMIG__PK_HASH);
+			s->pages++;
+			if (rdmig__decide(dp->cfg, kind, &h, r->pkind[p], &r->phash[p]) ==
+			    RDMIG__GO_WRITE)
+				s->written++;
+		}
+	}
+}
+
+bool rdmig__dp_next_span(const struct rdmig__dp_region *regions, unsigned nregions,
+			 uint32_t chunk_pages, const uint64_t *work, uint64_t nwork, uint64_t *k,
+			 unsigned *ri, uint64_t *w0, uint64_t *w1)
+{
+	const struct rdmig__dp_region *r;
+	struct rdmig__range c;
+
+	if (!work) {
+		if (*k >= nregions)
+			return false;
+		*ri = (unsigned)*k;
+		*w0 = 0;
+		*w1 = (regions[*k].npages + 63) / 64;
+		++*k;
+		return true;
+	}
+	if (*k >= nwork)
+		return false;
+	r = region_of(regions, nregions, work[*k]);
+	c = rdmig__chunk(r->npages, chunk_pages, work[*k] - r->chunk_base);
+	*ri = (unsigned)(r - regions);
+	*w0 = c.first / 64;
+	*w1 = (c.first + c.count + 63) / 64;
+	/* The next chunks of the same region while their words touch ours. */
+	for (++*k;
+	     *k < nwork && work[*k] - r->chunk_base < rdmig__chunk_count(r->npages, chunk_pages);
+	     ++*k) {
+		c = rdmig__chunk(r->npages, chunk_pages, work[*k] - r->chunk_base);
+		if (c.first / 64 > *w1)
+			break;
+		*w1 = RDMIG__MAX(*w1, (c.first + c.count + 63) / 64);
+	}
+	return true;
+}
+
+void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
+		      unsigned nregions, const struct rdmig_dirty *dirty, const uint64_t *work,
+		      uint64_t nwork, uint64_t pages, uint64_t want, struct rdmig__model_sample *s)
+{
+	struct sample_walk sw = { .stride = RDMIG__MAX(pages / RDMIG__MAX(want, 1ull), 1ull) };
+	uint64_t k = 0, w0, w1;
+	unsigned ri = 0;
 
 	memset(s, 0, sizeof(*s));
-	for (unsigned ri = 0; ri < nregions; ri++) {
-		const struct rdmig__dp_region *r = &regions[ri];
-		const uint64_t *skip = dirty[ri].skip;
-		uint64_t carry = 0; /* the previous word's last page is in a run */
-
-		for (uint64_t wd = 0; wd < (r->npages + 63) / 64; wd++) {
-			uint64_t bits = dirty[ri].bitmap[wd] & ~(skip ? skip[wd] : 0), count;
-
-			if (wd == r->npages / 64)
-				bits &= (1ull << (r->npages % 64)) - 1;
-			/* A pass's WRITEs never span blocks, which start at each
-			 * chunk's start and every RDMIG__NOTICE_PAGES after. Only
-			 * block starts on a word boundary are seen here: with an
-			 * odd RDMIG_CHUNK_PAGES a few runs go uncounted. */
-			if (wd * 64 % dp->cfg->chunk_pages % RDMIG__NOTICE_PAGES == 0)
-				carry = 0;
-			s->runs += (uint64_t)__builtin_popcountll(bits & ~(bits << 1 | carry));
-			carry = bits >> 63;
-			count = (uint64_t)__builtin_popcountll(bits);
-			s->run_pages += count;
-			if (!dp->notices)
-				continue; /* nothing skipped: every page is written */
-			if (seen + count <= next) {
-				seen += count;
-				continue; /* no page to sample in this word */
-			}
-			while (bits) {
-				uint64_t p = wd * 64 + (uint64_t)__builtin_ctzll(bits);
-				struct rdmig__hash h = { 0, 0 };
-				int kind;
-
-				bits &= bits - 1;
-				if (seen++ != next)
-					continue;
-				next += stride;
-				kind = scan(dp, r->hva + p * dp->cfg->page_size, &h,
-					    dp->cfg->skip_unchanged &&
-						    r->pkind[p] == RDMIG__PK_HASH);
-				s->pages++;
-				if (rdmig__decide(dp->cfg, kind, &h, r->pkind[p], &r->phash[p]) ==
-				    RDMIG__GO_WRITE)
-					s->written++;
-			}
-		}
+	while (rdmig__dp_next_span(regions, nregions, dp->cfg->chunk_pages, work, nwork, &k, &ri,
+				   &w0, &w1)) {
+		sw.carry = 0;
+		sample_words(dp, &regions[ri], &dirty[ri], w0, w1, &sw, s);
 	}
 }
 

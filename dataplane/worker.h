@@ -144,6 +144,16 @@ struct rdmig__dp {
 	rdmig__scan_hook_fn hook;
 	void *hook_arg;
 	uint64_t nchunks;
+	/*
+	 * Set by the owner before a round. NULL: the round's chunks are every
+	 * region's in order, clean ones skipped at the cost of reading their
+	 * bits. Else the round takes only the nwork chunks work[] (chunk
+	 * numbers as chunk_base counts them, increasing), outside of which no
+	 * dirty bit is set and RDMIG__DP_AGAIN is not given: a pass over
+	 * dirty lists (rdmig_src_pass_list()) costs its dirty chunks only.
+	 */
+	const uint64_t *work;
+	uint64_t nwork;
 	uint64_t pass;
 	atomic_uint_fast64_t next_chunk;
 	atomic_bool abort; /* set by anyone: stop posting, end the pass */
@@ -280,12 +290,25 @@ int rdmig__dp_run_pass(struct rdmig__dp *dp, const struct rdmig__dp_region *regi
  * a pass would split them into WRITEs (at block boundaries), and, with
  * skipping on, scans about `want` of those pages, spread evenly, and counts
  * what a pass would do with them now (no state changes, nothing sent).
+ * `work` (may be NULL: every region's bitmap is read whole) lists the only
+ * chunks with dirty bits, nwork of them, increasing, as dp->work does.
  * Between passes only.
  */
 struct rdmig__model_sample;
 void rdmig__dp_sample(const struct rdmig__dp *dp, const struct rdmig__dp_region *regions,
-		      unsigned nregions, const struct rdmig_dirty *dirty, uint64_t pages,
-		      uint64_t want, struct rdmig__model_sample *s);
+		      unsigned nregions, const struct rdmig_dirty *dirty, const uint64_t *work,
+		      uint64_t nwork, uint64_t pages, uint64_t want, struct rdmig__model_sample *s);
+
+/*
+ * Walks the bitmap words a pass's chunks cover, as spans: with `work` NULL,
+ * every region whole; else only the nwork chunks listed (increasing chunk
+ * numbers as chunk_base counts them), neighbours merged, each word once
+ * (chunks may share one). Start with *k = 0 and *ri = 0; each call returns
+ * true with words [*w0, *w1) of region *ri, false at the end.
+ */
+bool rdmig__dp_next_span(const struct rdmig__dp_region *regions, unsigned nregions,
+			 uint32_t chunk_pages, const uint64_t *work, uint64_t nwork, uint64_t *k,
+			 unsigned *ri, uint64_t *w0, uint64_t *w1);
 
 /*
  * Sums the counters the workers published (dp->pub, n of them) into *sum

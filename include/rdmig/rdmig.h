@@ -50,6 +50,9 @@
  *                                 thread
  *   rdmig_src_pass_budget,        the owner           cancel, progress and discard
  *     rdmig_src_pass_resume
+ *   rdmig_src_pass_list,          the owner           cancel, progress and discard
+ *     pass_list_budget,
+ *     estimate_list
  *   rdmig_src_progress            any thread          every call on the handle except
  *                                                     destroy (and itself); never waits
  *   rdmig_src_cancel /            any thread, also a  every call on the handle except
@@ -827,6 +830,10 @@ enum rdmig_progress_state {
  * statistics (for a pass in slices, the slices' summed), field for field.
  * Each worker publishes its counters after every block of up to 256 pages
  * it handled, so a running pass's figures lag by at most that per worker.
+ * A round's chunks are those with a dirty (or mismatched) page: a pass
+ * looks at the others' bits only, never at their pages; an RDMIG_PASS_ALL
+ * pass without skip sets, and a final pass's second round, count every
+ * chunk of every region (the clean ones of the latter done at once).
  */
 struct rdmig_progress {
 	size_t size;		    /* set by the caller: sizeof(struct rdmig_progress) */
@@ -840,7 +847,7 @@ struct rdmig_progress {
 	uint64_t skipped_pages;	    /* skipped: zero, unchanged and ballooned together */
 	uint64_t zero_filled_pages; /* as rdmig_pass_stats.zero_filled_pages */
 	uint64_t chunks_done;	    /* chunks of the current round done ... */
-	uint64_t chunks;	    /* ... of this many (a round covers every region) */
+	uint64_t chunks;	    /* ... of this many (see below) */
 	uint64_t total_wire_bytes;  /* over the session: passes ended, and this one */
 };
 
@@ -929,6 +936,58 @@ int rdmig_src_pass_budget(struct rdmig_src *src, const struct rdmig_dirty *dirty
  */
 int rdmig_src_pass_resume(struct rdmig_src *src, const struct rdmig_budget *budget,
 			  struct rdmig_pass_stats *stats);
+
+/*
+ * One region's dirty log for a pass as a list, as KVM's dirty ring gives
+ * it (struct kvm_dirty_gfn: the slot is the region, `offset` the page):
+ * `pages` holds `count` page indices from the region's start (page i is
+ * bytes [i * page size, (i + 1) * page size) of the region), in any order.
+ * A page may be listed more than once (rings of several vCPUs harvested
+ * together): it counts once. Every index must be below the region's page
+ * count, else the call fails with -EINVAL naming the region, the entry and
+ * the page, and nothing is sent. `pages` may be NULL when `count` is 0 (no
+ * page of the region is dirty). `skip` and `skip_words` as in struct
+ * rdmig_dirty (a bitmap; NULL: none): a listed page in it is neither read
+ * nor sent. rdmig reads the lists only during the call that takes them.
+ *
+ * A pass over lists costs what is listed (the list's length, a sort when
+ * it is not in order, and the listed chunks' pages), not the guest's
+ * size: an empty list's pass is a round trip. Exceptions, each a read of
+ * a bit per page of the guest: a pass after one that left pages
+ * mismatched (mismatch_pending > 0, they are taken up too), a pass with
+ * discards since the last one, and skip sets. rdmig keeps a bitmap per
+ * region for the lists' pages (a bit per page, allocated at the first
+ * such call and kept until destroy; only the words of listed pages are
+ * ever written).
+ */
+struct rdmig_dirty_list {
+	const uint64_t *pages;
+	size_t count;
+	const uint64_t *skip;
+	size_t skip_words;
+};
+
+/*
+ * rdmig_src_pass(), rdmig_src_pass_budget() and rdmig_src_estimate() over
+ * dirty lists instead of bitmaps: `dirty` holds one entry per region, in
+ * region index order, `ndirty` the number of regions. Everything else is
+ * as there: RDMIG_PASS_FINAL (mismatched pages sent again within the
+ * pass), verification, discards, the skip sets and what a page that
+ * leaves one must be, slices (a paused pass goes on with
+ * rdmig_src_pass_resume(); the lists may be reused as soon as the call
+ * returns, paused or not), progress, statistics and the same errors, and
+ * -EINVAL for a bad list (see struct rdmig_dirty_list; nothing was sent)
+ * or RDMIG_PASS_ALL (take rdmig_src_pass() for it). The estimate counts
+ * the listed pages, each once, and samples them as rdmig_src_estimate()
+ * samples a bitmap's. Block as their bitmap forms do; the owner only.
+ */
+int rdmig_src_pass_list(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			unsigned ndirty, unsigned flags, struct rdmig_pass_stats *stats);
+int rdmig_src_pass_list_budget(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			       unsigned ndirty, unsigned flags, const struct rdmig_budget *budget,
+			       struct rdmig_pass_stats *stats);
+int rdmig_src_estimate_list(struct rdmig_src *src, const struct rdmig_dirty_list *dirty,
+			    unsigned ndirty, struct rdmig_estimate *est);
 
 /* --- Destination ------------------------------------------------------- */
 

@@ -281,6 +281,19 @@ static void src_pass_before_connect_enotconn(void **state)
 	assert_int_equal(add(s, 0, page(s, 0), PAGE), 0);
 	EXPECT_FAIL(rdmig_src_pass(s->src, &d, 1, 0, NULL), -ENOTCONN, "connect");
 	EXPECT_FAIL(rdmig_src_pass(s->src, NULL, 0, RDMIG_PASS_ALL, NULL), -ENOTCONN, "connect");
+	{
+		/* Dirty lists: the same, before any list is looked at. */
+		const uint64_t one = 0;
+		struct rdmig_dirty_list l = { .pages = &one, .count = 1 };
+		struct rdmig_estimate e = { .size = sizeof(e) };
+		struct rdmig_budget b = { .size = sizeof(b), .time_ns = 1 };
+
+		EXPECT_FAIL(rdmig_src_pass_list(s->src, &l, 1, 0, NULL), -ENOTCONN, "connect");
+		EXPECT_FAIL(rdmig_src_pass_list_budget(s->src, &l, 1, 0, &b, NULL), -ENOTCONN,
+			    "connect");
+		EXPECT_FAIL(rdmig_src_estimate_list(s->src, &l, 1, &e), -ENOTCONN, "connect");
+		EXPECT_FAIL(rdmig_src_pass_list(NULL, &l, 1, 0, NULL), -EINVAL, "src");
+	}
 	/* and the handle still takes regions: nothing changed */
 	assert_int_equal(add(s, PAGE, page(s, 1), PAGE), 1);
 }

@@ -550,6 +550,104 @@ static void ranges_count_and_counts_common_bits_within_nbits(void **state)
 	assert_int_equal(rdmig__bitmap_count_and(a, NULL, 72), 32 + 8);
 }
 
+/* --- find2 and window: the pass's word-at-a-time walks ---------------------- */
+
+static void ranges_find2_empty_bitmaps_return_end(void **state)
+{
+	uint64_t *a = bitmap(8);
+	static uint64_t b[8];
+
+	(void)state;
+	memset(b, 0, sizeof(b));
+	assert_int_equal(rdmig__bitmap_find2(a, NULL, 0, 512), 512);
+	assert_int_equal(rdmig__bitmap_find2(a, b, 3, 500), 500);
+	assert_int_equal(rdmig__bitmap_find2(a, b, 7, 7), 7);
+}
+
+static void ranges_find2_bit_in_either_found_first(void **state)
+{
+	uint64_t *a = bitmap(8);
+	static uint64_t b[8];
+
+	(void)state;
+	memset(b, 0, sizeof(b));
+	set_bit(a, 300);
+	set_bit(b, 200);
+	assert_int_equal(rdmig__bitmap_find2(a, NULL, 0, 512), 300);
+	assert_int_equal(rdmig__bitmap_find2(a, b, 0, 512), 200);
+	assert_int_equal(rdmig__bitmap_find2(a, b, 201, 512), 300);
+	/* A bit at or past `end` is not found, nor one before `first`. */
+	assert_int_equal(rdmig__bitmap_find2(a, b, 201, 300), 300);
+	assert_int_equal(rdmig__bitmap_find2(a, b, 301, 512), 512);
+}
+
+static void ranges_find2_random_bitmaps_match_naive_scan(void **state)
+{
+	static uint64_t b[GUARD_WORDS];
+
+	(void)state;
+	for (unsigned iter = 0; iter < 5000; iter++) {
+		uint64_t nbits = 1 + rnd() % (iter % 10 == 0 ? 64 * GUARD_WORDS : 2000);
+		uint64_t start = rnd() % (nbits + 1);
+		uint64_t end = start + rnd() % (nbits - start + 1);
+		size_t words = (size_t)((end + 63) / 64);
+		uint64_t *a = bitmap(words), expect = end;
+		bool with_b = iter % 2;
+
+		/* Sparse: most words clean, as in a pass with little dirty. */
+		for (size_t w = 0; w < words; w++) {
+			a[w] = rnd() % 16 == 0 ? random_word((unsigned)rnd()) : 0;
+			b[w] = rnd() % 32 == 0 ? random_word((unsigned)rnd()) : 0;
+		}
+		for (uint64_t i = start; i < end; i++)
+			if (test_bit(a, i) || (with_b && test_bit(b, i))) {
+				expect = i;
+				break;
+			}
+		if (rdmig__bitmap_find2(a, with_b ? b : NULL, start, end) != expect)
+			fail_msg("iteration %u [%llu, %llu): found %llu, expected %llu", iter,
+				 (unsigned long long)start, (unsigned long long)end,
+				 (unsigned long long)rdmig__bitmap_find2(a, with_b ? b : NULL,
+									 start, end),
+				 (unsigned long long)expect);
+	}
+}
+
+static void ranges_window_random_offsets_match_naive_bits(void **state)
+{
+	(void)state;
+	for (unsigned iter = 0; iter < 20000; iter++) {
+		uint64_t nbits = 1 + rnd() % 2000;
+		uint64_t pos = rnd() % nbits;
+		uint64_t end = pos + 1 + rnd() % (nbits - pos);
+		/* The words up to `end` only: the window must not read past them. */
+		size_t words = (size_t)((end + 63) / 64);
+		uint64_t *bm = bitmap(words), seen, expect = 0;
+
+		for (size_t w = 0; w < words; w++)
+			bm[w] = random_word((unsigned)rnd());
+		for (uint64_t i = pos; i < end && i < pos + 64; i++)
+			expect |= (uint64_t)test_bit(bm, i) << (i - pos);
+		seen = rdmig__bitmap_window(bm, pos, end);
+		if (seen != expect)
+			fail_msg("iteration %u pos %llu end %llu: 0x%llx, expected 0x%llx", iter,
+				 (unsigned long long)pos, (unsigned long long)end,
+				 (unsigned long long)seen, (unsigned long long)expect);
+	}
+}
+
+static void ranges_count_sparse_bitmap_counts_set_bits(void **state)
+{
+	uint64_t *bm = bitmap(1024);
+
+	(void)state;
+	set_bit(bm, 5);
+	set_bit(bm, 64 * 700 + 3);
+	set_bit(bm, 64 * 1023 + 63);
+	assert_int_equal(rdmig__bitmap_count(bm, 64 * 1024), 3);
+	assert_int_equal(rdmig__bitmap_count(bm, 64 * 1023 + 63), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +670,11 @@ int main(void)
 		cmocka_unit_test(ranges_count_partial_words_counts_only_nbits),
 		cmocka_unit_test(ranges_count_random_bitmaps_match_naive_count),
 		cmocka_unit_test(ranges_count_and_counts_common_bits_within_nbits),
+		cmocka_unit_test(ranges_find2_empty_bitmaps_return_end),
+		cmocka_unit_test(ranges_find2_bit_in_either_found_first),
+		cmocka_unit_test(ranges_find2_random_bitmaps_match_naive_scan),
+		cmocka_unit_test(ranges_window_random_offsets_match_naive_bits),
+		cmocka_unit_test(ranges_count_sparse_bitmap_counts_set_bits),
 	};
 
 	return cmocka_run_group_tests(tests, map_area, unmap_area);

@@ -130,6 +130,128 @@ static void migrate_64mib_3regions_writer_image_exact(void **state)
 }
 
 /*
+ * The dirty log's set bits as lists, as a dirty ring gives them: backwards,
+ * with every fifth page listed twice. Returns the pages listed (with the
+ * duplicates); pages[] must hold twice the bits set.
+ */
+static uint64_t to_lists(const struct dt_guest *g, struct rdmig_dirty_list *l, uint64_t *pages)
+{
+	uint64_t *p = pages;
+
+	for (unsigned i = 0; i < g->n; i++) {
+		uint64_t np = g->len[i] / DT_PAGE;
+
+		l[i] = (struct rdmig_dirty_list){ .pages = p };
+		for (uint64_t q = np; q-- > 0;)
+			if (g->bitmap[i][q / 64] >> (q % 64) & 1) {
+				*p++ = q;
+				if (q % 5 == 0)
+					*p++ = q;
+			}
+		l[i].count = (size_t)(p - l[i].pages);
+	}
+	return (uint64_t)(p - pages);
+}
+
+/*
+ * A migration whose passes take dirty lists: refusals of bad lists (nothing
+ * sent, the session goes on), pre-copy passes, an estimate, a pass paused
+ * on its budget whose lists are overwritten before it resumes, and a
+ * final pass: the image must be exact, and every pass's counts those of
+ * the distinct pages listed.
+ */
+static void migrate_dirty_lists_final_image_exact(void **state)
+{
+	const uint64_t gpa[3] = { 0, 1ull << 32, 6ull << 30 };
+	const uint64_t len[3] = { 8ull << 20, (40ull << 20) + 5 * DT_PAGE,
+				  (16ull << 20) - 5 * DT_PAGE };
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	struct rdmig_estimate est = { .size = sizeof(est) };
+	struct rdmig_budget b = { .size = sizeof(b), .wire_bytes = 1 };
+	struct rdmig_dirty_list l[3];
+	struct dt_guest sg, dg;
+	struct dt_dst d;
+	struct rdmig_src *src;
+	uint64_t rng = 7, want, *pages, bad;
+	unsigned region;
+	int64_t page;
+	int ret;
+
+	(void)state;
+	dt_guest_init(&sg, 3, gpa, len);
+	dt_guest_init(&dg, 3, gpa, len);
+	dt_guest_fill(&sg, &rng);
+	pages = calloc(2 * dt_guest_bytes(&sg) / DT_PAGE, sizeof(*pages));
+	assert_non_null(pages);
+	dt_dst_start(&d, ip, &dg, RDMIG_REGION_ZERO_FILLED, NULL);
+	src = src_for(&sg);
+	assert_int_equal(rdmig_src_connect(src, ip, d.port), 0);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+
+	/* Bad lists are refused, naming what is wrong; nothing is sent. */
+	dt_guest_write(&sg, 50, &rng);
+	to_lists(&sg, l, pages);
+	assert_int_equal(rdmig_src_pass_list(src, l, 2, 0, &st), -EINVAL);
+	assert_non_null(strstr(rdmig_last_error(), "2 dirty lists for 3 regions"));
+	assert_int_equal(rdmig_src_pass_list(src, NULL, 3, 0, &st), -EINVAL);
+	bad = pages[l[1].pages - pages];
+	pages[l[1].pages - pages] = len[1] / DT_PAGE;
+	assert_int_equal(rdmig_src_pass_list(src, l, 3, 0, &st), -EINVAL);
+	assert_non_null(strstr(rdmig_last_error(), "past the region's end"));
+	assert_int_equal(rdmig_src_estimate_list(src, l, 3, &est), -EINVAL);
+	pages[l[1].pages - pages] = bad;
+	l[2].pages = NULL;
+	assert_int_equal(rdmig_src_pass_list(src, l, 3, 0, &st), -EINVAL);
+	assert_non_null(strstr(rdmig_last_error(), "pages is NULL"));
+	assert_int_equal(rdmig_src_pass_list(src, l, 3, RDMIG_PASS_ALL, &st), -EINVAL);
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+
+	/* Empty lists: a pass with nothing to do. */
+	for (unsigned i = 0; i < 3; i++)
+		l[i] = (struct rdmig_dirty_list){ 0 };
+	assert_int_equal(rdmig_src_pass_list(src, l, 3, 0, &st), 0);
+	assert_int_equal(st.dirty_pages, 0);
+	assert_int_equal(st.wire_bytes, 0);
+
+	for (unsigned p = 0; p < 4; p++) {
+		want = dt_guest_write(&sg, 300 + 100 * p, &rng);
+		assert_true(to_lists(&sg, l, pages) > want);
+		assert_int_equal(rdmig_src_estimate_list(src, l, 3, &est), 0);
+		assert_int_equal(est.dirty_pages, want);
+		assert_int_equal(rdmig_src_pass_list(src, l, 3, 0, &st), 0);
+		assert_int_equal(st.dirty_pages, want);
+		assert_int_equal(st.wire_bytes, want * DT_PAGE);
+	}
+
+	/* In slices: the lists may be reused once the call returns. */
+	want = dt_guest_write(&sg, 2000, &rng);
+	to_lists(&sg, l, pages);
+	ret = rdmig_src_pass_list_budget(src, l, 3, 0, &b, &st);
+	assert_int_equal(ret, RDMIG_PASS_PAUSED);
+	memset(pages, 0xff, 2 * dt_guest_bytes(&sg) / DT_PAGE * sizeof(*pages));
+	assert_int_equal(rdmig_src_pass_list(src, l, 3, 0, &st), -EBUSY);
+	assert_int_equal(rdmig_src_pass_resume(src, NULL, &st), 0);
+
+	/* The final pass, over lists too. */
+	want = dt_guest_write(&sg, 500, &rng);
+	to_lists(&sg, l, pages);
+	assert_int_equal(rdmig_src_pass_list(src, l, 3, RDMIG_PASS_FINAL, &st), 0);
+	assert_int_equal(st.dirty_pages, want);
+	assert_int_equal(st.mismatch_pending, 0);
+	complete_ok(src, &d);
+	dt_dst_join(&d);
+	assert_int_equal(d.ret, 0);
+	page = dt_guest_diff(&sg, &dg, &region);
+	if (page >= 0)
+		fail_msg("page %lld of region %u differs after the migration", (long long)page,
+			 region);
+	rdmig_src_destroy(src);
+	free(pages);
+	dt_guest_fini(&sg);
+	dt_guest_fini(&dg);
+}
+
+/*
  * The credit paths: a queue depth of 4, a signal every 4th WR, a bytes-in-
  * flight bound smaller than one WRITE (3-page chunks, 2 pages in flight) and
  * three workers. Every worker blocks for room again and again; the image
@@ -385,6 +507,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(migrate_64mib_3regions_writer_image_exact),
 		cmocka_unit_test(migrate_tight_credits_image_exact),
+		cmocka_unit_test(migrate_dirty_lists_final_image_exact),
 		cmocka_unit_test(pass_longer_than_idle_timeout_kept_alive),
 		cmocka_unit_test(complete_with_unsent_pages_refused),
 		cmocka_unit_test(migrate_unsent_change_detected_by_compare),

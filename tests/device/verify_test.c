@@ -269,6 +269,76 @@ static void mismatched_then_ballooned_must_be_dirty_to_leave(void **state)
 	finish_exact(src, &d, &sg, &dg);
 }
 
+/*
+ * Dirty lists take mismatched pages up as bitmaps do: a page changed after
+ * its scan in a pre-copy pass over a list is looked at again in the next
+ * pass, over an empty list; in a final pass over a list, within the pass.
+ */
+static void lists_mismatch_taken_up_precopy_and_final(void **state)
+{
+	struct rdmig_pass_stats st = { .size = sizeof(st) };
+	struct bump b = { .region = 0, .page = 33 };
+	struct rdmig_dirty_list l[2];
+	uint64_t pages[10];
+	struct dt_guest sg, dg;
+	struct rdmig_src *src;
+	struct dt_dst d;
+
+	(void)state;
+	two_regions(&sg, &dg, 300, 12);
+	/* Every pre-copy pass hashes what it compares, whatever the rates the
+	 * policy would go by: the mismatch must be seen in pass 2. */
+	setenv("RDMIG_SKIP_POLICY", "always", 1);
+	src = connect_opts(&d, &sg, &dg, true);
+	unsetenv("RDMIG_SKIP_POLICY");
+	assert_int_equal(rdmig_src_pass(src, NULL, 0, RDMIG_PASS_ALL, &st), 0);
+
+	for (uint64_t p = 30; p < 40; p++) {
+		page_word(&sg, 0, p)[7] += 1;
+		pages[p - 30] = 69 - p; /* backwards: 39 down to 30 */
+	}
+	l[0] = (struct rdmig_dirty_list){ .pages = pages, .count = 10 };
+	l[1] = (struct rdmig_dirty_list){ 0 };
+	b.word = page_word(&sg, 0, 33);
+	atomic_store(&b.times, 1);
+	rdmig__src_set_scan_hook(src, bump_hook, &b);
+	assert_int_equal(rdmig_src_pass_list(src, l, 2, 0, &st), 0);
+	rdmig__src_set_scan_hook(src, NULL, NULL);
+	assert_int_equal(atomic_load(&b.fired), 1);
+	assert_int_equal(st.dirty_pages, 10);
+	assert_int_equal(st.mismatched_pages, 1);
+	assert_int_equal(st.mismatch_pending, 1);
+
+	/* Nothing listed, yet the page is taken up again: scanned, and left
+	 * since the destination holds what it is now (the NIC read it after
+	 * the change). */
+	l[0].count = 0;
+	assert_int_equal(rdmig_src_pass_list(src, l, 2, 0, &st), 0);
+	assert_int_equal(st.scanned_pages, 1);
+	assert_int_equal(st.skipped_unchanged, 1);
+	assert_int_equal(st.mismatch_pending, 0);
+
+	/* A final pass over a list: the mismatch is dealt with in the pass. */
+	for (uint64_t p = 50; p < 60; p++) {
+		page_word(&sg, 1, p)[7] += 1;
+		pages[p - 50] = p;
+	}
+	l[1] = (struct rdmig_dirty_list){ .pages = pages, .count = 10 };
+	b.region = 1;
+	b.page = 55;
+	b.word = page_word(&sg, 1, 55);
+	atomic_store(&b.fired, 0);
+	atomic_store(&b.times, 1);
+	rdmig__src_set_scan_hook(src, bump_hook, &b);
+	assert_int_equal(rdmig_src_pass_list(src, l, 2, RDMIG_PASS_FINAL, &st), 0);
+	rdmig__src_set_scan_hook(src, NULL, NULL);
+	assert_int_equal(atomic_load(&b.fired), 1);
+	assert_int_equal(st.dirty_pages, 10);
+	assert_int_equal(st.mismatched_pages, 1);
+	assert_int_equal(st.mismatch_pending, 0);
+	finish_exact(src, &d, &sg, &dg);
+}
+
 /* --- (b) a final pass sends a mismatched page again within the pass --------- */
 
 /*
@@ -580,6 +650,7 @@ int main(void)
 		cmocka_unit_test(precopy_mismatch_resent_next_pass_without_dirty_bit),
 		cmocka_unit_test(mismatched_then_ballooned_must_be_dirty_to_leave),
 		cmocka_unit_test(final_pass_mismatch_resent_within_pass),
+		cmocka_unit_test(lists_mismatch_taken_up_precopy_and_final),
 		cmocka_unit_test(final_pass_page_keeps_mismatching_complete_eio),
 		cmocka_unit_test(final_pass_mismatch_abandoned_destination_fails),
 		cmocka_unit_test(switches_off_plain_pass_repairs_and_verifies_mismatch),
