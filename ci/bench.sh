@@ -9,6 +9,11 @@
 #               4096 over soft-RoCE (perf/post-report.sh, a VM boot here)
 #   passcost    what a pass costs beyond its pages on sparse 64 GiB and
 #               1 TiB guests (perf/passcost-report.sh, about 2 minutes)
+#   connect     rdmig_src_connect() against a bare rdma_cm connect plus the
+#               same registrations, 256 MiB and 1 GiB, over soft-RoCE
+#               (perf/connect-report.sh, a VM boot, about 3 minutes)
+#   complete    complete's time at 256 MiB and 4 GiB over loopback
+#               (perf/complete-time.sh, about 2 minutes)
 #   fault-soak  fault injection, 1000 seeds (perf/fault-soak.sh, about 5)
 #   skip        skipping on against off, nothing skippable and half the
 #               rewrites unchanged, uncapped and at 40 and 10 Gb/s
@@ -58,6 +63,8 @@ mkdir -p "$out"
 bench estimate perf/model-report.sh "$build/perf/rdmig-perf" 4000 16000
 bench post-rate perf/post-report.sh "$build"
 bench passcost perf/passcost-report.sh "$build/perf/rdmig-passcost"
+bench connect env RDMIG_VM_MEM=4096 ci/rxe-run.sh perf/connect-report.sh "$build" 5 "256 1024"
+bench complete perf/complete-time.sh 5 256 4096 -- "$build/perf/rdmig-perf"
 bench fault-soak perf/fault-soak.sh "$build/tests/fault_test" 1000
 bench skip perf/skip-report.sh "$build/perf/rdmig-perf"
 if [ "${RDMIG_BENCH_FUZZ:-0}" = 1 ] && [ -x ci/fuzz.sh ]; then

@@ -80,9 +80,13 @@ END {
 			printf "build %d %6d MiB: complete %.3f ms, destination COMPLETE to ACK %.3f ms, its run returned %.3f ms after complete was called (medians of %d)\n",
 				b, sz[s], med(b SUBSEP sz[s] SUBSEP 0) / 1e6, med(b SUBSEP sz[s] SUBSEP 1) / 1e6,
 				med(b SUBSEP sz[s] SUBSEP 2) / 1e6, cnt[b SUBSEP sz[s] SUBSEP 0]
-		if (ns > 1)
+		if (ns > 1) {
 			printf "build %d ratio %d/%d MiB: complete %.2f, run returned %.2f\n", b, sz[ns], sz[1],
 				med(b SUBSEP sz[ns] SUBSEP 0) / med(b SUBSEP sz[1] SUBSEP 0),
 				med(b SUBSEP sz[ns] SUBSEP 2) / med(b SUBSEP sz[1] SUBSEP 2)
+			json = json (json ? "," : "") sprintf("{\"what\":\"complete %d/%d MiB (build %d)\",\"value\":%.3f,\"goal\":\"~ 1 (does not grow with the guest)\"}", sz[ns], sz[1], b, med(b SUBSEP sz[ns] SUBSEP 0) / med(b SUBSEP sz[1] SUBSEP 0))
+		}
 	}
+	# For ci/bench.sh summary: one JSON line.
+	printf "{\"bench\":\"complete\",\"ratios\":[%s]}\n", json
 }'

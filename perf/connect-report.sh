@@ -111,7 +111,14 @@ END {
         split(k, p, " ")
         if (p[1] != "rdmig") continue
         b = "bare - " p[3]
-        if (b in med && med[b] > 0)
+        if (b in med && med[b] > 0) {
             printf "  ratio rdmig/bare  %-40s %s MiB: %.2f\n", p[2], p[3], med[k] / med[b]
+            json = json (json ? "," : "") sprintf("{\"what\":\"connect %s MiB rdmig/bare (%s)\",\"value\":%.3f,\"goal\":\"<= 1.3\"}", p[3], p[2], med[k] / med[b])
+        }
     }
+    for (ml in lo)
+        if (hi[ml] > lo[ml] && ml ~ /^rdmig/)
+            json = json (json ? "," : "") sprintf("{\"what\":\"connect: ms per extra GiB (%s)\",\"value\":%.1f,\"goal\":\"report\"}", ml, (med[ml " " hi[ml]] - med[ml " " lo[ml]]) * 1024 / (hi[ml] - lo[ml]))
+    # For ci/bench.sh summary: one JSON line.
+    printf "{\"bench\":\"connect\",\"ratios\":[%s]}\n", json
 }' "$out"

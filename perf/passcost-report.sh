@@ -34,6 +34,7 @@ export LC_ALL=C
 	exit 2
 }
 rc=0
+json=()
 
 field() { # json name
 	sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"
@@ -81,6 +82,12 @@ for size in $sizes; do
 			"$(ms "$o")"
 		[ "$which" = new ] && printf '  list0 %7s ms  list overhead %8s ms' "$(ms "$l0")" "$(ms "$lo")"
 		printf '\n'
+		if [ "$which" = new ]; then
+			json+=("{\"what\":\"pass over empty bitmaps / reading them, $size GiB\",\"value\":$(awk -v e="$e" -v r="$r" 'BEGIN { printf "%.3f", e / r }'),\"goal\":\"<= 2\"}")
+			json+=("{\"what\":\"pass over empty dirty lists, ms, $size GiB\",\"value\":$(ms "$l0"),\"goal\":\"<= 1\"}")
+			json+=("{\"what\":\"10k scattered pages: ms beyond scan and wire, bitmaps, $size GiB\",\"value\":$(ms "$o"),\"goal\":\"<= 5\"}")
+			json+=("{\"what\":\"10k scattered pages: ms beyond scan and wire, lists, $size GiB\",\"value\":$(ms "$lo"),\"goal\":\"<= 5\"}")
+		fi
 		eval "${which}_e=$e ${which}_o=$o"
 	done
 	if [ -n "$old" ] && [ -n "${v[old.read_ns]:-}" ] && [ -n "${v[new.read_ns]:-}" ]; then
@@ -90,4 +97,9 @@ for size in $sizes; do
 	fi
 	unset v
 done
+# For ci/bench.sh summary: one JSON line.
+(
+	IFS=,
+	echo "{\"bench\":\"passcost\",\"ratios\":[${json[*]}]}"
+)
 exit $rc
