@@ -788,8 +788,7 @@ static int dst_check_layout(struct rdmig_dst *dst, const struct rdmig__msg *m)
 static int dst_land_start(struct rdmig_dst *dst, unsigned nqps)
 {
 	struct dst_session *s = &dst->s;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = RDMIG__MIN(nqps, cpus > 0 ? (unsigned)cpus : 1u);
+	unsigned n = RDMIG__MIN(nqps, rdmig__ncpus_allowed());
 
 	s->jobs = calloc((size_t)nqps * RDMIG__NOTICE_CREDITS, sizeof(*s->jobs));
 	if (!s->jobs)

@@ -377,25 +377,26 @@ static void src_teardown_keep(struct rdmig_src *src, bool keep_mrs)
 	rdmig__ep_destroy(&src->ctrl);
 	if (src->state_tx)
 		rdmig__state_tx_release(src->state_tx, src->xp);
-	if (src->xp && !keep_mrs)
-		rdmig__disc_deregister(&src->disc, src->xp);
-	/* The per-page records too: unmapping them also takes time in
-	 * proportion to the guest. */
-	for (unsigned i = 0; i < src->nregions && !keep_mrs; i++) {
-		free(src->dpr[i].pkind);
-		free(src->dpr[i].phash);
-		free(src->dpr[i].mismatch);
-		free(src->regions[i].retry);
-		src->dpr[i].pkind = NULL;
-		src->dpr[i].phash = NULL;
-		src->dpr[i].mismatch = NULL;
-		src->regions[i].retry = NULL;
+	if (!keep_mrs) {
+		if (src->xp)
+			rdmig__disc_deregister(&src->disc, src->xp);
+		/* The per-page records too: unmapping them also takes time in
+		 * proportion to the guest. */
+		for (unsigned i = 0; i < src->nregions; i++) {
+			free(src->dpr[i].pkind);
+			free(src->dpr[i].phash);
+			free(src->dpr[i].mismatch);
+			free(src->regions[i].retry);
+			src->dpr[i].pkind = NULL;
+			src->dpr[i].phash = NULL;
+			src->dpr[i].mismatch = NULL;
+			src->regions[i].retry = NULL;
+		}
+		if (src->pd)
+			src->xp->pd_free(src->pd);
+		src->pd = NULL;
 	}
 	src->mismatch_pending = 0;
-	if (src->pd && !keep_mrs)
-		src->xp->pd_free(src->pd);
-	if (!keep_mrs)
-		src->pd = NULL;
 	if (src->ch)
 		src->xp->chan_destroy(src->ch);
 	src->ch = NULL;
