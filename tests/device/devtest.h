@@ -60,8 +60,10 @@ uint64_t dt_rng(uint64_t *s);
 uint64_t dt_now_ms(void);
 
 /*
- * Memory registrations held by task `pid` on any RDMA device, or -1. Over
- * loopback: the process's MRs open to remote write (exposed memory).
+ * Memory registrations held by process `pid` on any RDMA device, or -1:
+ * those the kernel lists with that pid, and those it lists with none
+ * (registered on a thread since exited). Over loopback: the process's MRs
+ * open to remote write (exposed memory).
  */
 int dt_mr_count(pid_t pid);
 
